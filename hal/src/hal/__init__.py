@@ -1,0 +1,16 @@
+"""mxcore-hal: the contract between mxcore and its plugins.
+
+A device plugin needs only this package (numpy + pluggy): the device protocol
+(`DeviceType`, `Device`, `Stream`, `Event`), the kernel record (`Kernel`), the
+dtype table and the pluggy hook specifications with their `hookimpl` marker.
+"""
+from hal.device import Device, DeviceType, DeviceUnavailableError, Event, Stream, parse_device
+from hal.dtypes import DTYPES, FLOAT_DTYPES, INT_DTYPES, ALL_DTYPES, dtype_name, to_dtype
+from hal.hookspecs import PLUGIN_API_VERSION, hookimpl, hookspec, PROJECT_NAME
+from hal.kernel import Kernel
+
+__all__ = [
+    "Device", "DeviceType", "DeviceUnavailableError", "Event", "Stream", "parse_device",
+    "DTYPES", "FLOAT_DTYPES", "INT_DTYPES", "ALL_DTYPES", "dtype_name", "to_dtype",
+    "PLUGIN_API_VERSION", "PROJECT_NAME", "hookimpl", "hookspec", "Kernel",
+]

@@ -1,0 +1,198 @@
+"""The device protocol.
+
+A *device type* (one per kind: ``cpu``, ``cuda``, ``arm``...) is registered by a
+plugin; a *device* is one instance of a kind, written ``kind[:index]``.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any, Dict, Tuple
+
+import numpy as np
+
+
+class DeviceUnavailableError(RuntimeError):
+    """A device kind is unknown, or known but not usable on this machine."""
+
+
+class Device:
+    """An interned (kind, index) pair: ``Device("cpu", 0) is Device("cpu", 0)``.
+
+    Also answers MXNet's Context names (``device_type``, ``device_id``) so that
+    ``mx.cpu()``/``mx.gpu(0)`` code keeps working.
+    """
+
+    __slots__ = ("kind", "index", "__weakref__")
+    _interned: Dict[Tuple[str, int], "Device"] = {}
+    _lock = threading.Lock()
+
+    def __new__(cls, kind: str, index: int = 0):
+        key = (kind, int(index))
+        dev = cls._interned.get(key)
+        if dev is None:
+            with cls._lock:
+                dev = cls._interned.get(key)
+                if dev is None:
+                    dev = object.__new__(cls)
+                    object.__setattr__(dev, "kind", kind)
+                    object.__setattr__(dev, "index", int(index))
+                    cls._interned[key] = dev
+        return dev
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Device is immutable")
+
+    def __reduce__(self):
+        return (Device, (self.kind, self.index))
+
+    @property
+    def device_type(self) -> str:
+        return "gpu" if self.kind == "cuda" else self.kind
+
+    @property
+    def device_id(self) -> int:
+        return self.index
+
+    def __repr__(self) -> str:
+        return f"{self.kind}({self.index})"
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.index}"
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.index))
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            try:
+                other = parse_device(other)
+            except ValueError:
+                return False
+        return self is other
+
+
+_DEVICE_RE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(?:[:(]\s*(\d+)\s*\)?)?\s*$")
+_KIND_ALIASES = {"gpu": "cuda"}
+
+
+def parse_device(spec) -> Device:
+    """Parse ``"cpu"``, ``"cuda:1"``, ``"gpu(0)"`` or a Device into a Device."""
+    if isinstance(spec, Device):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"a device is a string like 'cpu' or 'cuda:0', got {spec!r}")
+    m = _DEVICE_RE.match(spec)
+    if not m:
+        raise ValueError(f"cannot parse device {spec!r}: expected 'kind[:index]', e.g. 'cpu' or 'cuda:0'")
+    kind = _KIND_ALIASES.get(m.group(1), m.group(1))
+    return Device(kind, int(m.group(2) or 0))
+
+
+class Stream:
+    """An ordered queue of work on one device.  The base class is the no-op
+    stream of synchronous devices: work is done when the call returns."""
+
+    def __init__(self, device: Device):
+        self.device = device
+
+    def synchronize(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class Event:
+    """A marker in a stream.  No-op for synchronous devices."""
+
+    def __init__(self, device: Device):
+        self.device = device
+
+    def record(self, stream: Stream | None = None) -> None:
+        pass
+
+    def synchronize(self) -> None:
+        pass
+
+    def query(self) -> bool:
+        return True
+
+
+class DeviceType:
+    """What a plugin implements for one device kind.
+
+    Subclasses set ``kind`` and ``xp`` (the array module kernels use) and
+    override what differs from a synchronous host-memory device.
+    ``availability()`` must be cheap and never raise.
+    """
+
+    kind: str = ""
+    xp: Any = np
+    #: True when the device's arrays are host numpy arrays (no copy to reach them).
+    host_memory: bool = True
+    #: dtype names this device can hold.
+    dtypes: Tuple[str, ...] = ()
+    description: str = ""
+
+    def availability(self) -> Tuple[bool, str]:
+        """(available, reason).  Never raises."""
+        return True, ""
+
+    def is_available(self) -> bool:
+        try:
+            return bool(self.availability()[0])
+        except Exception:
+            return False
+
+    def device_count(self) -> int:
+        return 1
+
+    def check_index(self, index: int) -> None:
+        ok, why = self.availability()
+        if not ok:
+            raise DeviceUnavailableError(f"device {self.kind}:{index} is unavailable: {why}")
+        n = self.device_count()
+        if not 0 <= index < n:
+            raise DeviceUnavailableError(
+                f"device {self.kind}:{index} does not exist: this machine has {n} {self.kind} device(s)")
+
+    # memory -----------------------------------------------------------------
+    def allocate(self, index: int, shape: Tuple[int, ...], dtype) -> Any:
+        return self.xp.empty(shape, dtype=dtype)
+
+    def free(self, index: int, array: Any) -> None:
+        """Release a buffer early; garbage collection frees it otherwise."""
+
+    def from_host(self, index: int, array: np.ndarray) -> Any:
+        return np.array(array, copy=True)
+
+    def to_host(self, index: int, array: Any) -> np.ndarray:
+        return np.asarray(array)
+
+    def memory_stats(self, index: int) -> Dict[str, int]:
+        return {}
+
+    # ordering ---------------------------------------------------------------
+    def synchronize(self, index: int) -> None:
+        pass
+
+    def stream(self, index: int) -> Stream:
+        return Stream(Device(self.kind, index))
+
+    def event(self, index: int) -> Event:
+        return Event(Device(self.kind, index))
+
+    # randomness -------------------------------------------------------------
+    def generator(self, index: int) -> Any:
+        """The device's random generator, passed to random kernels."""
+        raise NotImplementedError(f"device kind {self.kind!r} has no random generator")
+
+    def seed(self, index: int, seed: int) -> None:
+        raise NotImplementedError(f"device kind {self.kind!r} cannot be seeded")
+
+    def properties(self, index: int) -> Dict[str, Any]:
+        return {"kind": self.kind, "index": index, "description": self.description}

@@ -1,0 +1,285 @@
+"""Tape-based automatic differentiation (MXNet's ``mx.autograd``).
+
+While recording, every op whose inputs take part in differentiation leaves a
+``Node`` on its outputs (``NDArray._ag = (node, output_index)``); arrays marked
+with ``attach_grad`` carry a ``Leaf`` holding their gradient buffer.  Backward
+walks the nodes in reverse topological order and applies each op's gradient
+rule, which is written in mxcore ops: with ``create_graph=True`` the rules run
+while recording, so gradients can be differentiated again.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Union
+
+from mxcore.base import MXCoreError
+from mxcore.op import GradContext
+
+
+class _State:
+    __slots__ = ("recording", "training")
+
+    def __init__(self):
+        self.recording = False
+        self.training = False
+
+
+#: Process-wide autograd flags (read on every op call: kept as plain slots).
+STATE = _State()
+
+GRAD_REQS = ("write", "add", "null")
+
+
+class Leaf:
+    """Autograd record of a variable made by ``attach_grad``."""
+
+    __slots__ = ("grad", "req")
+
+    def __init__(self, grad, req: str):
+        self.grad = grad
+        self.req = req
+
+
+class Node:
+    """One recorded op application."""
+
+    __slots__ = ("op", "attrs", "inputs", "outputs", "nout")
+
+    def __init__(self, op, attrs, inputs, outputs, nout):
+        self.op = op
+        self.attrs = attrs
+        self.inputs = inputs
+        self.outputs = outputs
+        self.nout = nout
+
+
+def record_op(op, inputs, outputs, attrs) -> None:
+    if op.grad is None:  # not differentiable: outputs are constants
+        return
+    node = Node(op, attrs, tuple(inputs), tuple(outputs) if op.saves_output else None,
+                len(outputs))
+    for i, o in enumerate(outputs):
+        o._ag = (node, i)
+
+
+# scopes ---------------------------------------------------------------------------
+def set_recording(is_recording: bool) -> bool:
+    prev = STATE.recording
+    STATE.recording = bool(is_recording)
+    return prev
+
+
+def set_training(train_mode: bool) -> bool:
+    prev = STATE.training
+    STATE.training = bool(train_mode)
+    return prev
+
+
+def is_recording() -> bool:
+    return STATE.recording
+
+
+def is_training() -> bool:
+    return STATE.training
+
+
+class _Scope:
+    __slots__ = ("recording", "training", "_prev")
+
+    def __init__(self, recording: Optional[bool], training: Optional[bool]):
+        self.recording, self.training = recording, training
+
+    def __enter__(self):
+        self._prev = (STATE.recording, STATE.training)
+        if self.recording is not None:
+            STATE.recording = self.recording
+        if self.training is not None:
+            STATE.training = self.training
+        return self
+
+    def __exit__(self, *exc):
+        STATE.recording, STATE.training = self._prev
+        return False
+
+
+def record(train_mode: bool = True) -> _Scope:
+    """Record ops for differentiation inside the ``with`` block."""
+    return _Scope(True, train_mode)
+
+
+def pause(train_mode: bool = False) -> _Scope:
+    """Stop recording inside the ``with`` block."""
+    return _Scope(False, train_mode)
+
+
+def train_mode() -> _Scope:
+    return _Scope(None, True)
+
+
+def predict_mode() -> _Scope:
+    return _Scope(None, False)
+
+
+# backward ---------------------------------------------------------------------------
+def _as_list(x) -> list:
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _toposort(heads) -> List[Node]:
+    """Nodes reachable from ``heads``, every node before the nodes it feeds
+    (i.e. reverse topological order: heads first)."""
+    order, seen = [], set()
+    for h in heads:
+        ag = h._ag
+        if type(ag) is not tuple or id(ag[0]) in seen:
+            continue
+        stack = [(ag[0], False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            for x in node.inputs:
+                xag = x._ag
+                if type(xag) is tuple and id(xag[0]) not in seen:
+                    stack.append((xag[0], False))
+    order.reverse()
+    return order
+
+
+def _accumulate(store: dict, key, slot: int, size: int, g):
+    entry = store.get(key)
+    if entry is None:
+        entry = store[key] = [None] * size
+    entry[slot] = g if entry[slot] is None else entry[slot] + g
+
+
+def _backward(heads, head_grads, variables, retain_graph: bool, create_graph: bool,
+              train_mode: bool):
+    from mxcore.ndarray import ones_like
+    heads = _as_list(heads)
+    head_grads = _as_list(head_grads) or [None] * len(heads)
+    if len(head_grads) != len(heads):
+        raise MXCoreError(f"backward: {len(heads)} heads but {len(head_grads)} head gradients")
+    node_grads: dict = {}
+    leaf_grads: dict = {}     # id(leaf array) -> [array, grad]
+    wanted = {}
+    for v in variables or ():
+        ag = v._ag
+        if ag is None:
+            raise MXCoreError("autograd.grad: a variable is not part of the recorded graph; "
+                              "call attach_grad() on it before recording")
+        if type(ag) is tuple:
+            wanted[(id(ag[0]), ag[1])] = None
+    prev = (STATE.recording, STATE.training)
+    STATE.recording, STATE.training = create_graph, train_mode
+    try:
+        for h, hg in zip(heads, head_grads):
+            ag = h._ag
+            if ag is None:
+                raise MXCoreError(
+                    "cannot differentiate: the head was not computed from arrays with "
+                    "attached gradients inside autograd.record()")
+            if hg is None:
+                hg = ones_like(h)
+            elif hg.shape != h.shape:
+                raise MXCoreError(f"backward: head gradient shape {hg.shape} differs from the "
+                                  f"head's shape {h.shape}")
+            if type(ag) is tuple:
+                _accumulate(node_grads, id(ag[0]), ag[1], ag[0].nout, hg)
+            else:
+                _accumulate(leaf_grads, id(h), 1, 2, hg)
+                leaf_grads[id(h)][0] = h
+        order = _toposort(heads)
+        for node in order:
+            gs = node_grads.pop(id(node), None)
+            if gs is None:
+                continue
+            if node.inputs is None:
+                raise MXCoreError(
+                    "the graph was freed by an earlier backward(); pass retain_graph=True "
+                    "to differentiate it twice")
+            for i, g in enumerate(gs):
+                if (id(node), i) in wanted:
+                    wanted[(id(node), i)] = g
+            if node.nout == 1:
+                in_grads = node.op.grad(GradContext(node.inputs, node.outputs, node.attrs), gs[0])
+            else:
+                in_grads = node.op.grad(GradContext(node.inputs, node.outputs, node.attrs), *gs)
+            for x, g in zip(node.inputs, in_grads):
+                if g is None:
+                    continue
+                xag = x._ag
+                if xag is None:
+                    continue
+                if g.shape != x.shape:
+                    raise MXCoreError(
+                        f"gradient rule of {node.op.name!r} returned shape {g.shape} for an "
+                        f"input of shape {x.shape}")
+                if type(xag) is tuple:
+                    _accumulate(node_grads, id(xag[0]), xag[1], xag[0].nout, g)
+                else:
+                    _accumulate(leaf_grads, id(x), 1, 2, g)
+                    leaf_grads[id(x)][0] = x
+    finally:
+        STATE.recording, STATE.training = prev
+    if not retain_graph:  # free saved arrays now (also breaks output<->node cycles)
+        for node in order:
+            node.inputs = node.outputs = None
+    if variables is not None:
+        out = []
+        for v in variables:
+            ag = v._ag
+            if type(ag) is tuple:
+                g = wanted.get((id(ag[0]), ag[1]))
+            else:
+                g = leaf_grads.get(id(v), (None, None))[1]
+            if g is None:
+                from mxcore.ndarray import zeros_like
+                g = zeros_like(v)
+            out.append(g)
+        return out
+    for arr, g in leaf_grads.values():
+        leaf = arr._ag
+        if leaf.req == "null":
+            continue
+        if leaf.req == "add":
+            leaf.grad[:] = leaf.grad + g
+        else:
+            leaf.grad[:] = g
+    return None
+
+
+def backward(heads, head_grads=None, retain_graph: bool = False,
+             train_mode: bool = True) -> None:
+    """Compute gradients of ``heads`` and store them in the ``.grad`` of every
+    variable (``attach_grad``) they depend on."""
+    _backward(heads, head_grads, None, retain_graph, False, train_mode)
+
+
+def grad(heads, variables, head_grads=None, retain_graph: Optional[bool] = None,
+         create_graph: bool = False, train_mode: bool = True):
+    """Return the gradients of ``heads`` with respect to ``variables`` (without
+    touching their ``.grad``).  With ``create_graph=True`` the result is itself
+    recorded, so it can be differentiated again."""
+    single = not isinstance(variables, (list, tuple))
+    variables = _as_list(variables)
+    if retain_graph is None:
+        retain_graph = create_graph
+    out = _backward(heads, head_grads, variables, retain_graph, create_graph, train_mode)
+    return out[0] if single else out
+
+
+def mark_variables(variables, gradients, grad_reqs: Union[str, Sequence[str]] = "write") -> None:
+    """Mark arrays as variables whose gradients go into ``gradients``."""
+    variables, gradients = _as_list(variables), _as_list(gradients)
+    reqs = [grad_reqs] * len(variables) if isinstance(grad_reqs, str) else list(grad_reqs)
+    for v, g, r in zip(variables, gradients, reqs):
+        if r not in GRAD_REQS:
+            raise ValueError(f"grad_req must be one of {GRAD_REQS}, got {r!r}")
+        v._ag = Leaf(g, r)

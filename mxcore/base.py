@@ -1,0 +1,40 @@
+"""mxcore's error types."""
+from __future__ import annotations
+
+
+class MXCoreError(Exception):
+    """Base class of mxcore errors (MXNet's ``MXNetError``)."""
+
+
+MXNetError = MXCoreError
+
+
+class OperatorError(MXCoreError, ValueError):
+    """An operator could not run on the given inputs.  The message names the
+    operator, the input shapes, dtypes and the device."""
+
+    def __init__(self, op: str, message: str, shapes=(), dtypes=(), device=None):
+        self.op = op
+        self.shapes = tuple(shapes)
+        self.dtypes = tuple(dtypes)
+        self.device = device
+        where = ""
+        if shapes or dtypes:
+            ins = ", ".join(f"{tuple(s)} {d}" for s, d in zip(shapes, dtypes))
+            where = f" [inputs: {ins}]"
+        if device is not None:
+            where += f" on {device!r}"
+        super().__init__(f"operator {op!r}: {message}{where}")
+
+
+class UnknownOperatorError(MXCoreError, AttributeError, KeyError):
+    def __str__(self):  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class NoKernelError(MXCoreError, NotImplementedError):
+    """No registered kernel accepts the call."""
+
+
+class PluginError(MXCoreError):
+    """A plugin broke the plugin contract (e.g. equal kernel priorities)."""

@@ -1,0 +1,95 @@
+"""Devices as users see them: ``mx.cpu()``, ``mx.gpu(0)``, ``mx.device("cuda:0")``.
+
+``hal.Device`` is the value (kind, index); this module checks a device against
+the registered device types so that naming a missing or unavailable device
+fails at once with the reason.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, List
+
+from hal import Device, DeviceType, DeviceUnavailableError, parse_device
+
+Context = Device  # MXNet's name
+_checked: set = set()
+
+
+def device_type(dev: Device) -> DeviceType:
+    """The DeviceType serving ``dev``; raises DeviceUnavailableError."""
+    from mxcore.plugins import registry
+    dt = registry().device_type(dev.kind)
+    if dev not in _checked:
+        dt.check_index(dev.index)
+        _checked.add(dev)
+    return dt
+
+
+def device(spec) -> Device:
+    """Parse and check a device: ``"cpu"``, ``"cuda:0"``, ``"gpu(1)"`` or a Device."""
+    dev = parse_device(spec)
+    device_type(dev)
+    return dev
+
+
+def cpu(device_id: int = 0) -> Device:
+    dev = Device("cpu", device_id)
+    if dev not in _checked:
+        device_type(dev)
+    return dev
+
+
+def gpu(device_id: int = 0) -> Device:
+    dev = Device("cuda", device_id)
+    if dev not in _checked:
+        device_type(dev)
+    return dev
+
+
+def cpu_pinned(device_id: int = 0) -> Device:
+    return cpu(device_id)
+
+
+def num_gpus() -> int:
+    from mxcore.plugins import registry
+    dt = registry().devices.get("cuda")
+    if dt is None or not dt.is_available():
+        return 0
+    return dt.device_count()
+
+
+def default_device() -> Device:
+    """``MXCORE_DEVICE`` if set, else ``cpu(0)``."""
+    spec = os.environ.get("MXCORE_DEVICE")
+    return device(spec) if spec else cpu()
+
+
+current_context = default_device
+current_device = default_device
+
+
+def available_devices() -> List[Device]:
+    """Every usable device instance of every registered kind."""
+    from mxcore.plugins import registry
+    out = []
+    for kind, dt in sorted(registry().devices.items()):
+        if dt.is_available():
+            out.extend(Device(kind, i) for i in range(dt.device_count()))
+    return out
+
+
+def device_status() -> Dict[str, str]:
+    """kind -> "available" or the reason it is not."""
+    from mxcore.plugins import registry
+    out = {}
+    for kind, dt in sorted(registry().devices.items()):
+        try:
+            ok, why = dt.availability()
+        except Exception as exc:  # the protocol says never raise; be safe anyway
+            ok, why = False, f"availability check raised {exc!r}"
+        out[kind] = "available" if ok else f"unavailable: {why}"
+    return out
+
+
+__all__ = ["Context", "Device", "DeviceUnavailableError", "cpu", "gpu", "device", "num_gpus",
+           "default_device", "current_context", "available_devices", "device_type"]

@@ -1,0 +1,230 @@
+"""Eager dispatch: run an Op on NDArrays.
+
+The hot path is: read the inputs' device arrays, look the kernel up in the
+op's resolution cache (keyed by device kind and dtype), push it to the engine,
+wrap the result, and record a tape node when autograd is recording.  Anything
+else (registry resolution, guards, error reporting) happens only on a miss or
+on failure.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Sequence, Tuple
+
+from hal import Device
+from mxcore import autograd as _autograd
+from mxcore import engine as _engine_mod
+from mxcore.base import MXCoreError, OperatorError, UnknownOperatorError
+from mxcore.ndarray.ndarray import NDArray
+from mxcore.op import Op
+
+ENGINE = _engine_mod.create()
+_push = ENGINE.push
+_STATE = _autograd.STATE
+_record = _autograd.record_op
+_new = object.__new__
+_EMPTY: Dict[str, Any] = {}
+
+
+def set_engine(engine) -> None:
+    global ENGINE, _push
+    ENGINE = engine
+    _push = engine.push
+
+
+class _Guarded:
+    """Cache entry for (op, kind, dtype) whose candidates have guards: the
+    choice depends on shapes and attributes, cached per signature."""
+
+    __slots__ = ("op", "kind", "dtype", "by_sig")
+
+    def __init__(self, op: Op, kind: str, dtype: str):
+        self.op, self.kind, self.dtype, self.by_sig = op, kind, dtype, {}
+
+    def pick(self, datas, attrs):
+        shapes = tuple(d.shape for d in datas)
+        sig = (shapes, tuple(sorted((k, repr(v)) for k, v in attrs.items())))
+        fn = self.by_sig.get(sig)
+        if fn is None:
+            from mxcore.plugins import registry
+            dtypes = tuple(d.dtype.name for d in datas)
+            fn = registry().resolve(self.op.name, self.kind, self.dtype, shapes, dtypes, attrs).fn
+            self.by_sig[sig] = fn
+        return fn
+
+
+def _resolve(op: Op, kind: str, dtype) -> Any:
+    from mxcore.plugins import registry
+    reg = registry()
+    if reg.ops.get(op.name) is not op:
+        raise UnknownOperatorError(
+            f"operator {op.name!r} is not registered (is the plugin that defines it loaded? "
+            "`mxcore plugins` lists plugins and their errors)")
+    name = dtype.name if hasattr(dtype, "name") else str(dtype)
+    if reg.has_guards(op.name, kind):
+        entry = _Guarded(op, kind, name)
+    else:
+        entry = reg.resolve(op.name, kind, name).fn
+    op.cache[(kind, dtype)] = entry
+    return entry
+
+
+def _error(op: Op, exc: Exception, datas, device) -> OperatorError:
+    if isinstance(exc, OperatorError):
+        return exc
+    shapes = [tuple(getattr(d, "shape", ())) for d in datas]
+    dtypes = [str(getattr(d, "dtype", type(d).__name__)) for d in datas]
+    msg = str(exc) if isinstance(exc, MXCoreError) else f"{type(exc).__name__}: {exc}"
+    return OperatorError(op.name, msg, shapes, dtypes, device)
+
+
+def _check_devices(op: Op, inputs) -> None:
+    devs = {x._device for x in inputs}
+    raise OperatorError(op.name, "inputs are on different devices "
+                        f"({', '.join(sorted(repr(d) for d in devs))}); "
+                        "move them with .as_in_context()/.copyto() first",
+                        [x._data.shape for x in inputs], [x._data.dtype for x in inputs])
+
+
+def wrap(data, device: Device) -> NDArray:
+    r = _new(NDArray)
+    r._data = data
+    r._device = device
+    r._ag = None
+    return r
+
+
+def invoke(op: Op, inputs: Sequence[NDArray], attrs: Dict[str, Any] = _EMPTY):
+    """Run ``op`` on NDArray ``inputs`` (all on one device)."""
+    x0 = inputs[0]
+    dev = x0._device
+    if len(inputs) == 1:
+        datas = (x0._data,)
+    else:
+        datas = []
+        for x in inputs:
+            if x._device is not dev:
+                if type(x) is not NDArray:
+                    raise OperatorError(op.name, f"expected NDArray inputs, got {type(x).__name__}")
+                _check_devices(op, inputs)
+            datas.append(x._data)
+    try:
+        fn = op.cache[(dev.kind, datas[op.dtype_arg].dtype)]
+    except KeyError:
+        fn = _resolve(op, dev.kind, datas[op.dtype_arg].dtype)
+    except AttributeError:
+        raise OperatorError(op.name, f"expected NDArray inputs, got "
+                            f"{[type(x).__name__ for x in inputs]}") from None
+    try:
+        if type(fn) is _Guarded:
+            fn = fn.pick(datas, attrs)
+        if op.needs_rng:
+            out = _push(fn, (_generator(dev), *datas), attrs)
+        else:
+            out = _push(fn, datas, attrs, op.mutates)
+    except Exception as exc:
+        raise _error(op, exc, datas, dev) from exc
+    if op.nout == 1:
+        r = _new(NDArray)
+        r._data = out
+        r._device = dev
+        r._ag = None
+        if _STATE.recording:
+            for x in inputs:
+                if x._ag is not None:
+                    _record(op, inputs, (r,), attrs)
+                    break
+        return r
+    outs = []
+    for o in out:
+        r = _new(NDArray)
+        r._data = o
+        r._device = dev
+        r._ag = None
+        outs.append(r)
+    outs = tuple(outs)
+    if _STATE.recording:
+        for x in inputs:
+            if x._ag is not None:
+                _record(op, inputs, outs, attrs)
+                break
+    return outs
+
+
+def invoke_nullary(op: Op, device: Device, attrs: Dict[str, Any], dtype) -> NDArray:
+    """Run an op with no array inputs (creation, random) on ``device``."""
+    from mxcore.device import device_type
+    dtype_key = dtype
+    try:
+        fn = op.cache[(device.kind, dtype_key)]
+    except KeyError:
+        device_type(device)  # raises a clear error for unknown/unavailable devices
+        fn = _resolve(op, device.kind, dtype_key)
+    try:
+        if type(fn) is _Guarded:
+            fn = fn.pick((), attrs)
+        if op.needs_rng:
+            out = _push(fn, (_generator(device),), attrs)
+        else:
+            out = _push(fn, (), attrs)
+    except Exception as exc:
+        raise _error(op, exc, (), device) from exc
+    return wrap(out, device)
+
+
+def _generator(device: Device):
+    from mxcore.device import device_type
+    return device_type(device).generator(device.index)
+
+
+def invoke_binary(op: Op, a: NDArray, b: NDArray) -> NDArray:
+    """Fast path for elementwise binary ops (the most frequent calls)."""
+    dev = a._device
+    ad = a._data
+    bd = b._data
+    if b._device is not dev:
+        _check_devices(op, (a, b))
+    try:
+        fn = op.cache[(dev.kind, ad.dtype)]
+    except KeyError:
+        fn = _resolve(op, dev.kind, ad.dtype)
+    try:
+        if ad.dtype != bd.dtype:
+            raise OperatorError(op.name, "inputs have different dtypes; cast one with .astype()",
+                                (ad.shape, bd.shape), (ad.dtype, bd.dtype), dev)
+        if type(fn) is _Guarded:
+            fn = fn.pick((ad, bd), _EMPTY)
+        out = _push(fn, (ad, bd), _EMPTY)
+    except Exception as exc:
+        raise _error(op, exc, (ad, bd), dev) from exc
+    r = _new(NDArray)
+    r._data = out
+    r._device = dev
+    r._ag = None
+    if _STATE.recording and (a._ag is not None or b._ag is not None):
+        _record(op, (a, b), (r,), _EMPTY)
+    return r
+
+
+def invoke_unary(op: Op, a: NDArray, attrs: Dict[str, Any] = _EMPTY) -> NDArray:
+    """Fast path for single-input single-output ops."""
+    dev = a._device
+    ad = a._data
+    try:
+        fn = op.cache[(dev.kind, ad.dtype)]
+    except KeyError:
+        fn = _resolve(op, dev.kind, ad.dtype)
+    except AttributeError:
+        raise OperatorError(op.name, f"expected an NDArray, got {type(a).__name__}") from None
+    try:
+        if type(fn) is _Guarded:
+            fn = fn.pick((ad,), attrs)
+        out = _push(fn, (ad,), attrs)
+    except Exception as exc:
+        raise _error(op, exc, (ad,), dev) from exc
+    r = _new(NDArray)
+    r._data = out
+    r._device = dev
+    r._ag = None
+    if _STATE.recording and a._ag is not None:
+        _record(op, (a,), (r,), attrs)
+    return r

@@ -1,0 +1,66 @@
+"""The execution engine protocol (MXNet's dependency engine).
+
+Every operator call is handed to the engine as ``push(fn, args, attrs,
+mutates)``: ``fn`` is the kernel, ``args`` the device arrays it reads and
+``mutates`` the indices of the arguments it writes in place.  The naive engine
+runs the kernel at once and returns its result.  A threaded engine returns
+placeholders for the results and runs the kernel when the arrays it reads and
+writes are ready; sync points (``wait_to_read``, ``asnumpy``, ``waitall``) then
+surface errors.  Swapping engines needs only a new class here plus
+``set_engine``: dispatch never looks behind the protocol.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Dict, Protocol, Sequence, Tuple
+
+
+class Engine(Protocol):
+    name: str
+
+    def push(self, fn: Callable[..., Any], args: Tuple[Any, ...], attrs: Dict[str, Any],
+             mutates: Sequence[int] = ()) -> Any: ...
+
+    def wait_to_read(self, data: Any) -> None: ...
+
+    def wait_all(self) -> None: ...
+
+
+class NaiveEngine:
+    """Runs each kernel synchronously in the calling thread."""
+
+    name = "naive"
+
+    def push(self, fn, args, attrs, mutates=()):
+        return fn(*args, **attrs)
+
+    def wait_to_read(self, data) -> None:
+        pass
+
+    def wait_all(self) -> None:
+        pass
+
+
+ENGINES = {"naive": NaiveEngine}
+
+
+def create(name: str | None = None) -> Engine:
+    name = name or os.environ.get("MXCORE_ENGINE", "naive")
+    try:
+        return ENGINES[name.lower()]()
+    except KeyError:
+        raise ValueError(f"unknown engine {name!r}; choose from {sorted(ENGINES)}") from None
+
+
+def current() -> Engine:
+    from mxcore import dispatch
+    return dispatch.ENGINE
+
+
+def set_engine(engine: Engine | str) -> Engine:
+    """Install an engine for every later operator call; returns the old one."""
+    from mxcore import dispatch
+    old = dispatch.ENGINE
+    old.wait_all()
+    dispatch.set_engine(create(engine) if isinstance(engine, str) else engine)
+    return old

@@ -1,0 +1,459 @@
+"""NDArray: a device buffer with a shape and a dtype (MXNet 1.x names).
+
+The object is deliberately thin: ``_data`` is the device array (numpy on the
+CPU), ``_device`` the ``hal.Device`` and ``_ag`` the autograd record (None for
+constants, a ``Leaf`` for variables, ``(node, index)`` for recorded results).
+Operators go through ``mxcore.dispatch``.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from hal import Device
+
+
+class NDArray:
+    __slots__ = ("_data", "_device", "_ag")
+    # numpy must hand mixed expressions (np_array + nd) back to NDArray.
+    __array_ufunc__ = None
+    __array_priority__ = 1000.0
+    __hash__ = object.__hash__
+
+    def __init__(self, data: Any, device: Optional[Device] = None):
+        from mxcore.device import default_device
+        self._data = data
+        self._device = device if device is not None else default_device()
+        self._ag = None
+
+    # properties -------------------------------------------------------------------
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def size(self) -> int:
+        return self._data.size
+
+    @property
+    def context(self) -> Device:
+        return self._device
+
+    ctx = context
+    device = context
+
+    @property
+    def stype(self) -> str:
+        return "default"
+
+    @property
+    def T(self) -> "NDArray":
+        return _nd.transpose(self)
+
+    @property
+    def grad(self) -> Optional["NDArray"]:
+        ag = self._ag
+        return ag.grad if type(ag) is _Leaf else None
+
+    @property
+    def grad_req(self) -> str:
+        ag = self._ag
+        return ag.req if type(ag) is _Leaf else "null"
+
+    # host access -------------------------------------------------------------------
+    def _host(self) -> np.ndarray:
+        from mxcore.device import device_type
+        dt = device_type(self._device)
+        if dt.host_memory:
+            return self._data
+        return dt.to_host(self._device.index, self._data)
+
+    def asnumpy(self) -> np.ndarray:
+        """A host copy of the data (waits for pending work)."""
+        _engine().wait_to_read(self._data)
+        host = self._host()
+        return np.array(host, copy=True) if host is self._data else host
+
+    def asscalar(self):
+        if self.size != 1:
+            raise ValueError(f"asscalar() needs an array of size 1, got shape {self.shape}")
+        return self.asnumpy().reshape(-1)[0]
+
+    def item(self):
+        return self.asscalar().item()
+
+    def tolist(self):
+        return self.asnumpy().tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        _engine().wait_to_read(self._data)
+        a = self._host()
+        if dtype is not None:
+            a = a.astype(dtype, copy=False)
+        return np.array(a, copy=True) if copy else a
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        _engine().wait_to_read(self._data)
+        kw = {}
+        if max_version is not None:
+            kw["max_version"] = max_version
+        if copy is not None:
+            kw["copy"] = copy
+        if stream is not None:
+            kw["stream"] = stream
+        return self._data.__dlpack__(**kw)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    def wait_to_read(self) -> None:
+        _engine().wait_to_read(self._data)
+
+    wait_to_write = wait_to_read
+
+    def __repr__(self) -> str:
+        shape = "x".join(str(s) for s in self.shape) or "scalar"
+        return f"\n{self.asnumpy()!s}\n<NDArray {shape} @{self._device!r}>"
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d NDArray")
+        return self.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(f"the truth value of an NDArray with {self.size} elements is "
+                             "ambiguous")
+        return bool(self.asscalar())
+
+    def __float__(self) -> float:
+        return float(self.asscalar())
+
+    def __int__(self) -> int:
+        return int(self.asscalar())
+
+    def __index__(self) -> int:
+        if not np.issubdtype(self.dtype, np.integer):
+            raise TypeError("only integer NDArrays can be used as an index")
+        return int(self.asscalar())
+
+    def __reduce__(self):
+        raise TypeError("NDArray is not picklable: save arrays with mx.nd.save (safetensors)")
+
+    # autograd -----------------------------------------------------------------------
+    def attach_grad(self, grad_req: str = "write", stype=None) -> None:
+        """Make this array a variable: gradients land in ``.grad``."""
+        if grad_req not in ("write", "add", "null"):
+            raise ValueError(f"grad_req must be 'write', 'add' or 'null', got {grad_req!r}")
+        self._ag = _Leaf(_nd.zeros_like(self), grad_req)
+
+    def detach(self) -> "NDArray":
+        r = NDArray.__new__(NDArray)
+        r._data, r._device, r._ag = self._data, self._device, None
+        return r
+
+    def backward(self, out_grad: Optional["NDArray"] = None, retain_graph: bool = False,
+                 train_mode: bool = True) -> None:
+        from mxcore import autograd
+        autograd.backward([self], [out_grad] if out_grad is not None else None,
+                          retain_graph=retain_graph, train_mode=train_mode)
+
+    # copies and conversions ---------------------------------------------------------
+    def copy(self) -> "NDArray":
+        return _nd.copy(self)
+
+    def copyto(self, other) -> "NDArray":
+        """Copy into ``other`` (an NDArray: returned, or a device: a new array)."""
+        if isinstance(other, NDArray):
+            if other is self:
+                return other
+            if other.shape != self.shape:
+                raise ValueError(f"copyto: shape {self.shape} does not match the target's "
+                                 f"{other.shape}")
+            other[:] = self if other._device is self._device else self.copyto(other._device)
+            return other
+        return _nd.to_device(self, other)
+
+    def as_in_context(self, ctx) -> "NDArray":
+        from hal import parse_device
+        dev = parse_device(ctx)
+        if dev is self._device:
+            return self
+        return _nd.to_device(self, dev)
+
+    as_in_ctx = as_in_context
+    to_device = as_in_context
+
+    def astype(self, dtype, copy: bool = True) -> "NDArray":
+        from hal import to_dtype
+        dt = to_dtype(dtype)
+        if not copy and dt == self.dtype:
+            return self
+        return _nd.cast(self, dt)
+
+    # indexing -------------------------------------------------------------------------
+    def __getitem__(self, key) -> "NDArray":
+        return _nd.getitem(self, key)
+
+    def __setitem__(self, key, value) -> None:
+        _nd.setitem(self, key, value)
+
+    # arithmetic ------------------------------------------------------------------------
+    def __add__(self, other):
+        if type(other) is NDArray:
+            return _binary(_E.ADD, self, other)
+        return _E.scalar_op(_E.ADD_SCALAR, self, other)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        if type(other) is NDArray:
+            return _binary(_E.SUBTRACT, self, other)
+        return _E.scalar_op(_E.SUB_SCALAR, self, other)
+
+    def __rsub__(self, other):
+        return _E.scalar_op(_E.RSUB_SCALAR, self, other)
+
+    def __mul__(self, other):
+        if type(other) is NDArray:
+            return _binary(_E.MULTIPLY, self, other)
+        return _E.scalar_op(_E.MUL_SCALAR, self, other)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        if type(other) is NDArray:
+            return _binary(_E.DIVIDE, self, other)
+        return _E.scalar_op(_E.DIV_SCALAR, self, other)
+
+    def __rtruediv__(self, other):
+        return _E.scalar_op(_E.RDIV_SCALAR, self, other)
+
+    def __mod__(self, other):
+        if type(other) is NDArray:
+            return _binary(_E.MOD, self, other)
+        return _E.scalar_op(_E.MOD_SCALAR, self, other)
+
+    def __rmod__(self, other):
+        return _E.scalar_op(_E.RMOD_SCALAR, self, other)
+
+    def __pow__(self, other):
+        if type(other) is NDArray:
+            return _binary(_E.POWER, self, other)
+        return _E.scalar_op(_E.POW_SCALAR, self, other)
+
+    def __rpow__(self, other):
+        return _E.scalar_op(_E.RPOW_SCALAR, self, other)
+
+    def __neg__(self):
+        return _unary(_E.NEGATIVE, self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _unary(_E.ABS, self)
+
+    def __matmul__(self, other):
+        return _nd.matmul(self, other)
+
+    def __eq__(self, other):
+        if type(other) is NDArray:
+            return _binary(_E.EQUAL, self, other)
+        if other is None:
+            return False
+        return _E.scalar_op(_E.EQUAL_SCALAR, self, other)
+
+    def __ne__(self, other):
+        if type(other) is NDArray:
+            return _binary(_E.NOT_EQUAL, self, other)
+        if other is None:
+            return True
+        return _E.scalar_op(_E.NOT_EQUAL_SCALAR, self, other)
+
+    def __gt__(self, other):
+        if type(other) is NDArray:
+            return _binary(_E.GREATER, self, other)
+        return _E.scalar_op(_E.GREATER_SCALAR, self, other)
+
+    def __ge__(self, other):
+        if type(other) is NDArray:
+            return _binary(_E.GREATER_EQUAL, self, other)
+        return _E.scalar_op(_E.GREATER_EQUAL_SCALAR, self, other)
+
+    def __lt__(self, other):
+        if type(other) is NDArray:
+            return _binary(_E.LESS, self, other)
+        return _E.scalar_op(_E.LESS_SCALAR, self, other)
+
+    def __le__(self, other):
+        if type(other) is NDArray:
+            return _binary(_E.LESS_EQUAL, self, other)
+        return _E.scalar_op(_E.LESS_EQUAL_SCALAR, self, other)
+
+    # in-place arithmetic writes into this array's buffer (MXNet semantics)
+    def _inplace(self, result: "NDArray") -> "NDArray":
+        if type(self._ag) is tuple:
+            from mxcore.base import MXCoreError
+            raise MXCoreError("in-place update of an array recorded by autograd; "
+                              "use out-of-place arithmetic inside autograd.record()")
+        self[...] = result
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace(self + other)
+
+    def __isub__(self, other):
+        return self._inplace(self - other)
+
+    def __imul__(self, other):
+        return self._inplace(self * other)
+
+    def __itruediv__(self, other):
+        return self._inplace(self / other)
+
+    # method forms of common ops (MXNet's fluent methods) -------------------------------
+    def reshape(self, *shape, **kwargs) -> "NDArray":
+        if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
+            shape = tuple(shape[0])
+        if "shape" in kwargs:
+            shape = tuple(kwargs.pop("shape"))
+        return _nd.reshape(self, shape, **kwargs)
+
+    def reshape_like(self, other: "NDArray") -> "NDArray":
+        return _nd.reshape(self, other.shape)
+
+    def transpose(self, *axes) -> "NDArray":
+        if len(axes) == 1 and isinstance(axes[0], (list, tuple)):
+            axes = tuple(axes[0])
+        return _nd.transpose(self, axes or None)
+
+    def swapaxes(self, dim1: int, dim2: int) -> "NDArray":
+        return _nd.swapaxes(self, dim1, dim2)
+
+    def flatten(self) -> "NDArray":
+        return _nd.flatten(self)
+
+    def expand_dims(self, axis: int) -> "NDArray":
+        return _nd.expand_dims(self, axis)
+
+    def squeeze(self, axis=None) -> "NDArray":
+        return _nd.squeeze(self, axis)
+
+    def broadcast_to(self, shape) -> "NDArray":
+        return _nd.broadcast_to(self, shape)
+
+    def broadcast_like(self, other: "NDArray") -> "NDArray":
+        return _nd.broadcast_to(self, other.shape)
+
+    def tile(self, reps) -> "NDArray":
+        return _nd.tile(self, reps)
+
+    def repeat(self, repeats: int, axis=None) -> "NDArray":
+        return _nd.repeat(self, repeats, axis)
+
+    def pad(self, mode="constant", pad_width=(), constant_value=0.0) -> "NDArray":
+        return _nd.pad(self, mode, pad_width, constant_value)
+
+    def split(self, num_outputs: int, axis: int = 1, squeeze_axis: bool = False):
+        return _nd.split(self, num_outputs, axis, squeeze_axis)
+
+    def slice(self, begin, end, step=None) -> "NDArray":
+        return _nd.slice(self, begin, end, step)
+
+    def slice_axis(self, axis: int, begin: int, end) -> "NDArray":
+        return _nd.slice_axis(self, axis, begin, end)
+
+    def take(self, indices, axis: int = 0, mode: str = "clip") -> "NDArray":
+        return _nd.take(self, indices, axis, mode)
+
+    def pick(self, index, axis: int = -1, keepdims: bool = False, mode: str = "clip"):
+        return _nd.pick(self, index, axis, keepdims, mode)
+
+    def one_hot(self, depth: int, on_value=1.0, off_value=0.0, dtype="float32"):
+        return _nd.one_hot(self, depth, on_value, off_value, dtype)
+
+    def clip(self, a_min, a_max) -> "NDArray":
+        return _nd.clip(self, a_min, a_max)
+
+    def sum(self, axis=None, keepdims=False, exclude=False) -> "NDArray":
+        return _nd.sum(self, axis, keepdims, exclude)
+
+    def mean(self, axis=None, keepdims=False, exclude=False) -> "NDArray":
+        return _nd.mean(self, axis, keepdims, exclude)
+
+    def prod(self, axis=None, keepdims=False, exclude=False) -> "NDArray":
+        return _nd.prod(self, axis, keepdims, exclude)
+
+    def max(self, axis=None, keepdims=False, exclude=False) -> "NDArray":
+        return _nd.max(self, axis, keepdims, exclude)
+
+    def min(self, axis=None, keepdims=False, exclude=False) -> "NDArray":
+        return _nd.min(self, axis, keepdims, exclude)
+
+    def argmax(self, axis=None, keepdims=False) -> "NDArray":
+        return _nd.argmax(self, axis, keepdims)
+
+    def argmin(self, axis=None, keepdims=False) -> "NDArray":
+        return _nd.argmin(self, axis, keepdims)
+
+    def norm(self, ord=2, axis=None, keepdims=False) -> "NDArray":
+        return _nd.norm(self, ord, axis, keepdims)
+
+    def softmax(self, axis=-1, temperature=None) -> "NDArray":
+        return _nd.softmax(self, axis, temperature)
+
+    def log_softmax(self, axis=-1, temperature=None) -> "NDArray":
+        return _nd.log_softmax(self, axis, temperature)
+
+    def zeros_like(self) -> "NDArray":
+        return _nd.zeros_like(self)
+
+    def ones_like(self) -> "NDArray":
+        return _nd.ones_like(self)
+
+    def dot(self, other, transpose_a=False, transpose_b=False) -> "NDArray":
+        return _nd.dot(self, other, transpose_a, transpose_b)
+
+
+def _make_unary_method(name):
+    def method(self):
+        return _unary(getattr(_E, name.upper()), self)
+    method.__name__ = name
+    method.__doc__ = f"``mx.nd.{name}(self)``"
+    return method
+
+
+for _name in ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal", "abs",
+              "sign", "sin", "cos", "tanh", "sigmoid", "relu", "softrelu", "erf", "floor",
+              "ceil", "round"):
+    setattr(NDArray, _name, _make_unary_method(_name))
+
+
+def _engine():
+    return _dispatch.ENGINE
+
+
+# Late imports: these modules need the NDArray class defined above.
+from mxcore import dispatch as _dispatch  # noqa: E402
+from mxcore import ndarray as _nd  # noqa: E402
+from mxcore.autograd import Leaf as _Leaf  # noqa: E402
+from mxcore.dispatch import invoke_binary as _binary, invoke_unary as _unary  # noqa: E402
+from mxcore.ops import elemwise as _E  # noqa: E402
+
+__all__ = ["NDArray"]
+_ = numbers

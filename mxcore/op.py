@@ -1,0 +1,98 @@
+"""Operators: a name with rules registered on it (JAX-primitive style).
+
+An ``Op`` knows nothing about devices.  It carries
+
+* an attribute schema (name -> default, ``REQUIRED`` for mandatory ones),
+* a shape/dtype inference rule ``infer(shapes, dtypes, attrs) -> (shapes, dtypes)``,
+* a gradient rule ``grad(ctx, *out_grads) -> input grads``, written in mxcore ops
+  so it runs on every device and can itself be differentiated.
+
+Kernels (registered by device plugins) implement ops; ``mxcore.dispatch`` picks
+one through the registry.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+from mxcore.base import MXCoreError
+
+REQUIRED = object()
+
+
+class GradContext:
+    """What a gradient rule sees: the op's inputs, outputs (when the op saves
+    them) and attributes."""
+
+    __slots__ = ("inputs", "outputs", "attrs")
+
+    def __init__(self, inputs, outputs, attrs):
+        self.inputs = inputs
+        self.outputs = outputs
+        self.attrs = attrs
+
+
+class Op:
+    __slots__ = ("name", "nin", "nout", "attrs", "infer", "grad", "dtype_arg",
+                 "saves_output", "needs_rng", "nullary", "doc", "cache", "aliases",
+                 "provider", "mutates", "__weakref__")
+
+    def __init__(self, name: str, nin: int = 1, nout: int = 1,
+                 attrs: Optional[Dict[str, Any]] = None, *, dtype_arg: int = 0,
+                 saves_output: bool = False, needs_rng: bool = False, doc: str = "",
+                 aliases: Sequence[str] = (), mutates: Sequence[int] = ()):
+        self.name = name
+        self.nin = nin            # -1: variadic (concat, stack)
+        self.nout = nout          # -1: decided by attributes (split)
+        self.attrs = dict(attrs or {})
+        self.infer: Optional[Callable] = None
+        self.grad: Optional[Callable] = None
+        self.dtype_arg = dtype_arg  # which input's dtype selects the kernel
+        self.saves_output = saves_output
+        self.needs_rng = needs_rng
+        self.nullary = nin == 0
+        self.doc = doc
+        self.aliases = tuple(aliases)
+        self.provider = ""
+        # indices of inputs the kernel writes in place (told to the engine)
+        self.mutates = tuple(mutates)
+        # (device kind, dtype) -> kernel fn, or a resolver for guarded kernels.
+        # Filled by the registry; cleared whenever registrations change.
+        self.cache: Dict[Tuple, Any] = {}
+
+    # rule registration (decorators) ------------------------------------------
+    def def_infer(self, fn: Callable) -> Callable:
+        self.infer = fn
+        return fn
+
+    def def_grad(self, fn: Callable) -> Callable:
+        self.grad = fn
+        return fn
+
+    @property
+    def differentiable(self) -> bool:
+        return self.grad is not None
+
+    def check_attrs(self, attrs: Dict[str, Any]) -> Dict[str, Any]:
+        """Fill defaults and reject unknown or missing attributes."""
+        unknown = set(attrs) - set(self.attrs)
+        if unknown:
+            raise MXCoreError(
+                f"operator {self.name!r}: unknown attribute(s) {sorted(unknown)}; "
+                f"it takes {sorted(self.attrs) or 'no attributes'}")
+        full = {}
+        for key, default in self.attrs.items():
+            if key in attrs:
+                full[key] = attrs[key]
+            elif default is REQUIRED:
+                raise MXCoreError(f"operator {self.name!r}: missing required attribute {key!r}")
+            else:
+                full[key] = default
+        return full
+
+    def infer_shape_dtype(self, shapes, dtypes, attrs):
+        if self.infer is None:
+            raise MXCoreError(f"operator {self.name!r} has no shape inference rule")
+        return self.infer(tuple(tuple(s) for s in shapes), tuple(dtypes), attrs)
+
+    def __repr__(self) -> str:
+        return f"<Op {self.name}>"

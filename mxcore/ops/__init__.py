@@ -1,0 +1,17 @@
+"""The core operator set, registered through the plugin hook like any other
+operator plugin (entry point ``core`` in group ``mxcore.plugins``)."""
+from __future__ import annotations
+
+from hal import PLUGIN_API_VERSION, hookimpl
+from mxcore.ops import creation, elemwise, indexing, linalg, nn, random, reduce, shape
+
+MXCORE_PLUGIN_API = PLUGIN_API_VERSION
+
+MODULES = (elemwise, reduce, linalg, shape, indexing, nn, creation, random)
+ALL_OPS = [op for module in MODULES for op in module.OPS]
+
+
+@hookimpl
+def register_ops(register):
+    for op in ALL_OPS:
+        register(op)

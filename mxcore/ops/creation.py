@@ -1,0 +1,176 @@
+"""Array creation and copies: array, zeros, ones, full, empty, arange,
+zeros_like, ones_like, copy, cast, and moving arrays between devices."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from hal import Device, parse_device, to_dtype
+from mxcore.base import MXCoreError
+from mxcore.dispatch import invoke_nullary, invoke_unary, wrap
+from mxcore.ndarray.ndarray import NDArray
+from mxcore.op import REQUIRED, Op
+from mxcore.ops._rules import same_as_first
+
+OPS: list = []
+
+
+def _new(name, nin=1, **kw) -> Op:
+    op = Op(name, nin, **kw)
+    OPS.append(op)
+    return op
+
+
+def _device(ctx) -> Device:
+    from mxcore.device import default_device, device
+    return default_device() if ctx is None else device(ctx)
+
+
+def _shape(shape) -> tuple:
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise MXCoreError(f"negative dimension in shape {shape}")
+    return shape
+
+
+FULL = _new("full", 0, attrs={"shape": REQUIRED, "value": 0.0, "dtype": "float32"})
+FULL.def_infer(lambda s, d, a: ([a["shape"]], [np.dtype(a["dtype"])]))
+ARANGE = _new("arange", 0, attrs={"start": 0.0, "stop": None, "step": 1.0, "repeat": 1,
+                                  "dtype": "float32"})
+
+
+@ARANGE.def_infer
+def _arange_infer(s, d, a):
+    start, stop = (0.0, a["start"]) if a["stop"] is None else (a["start"], a["stop"])
+    n = max(0, int(np.ceil((stop - start) / a["step"])))
+    return [(n * a["repeat"],)], [np.dtype(a["dtype"])]
+
+
+def full(shape, val, ctx=None, dtype="float32", out: Optional[NDArray] = None) -> NDArray:
+    dev = _device(ctx)
+    dt = to_dtype(dtype)
+    r = invoke_nullary(FULL, dev, {"shape": _shape(shape), "value": val, "dtype": dt.name}, dt)
+    if out is not None:
+        out[...] = r
+        return out
+    return r
+
+
+def zeros(shape, ctx=None, dtype="float32", **kwargs) -> NDArray:
+    return full(shape, 0, ctx, dtype if dtype is not None else "float32")
+
+
+def ones(shape, ctx=None, dtype="float32", **kwargs) -> NDArray:
+    return full(shape, 1, ctx, dtype if dtype is not None else "float32")
+
+
+def empty(shape, ctx=None, dtype="float32") -> NDArray:
+    """Uninitialised memory from the device allocator."""
+    from mxcore.device import device_type
+    dev = _device(ctx)
+    dt = to_dtype(dtype)
+    return wrap(device_type(dev).allocate(dev.index, _shape(shape), dt), dev)
+
+
+def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None,
+           dtype="float32") -> NDArray:
+    if step == 0:
+        raise MXCoreError("arange: step must not be zero")
+    dev = _device(ctx)
+    dt = to_dtype(dtype)
+    return invoke_nullary(ARANGE, dev, {"start": start, "stop": stop, "step": step,
+                                        "repeat": int(repeat), "dtype": dt.name}, dt)
+
+
+def array(source_array, ctx=None, dtype=None) -> NDArray:
+    """An NDArray from array-like data.  dtype defaults to the source's for
+    numpy arrays and NDArrays, float32 otherwise (MXNet)."""
+    from mxcore.device import device_type
+    dev = _device(ctx)
+    if isinstance(source_array, NDArray):
+        src = source_array.asnumpy()
+        dtype = dtype or src.dtype
+    elif isinstance(source_array, np.ndarray):
+        src = source_array
+        dtype = dtype or src.dtype
+    else:
+        if hasattr(source_array, "__dlpack__") and not isinstance(source_array, (list, tuple)):
+            src = np.from_dlpack(source_array)
+            dtype = dtype or src.dtype
+        else:
+            src = np.asarray(source_array)
+            dtype = dtype or "float32"
+    dt = to_dtype(dtype)
+    if src.dtype.kind in "OUSV":
+        raise MXCoreError(f"cannot make an NDArray from {src.dtype} data")
+    host = np.ascontiguousarray(src, dtype=dt)
+    return wrap(device_type(dev).from_host(dev.index, host), dev)
+
+
+# unary creation/copy ops ------------------------------------------------------------------
+ZEROS_LIKE = _new("zeros_like")
+ONES_LIKE = _new("ones_like")
+COPY = _new("copy", aliases=("identity", "_copy"))
+CAST = _new("cast", attrs={"dtype": REQUIRED}, aliases=("Cast",))
+for _op in (ZEROS_LIKE, ONES_LIKE, COPY):
+    _op.def_infer(same_as_first)
+CAST.def_infer(lambda s, d, a: ([s[0]], [np.dtype(a["dtype"])]))
+COPY.def_grad(lambda c, g: (g,))
+CAST.def_grad(lambda c, g: (cast(g, c.inputs[0].dtype),))
+
+
+def zeros_like(data: NDArray) -> NDArray:
+    return invoke_unary(ZEROS_LIKE, data)
+
+
+def ones_like(data: NDArray) -> NDArray:
+    return invoke_unary(ONES_LIKE, data)
+
+
+def full_like(data: NDArray, fill_value) -> NDArray:
+    return full(data.shape, fill_value, data.context, data.dtype)
+
+
+def copy(data: NDArray) -> NDArray:
+    return invoke_unary(COPY, data)
+
+
+def cast(data: NDArray, dtype) -> NDArray:
+    return invoke_unary(CAST, data, {"dtype": to_dtype(dtype).name})
+
+
+# device transfer -------------------------------------------------------------------------
+TO_DEVICE = _new("to_device", attrs={"device": REQUIRED})
+TO_DEVICE.def_infer(same_as_first)
+TO_DEVICE.def_grad(lambda c, g: (to_device(g, c.inputs[0].context),))
+
+
+def to_device(data: NDArray, device) -> NDArray:
+    """Copy ``data`` to ``device`` (differentiable: the gradient flows back)."""
+    from mxcore import autograd
+    from mxcore.device import device as check_device, device_type
+    dst = check_device(device)
+    src = data.context
+    data.wait_to_read()
+    src_t, dst_t = device_type(src), device_type(dst)
+    host = src_t.to_host(src.index, data._data)
+    r = wrap(dst_t.from_host(dst.index, np.ascontiguousarray(host)), dst)
+    if autograd.STATE.recording and data._ag is not None:
+        autograd.record_op(TO_DEVICE, (data,), (r,), {"device": str(dst)})
+    return r
+
+
+def from_dlpack(obj) -> NDArray:
+    """Wrap a DLPack-capable array (numpy, torch, cupy...) without a copy when
+    it lives in host memory."""
+    return wrap(np.from_dlpack(obj), parse_device("cpu"))
+
+
+def to_dlpack_for_read(data: NDArray):
+    return data.__dlpack__()
+
+
+to_dlpack_for_write = to_dlpack_for_read

@@ -1,0 +1,229 @@
+"""Plugin discovery: pluggy over the entry-point group ``mxcore.plugins``.
+
+Built-in plugins (the core op set, the CPU device...) are found through the
+same entry points as third-party ones.  Loading is lazy: the first call that
+needs a kernel, device or op loads every plugin once.  A plugin that fails to
+import, targets another plugin API version or breaks the registration contract
+is skipped; its error is kept for ``mxcore plugins``.
+
+Environment switches:
+
+* ``MXCORE_PLUGINS=a,b``     load only these plugins (entry-point names)
+* ``MXCORE_NO_THIRD_PARTY=1`` load only the plugins shipped in this repository
+* ``MXCORE_TRACE_PLUGINS=1``  print every hook call to stderr (pluggy tracing)
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import traceback
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Dict, List, Optional
+
+import pluggy
+
+import hal
+from hal import hookspecs
+from mxcore.registry import Registry
+
+ENTRY_POINT_GROUP = "mxcore.plugins"
+HOOKS = ("register_devices", "register_ops", "register_kernels")
+#: Entry-point names of the plugins that live in this repository.
+BUILTIN_PLUGINS = ("core", "cpu", "cuda", "arm", "contrib_ops")
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str = ""
+    version: str = ""
+    module: str = ""
+    builtin: bool = False
+    hooks: List[str] = field(default_factory=list)
+    devices: List[str] = field(default_factory=list)
+    ops: int = 0
+    kernels: int = 0
+    error: Optional[str] = None
+    skipped: Optional[str] = None
+
+    def as_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+class _Staging:
+    """Collects one plugin's registrations so a failure leaves no trace."""
+
+    def __init__(self, registry: Registry, provider: str):
+        self.registry, self.provider = registry, provider
+        self.devices, self.ops, self.kernels = [], [], []
+
+    def device(self, device_type):
+        self.devices.append(device_type)
+
+    def op(self, op):
+        self.ops.append(op)
+
+    def kernel(self, kernel):
+        if not isinstance(kernel, hal.Kernel):
+            raise TypeError(f"register_kernels expects hal.Kernel, got {kernel!r}")
+        kernel = hal.Kernel(**{**kernel.__dict__, "provider": self.provider})
+        self.registry.check_kernel(kernel, self.kernels)
+        self.kernels.append(kernel)
+
+    def commit(self) -> None:
+        reg = self.registry
+        with reg._lock:
+            # Validate everything before changing anything.
+            for d in self.devices:
+                if d.kind in reg.devices:
+                    reg.add_device(d, self.provider)  # raises the duplicate error
+            for op in self.ops:
+                for name in (op.name,) + op.aliases:
+                    if name in reg.ops and reg.ops[name] is not op:
+                        reg.add_op(op, self.provider)  # raises the duplicate error
+            for d in self.devices:
+                reg.add_device(d, self.provider)
+            for op in self.ops:
+                reg.add_op(op, self.provider)
+            for k in self.kernels:
+                reg.kernels.setdefault((k.op, k.device), []).append(k)
+            reg.invalidate()
+
+
+class PluginSystem:
+    """The registry plus the plugins that fed it."""
+
+    def __init__(self):
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.registry = Registry()
+        self.plugins: Dict[str, PluginInfo] = {}
+        if os.environ.get("MXCORE_TRACE_PLUGINS"):
+            self.pm.trace.root.setwriter(sys.stderr.write)
+            self.pm.enable_tracing()
+
+    def _wanted(self, name: str) -> Optional[str]:
+        only = os.environ.get("MXCORE_PLUGINS")
+        if only is not None:
+            names = {n.strip() for n in only.split(",") if n.strip()}
+            if name not in names:
+                return "not listed in MXCORE_PLUGINS"
+        if os.environ.get("MXCORE_NO_THIRD_PARTY") and name not in BUILTIN_PLUGINS:
+            return "third-party plugins disabled by MXCORE_NO_THIRD_PARTY"
+        return None
+
+    def load_entry_points(self) -> None:
+        eps = sorted(entry_points(group=ENTRY_POINT_GROUP),
+                     key=lambda ep: (ep.name not in BUILTIN_PLUGINS, ep.name))
+        for ep in eps:
+            if ep.name in self.plugins:
+                continue
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(name=ep.name, module=ep.value, builtin=ep.name in BUILTIN_PLUGINS,
+                              distribution=getattr(dist, "name", "") or "",
+                              version=getattr(dist, "version", "") or "")
+            self.plugins[ep.name] = info
+            info.skipped = self._wanted(ep.name)
+            if info.skipped:
+                continue
+            try:
+                module = ep.load()
+            except BaseException as exc:  # noqa: BLE001 - any import failure is reported
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                info.error = _describe(exc, f"import of {ep.value} failed")
+                continue
+            self._register(module, info)
+
+    def register_plugin(self, plugin: Any, name: str, version: str = "",
+                        builtin: bool = False) -> PluginInfo:
+        """Register an already imported plugin object (a module or any object
+        with hookimpls).  Used for plugins created at run time and by tests."""
+        info = PluginInfo(name=name, version=version, builtin=builtin,
+                          module=getattr(plugin, "__name__", type(plugin).__name__))
+        self.plugins[name] = info
+        self._register(plugin, info)
+        return info
+
+    def unregister_plugin(self, name: str) -> None:
+        plugin = self.pm.get_plugin(name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+        self.registry.remove_provider(self._provider(name))
+        self.plugins.pop(name, None)
+
+    def _provider(self, name: str) -> str:
+        info = self.plugins.get(name)
+        return info.distribution if info and info.distribution else name
+
+    def _register(self, plugin: Any, info: PluginInfo) -> None:
+        api = getattr(plugin, "MXCORE_PLUGIN_API", None)
+        if api != hal.PLUGIN_API_VERSION:
+            info.error = (f"plugin targets plugin API {api!r}; this mxcore speaks "
+                          f"{hal.PLUGIN_API_VERSION} (set MXCORE_PLUGIN_API in the plugin module)")
+            return
+        try:
+            self.pm.register(plugin, name=info.name)
+        except Exception as exc:
+            info.error = _describe(exc, "pluggy rejected the plugin")
+            return
+        info.hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or ())
+        staging = _Staging(self.registry, self._provider(info.name))
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        try:
+            for hook in HOOKS:
+                caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
+                register = {"register_devices": staging.device, "register_ops": staging.op,
+                            "register_kernels": staging.kernel}[hook]
+                caller(register=register)
+            staging.commit()
+        except Exception as exc:
+            info.error = _describe(exc, "registration failed")
+            self.pm.unregister(plugin)
+            return
+        info.devices = sorted(d.kind for d in staging.devices)
+        info.ops = len(staging.ops)
+        info.kernels = len(staging.kernels)
+
+
+def _describe(exc: BaseException, what: str) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
+    return f"{what}: {type(exc).__name__}: {exc}{where}"
+
+
+_SYSTEM: Optional[PluginSystem] = None
+_LOCK = threading.Lock()
+
+
+def system() -> PluginSystem:
+    """The process's plugin system, loading every plugin on first use."""
+    global _SYSTEM
+    if _SYSTEM is None:
+        with _LOCK:
+            if _SYSTEM is None:
+                s = PluginSystem()
+                _SYSTEM = s
+                try:
+                    s.load_entry_points()
+                except BaseException:
+                    _SYSTEM = None
+                    raise
+    return _SYSTEM
+
+
+def registry() -> Registry:
+    return system().registry
+
+
+def reload() -> PluginSystem:
+    """Forget every plugin and load them again (after installing one, or
+    changing MXCORE_PLUGINS / MXCORE_REGISTRY)."""
+    global _SYSTEM
+    old = _SYSTEM
+    _SYSTEM = None
+    if old is not None:
+        old.registry.invalidate()
+    return system()

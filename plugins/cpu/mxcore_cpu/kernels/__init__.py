@@ -1,0 +1,24 @@
+"""The CPU kernel tables: one module per op family, each a ``kernels(xp,
+special)`` function returning ``{op name: (fn, dtype names)}``."""
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+import scipy.special
+
+import hal
+from mxcore_cpu.kernels import creation, elemwise, indexing, linalg, nn, random, reduce, shape
+
+FAMILIES = (elemwise, reduce, linalg, shape, indexing, nn, creation, random)
+
+
+def build(device: str, xp=np, special=scipy.special, priority: int = 0) -> List[hal.Kernel]:
+    """Kernels for ``device`` written against the numpy-compatible ``xp``."""
+    out = []
+    for family in FAMILIES:
+        for op, (fn, dtypes) in family.kernels(xp, special).items():
+            out.append(hal.Kernel(op=op, device=device, fn=fn, dtypes=dtypes,
+                                  priority=priority, name=f"{family.__name__.rsplit('.', 1)[-1]}."
+                                  f"{op}"))
+    return out
