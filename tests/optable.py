@@ -1,0 +1,412 @@
+"""The operator conformance table.
+
+Each ``Case`` names an mxcore call, its numpy reference, how to make its
+inputs, the dtypes it must support and whether its gradients are checked
+(first order, and second order, by float64 finite differences).  The
+``every_device`` suite runs the whole table on every available device, so a
+new device plugin gets the conformance suite for free.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Tuple
+
+import numpy as np
+from scipy import special
+
+import mxcore as mx
+
+nd = mx.nd
+FLOATS = ("float16", "float32", "float64")
+INTS = ("int8", "uint8", "int32", "int64")
+NUMERIC = FLOATS + INTS
+ALL = NUMERIC + ("bool",)
+
+#: (rtol, atol) per dtype for forward results.
+TOLERANCES = {"float16": (1e-2, 2e-3), "float32": (2e-5, 1e-6), "float64": (1e-10, 1e-12)}
+
+
+@dataclass
+class In:
+    shape: Tuple[int, ...]
+    kind: str = "real"            # how values are drawn (see make_input)
+    dtype: Optional[str] = None   # fixed dtype (indices, masks); None: the case's dtype
+    diff: bool = True             # differentiated in gradient checks
+    arg: Any = None               # kind parameter (e.g. index bound)
+
+
+@dataclass
+class Case:
+    name: str
+    fn: Callable
+    ref: Callable
+    inputs: Tuple[In, ...]
+    dtypes: Tuple[str, ...] = FLOATS
+    grad: bool = True
+    grad2: bool = True
+    out_dtype: Optional[str] = None
+    tol: dict = field(default_factory=dict)
+
+    def __repr__(self):
+        return self.name
+
+
+def make_input(spec: In, dtype: str, rng: np.random.Generator) -> np.ndarray:
+    dt = np.dtype(spec.dtype or dtype)
+    shape, kind = spec.shape, spec.kind
+    n = int(np.prod(shape)) if shape else 1
+    if kind == "index":
+        return rng.integers(0, spec.arg, size=shape).astype(dt)
+    if kind == "mask":
+        return (rng.random(shape) > 0.5).astype(dt)
+    if dt == np.bool_:
+        return rng.random(shape) > 0.5
+    if dt.kind in "iu":
+        lo, hi = {"real": (-5, 6), "pos": (1, 6), "nonzero": (1, 4), "distinct": (0, 0),
+                  "away0": (1, 4), "frac": (-5, 6), "unit": (0, 2)}[kind]
+        if dt.kind == "u":
+            lo = max(lo, 0 if kind not in ("pos", "nonzero", "away0") else 1)
+        if kind == "distinct":
+            v = rng.permutation(n) - (0 if dt.kind == "u" else n // 2)
+            return v.reshape(shape).astype(dt)
+        v = rng.integers(lo, hi, size=shape)
+        if kind in ("nonzero", "away0") and dt.kind == "i":
+            v = v * rng.choice([-1, 1], size=shape)
+        return v.astype(dt)
+    if kind == "real":
+        v = rng.uniform(-2, 2, shape)
+    elif kind == "pos":
+        v = rng.uniform(0.5, 2.5, shape)
+    elif kind == "unit":
+        v = rng.uniform(0.1, 0.9, shape)
+    elif kind in ("nonzero", "away0"):
+        v = rng.uniform(0.3, 2, shape) * rng.choice([-1, 1], size=shape)
+    elif kind == "distinct":  # well-separated values: no ties for max/min/sort
+        v = (rng.permutation(n).reshape(shape) - n / 2) * 0.37 + rng.uniform(-0.05, 0.05, shape)
+    elif kind == "frac":       # away from integer and half-integer jumps
+        v = rng.integers(-3, 3, shape) + rng.uniform(0.1, 0.4, shape)
+    else:
+        raise ValueError(kind)
+    return np.asarray(v).astype(dt)
+
+
+# --- reference helpers ------------------------------------------------------------
+def _cmp(fn):
+    return lambda a, b: fn(a, b).astype(np.result_type(a))
+
+
+def _int_div(a, b):
+    if a.dtype.kind in "iu":
+        return np.trunc(a / b).astype(a.dtype)
+    return a / b
+
+
+def _sc(fn, s, reverse=False):
+    """Reference for MXNet scalar ops: the scalar takes the array's dtype."""
+    def ref(x):
+        sv = x.dtype.type(s)
+        return fn(sv, x) if reverse else fn(x, sv)
+    return ref
+
+
+def _round_away(x):
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def _gelu(x):
+    return 0.5 * x * (1 + special.erf(x / math.sqrt(2)))
+
+
+def _softmax(x, axis=-1, t=1.0):
+    x = x / t
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis=-1, t=1.0):
+    x = x / t
+    s = x - x.max(axis=axis, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
+
+
+def _pick(x, idx, axis=-1, keepdims=False):
+    idx = np.clip(idx.astype(np.int64), 0, x.shape[axis] - 1)
+    r = np.take_along_axis(x, np.expand_dims(idx, axis), axis)
+    return r if keepdims else np.squeeze(r, axis)
+
+
+def _one_hot(idx, depth):
+    return (np.arange(depth) == idx.astype(np.int64)[..., None]).astype(np.float32)
+
+
+def _argx(fn, axis):
+    return lambda x: np.asarray(fn(x, axis=axis)).astype(np.float32)
+
+
+S23, S3, S21, S13 = (2, 3), (3,), (2, 1), (1, 3)
+S234 = (2, 3, 4)
+
+CASES = []
+
+
+def case(*args, **kw):
+    CASES.append(Case(*args, **kw))
+
+
+# --- unary --------------------------------------------------------------------------
+for _name, _ref, _kind, _dtypes, _g2 in [
+    ("negative", np.negative, "real", NUMERIC, True),
+    ("abs", np.abs, "away0", NUMERIC, True),
+    ("sign", np.sign, "away0", NUMERIC, True),
+    ("square", np.square, "real", NUMERIC, True),
+    ("exp", np.exp, "real", FLOATS, True),
+    ("log", np.log, "pos", FLOATS, True),
+    ("log1p", np.log1p, "pos", FLOATS, True),
+    ("expm1", np.expm1, "real", FLOATS, True),
+    ("sqrt", np.sqrt, "pos", FLOATS, True),
+    ("rsqrt", lambda x: 1 / np.sqrt(x), "pos", FLOATS, True),
+    ("reciprocal", lambda x: 1 / x, "nonzero", FLOATS, True),
+    ("sin", np.sin, "real", FLOATS, True),
+    ("cos", np.cos, "real", FLOATS, True),
+    ("tanh", np.tanh, "real", FLOATS, True),
+    ("sigmoid", special.expit, "real", FLOATS, True),
+    ("relu", lambda x: np.maximum(x, 0), "away0", NUMERIC, True),
+    ("softrelu", lambda x: np.logaddexp(0, x), "real", FLOATS, True),
+    ("erf", special.erf, "real", FLOATS, True),
+    ("gelu", _gelu, "real", FLOATS, True),
+    ("floor", np.floor, "frac", FLOATS, True),
+    ("ceil", np.ceil, "frac", FLOATS, True),
+    ("round", _round_away, "frac", FLOATS, True),
+]:
+    case(_name, getattr(nd, _name), _ref, (In(S23, _kind),), _dtypes, grad2=_g2)
+case("softplus_alias", nd.softplus, lambda x: np.logaddexp(0, x), (In(S23),))
+case("leaky_relu", lambda x: nd.leaky_relu(x, slope=0.1),
+     lambda x: np.where(x > 0, x, 0.1 * x), (In(S23, "away0"),))
+case("method_exp", lambda x: x.exp(), np.exp, (In(S23),), ("float32", "float64"))
+
+# --- binary with broadcasting ------------------------------------------------------------
+_BIN = [
+    ("add", nd.add, np.add, "real", "real", NUMERIC),
+    ("subtract", nd.subtract, np.subtract, "real", "real", NUMERIC),
+    ("multiply", nd.multiply, np.multiply, "real", "real", NUMERIC),
+    ("divide", nd.divide, _int_div, "real", "nonzero", NUMERIC),
+    ("power", nd.power, np.power, "pos", "real", FLOATS),
+    ("maximum", nd.maximum, np.maximum, "distinct", "distinct", NUMERIC),
+    ("minimum", nd.minimum, np.minimum, "distinct", "distinct", NUMERIC),
+    ("mod", nd.mod, np.mod, "unit", "pos", FLOATS),
+]
+for _name, _fn, _ref, _ka, _kb, _dtypes in _BIN:
+    case(_name, _fn, _ref, (In(S23, _ka), In(S23, _kb)), _dtypes)
+    case(_name + "_bcast", _fn, _ref, (In(S21, _ka), In(S13, _kb)), _dtypes)
+    case(_name + "_bcast_rank", _fn, _ref, (In(S23, _ka), In(S3, _kb)), _dtypes)
+for _name, _ref in [("equal", np.equal), ("not_equal", np.not_equal), ("greater", np.greater),
+                    ("greater_equal", np.greater_equal), ("less", np.less),
+                    ("less_equal", np.less_equal)]:
+    case(_name, getattr(nd, _name), _cmp(_ref), (In(S23, "index", arg=3), In(S13, "index", arg=3)),
+         ALL, grad=False)
+case("op_add", lambda a, b: a + b, np.add, (In(S23), In(S23)), NUMERIC)
+case("op_sub", lambda a, b: a - b, np.subtract, (In(S23), In(S21)), NUMERIC)
+case("op_mul", lambda a, b: a * b, np.multiply, (In(S23), In(S23)), NUMERIC)
+case("op_div", lambda a, b: a / b, _int_div, (In(S23), In(S23, "nonzero")), NUMERIC)
+case("op_pow", lambda a, b: a ** b, np.power, (In(S23, "pos"), In(S23)))
+case("op_neg", lambda a: -a, np.negative, (In(S23),), NUMERIC)
+case("op_gt", lambda a, b: a > b, _cmp(np.greater), (In(S23), In(S23)), NUMERIC, grad=False)
+
+# --- scalar forms ----------------------------------------------------------------------------
+for _name, _fn, _ref, _kind, _dtypes in [
+    ("add_scalar", lambda x: x + 3, _sc(np.add, 3), "real", NUMERIC),
+    ("radd_scalar", lambda x: 3 + x, _sc(np.add, 3), "real", NUMERIC),
+    ("sub_scalar", lambda x: x - 2, _sc(np.subtract, 2), "real", NUMERIC),
+    ("rsub_scalar", lambda x: 2 - x, _sc(np.subtract, 2, True), "real", NUMERIC),
+    ("mul_scalar", lambda x: x * 3, _sc(np.multiply, 3), "real", NUMERIC),
+    ("mul_scalar_float", lambda x: x * 1.5, _sc(np.multiply, 1.5), "real", FLOATS),
+    ("div_scalar", lambda x: x / 4.0, _sc(np.divide, 4.0), "real", FLOATS),
+    ("div_scalar_int", lambda x: x / 2, lambda x: _int_div(x, x.dtype.type(2)), "real", INTS),
+    ("rdiv_scalar", lambda x: 2.0 / x, _sc(np.divide, 2.0, True), "nonzero", FLOATS),
+    ("pow_scalar", lambda x: x ** 3, _sc(np.power, 3), "real", FLOATS),
+    ("pow_scalar_frac", lambda x: x ** 0.5, _sc(np.power, 0.5), "pos", FLOATS),
+    ("rpow_scalar", lambda x: 2.0 ** x, _sc(np.power, 2.0, True), "real", FLOATS),
+    ("maximum_scalar", lambda x: nd.maximum(x, 0.5), _sc(np.maximum, 0.5), "away0", FLOATS),
+    ("minimum_scalar", lambda x: nd.minimum(0.5, x), _sc(np.minimum, 0.5), "away0", FLOATS),
+    ("mod_scalar", lambda x: x % 3.0, _sc(np.mod, 3.0), "unit", FLOATS),
+    ("greater_scalar", lambda x: x > 1, _sc(_cmp(np.greater), 1),
+     "real", NUMERIC),
+    ("less_equal_scalar", lambda x: x <= 1, _sc(_cmp(np.less_equal), 1), "real", NUMERIC),
+    ("equal_scalar", lambda x: x == 1, _sc(_cmp(np.equal), 1), "real", NUMERIC),
+    ("rgreater_scalar", lambda x: nd.greater(1, x), _sc(_cmp(np.less), 1), "real", NUMERIC),
+]:
+    case(_name, _fn, _ref, (In(S23, _kind),), _dtypes,
+         grad="greater" not in _name and "equal" not in _name)
+
+case("clip", lambda x: nd.clip(x, -1.0, 1.0), lambda x: np.clip(x, -1, 1), (In(S23, "frac"),))
+case("clip_int", lambda x: nd.clip(x, -2, 3), lambda x: np.clip(x, -2, 3), (In(S23),), INTS,
+     grad=False)
+case("where", nd.where, lambda c, x, y: np.where(c != 0, x, y),
+     (In(S23, "mask", diff=False), In(S23), In(S23)), NUMERIC)
+case("where_bcast", nd.where, lambda c, x, y: np.where(c != 0, x, y),
+     (In(S23, "mask", diff=False), In(S13), In(S21)))
+
+# --- reductions -------------------------------------------------------------------------------
+for _red, _np in [("sum", np.sum), ("mean", np.mean), ("prod", np.prod), ("max", np.max),
+                  ("min", np.min)]:
+    _kind = {"prod": "pos", "max": "distinct", "min": "distinct"}.get(_red, "real")
+    _dt = NUMERIC if _red in ("sum", "max", "min") else FLOATS
+    _f = getattr(nd, _red)
+    case(_red + "_all", _f, lambda x, _np=_np: np.asarray(_np(x)), (In(S234, _kind),), _dt)
+    case(_red + "_axis1", lambda x, _f=_f: _f(x, axis=1),
+         lambda x, _np=_np: _np(x, axis=1), (In(S234, _kind),), _dt)
+    case(_red + "_axes_keep", lambda x, _f=_f: _f(x, axis=(0, 2), keepdims=True),
+         lambda x, _np=_np: _np(x, axis=(0, 2), keepdims=True), (In(S234, _kind),), _dt)
+    case(_red + "_exclude", lambda x, _f=_f: _f(x, axis=1, exclude=True),
+         lambda x, _np=_np: _np(x, axis=(0, 2)), (In(S234, _kind),), _dt)
+case("sum_method", lambda x: x.sum(axis=-1), lambda x: x.sum(axis=-1), (In(S234),))
+case("norm_l2", nd.norm, lambda x: np.asarray(np.sqrt((x * x).sum())), (In(S234, "away0"),))
+case("norm_l2_axis", lambda x: nd.norm(x, axis=1, keepdims=True),
+     lambda x: np.sqrt((x * x).sum(axis=1, keepdims=True)), (In(S234, "away0"),))
+case("norm_l1_axis", lambda x: nd.norm(x, ord=1, axis=(0, 2)),
+     lambda x: np.abs(x).sum(axis=(0, 2)), (In(S234, "away0"),))
+for _arg, _np in [("argmax", np.argmax), ("argmin", np.argmin)]:
+    case(_arg + "_axis", lambda x, _a=_arg: getattr(nd, _a)(x, axis=1), _argx(_np, 1),
+         (In(S234, "distinct"),), NUMERIC, grad=False, out_dtype="float32")
+    case(_arg + "_all", lambda x, _a=_arg: getattr(nd, _a)(x), _argx(_np, None),
+         (In(S234, "distinct"),), NUMERIC, grad=False, out_dtype="float32")
+
+# --- linear algebra ----------------------------------------------------------------------------
+_MM_T = {"float32": (1e-4, 1e-5), "float16": (2e-2, 1e-2)}
+case("dot", nd.dot, np.dot, (In((3, 4)), In((4, 5))), NUMERIC, tol=_MM_T)
+case("dot_ta", lambda a, b: nd.dot(a, b, transpose_a=True), lambda a, b: a.T @ b,
+     (In((4, 3)), In((4, 5))), tol=_MM_T)
+case("dot_tb", lambda a, b: nd.dot(a, b, transpose_b=True), lambda a, b: a @ b.T,
+     (In((3, 4)), In((5, 4))), tol=_MM_T)
+case("dot_tab", lambda a, b: nd.dot(a, b, True, True), lambda a, b: a.T @ b.T,
+     (In((4, 3)), In((5, 4))), tol=_MM_T)
+case("dot_vec", nd.dot, lambda a, b: np.dot(a, b).reshape(1), (In((4,)), In((4,))), tol=_MM_T)
+case("dot_vec_mat", nd.dot, np.dot, (In((4,)), In((4, 3))), tol=_MM_T)
+case("dot_3d", nd.dot, lambda a, b: np.tensordot(a, b, axes=1), (In((2, 3, 4)), In((4, 2))),
+     tol=_MM_T)
+case("batch_dot", nd.batch_dot, np.matmul, (In((2, 3, 4)), In((2, 4, 5))), NUMERIC, tol=_MM_T)
+for _ta in (False, True):
+    for _tb in (False, True):
+        if _ta or _tb:
+            case(f"batch_dot_t{int(_ta)}{int(_tb)}",
+                 lambda a, b, _ta=_ta, _tb=_tb: nd.batch_dot(a, b, _ta, _tb),
+                 lambda a, b, _ta=_ta, _tb=_tb: np.matmul(a.swapaxes(1, 2) if _ta else a,
+                                                          b.swapaxes(1, 2) if _tb else b),
+                 (In((2, 4, 3) if _ta else (2, 3, 4)), In((2, 5, 4) if _tb else (2, 4, 5))),
+                 tol=_MM_T)
+case("matmul", nd.matmul, np.matmul, (In((3, 4)), In((4, 2))), NUMERIC, tol=_MM_T)
+case("matmul_bcast", nd.matmul, np.matmul, (In((2, 1, 3, 4)), In((3, 4, 2))), tol=_MM_T)
+case("matmul_vec", nd.matmul, np.matmul, (In((2, 3, 4)), In((4,))), tol=_MM_T)
+case("matmul_vec_left", nd.matmul, np.matmul, (In((4,)), In((2, 4, 3))), tol=_MM_T)
+case("op_matmul", lambda a, b: a @ b, np.matmul, (In((3, 4)), In((4, 2))), tol=_MM_T)
+
+# --- shape ------------------------------------------------------------------------------------
+case("reshape", lambda x: nd.reshape(x, (4, 6)), lambda x: x.reshape(4, 6), (In(S234),), ALL)
+case("reshape_codes_0_m1", lambda x: nd.reshape(x, (0, -1)), lambda x: x.reshape(2, 12),
+     (In(S234),), ALL)
+case("reshape_code_m3", lambda x: nd.reshape(x, (-3, 4)), lambda x: x.reshape(6, 4), (In(S234),))
+case("reshape_code_m4", lambda x: nd.reshape(x, (-4, 1, 2, -2)), lambda x: x.reshape(1, 2, 3, 4),
+     (In(S234),))
+case("reshape_code_m2b", lambda x: nd.reshape(x, (0, -2)), lambda x: x, (In(S234),))
+case("method_reshape", lambda x: x.reshape(3, -1), lambda x: x.reshape(3, 8), (In(S234),))
+case("transpose", nd.transpose, lambda x: x.transpose(), (In(S234),), ALL)
+case("transpose_axes", lambda x: nd.transpose(x, (1, 0, 2)), lambda x: x.transpose(1, 0, 2),
+     (In(S234),), ALL)
+case("T", lambda x: x.T, lambda x: x.T, (In(S23),))
+case("swapaxes", lambda x: nd.swapaxes(x, 0, 2), lambda x: x.swapaxes(0, 2), (In(S234),))
+case("expand_dims", lambda x: nd.expand_dims(x, 1), lambda x: np.expand_dims(x, 1), (In(S23),),
+     ALL)
+case("expand_dims_neg", lambda x: nd.expand_dims(x, -1), lambda x: x[..., None], (In(S23),))
+case("squeeze", nd.squeeze, np.squeeze, (In((2, 1, 3, 1)),), ALL)
+case("squeeze_axis", lambda x: nd.squeeze(x, axis=1), lambda x: np.squeeze(x, 1),
+     (In((2, 1, 3, 1)),))
+case("flatten", nd.flatten, lambda x: x.reshape(2, -1), (In(S234),), ALL)
+case("broadcast_to", lambda x: nd.broadcast_to(x, (2, 3, 3)),
+     lambda x: np.broadcast_to(x, (2, 3, 3)), (In(S13),), ALL)
+case("broadcast_to_zero_code", lambda x: nd.broadcast_to(x, (4, 0, 3)),
+     lambda x: np.broadcast_to(x, (4, 2, 3)), (In(S21),))
+case("concat", lambda a, b, c: nd.concat(a, b, c, dim=1),
+     lambda a, b, c: np.concatenate([a, b, c], 1), (In((2, 1)), In((2, 3)), In((2, 2))), ALL)
+case("concat_dim0", lambda a, b: nd.concat(a, b, dim=0),
+     lambda a, b: np.concatenate([a, b], 0), (In(S23), In((1, 3))))
+case("stack", lambda a, b: nd.stack(a, b, axis=1), lambda a, b: np.stack([a, b], 1),
+     (In(S23), In(S23)), ALL)
+case("split", lambda x: tuple(nd.split(x, 3, axis=1)), lambda x: tuple(np.split(x, 3, 1)),
+     (In((2, 3, 2)),), ALL)
+case("split_squeeze", lambda x: tuple(nd.split(x, 2, axis=0, squeeze_axis=True)),
+     lambda x: (x[0], x[1]), (In(S23),))
+case("split_one_used", lambda x: nd.split(x, 3, axis=1)[1], lambda x: x[:, 1:2], (In((2, 3)),))
+case("tile", lambda x: nd.tile(x, (2, 1, 2)), lambda x: np.tile(x, (2, 1, 2)), (In(S23),), ALL)
+case("tile_short_reps", lambda x: nd.tile(x, (3,)), lambda x: np.tile(x, 3), (In(S23),))
+case("repeat", lambda x: nd.repeat(x, 2, axis=1), lambda x: np.repeat(x, 2, 1), (In(S23),), ALL)
+case("repeat_flat", lambda x: nd.repeat(x, 3), lambda x: np.repeat(x, 3), (In(S23),))
+for _mode in ("constant", "edge", "reflect"):
+    case(f"pad_{_mode}", lambda x, _m=_mode: nd.pad(x, _m, (0, 0, 1, 2, 2, 1)),
+         lambda x, _m=_mode: np.pad(x, ((0, 0), (1, 2), (2, 1)), mode=_m), (In(S234),))
+case("pad_constant_value", lambda x: nd.pad(x, "constant", (1, 1, 0, 2), constant_value=2.5),
+     lambda x: np.pad(x, ((1, 1), (0, 2)), constant_values=2.5), (In(S23),))
+
+# --- indexing -------------------------------------------------------------------------------
+case("getitem_basic", lambda x: x[1:, ::2], lambda x: x[1:, ::2], (In((3, 4)),), ALL)
+case("getitem_int", lambda x: x[1], lambda x: x[1], (In(S234),), ALL)
+case("getitem_mixed", lambda x: x[:, 1, None, 1:3], lambda x: x[:, 1, None, 1:3], (In(S234),))
+case("getitem_ellipsis", lambda x: x[..., 2], lambda x: x[..., 2], (In(S234),))
+case("getitem_advanced_dups", lambda x: x[[0, 2, 0]], lambda x: x[[0, 2, 0]], (In((3, 4)),), ALL)
+case("getitem_advanced_nd", lambda x: x[nd.array([1, 0, 1], dtype="int64"), 1:],
+     lambda x: x[[1, 0, 1], 1:], (In(S23),))
+case("getitem_bool_mask", lambda x: x[np.array([True, False, True])],
+     lambda x: x[np.array([True, False, True])], (In((3, 2)),))
+case("slice", lambda x: nd.slice(x, (0, 1), (2, None)), lambda x: x[0:2, 1:], (In(S234),), ALL)
+case("slice_step", lambda x: nd.slice(x, (None, 3), (None, 0), (None, -2)),
+     lambda x: x[:, 3:0:-2], (In((2, 5)),))
+case("slice_axis", lambda x: nd.slice_axis(x, 2, 1, 3), lambda x: x[:, :, 1:3], (In(S234),), ALL)
+case("slice_axis_none_end", lambda x: nd.slice_axis(x, 1, -2, None), lambda x: x[:, -2:],
+     (In(S234),))
+case("take", lambda a, i: nd.take(a, i), lambda a, i: np.take(a, i.astype(int), 0),
+     (In((4, 3)), In((2, 3), "index", "int64", False, 4)), NUMERIC)
+case("take_axis1_float_idx", lambda a, i: nd.take(a, i, axis=1),
+     lambda a, i: np.take(a, i.astype(int), 1), (In((2, 4)), In((5,), "index", "float32", False, 4)))
+case("take_clip", lambda a, i: nd.take(a, i), lambda a, i: np.take(a, np.clip(i.astype(int), 0, 3), 0),
+     (In((4, 2)), In((3,), "index", "int32", False, 9)))
+case("take_wrap", lambda a, i: nd.take(a, i, mode="wrap"),
+     lambda a, i: np.take(a, i.astype(int) % 4, 0), (In((4, 2)), In((5,), "index", "int32", False, 9)))
+case("pick", nd.pick, _pick, (In((3, 4)), In((3,), "index", "float32", False, 4)), NUMERIC)
+case("pick_axis0_keep", lambda x, i: nd.pick(x, i, axis=0, keepdims=True),
+     lambda x, i: _pick(x, i, 0, True), (In((3, 4)), In((4,), "index", "int64", False, 3)))
+case("one_hot", lambda i: nd.one_hot(i, 5), lambda i: _one_hot(i, 5),
+     (In((2, 3), "index", None, False, 5),), ("float32", "int32", "int64"), grad=False,
+     out_dtype="float32")
+
+# --- nn -------------------------------------------------------------------------------------
+_SM_T = {"float32": (1e-5, 1e-6)}
+case("softmax", nd.softmax, _softmax, (In(S234),), tol=_SM_T)
+case("softmax_axis0_temp", lambda x: nd.softmax(x, axis=0, temperature=2.0),
+     lambda x: _softmax(x, 0, 2.0), (In(S234),), tol=_SM_T)
+case("log_softmax", nd.log_softmax, _log_softmax, (In(S234),), tol=_SM_T)
+case("log_softmax_axis1_temp", lambda x: nd.log_softmax(x, axis=1, temperature=0.5),
+     lambda x: _log_softmax(x, 1, 0.5), (In(S234),), tol=_SM_T)
+
+# --- creation / copies -------------------------------------------------------------------------
+case("zeros_like", nd.zeros_like, np.zeros_like, (In(S23),), ALL, grad=False)
+case("ones_like", nd.ones_like, np.ones_like, (In(S23),), ALL, grad=False)
+case("copy", nd.copy, np.copy, (In(S23),), ALL)
+case("astype_f64", lambda x: x.astype("float64"), lambda x: x.astype(np.float64), (In(S23),),
+     ("float32", "float64"), out_dtype="float64")
+case("cast_to_f32", lambda x: nd.cast(x, "float32"), lambda x: x.astype(np.float32), (In(S23),),
+     ("float64",), out_dtype="float32", grad=False)
+case("cast_to_int", lambda x: nd.cast(x, "int32"), lambda x: x.astype(np.int32), (In(S23),),
+     FLOATS, grad=False, out_dtype="int32")
+
+# --- composites (exercise the tape across several ops) ---------------------------------------
+case("composite_mlp", lambda x, w, b: nd.relu(nd.dot(x, w) + b).sum(axis=1),
+     lambda x, w, b: np.maximum(x @ w + b, 0).sum(axis=1), (In((4, 3)), In((3, 2)), In((2,))),
+     tol=_MM_T, grad2=False)
+case("composite_reuse", lambda x: x * x + nd.exp(x) * x, lambda x: x * x + np.exp(x) * x,
+     (In(S23),))
+case("composite_softmax_ce", lambda x, i: -nd.pick(nd.log_softmax(x), i).mean(),
+     lambda x, i: np.asarray(-_pick(_log_softmax(x), i).mean()),
+     (In((4, 5)), In((4,), "index", "float32", False, 5)))
+
+BY_NAME = {c.name: c for c in CASES}
+assert len(BY_NAME) == len(CASES), "duplicate case names"
