@@ -144,6 +144,10 @@ def _toposort(heads) -> List[Node]:
                 continue
             seen.add(id(node))
             stack.append((node, True))
+            if node.inputs is None:
+                raise MXCoreError(
+                    "the graph was freed by an earlier backward(); pass retain_graph=True "
+                    "to differentiate it twice")
             for x in node.inputs:
                 xag = x._ag
                 if type(xag) is tuple and id(xag[0]) not in seen:

@@ -7,7 +7,7 @@ Operators go through ``mxcore.dispatch``.
 """
 from __future__ import annotations
 
-import numbers
+
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -152,7 +152,8 @@ class NDArray:
         return int(self.asscalar())
 
     def __reduce__(self):
-        raise TypeError("NDArray is not picklable: save arrays with mx.nd.save (safetensors)")
+        raise TypeError("NDArray is not picklable (loading a pickle can run code); "
+                        "convert with .asnumpy() or save parameters as safetensors")
 
     # autograd -----------------------------------------------------------------------
     def attach_grad(self, grad_req: str = "write", stype=None) -> None:
@@ -456,4 +457,4 @@ from mxcore.dispatch import invoke_binary as _binary, invoke_unary as _unary  # 
 from mxcore.ops import elemwise as _E  # noqa: E402
 
 __all__ = ["NDArray"]
-_ = numbers
+

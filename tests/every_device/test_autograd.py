@@ -1,0 +1,161 @@
+"""Autograd semantics beyond single-op gradients (those are in the op table)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mxcore as mx
+from mxcore.base import MXCoreError
+
+nd = mx.nd
+ag = mx.autograd
+
+
+def test_scopes_and_flags():
+    assert not ag.is_recording() and not ag.is_training()
+    with ag.record():
+        assert ag.is_recording() and ag.is_training()
+        with ag.pause():
+            assert not ag.is_recording() and not ag.is_training()
+        with ag.predict_mode():
+            assert ag.is_recording() and not ag.is_training()
+    with ag.record(train_mode=False):
+        assert ag.is_recording() and not ag.is_training()
+    with ag.train_mode():
+        assert ag.is_training() and not ag.is_recording()
+    assert not ag.is_recording() and not ag.is_training()
+    prev = ag.set_recording(True)
+    assert prev is False and ag.is_recording()
+    ag.set_recording(False)
+
+
+def test_grad_req_write_add_null(device):
+    x = nd.array([1.0, 2.0], ctx=device)
+    x.attach_grad()
+    for _ in range(2):
+        with ag.record():
+            y = (x * x).sum()
+        y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [2, 4])  # write: overwritten
+    x.attach_grad(grad_req="add")
+    grad_buffer = x.grad
+    for _ in range(3):
+        with ag.record():
+            y = (x * 3).sum()
+        y.backward()
+    assert x.grad is grad_buffer  # gradients land in the same buffer
+    np.testing.assert_array_equal(x.grad.asnumpy(), [9, 9])
+    x.attach_grad(grad_req="null")
+    with ag.record():
+        y = (x * 3).sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [0, 0])
+    with pytest.raises(ValueError):
+        x.attach_grad("sometimes")
+
+
+def test_variable_used_twice_and_head_grad(device):
+    x = nd.array([1.0, -2.0, 3.0], ctx=device)
+    x.attach_grad()
+    with ag.record():
+        y = x * x + x * 2
+    y.backward(nd.array([1.0, 10.0, 0.5], ctx=device))
+    np.testing.assert_allclose(x.grad.asnumpy(), (2 * np.array([1, -2, 3]) + 2) * [1, 10, .5])
+
+
+def test_retain_graph(device):
+    x = nd.array([2.0], ctx=device)
+    x.attach_grad()
+    with ag.record():
+        y = nd.exp(x) * 3
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.asnumpy(), 3 * np.exp([2.0]), rtol=1e-6)
+    with pytest.raises(MXCoreError, match="retain_graph"):
+        y.backward()
+
+
+def test_grad_function_does_not_touch_dot_grad(device):
+    x = nd.array([1.0, 2.0], ctx=device)
+    x.attach_grad()
+    with ag.record():
+        y = (x ** 3).sum()
+    g = ag.grad(y, x, retain_graph=True)
+    np.testing.assert_allclose(g.asnumpy(), [3, 12])
+    np.testing.assert_array_equal(x.grad.asnumpy(), [0, 0])
+    assert isinstance(ag.grad(y, [x]), list)
+
+
+def test_third_order_derivative(device):
+    x = nd.array([0.3, 1.1], ctx=device, dtype="float64")
+    x.attach_grad()
+    with ag.record():
+        y = nd.sin(x).sum()
+        g1 = ag.grad(y, x, create_graph=True)
+        g2 = ag.grad(g1.sum(), x, create_graph=True)
+        s = g2.sum()
+    g3 = ag.grad(s, x)
+    np.testing.assert_allclose(g1.asnumpy(), np.cos([0.3, 1.1]))
+    np.testing.assert_allclose(g2.asnumpy(), -np.sin([0.3, 1.1]))
+    np.testing.assert_allclose(g3.asnumpy(), -np.cos([0.3, 1.1]))
+
+
+def test_detach_and_unrecorded_ops(device):
+    x = nd.array([1.0, 2.0], ctx=device)
+    x.attach_grad()
+    with ag.record():
+        y = (x * x.detach()).sum()  # d/dx = x (detached factor is a constant)
+        with ag.pause():
+            z = x * 100             # not recorded
+    assert z._ag is None
+    y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [1, 2])
+
+
+def test_head_not_recorded_is_a_clear_error(device):
+    x = nd.array([1.0], ctx=device)
+    with pytest.raises(MXCoreError, match="attached gradients"):
+        (x * 2).backward()
+
+
+def test_attach_grad_on_intermediate(device):
+    x = nd.array([1.0, 2.0], ctx=device)
+    x.attach_grad()
+    with ag.record():
+        h = x * 2
+    h.attach_grad()                  # h becomes a leaf of a new graph
+    with ag.record():
+        y = (h * h).sum()
+    y.backward()
+    np.testing.assert_array_equal(h.grad.asnumpy(), [4, 8])
+    np.testing.assert_array_equal(x.grad.asnumpy(), [0, 0])
+
+
+def test_inplace_on_recorded_array_is_refused(device):
+    x = nd.array([1.0], ctx=device)
+    x.attach_grad()
+    with ag.record():
+        y = x * 2
+        with pytest.raises(MXCoreError, match="autograd"):
+            y[0] = 3
+        with pytest.raises(MXCoreError, match="in-place"):
+            y += 1
+
+
+def test_mark_variables(device):
+    x = nd.array([3.0], ctx=device)
+    g = nd.zeros((1,), ctx=device)
+    ag.mark_variables([x], [g])
+    with ag.record():
+        y = x * x
+    y.backward()
+    assert g.asscalar() == 6.0 and x.grad is g
+
+
+def test_cross_device_copy_is_differentiable(device):
+    x = nd.array([1.0, 2.0], ctx=device)
+    x.attach_grad()
+    with ag.record():
+        y = (x.copyto(mx.cpu(0)) * 3).sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [3, 3])

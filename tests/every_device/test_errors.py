@@ -1,0 +1,96 @@
+"""Bad input gives errors naming the operator, shapes, dtypes and device, and
+leaves no partial result behind."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mxcore as mx
+from hal import DeviceUnavailableError
+from mxcore.base import MXCoreError, NoKernelError, OperatorError, UnknownOperatorError
+
+nd = mx.nd
+
+
+def test_shape_mismatch_names_everything(device):
+    a, b = nd.ones((2, 3), ctx=device), nd.ones((4, 5), ctx=device)
+    with pytest.raises(OperatorError) as info:
+        a + b
+    msg = str(info.value)
+    assert "'add'" in msg and "(2, 3)" in msg and "(4, 5)" in msg and "float32" in msg
+    assert repr(device) in msg
+    assert info.value.op == "add" and info.value.shapes == ((2, 3), (4, 5))
+
+
+def test_dtype_mismatch(device):
+    with pytest.raises(OperatorError, match="different dtypes.*float32.*float64|float64"):
+        nd.ones((2,), ctx=device) * nd.ones((2,), ctx=device, dtype="float64")
+
+
+def test_different_devices():
+    a, b = nd.ones((2,), ctx=mx.cpu(0)), nd.ones((2,), ctx=mx.cpu(1))
+    with pytest.raises(OperatorError, match=r"different devices.*cpu\(0\).*cpu\(1\)"):
+        a + b
+    with pytest.raises(OperatorError, match="different devices"):
+        nd.concat(a, b, dim=0)
+
+
+def test_dot_and_reshape_errors(device):
+    with pytest.raises(OperatorError, match=r"'dot'.*inner dimensions.*\(2, 3\).*\(4, 5\)"):
+        nd.dot(nd.ones((2, 3), ctx=device), nd.ones((4, 5), ctx=device))
+    with pytest.raises(OperatorError, match=r"'reshape'.*\(2, 3\)"):
+        nd.ones((2, 3), ctx=device).reshape((4, 2))
+    with pytest.raises(OperatorError, match="'split'.*not divisible"):
+        nd.split(nd.ones((2, 3), ctx=device), 2, axis=1)
+    with pytest.raises(MXCoreError, match="axis 5 is out of range"):
+        nd.ones((2, 3), ctx=device).sum(axis=5)
+
+
+def test_missing_kernel_for_dtype(device):
+    with pytest.raises(NoKernelError, match="'exp'.*int32.*float"):
+        nd.exp(nd.ones((2,), ctx=device, dtype="int32"))
+
+
+def test_unknown_operator_and_attribute():
+    with pytest.raises(UnknownOperatorError, match="no_such_op"):
+        nd.invoke("no_such_op")
+    with pytest.raises(AttributeError, match="no_such_op"):
+        nd.no_such_op
+    with pytest.raises(MXCoreError, match=r"'sum'.*unknown attribute.*'axsi'"):
+        nd.invoke("sum", nd.ones((2,)), axsi=0)
+    r = nd.invoke("sum", nd.ones((2, 3)), axis=(1,))
+    assert r.shape == (2,)
+
+
+def test_unknown_devices_and_dtypes():
+    with pytest.raises(DeviceUnavailableError, match="no plugin provides device kind 'tpu'"):
+        mx.device("tpu:0")
+    if "cuda" not in mx.device.__module__ and mx.num_gpus() == 0:
+        with pytest.raises(DeviceUnavailableError, match="cuda"):
+            mx.gpu(0)
+    with pytest.raises(ValueError, match="cannot parse device"):
+        mx.device("cuda:zero")
+    with pytest.raises(TypeError, match="unknown dtype 'float8'.*float16"):
+        nd.zeros((2,), dtype="float8")
+
+
+def test_failed_setitem_leaves_target_unchanged(device):
+    x = nd.arange(6, ctx=device).reshape((2, 3))
+    before = x.asnumpy()
+    with pytest.raises(OperatorError, match="setitem"):
+        x[:] = nd.ones((4,), ctx=device)
+    np.testing.assert_array_equal(x.asnumpy(), before)
+    with pytest.raises(OperatorError):
+        x += nd.ones((5,), ctx=device)
+    np.testing.assert_array_equal(x.asnumpy(), before)
+
+
+def test_bad_index_is_named(device):
+    x = nd.ones((2, 3), ctx=device)
+    with pytest.raises(OperatorError, match=r"getitem.*index.*\(2, 3\)"):
+        x[5]
+
+
+def test_kernel_exception_is_wrapped_not_swallowed(device):
+    with pytest.raises(OperatorError, match="take.*out of range"):
+        nd.take(nd.ones((3,), ctx=device), nd.array([7], ctx=device, dtype="int64"), mode="raise")

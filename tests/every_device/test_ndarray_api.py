@@ -1,0 +1,209 @@
+"""NDArray creation, conversion, interop and in-place semantics (MXNet 1.x names)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mxcore as mx
+from mxcore.ndarray import NDArray
+
+nd = mx.nd
+
+
+def test_array_dtype_defaults(device):
+    assert nd.array([1, 2, 3], ctx=device).dtype == np.float32  # lists: float32 (MXNet)
+    assert nd.array(np.arange(3, dtype=np.int64), ctx=device).dtype == np.int64
+    assert nd.array(np.ones(2), ctx=device, dtype="float16").dtype == np.float16
+    x = nd.array([[1, 2], [3, 4]], ctx=device)
+    assert x.shape == (2, 2) and x.ndim == 2 and x.size == 4 and len(x) == 2
+    assert x.context == device and x.ctx is device and x.device is device
+
+
+def test_creation_functions(device):
+    np.testing.assert_array_equal(nd.zeros((2, 3), ctx=device).asnumpy(), np.zeros((2, 3)))
+    np.testing.assert_array_equal(nd.ones(4, ctx=device, dtype="int32").asnumpy(), np.ones(4))
+    f = nd.full((2, 2), 7.5, ctx=device, dtype="float64")
+    assert f.dtype == np.float64 and float(f.sum().asscalar()) == 30.0
+    assert nd.empty((3, 2), ctx=device).shape == (3, 2)
+    np.testing.assert_array_equal(nd.arange(5, ctx=device).asnumpy(), np.arange(5.0))
+    np.testing.assert_array_equal(nd.arange(1, 3, 0.5, ctx=device).asnumpy(), [1, 1.5, 2, 2.5])
+    np.testing.assert_array_equal(nd.arange(3, repeat=2, ctx=device, dtype="int32").asnumpy(),
+                                  [0, 0, 1, 1, 2, 2])
+    z = nd.zeros_like(f)
+    assert z.dtype == np.float64 and z.shape == (2, 2)
+
+
+def test_asnumpy_is_a_copy_and_scalars(device):
+    x = nd.array([[1.5, 2.0]], ctx=device)
+    h = x.asnumpy()
+    h[0, 0] = 100
+    assert x.asnumpy()[0, 0] == 1.5
+    assert x[0, 1].asscalar() == np.float32(2.0)
+    assert isinstance(x.sum().item(), float)
+    assert x.tolist() == [[1.5, 2.0]]
+    assert float(x[0, 0]) == 1.5 and int(nd.array([3], ctx=device)) == 3
+    with pytest.raises(ValueError):
+        x.asscalar()
+    with pytest.raises(ValueError):
+        bool(x)
+    np.testing.assert_array_equal(np.asarray(x), [[1.5, 2.0]])
+
+
+def test_numpy_interop_operands(device):
+    x = nd.array([1.0, 2.0, 3.0], ctx=device)
+    a = np.array([10.0, 20.0, 30.0], dtype=np.float32)
+    for r in (x + a, a + x, a - x, x * a):
+        assert isinstance(r, NDArray)
+    np.testing.assert_array_equal((a - x).asnumpy(), [9, 18, 27])
+    np.testing.assert_array_equal((np.float32(2) * x).asnumpy(), [2, 4, 6])
+
+
+def test_dlpack_roundtrip_shares_memory(device):
+    if device.kind != "cpu":
+        pytest.skip("zero-copy host exchange is a CPU property")
+    x = nd.array([1.0, 2.0, 3.0], ctx=device)
+    view = np.from_dlpack(x)
+    view[0] = 42.0
+    assert x.asnumpy()[0] == 42.0
+    src = np.arange(4, dtype=np.float32)
+    y = nd.from_dlpack(src)
+    src[1] = -1
+    assert y.asnumpy()[1] == -1 and y.context == mx.cpu()
+
+
+def test_dlpack_with_torch(device):
+    torch = pytest.importorskip("torch", reason="PyTorch is an optional interop partner")
+    if device.kind != "cpu":
+        pytest.skip("CPU exchange")
+    t = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    x = nd.from_dlpack(t)
+    t[0, 0] = 9
+    assert x.asnumpy()[0, 0] == 9
+    back = torch.from_dlpack(x * 2)
+    assert back.shape == (2, 3) and float(back[0, 0]) == 18
+
+
+def test_copies_and_casts(device):
+    x = nd.array([1.0, 2.0], ctx=device)
+    y = x.copy()
+    y[0] = 5
+    assert x.asnumpy()[0] == 1.0
+    assert x.astype("float32", copy=False) is x
+    assert x.astype("int32").dtype == np.int32
+    assert x.as_in_context(device) is x
+    z = nd.zeros((2,), ctx=device)
+    assert x.copyto(z) is z and z.asnumpy().tolist() == [1.0, 2.0]
+    w = x.copyto(mx.cpu(0))
+    assert w.context == mx.cpu(0) and w.asnumpy().tolist() == [1.0, 2.0]
+
+
+def test_setitem_forms(device):
+    x = nd.zeros((3, 4), ctx=device)
+    x[0] = 1
+    x[1, 1:3] = nd.array([2, 3], ctx=device)
+    x[2] = np.arange(4)
+    x[:, 3] = 9
+    x[[0, 2], 0] = -1
+    expect = np.array([[-1, 1, 1, 9], [0, 2, 3, 9], [-1, 1, 2, 9]], dtype=np.float32)
+    np.testing.assert_array_equal(x.asnumpy(), expect)
+    x[:] = 0
+    assert x.sum().asscalar() == 0
+
+
+def test_inplace_operators_keep_identity(device):
+    x = nd.ones((2, 2), ctx=device)
+    before = id(x)
+    x += 1
+    x *= nd.full((2, 2), 3.0, ctx=device)
+    x -= 1
+    x /= 5
+    assert id(x) == before
+    np.testing.assert_allclose(x.asnumpy(), np.ones((2, 2)))
+
+
+def test_comparisons_return_input_dtype(device):
+    x = nd.array([1, 2, 3], ctx=device, dtype="int32")
+    r = x > 1
+    assert r.dtype == np.int32 and r.asnumpy().tolist() == [0, 1, 1]
+    assert (x == x).asnumpy().tolist() == [1, 1, 1]
+    assert (x != None) is True  # noqa: E711 - MXNet compares to None by identity
+
+
+def test_int_scalar_semantics(device):
+    x = nd.array([1, 2, 3], ctx=device, dtype="int32")
+    assert (x + 1.7).dtype == np.int32  # the scalar takes the array's dtype
+    assert (x + 1.7).asnumpy().tolist() == [2, 3, 4]
+    assert (nd.array([-7, 7], ctx=device, dtype="int32") / 2).asnumpy().tolist() == [-3, 3]
+
+
+def test_repr_iter_len(device):
+    x = nd.array([[1, 2], [3, 4]], ctx=device)
+    text = repr(x)
+    assert "<NDArray 2x2 @" in text and repr(device) in text
+    rows = list(x)
+    assert len(rows) == 2 and rows[1].asnumpy().tolist() == [3, 4]
+    with pytest.raises(TypeError):
+        len(nd.array(5, ctx=device).reshape(()))
+
+
+def test_not_picklable_with_clear_message(device):
+    import pickle
+    with pytest.raises(TypeError, match="safetensors"):
+        pickle.dumps(nd.ones((1,), ctx=device))
+
+
+def test_random_seed_reproducible(device):
+    mx.random.seed(42)
+    a = nd.random.uniform(-1, 1, shape=(100,), ctx=device).asnumpy()
+    b = nd.random.normal(0, 1, shape=(10,), ctx=device).asnumpy()
+    mx.random.seed(42)
+    np.testing.assert_array_equal(nd.random.uniform(-1, 1, shape=(100,), ctx=device).asnumpy(), a)
+    np.testing.assert_array_equal(nd.random.normal(0, 1, shape=(10,), ctx=device).asnumpy(), b)
+    mx.random.seed(43)
+    assert not np.array_equal(nd.random.uniform(-1, 1, shape=(100,), ctx=device).asnumpy(), a)
+    assert a.min() >= -1 and a.max() < 1
+
+
+def test_random_distributions(device):
+    mx.random.seed(0)
+    n = nd.random.normal(2.0, 3.0, shape=(20000,), ctx=device, dtype="float64").asnumpy()
+    assert abs(n.mean() - 2.0) < 0.1 and abs(n.std() - 3.0) < 0.1
+    u = nd.random.uniform(5, 6, shape=(20000,), ctx=device).asnumpy()
+    assert abs(u.mean() - 5.5) < 0.02 and u.min() >= 5 and u.max() < 6
+    r = nd.random.randint(3, 7, shape=(1000,), ctx=device)
+    assert r.dtype == np.int32 and set(r.asnumpy().tolist()) == {3, 4, 5, 6}
+    s = nd.random.shuffle(nd.arange(50, ctx=device)).asnumpy()
+    assert sorted(s.tolist()) == list(range(50)) and s.tolist() != list(range(50))
+    out = nd.zeros((3,), ctx=device)
+    assert nd.random.uniform(shape=(9,), out=out, ctx=device) is out
+
+
+def test_engine_protocol_sees_every_op(device):
+    """Every op goes through engine.push with the arrays it reads and the
+    indices it mutates; a replacement engine class is all that's needed."""
+    from mxcore import engine
+
+    class Recording(engine.NaiveEngine):
+        name = "recording"
+
+        def __init__(self):
+            self.calls = []
+
+        def push(self, fn, args, attrs, mutates=()):
+            self.calls.append((len(args), tuple(mutates)))
+            return fn(*args, **attrs)
+
+    rec = Recording()
+    old = engine.set_engine(rec)
+    try:
+        x = nd.ones((2,), ctx=device)
+        y = x + x
+        y[0] = 5
+        y.wait_to_read()
+        nd.waitall()
+    finally:
+        engine.set_engine(old)
+    assert engine.current() is old
+    assert (2, ()) in rec.calls            # the add
+    assert any(m == (0,) for _, m in rec.calls)  # setitem writes its first argument
+    assert len(rec.calls) >= 3             # ones, add, setitem
