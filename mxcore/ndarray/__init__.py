@@ -25,6 +25,14 @@ from mxcore.ops.shape import (Flatten, SliceChannel, SwapAxis, broadcast_axis, b
 from mxcore import random  # noqa: E402  (mx.nd.random is mx.random)
 
 
+def stop_gradient(data: NDArray) -> NDArray:
+    """The same values, cut from the autograd graph (MXNet's BlockGrad)."""
+    return data.detach()
+
+
+BlockGrad = stop_gradient
+
+
 def waitall() -> None:
     """Wait for every pushed operation to finish (surfaces pending errors)."""
     from mxcore import dispatch

@@ -159,3 +159,12 @@ def test_cross_device_copy_is_differentiable(device):
         y = (x.copyto(mx.cpu(0)) * 3).sum()
     y.backward()
     np.testing.assert_array_equal(x.grad.asnumpy(), [3, 3])
+
+
+def test_stop_gradient(device):
+    x = nd.array([1.0, 2.0], ctx=device)
+    x.attach_grad()
+    with ag.record():
+        y = (x * nd.stop_gradient(x * 3) + nd.BlockGrad(x)).sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [3, 6])

@@ -1,0 +1,6 @@
+"""``python -m mxcore`` runs the command line."""
+import sys
+
+from mxcore.cli import main
+
+sys.exit(main())
