@@ -121,8 +121,8 @@ def _demo(args) -> int:
             b[:] = b - lr * b.grad
         full = ((mx.nd.dot(X, w) + b - y) ** 2).mean().asscalar()
         print(f"epoch {epoch + 1}: loss {full:.6f}")
-    print(f"learned w = {w.asnumpy().ravel().round(3).tolist()}, b = {b.asscalar():.3f} "
-          "(true: [2.0, -3.4], 4.2)")
+    print(f"learned w = {w.asnumpy().ravel().astype(float).round(3).tolist()}, "
+          f"b = {b.asscalar():.3f} (true: [2.0, -3.4], 4.2)")
     return 0
 
 

@@ -12,6 +12,7 @@ surface errors.  Swapping engines needs only a new class here plus
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Callable, Dict, Protocol, Sequence, Tuple
 
 
@@ -45,7 +46,15 @@ ENGINES = {"naive": NaiveEngine}
 
 
 def create(name: str | None = None) -> Engine:
-    name = name or os.environ.get("MXCORE_ENGINE", "naive")
+    """An engine by name; without a name, the one MXCORE_ENGINE names (an
+    unknown value there warns and falls back to the naive engine rather than
+    breaking ``import mxcore``)."""
+    if name is None:
+        name = os.environ.get("MXCORE_ENGINE", "naive")
+        if name.lower() not in ENGINES:
+            warnings.warn(f"MXCORE_ENGINE={name!r} is not an engine ({', '.join(sorted(ENGINES))});"
+                          " using the naive engine", RuntimeWarning, stacklevel=2)
+            name = "naive"
     try:
         return ENGINES[name.lower()]()
     except KeyError:

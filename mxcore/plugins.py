@@ -26,6 +26,7 @@ import pluggy
 
 import hal
 from hal import hookspecs
+from mxcore.base import PluginError
 from mxcore.registry import Registry
 
 ENTRY_POINT_GROUP = "mxcore.plugins"
@@ -141,6 +142,8 @@ class PluginSystem:
                         builtin: bool = False) -> PluginInfo:
         """Register an already imported plugin object (a module or any object
         with hookimpls).  Used for plugins created at run time and by tests."""
+        if name in self.plugins:
+            raise PluginError(f"a plugin named {name!r} is already registered")
         info = PluginInfo(name=name, version=version, builtin=builtin,
                           module=getattr(plugin, "__name__", type(plugin).__name__))
         self.plugins[name] = info
@@ -181,6 +184,7 @@ class PluginSystem:
             staging.commit()
         except Exception as exc:
             info.error = _describe(exc, "registration failed")
+            info.hooks = []
             self.pm.unregister(plugin)
             return
         info.devices = sorted(d.kind for d in staging.devices)

@@ -140,6 +140,7 @@ class Registry:
     def remove_provider(self, provider: str) -> None:
         """Drop everything a plugin registered (used when unregistering)."""
         with self._lock:
+            self.invalidate()  # also clears the caches of the ops about to be removed
             for kind in [k for k, p in self.device_providers.items() if p == provider]:
                 del self.devices[kind], self.device_providers[kind]
             for name in [n for n, op in self.ops.items() if op.provider == provider]:
@@ -188,8 +189,10 @@ class Registry:
                    attrs=None) -> List[Candidate]:
         """Every kernel that could serve this call, best first, with the reason
         for each one that cannot."""
-        prefer = self.policy.preference(op, kind)
-        deny = self.policy.denied(op, kind)
+        prefer, deny = [], []
+        for name in self._names(op):
+            prefer += self.policy.preference(name, kind)
+            deny += self.policy.denied(name, kind)
         out: List[Candidate] = []
         for pos, via in enumerate(self.chain(kind)):
             for k in self.kernels.get((op, via), ()):
@@ -212,15 +215,22 @@ class Registry:
 
     def resolve(self, op: str, kind: str, dtype: str, shapes=None, dtypes=None,
                 attrs=None) -> Kernel:
-        for cand in self.candidates(op, kind, dtype, shapes, dtypes, attrs):
+        cands = self.candidates(op, kind, dtype, shapes, dtypes, attrs)
+        for cand in cands:
             if not cand.rejected:
                 return cand.kernel
-        have = sorted({d for via in self.chain(kind) for k in self.kernels.get((op, via), ())
-                       for d in k.dtypes})
-        if not have:
-            raise NoKernelError(f"operator {op!r} has no kernel for device kind {kind!r}")
+        if not cands:
+            raise NoKernelError(f"operator {op!r} has no kernel for device kind {kind!r}"
+                                f" (searched: {' -> '.join(self.chain(kind))})")
+        have = sorted({d for c in cands for d in c.kernel.dtypes})
+        why = "; ".join(f"{qualified(c.kernel)}: {c.rejected}" for c in cands)
         raise NoKernelError(f"operator {op!r} has no kernel on {kind!r} for dtype {dtype}"
-                            f" (kernels exist for: {', '.join(have)})")
+                            f" (kernels exist for: {', '.join(have)}; rejected: {why})")
+
+    def _names(self, op: str) -> List[str]:
+        """An op's name and aliases: policy sections may use any of them."""
+        o = self.ops.get(op)
+        return [op] + [a for a in (o.aliases if o is not None else ()) if a != op]
 
     def has_guards(self, op: str, kind: str) -> bool:
         return any(k.applies is not None
@@ -231,7 +241,7 @@ class Registry:
         """Say which kernel wins for a call and why."""
         self.op(op)
         cands = self.candidates(op, kind, dtype, shapes, dtypes, attrs)
-        prefer = self.policy.preference(op, kind)
+        prefer = [p for name in self._names(op) for p in self.policy.preference(name, kind)]
         lines = [f"op {op} on {kind}, dtype {dtype}" + (f", shapes {shapes}" if shapes else "")]
         lines.append(f"fallback chain: {' -> '.join(self.chain(kind))}; "
                      f"preferred providers: {', '.join(prefer) or '(none)'}")
@@ -240,8 +250,11 @@ class Registry:
         for c in cands:
             mark = "*" if c is winner else ("x" if c.rejected else " ")
             pref = f"preference #{c.rank[0] + 1}" if c.rank[0] < len(prefer) else "not preferred"
+            note = f"  REJECTED: {c.rejected}" if c.rejected else ""
+            if c.kernel.applies is not None and shapes is None:
+                note += "  (guard not evaluated: pass shapes)"
             lines.append(f" {mark} {qualified(c.kernel):40s} priority {c.kernel.priority:4d}  "
-                         f"via {c.via}  {pref}" + (f"  REJECTED: {c.rejected}" if c.rejected else ""))
+                         f"via {c.via}  {pref}{note}")
         if winner is None:
             lines.append("no kernel can run this call")
         else:
