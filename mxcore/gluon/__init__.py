@@ -1,0 +1,1 @@
+"""``mx.gluon``: blocks, layers, losses, the Trainer and data loading."""
