@@ -32,11 +32,12 @@ GRAD_REQS = ("write", "add", "null")
 class Leaf:
     """Autograd record of a variable made by ``attach_grad``."""
 
-    __slots__ = ("grad", "req")
+    __slots__ = ("grad", "req", "fresh")
 
     def __init__(self, grad, req: str):
         self.grad = grad
         self.req = req
+        self.fresh = False  # set by backward, cleared by the Trainer (stale-gradient check)
 
 
 class Node:
@@ -256,6 +257,7 @@ def _backward(heads, head_grads, variables, retain_graph: bool, create_graph: bo
             leaf.grad[:] = leaf.grad + g
         else:
             leaf.grad[:] = g
+        leaf.fresh = True
     return None
 
 

@@ -4,7 +4,8 @@
     mxcore devices [--json]                  device kinds and their availability
     mxcore kernels [--op OP] [--device DEV] [--json]
     mxcore kernels explain OP --device cpu --dtype float32 --shape 2,3 --shape 3,4
-    mxcore demo [--steps N] [--device DEV]   train a linear model with autograd
+    mxcore train mnist [--epochs N] ...      train the MNIST MLP (see --help)
+    mxcore demo [--epochs N] [--device DEV]  train a linear model with autograd
 """
 from __future__ import annotations
 
@@ -144,6 +145,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--shape", action="append", default=[], help="input shape, e.g. 2,3")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_kernels)
+    p = sub.add_parser("train", help="train a model")
+    models = p.add_subparsers(dest="model", required=True)
+    from mxcore.recipes import mnist
+    m = models.add_parser("mnist", help="the MNIST MLP (784-256-10)")
+    mnist.add_arguments(m)
+    m.set_defaults(func=lambda a: (mnist.train(a), 0)[1])
     p = sub.add_parser("demo", help="train a linear model with autograd")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--device")

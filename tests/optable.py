@@ -387,6 +387,42 @@ case("log_softmax", nd.log_softmax, _log_softmax, (In(S234),), tol=_SM_T)
 case("log_softmax_axis1_temp", lambda x: nd.log_softmax(x, axis=1, temperature=0.5),
      lambda x: _log_softmax(x, 1, 0.5), (In(S234),), tol=_SM_T)
 
+def _fc(x, w, b=None, flatten=True):
+    x2 = x.reshape(x.shape[0], -1) if flatten else x
+    out = x2 @ w.T
+    return out if b is None else out + b
+
+
+def _ce(x, label, axis=-1):
+    lp = _log_softmax(x, axis)
+    idx = np.expand_dims(label.astype(np.int64), axis)
+    return -np.take_along_axis(lp, idx, axis).squeeze(axis)
+
+
+def _elu(x, a):
+    return np.where(x > 0, x, a * np.expm1(x))
+
+
+case("fully_connected", nd.FullyConnected, _fc, (In((4, 3, 2)), In((5, 6)), In((5,))),
+     tol=_MM_T)
+case("fully_connected_no_bias", lambda x, w: nd.FullyConnected(x, w, no_bias=True),
+     lambda x, w: _fc(x, w), (In((4, 6)), In((3, 6))), tol=_MM_T)
+case("fully_connected_no_flatten", lambda x, w, b: nd.FullyConnected(x, w, b, flatten=False),
+     lambda x, w, b: _fc(x, w, b, False), (In((2, 3, 4)), In((5, 4)), In((5,))), tol=_MM_T)
+case("softmax_ce_loss", nd.softmax_ce_loss, _ce,
+     (In((4, 5)), In((4,), "index", "float32", False, 5)), tol=_SM_T)
+case("softmax_ce_loss_axis0", lambda x, i: nd.softmax_ce_loss(x, i, axis=0),
+     lambda x, i: _ce(x, i, 0), (In((5, 3)), In((3,), "index", "int32", False, 5)), tol=_SM_T)
+case("activation_softsign", lambda x: nd.Activation(x, "softsign"), lambda x: x / (1 + np.abs(x)),
+     (In(S23, "away0"),))
+case("activation_tanh", lambda x: nd.Activation(x, act_type="tanh"), np.tanh, (In(S23),))
+case("leakyrelu_elu", lambda x: nd.LeakyReLU(x, act_type="elu", slope=0.7),
+     lambda x: _elu(x, 0.7), (In(S23, "away0"),))
+case("leakyrelu_selu", lambda x: nd.LeakyReLU(x, act_type="selu"),
+     lambda x: 1.0507009873554805 * _elu(x, 1.6732632423543772), (In(S23, "away0"),))
+case("leakyrelu_prelu", lambda x, g: nd.LeakyReLU(x, g, act_type="prelu"),
+     lambda x, g: np.where(x > 0, x, g.reshape(1, 3, 1) * x), (In(S234, "away0"), In((3,))))
+
 # --- creation / copies -------------------------------------------------------------------------
 case("zeros_like", nd.zeros_like, np.zeros_like, (In(S23),), ALL, grad=False)
 case("ones_like", nd.ones_like, np.ones_like, (In(S23),), ALL, grad=False)

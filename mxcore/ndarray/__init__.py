@@ -17,12 +17,17 @@ from mxcore.ops.elemwise import (abs, add, broadcast_add, broadcast_div, broadca
 from mxcore.ops.indexing import (getitem, one_hot, pick, setitem, slice, slice_axis, slice_like,
                                  take)
 from mxcore.ops.linalg import batch_dot, dot, matmul
-from mxcore.ops.nn import log_softmax, softmax
+from mxcore.ops.nn import (Activation, Dropout, FullyConnected, LeakyReLU, activation, dropout,
+                           fully_connected, leaky_relu_act, log_softmax, softmax, softmax_ce_loss)
+from mxcore.ops.optimizer import (adadelta_update, adagrad_update, adam_update, adamw_update,
+                                  nag_mom_update, rmsprop_update, rmspropalex_update,
+                                  sgd_mom_update, sgd_update)
 from mxcore.ops.reduce import argmax, argmin, max, mean, min, nansum, norm, prod, sum
 from mxcore.ops.shape import (Flatten, SliceChannel, SwapAxis, broadcast_axis, broadcast_to,
                               concat, concatenate, expand_dims, flatten, pad, repeat, reshape,
                               split, squeeze, stack, swapaxes, tile, transpose)
 from mxcore import random  # noqa: E402  (mx.nd.random is mx.random)
+from mxcore.serialization import load, save  # noqa: E402
 
 
 def stop_gradient(data: NDArray) -> NDArray:

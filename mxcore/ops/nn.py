@@ -1,5 +1,9 @@
-"""Neural-network operators: softmax and log_softmax (numerically stable)."""
+"""Neural-network operators: softmax, log_softmax, fully_connected, the fused
+softmax cross-entropy loss, and MXNet's Activation/LeakyReLU/Dropout built from
+core ops."""
 from __future__ import annotations
+
+import numpy as np
 
 from mxcore.dispatch import invoke_unary
 from mxcore.ndarray.ndarray import NDArray
@@ -40,3 +44,157 @@ def softmax(data: NDArray, axis: int = -1, temperature=None) -> NDArray:
 def log_softmax(data: NDArray, axis: int = -1, temperature=None) -> NDArray:
     ax = normalize_axis(axis, data.ndim, "log_softmax")
     return invoke_unary(LOG_SOFTMAX, data, {"axis": ax, "temperature": temperature})
+
+
+# fully connected ------------------------------------------------------------------------
+FULLY_CONNECTED = Op("fully_connected", -1, attrs={"flatten": True, "no_bias": False},
+                     aliases=("FullyConnected",))
+SOFTMAX_CE = Op("softmax_ce_loss", 2, attrs={"axis": -1})
+OPS += [FULLY_CONNECTED, SOFTMAX_CE]
+
+
+@FULLY_CONNECTED.def_infer
+def _fc_infer(s, d, a):
+    from mxcore.base import MXCoreError
+    x, w = s[0], s[1]
+    n_in = x[-1] if not a["flatten"] else int(np.prod(x[1:]))
+    if len(w) != 2 or w[1] != n_in:
+        raise MXCoreError(f"weight shape {w} does not match input {x} "
+                          f"(expected (num_hidden, {n_in}))")
+    if not a["no_bias"] and tuple(s[2]) != (w[0],):
+        raise MXCoreError(f"bias shape {s[2]} does not match num_hidden {w[0]}")
+    out = (x[0], w[0]) if a["flatten"] else tuple(x[:-1]) + (w[0],)
+    return [out], [d[0]]
+
+
+@FULLY_CONNECTED.def_grad
+def _fc_grad(c, g):
+    from mxcore.ops.linalg import dot
+    from mxcore.ops.reduce import sum as _sum
+    from mxcore.ops.shape import reshape
+    x, w = c.inputs[0], c.inputs[1]
+    n_in = w.shape[1]
+    x2 = reshape(x, (-1, n_in))
+    g2 = reshape(g, (-1, w.shape[0]))
+    gx = reshape(dot(g2, w), x.shape)
+    gw = dot(g2, x2, transpose_a=True)
+    if c.attrs["no_bias"]:
+        return gx, gw
+    return gx, gw, _sum(g2, (0,))
+
+
+def fully_connected(data: NDArray, weight: NDArray, bias=None, num_hidden: int = 0,
+                    no_bias: bool = False, flatten: bool = True) -> NDArray:
+    """``data @ weight.T + bias`` (MXNet's FullyConnected); with ``flatten``
+    the input is reshaped to (batch, -1) first."""
+    from mxcore.base import MXCoreError, OperatorError
+    from mxcore.dispatch import invoke
+    no_bias = no_bias or bias is None
+    inputs = (data, weight) if no_bias else (data, weight, bias)
+    attrs = {"flatten": bool(flatten), "no_bias": bool(no_bias)}
+    try:
+        _fc_infer([x.shape for x in inputs], [x.dtype for x in inputs], attrs)
+    except MXCoreError as exc:
+        raise OperatorError("fully_connected", str(exc), [x.shape for x in inputs],
+                            [x.dtype for x in inputs], data.context) from None
+    return invoke(FULLY_CONNECTED, inputs, attrs)
+
+
+FullyConnected = fully_connected
+
+
+@SOFTMAX_CE.def_infer
+def _softmax_ce_infer(s, d, a):
+    axis = a["axis"]
+    return [tuple(n for i, n in enumerate(s[0]) if i != axis % len(s[0]))], [d[0]]
+
+
+@SOFTMAX_CE.def_grad
+def _softmax_ce_grad(c, g):
+    """d/dx of -log softmax(x)[label] is softmax(x) - one_hot(label)."""
+    from mxcore.ops.indexing import one_hot
+    from mxcore.ops.shape import expand_dims, transpose
+    x, label = c.inputs
+    axis = c.attrs["axis"]
+    oh = one_hot(label, x.shape[axis], dtype=x.dtype.name)
+    if axis != x.ndim - 1:
+        perm = list(range(x.ndim - 1))
+        perm.insert(axis, x.ndim - 1)
+        oh = transpose(oh, tuple(perm))
+    return (expand_dims(g, axis) * (softmax(x, axis) - oh), None)
+
+
+def softmax_ce_loss(data: NDArray, label: NDArray, axis: int = -1) -> NDArray:
+    """Per-sample ``-log softmax(data)[label]`` along ``axis`` (sparse labels),
+    fused: one kernel forward, ``softmax - one_hot`` backward."""
+    from mxcore.dispatch import invoke
+    ax = normalize_axis(axis, data.ndim, "softmax_ce_loss")
+    return invoke(SOFTMAX_CE, (data, label), {"axis": ax})
+
+
+# activations built from core ops ----------------------------------------------------------
+_ACT = ("relu", "sigmoid", "tanh", "softrelu", "softsign")
+
+
+def activation(data: NDArray, act_type: str = "relu") -> NDArray:
+    """MXNet's Activation: relu, sigmoid, tanh, softrelu or softsign."""
+    from mxcore.ops import elemwise as E
+    if act_type == "softsign":
+        return data / (E.abs(data) + 1.0)
+    if act_type not in _ACT:
+        from mxcore.base import OperatorError
+        raise OperatorError("Activation", f"act_type must be one of {_ACT}, got {act_type!r}")
+    return getattr(E, act_type)(data)
+
+
+Activation = activation
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def leaky_relu_act(data: NDArray, gamma=None, act_type: str = "leaky", slope: float = 0.25,
+                   lower_bound=0.125, upper_bound=0.334) -> NDArray:
+    """MXNet's LeakyReLU operator: leaky, prelu (learnable ``gamma``), elu,
+    selu, gelu."""
+    from mxcore.ops import elemwise as E
+    if act_type == "leaky":
+        return E.leaky_relu(data, slope)
+    if act_type == "prelu":
+        if gamma is None:
+            from mxcore.base import OperatorError
+            raise OperatorError("LeakyReLU", "act_type='prelu' needs gamma")
+        if gamma.ndim == 1 and data.ndim > 1 and gamma.shape[0] != 1:
+            from mxcore.ops.shape import reshape
+            gamma = reshape(gamma, (1, gamma.shape[0]) + (1,) * (data.ndim - 2))
+        return E.relu(data) - gamma * E.relu(-data)
+    if act_type == "elu":
+        return E.where(data > 0, data, E.expm1(data) * slope)
+    if act_type == "selu":
+        return E.where(data > 0, data, E.expm1(data) * _SELU_ALPHA) * _SELU_SCALE
+    if act_type == "gelu":
+        return E.gelu(data)
+    from mxcore.base import OperatorError
+    raise OperatorError("LeakyReLU", f"unknown act_type {act_type!r}")
+
+
+LeakyReLU = leaky_relu_act
+
+
+def dropout(data: NDArray, p: float = 0.5, mode: str = "training", axes=()) -> NDArray:
+    """Inverted dropout: active in training mode (``autograd.train_mode``/
+    ``record``) or always with ``mode='always'``; ``axes`` share the mask."""
+    from mxcore import autograd
+    from mxcore.ops.random import uniform
+    if not 0 <= p < 1:
+        from mxcore.base import OperatorError
+        raise OperatorError("Dropout", f"p must be in [0, 1), got {p}")
+    if p == 0 or (mode == "training" and not autograd.is_training()):
+        return data
+    shape = tuple(1 if i in {a % data.ndim for a in axes} else n
+                  for i, n in enumerate(data.shape))
+    with autograd.pause(train_mode=autograd.is_training()):
+        keep = uniform(0, 1, shape, dtype=data.dtype.name, ctx=data.context) >= p
+    return data * (keep * (1.0 / (1.0 - p)))
+
+
+Dropout = dropout

@@ -1,0 +1,153 @@
+"""Containers and basic layers: Sequential, Dense, Dropout, Flatten, Lambda."""
+from __future__ import annotations
+
+import math
+from typing import Callable, Union
+
+from mxcore.base import MXCoreError
+from mxcore.gluon.block import Block, HybridBlock
+
+
+class Sequential(Block):
+    """Run children in order."""
+
+    def add(self, *blocks: Block) -> None:
+        for block in blocks:
+            self.register_child(block)
+
+    def forward(self, x, *args):
+        for block in self._children.values():
+            x = block(x, *args)
+            args = ()
+            if isinstance(x, (tuple, list)):
+                x, args = x[0], tuple(x[1:])
+        return (x,) + args if args else x
+
+    def __getitem__(self, key):
+        layers = list(self._children.values())[key]
+        if isinstance(layers, list):
+            net = type(self)(prefix=self._prefix)
+            with net.name_scope():
+                net.add(*layers)
+            return net
+        return layers
+
+    def __len__(self) -> int:
+        return len(self._children)
+
+
+class HybridSequential(HybridBlock, Sequential):
+    """Run hybrid children in order (imperatively until graphs land)."""
+
+    def add(self, *blocks: Block) -> None:
+        for block in blocks:
+            if not isinstance(block, HybridBlock):
+                raise MXCoreError(f"HybridSequential takes HybridBlocks; {type(block).__name__} "
+                                  "is not one (use Sequential)")
+            self.register_child(block)
+
+    forward = Sequential.forward
+
+
+class Dense(HybridBlock):
+    """``activation(dot(x, weight.T) + bias)``.  ``in_units=0`` defers the
+    weight's shape to the first input."""
+
+    def __init__(self, units: int, activation=None, use_bias: bool = True, flatten: bool = True,
+                 dtype="float32", weight_initializer=None, bias_initializer="zeros",
+                 in_units: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self._units = int(units)
+            self._in_units = int(in_units)
+            self._flatten = flatten
+            self.weight = self.params.get("weight", shape=(units, in_units),
+                                          init=weight_initializer, dtype=dtype,
+                                          allow_deferred_init=True)
+            self.bias = self.params.get("bias", shape=(units,), init=bias_initializer,
+                                        dtype=dtype, allow_deferred_init=True) if use_bias else None
+            if activation is not None:
+                from mxcore.gluon.nn.activations import Activation
+                self.act = Activation(activation, prefix=f"{activation}_")
+            else:
+                self.act = None
+
+    def infer_shape(self, x, *args) -> None:
+        n_in = math.prod(x.shape[1:]) if self._flatten else x.shape[-1]
+        self.weight.shape = (self._units, n_in)
+
+    def hybrid_forward(self, F, x, weight, bias=None):
+        out = F.FullyConnected(x, weight, bias, no_bias=bias is None, num_hidden=self._units,
+                               flatten=self._flatten)
+        return self.act(out) if self.act is not None else out
+
+    def __repr__(self) -> str:
+        shape = self.weight.shape
+        act = repr(self.act) if self.act is not None else "linear"
+        return f"Dense({shape[1] if shape[1] else None} -> {shape[0]}, {act})"
+
+
+class Dropout(HybridBlock):
+    """Zero a fraction ``rate`` of elements while training (inverted dropout)."""
+
+    def __init__(self, rate: float, axes=(), **kwargs):
+        super().__init__(**kwargs)
+        self._rate = rate
+        self._axes = tuple(axes)
+
+    def hybrid_forward(self, F, x):
+        return F.Dropout(x, p=self._rate, axes=self._axes)
+
+    def __repr__(self) -> str:
+        return f"Dropout(p = {self._rate}, axes={self._axes})"
+
+
+class Flatten(HybridBlock):
+    """Reshape to (batch, -1)."""
+
+    def hybrid_forward(self, F, x):
+        return F.flatten(x)
+
+    def __repr__(self) -> str:
+        return "Flatten"
+
+
+class Lambda(Block):
+    """Wrap a function (or the name of an ``mx.nd`` function) as a Block."""
+
+    def __init__(self, function: Union[str, Callable], prefix=None):
+        super().__init__(prefix=prefix)
+        if isinstance(function, str):
+            from mxcore import ndarray
+            if not hasattr(ndarray, function):
+                raise MXCoreError(f"Lambda: mx.nd has no function {function!r}")
+            function = getattr(ndarray, function)
+        elif not callable(function):
+            raise TypeError("Lambda needs a function or the name of an mx.nd function")
+        self._func = function
+
+    def forward(self, *args):
+        return self._func(*args)
+
+    def __repr__(self) -> str:
+        return f"Lambda({getattr(self._func, '__name__', self._func)})"
+
+
+class HybridLambda(HybridBlock):
+    """Wrap ``function(F, x, *args)`` (or an op name) as a HybridBlock."""
+
+    def __init__(self, function: Union[str, Callable], prefix=None):
+        super().__init__(prefix=prefix)
+        if isinstance(function, str):
+            name = function
+            function = lambda F, *args: getattr(F, name)(*args)  # noqa: E731
+            function.__name__ = name
+        elif not callable(function):
+            raise TypeError("HybridLambda needs a function(F, x, ...) or an op name")
+        self._func = function
+
+    def hybrid_forward(self, F, x, *args):
+        return self._func(F, x, *args)
+
+    def __repr__(self) -> str:
+        return f"HybridLambda({getattr(self._func, '__name__', self._func)})"

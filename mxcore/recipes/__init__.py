@@ -1,0 +1,1 @@
+"""Ready-to-run training programs behind ``mxcore train <name>``."""

@@ -1,0 +1,159 @@
+"""``mxcore train mnist``: the MNIST multilayer perceptron (784 -> 256 ReLU -> 10)
+written with the Gluon API, with a progress bar, per-epoch metrics, saved
+parameters, a JSON history and an optional plot."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+
+DEFAULTS = {"epochs": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
+            "wd": 0.0, "seed": 42, "hidden": 256}
+
+
+def build_net(hidden: int = 256):
+    from mxcore.gluon import nn
+    net = nn.HybridSequential()
+    with net.name_scope():
+        net.add(nn.Dense(hidden, activation="relu"))
+        net.add(nn.Dense(10))
+    return net
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    p.add_argument("--optimizer", default=DEFAULTS["optimizer"],
+                   help="sgd, nag, adam, adamw, rmsprop, adagrad, adadelta")
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="learning rate")
+    p.add_argument("--momentum", type=float, default=DEFAULTS["momentum"],
+                   help="momentum (sgd/nag)")
+    p.add_argument("--wd", type=float, default=DEFAULTS["wd"], help="weight decay")
+    p.add_argument("--hidden", type=int, default=DEFAULTS["hidden"])
+    p.add_argument("--device", default=None, help="e.g. cpu, cuda:0 (default: MXCORE_DEVICE or cpu)")
+    p.add_argument("--data-root", default=None,
+                   help="folder with the MNIST gz files (default: MXCORE_DATA or ~/.mxcore/datasets)")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--output", default="mnist-output", help="where parameters and history go")
+    p.add_argument("--limit", type=int, default=None,
+                   help="train on the first N training images only (quick runs)")
+    p.add_argument("--plot", action="store_true", help="also write a PNG of the curves "
+                   "(needs matplotlib: pip install mxcore[plot])")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _load(root: Optional[str], train: bool, limit: Optional[int]):
+    from mxcore.gluon.data.vision import MNIST
+    ds = MNIST(root=root, train=train)
+    images, labels = ds._data, ds._label
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    x = (images.reshape(len(images), -1).astype(np.float32) / 255.0 - 0.1307) / 0.3081
+    return x, labels.astype(np.int32)
+
+
+def _batches(x, y, batch_size, rng=None):
+    n = len(x)
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        yield x[idx], y[idx]
+
+
+def evaluate(net, x, y, device, batch_size: int = 1000) -> float:
+    import mxcore as mx
+    correct = 0
+    for xb, yb in _batches(x, y, batch_size):
+        out = net(mx.nd.array(xb, ctx=device))
+        correct += int((out.asnumpy().argmax(axis=1) == yb).sum())
+    return correct / len(x)
+
+
+def train(args) -> Dict[str, List[float]]:
+    import mxcore as mx
+    from mxcore import autograd, gluon
+    from tqdm import tqdm
+
+    mx.random.seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    device = mx.device(args.device) if args.device else mx.default_device()
+    x_train, y_train = _load(args.data_root, True, args.limit)
+    x_test, y_test = _load(args.data_root, False, None)
+    net = build_net(args.hidden)
+    net.initialize(mx.init.Xavier(magnitude=2.24), ctx=device)
+    opt_params = {"learning_rate": args.lr, "wd": args.wd}
+    if args.optimizer.lower() in ("sgd", "nag"):
+        opt_params["momentum"] = args.momentum
+    trainer = gluon.Trainer(net.collect_params(), args.optimizer, opt_params)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    history: Dict[str, List[float]] = {"epoch": [], "train_loss": [], "train_acc": [],
+                                       "test_acc": [], "seconds": []}
+    os.makedirs(args.output, exist_ok=True)
+    print(f"training MLP 784-{args.hidden}-10 on {device!r}: {len(x_train)} images, "
+          f"batch {args.batch_size}, {args.optimizer} lr {args.lr}, {args.epochs} epochs")
+    for epoch in range(1, args.epochs + 1):
+        start = time.perf_counter()
+        total_loss, correct, seen = 0.0, 0, 0
+        steps = (len(x_train) + args.batch_size - 1) // args.batch_size
+        bar = tqdm(_batches(x_train, y_train, args.batch_size, rng), total=steps,
+                   desc=f"epoch {epoch}/{args.epochs}", leave=False, unit="batch",
+                   disable=args.no_progress)
+        for i, (xb, yb) in enumerate(bar):
+            data = mx.nd.array(xb, ctx=device)
+            label = mx.nd.array(yb, ctx=device)
+            with autograd.record():
+                out = net(data)
+                loss = loss_fn(out, label)
+            loss.backward()
+            trainer.step(len(xb))
+            total_loss += float(loss.sum().asscalar())
+            correct += int((out.asnumpy().argmax(axis=1) == yb).sum())
+            seen += len(xb)
+            if i % 50 == 0:
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}")
+        bar.close()
+        train_seconds = time.perf_counter() - start
+        test_acc = evaluate(net, x_test, y_test, device)
+        history["epoch"].append(epoch)
+        history["train_loss"].append(total_loss / seen)
+        history["train_acc"].append(correct / seen)
+        history["test_acc"].append(test_acc)
+        history["seconds"].append(train_seconds)
+        print(f"epoch {epoch:2d}: train loss {total_loss / seen:.4f}  train acc "
+              f"{correct / seen:.4f}  test acc {test_acc:.4f}  {train_seconds:.1f}s")
+    params_path = os.path.join(args.output, "mnist-mlp.safetensors")
+    net.save_parameters(params_path)
+    with open(os.path.join(args.output, "history.json"), "w") as f:
+        json.dump({"config": {k: v for k, v in vars(args).items() if k != "func"},
+                   "history": history}, f, indent=2)
+    print(f"final test accuracy {history['test_acc'][-1]:.4f}; parameters in {params_path}")
+    if args.plot:
+        plot(history, os.path.join(args.output, "curves.png"))
+    return history
+
+
+def plot(history: Dict[str, List[float]], path: str) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("--plot needs matplotlib: pip install 'mxcore[plot]'")
+        return
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    a1.plot(history["epoch"], history["train_loss"], marker="o")
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("train loss")
+    a2.plot(history["epoch"], history["train_acc"], marker="o", label="train")
+    a2.plot(history["epoch"], history["test_acc"], marker="o", label="test")
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("accuracy")
+    a2.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    print(f"curves in {path}")
