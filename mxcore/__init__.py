@@ -11,6 +11,7 @@ from mxcore import autograd, engine  # noqa: E402
 from mxcore import ndarray  # noqa: E402
 from mxcore import ndarray as nd  # noqa: E402
 from mxcore import random  # noqa: E402
+from mxcore import lr_scheduler, optimizer  # noqa: E402
 from mxcore import initializer, initializer as init, metric  # noqa: E402
 from mxcore.base import MXCoreError, MXNetError, OperatorError  # noqa: E402
 from mxcore.device import (Context, available_devices, cpu, cpu_pinned, current_context,  # noqa: E402

@@ -9,8 +9,6 @@ import os
 import time
 from typing import Dict, List, Optional
 
-import numpy as np
-
 DEFAULTS = {"epochs": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
             "wd": 0.0, "seed": 42, "hidden": 256}
 
@@ -46,31 +44,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _load(root: Optional[str], train: bool, limit: Optional[int]):
-    from mxcore.gluon.data.vision import MNIST
-    ds = MNIST(root=root, train=train)
-    images, labels = ds._data, ds._label
+def _datasets(root: Optional[str], limit: Optional[int]):
+    from mxcore.gluon.data.vision import MNIST, transforms
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize(0.1307, 0.3081)])
+    train = MNIST(root=root, train=True)
     if limit:
-        images, labels = images[:limit], labels[:limit]
-    x = (images.reshape(len(images), -1).astype(np.float32) / 255.0 - 0.1307) / 0.3081
-    return x, labels.astype(np.int32)
+        train = train.take(limit)
+    return train.transform_first(tf), MNIST(root=root, train=False).transform_first(tf)
 
 
-def _batches(x, y, batch_size, rng=None):
-    n = len(x)
-    order = rng.permutation(n) if rng is not None else np.arange(n)
-    for start in range(0, n, batch_size):
-        idx = order[start:start + batch_size]
-        yield x[idx], y[idx]
-
-
-def evaluate(net, x, y, device, batch_size: int = 1000) -> float:
-    import mxcore as mx
-    correct = 0
-    for xb, yb in _batches(x, y, batch_size):
-        out = net(mx.nd.array(xb, ctx=device))
-        correct += int((out.asnumpy().argmax(axis=1) == yb).sum())
-    return correct / len(x)
+def evaluate(net, loader, device) -> float:
+    """Accuracy of ``net`` over ``loader``."""
+    correct = total = 0
+    for data, label in loader:
+        out = net(data.as_in_context(device))
+        correct += int((out.asnumpy().argmax(axis=1) == label.asnumpy()).sum())
+        total += label.shape[0]
+    return correct / total
 
 
 def train(args) -> Dict[str, List[float]]:
@@ -79,10 +69,10 @@ def train(args) -> Dict[str, List[float]]:
     from tqdm import tqdm
 
     mx.random.seed(args.seed)
-    rng = np.random.default_rng(args.seed)
     device = mx.device(args.device) if args.device else mx.default_device()
-    x_train, y_train = _load(args.data_root, True, args.limit)
-    x_test, y_test = _load(args.data_root, False, None)
+    train_ds, test_ds = _datasets(args.data_root, args.limit)
+    train_loader = gluon.data.DataLoader(train_ds, batch_size=args.batch_size, shuffle=True)
+    test_loader = gluon.data.DataLoader(test_ds, batch_size=1000)
     net = build_net(args.hidden)
     net.initialize(mx.init.Xavier(magnitude=2.24), ctx=device)
     opt_params = {"learning_rate": args.lr, "wd": args.wd}
@@ -93,31 +83,29 @@ def train(args) -> Dict[str, List[float]]:
     history: Dict[str, List[float]] = {"epoch": [], "train_loss": [], "train_acc": [],
                                        "test_acc": [], "seconds": []}
     os.makedirs(args.output, exist_ok=True)
-    print(f"training MLP 784-{args.hidden}-10 on {device!r}: {len(x_train)} images, "
+    print(f"training MLP 784-{args.hidden}-10 on {device!r}: {len(train_ds)} images, "
           f"batch {args.batch_size}, {args.optimizer} lr {args.lr}, {args.epochs} epochs")
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
         total_loss, correct, seen = 0.0, 0, 0
-        steps = (len(x_train) + args.batch_size - 1) // args.batch_size
-        bar = tqdm(_batches(x_train, y_train, args.batch_size, rng), total=steps,
-                   desc=f"epoch {epoch}/{args.epochs}", leave=False, unit="batch",
-                   disable=args.no_progress)
-        for i, (xb, yb) in enumerate(bar):
-            data = mx.nd.array(xb, ctx=device)
-            label = mx.nd.array(yb, ctx=device)
+        bar = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", leave=False,
+                   unit="batch", disable=args.no_progress)
+        for i, (data, label) in enumerate(bar):
+            data, label = data.as_in_context(device), label.as_in_context(device)
             with autograd.record():
                 out = net(data)
                 loss = loss_fn(out, label)
             loss.backward()
-            trainer.step(len(xb))
+            n = data.shape[0]
+            trainer.step(n)
             total_loss += float(loss.sum().asscalar())
-            correct += int((out.asnumpy().argmax(axis=1) == yb).sum())
-            seen += len(xb)
+            correct += int((out.asnumpy().argmax(axis=1) == label.asnumpy()).sum())
+            seen += n
             if i % 50 == 0:
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}")
         bar.close()
         train_seconds = time.perf_counter() - start
-        test_acc = evaluate(net, x_test, y_test, device)
+        test_acc = evaluate(net, test_loader, device)
         history["epoch"].append(epoch)
         history["train_loss"].append(total_loss / seen)
         history["train_acc"].append(correct / seen)

@@ -1,0 +1,225 @@
+"""Fused optimizer updates (MXNet 1.x names and attributes).
+
+Each op writes the weight and its state arrays in place (``mutates``), returns
+the weight and has no gradient rule.  Gradient preprocessing follows MXNet 1.9
+kernel by kernel:
+
+* ``sgd_update``, ``sgd_mom_update``, ``nag_mom_update``, ``adamw_update``,
+  ``adagrad_update``, ``adadelta_update``:
+  ``g = clip(rescale_grad * grad, clip_gradient)``, weight decay applied
+  after clipping;
+* ``adam_update``, ``rmsprop_update``, ``rmspropalex_update``:
+  ``g = clip(rescale_grad * grad + wd * weight, clip_gradient)`` (weight decay
+  inside the clip, as MXNet does).
+
+``clip_gradient < 0`` turns clipping off; ``clip_gradient = 0`` clips to zero
+(MXNet tests ``clip_gradient >= 0``).  Attributes are computed in the weight's
+dtype.  ``grad`` is never written.
+
+The Python functions take MXNet's ``out=``: ``None`` or the weight itself
+updates the weight in place; another array receives the new weight while
+``weight`` keeps its value (the states are updated either way).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from mxcore.base import MXCoreError, OperatorError
+from mxcore.dispatch import invoke
+from mxcore.ndarray.ndarray import NDArray
+from mxcore.op import REQUIRED, Op
+
+OPS: list = []
+
+_PREP = {"wd": 0.0, "rescale_grad": 1.0, "clip_gradient": -1.0}
+
+
+def _infer(shapes, dtypes, attrs):
+    if any(s != shapes[0] for s in shapes[1:]):
+        raise MXCoreError(f"weight, gradient and states must have one shape, got "
+                          f"{', '.join(str(s) for s in shapes)}")
+    if any(d != dtypes[0] for d in dtypes[1:]):
+        raise MXCoreError(f"weight, gradient and states must have one dtype, got "
+                          f"{', '.join(str(d) for d in dtypes)}")
+    return [shapes[0]], [dtypes[0]]
+
+
+def _new(name: str, states: Sequence[str], attrs: dict, doc: str) -> Op:
+    nin = 2 + len(states)
+    op = Op(name, nin, attrs=attrs, mutates=(0,) + tuple(range(2, nin)), doc=doc)
+    op.def_infer(_infer)
+    OPS.append(op)
+    return op
+
+
+SGD_UPDATE = _new("sgd_update", (), {"lr": REQUIRED, **_PREP},
+                  "weight = (1 - lr*wd)*weight - lr*clip(rescale_grad*grad)")
+SGD_MOM_UPDATE = _new("sgd_mom_update", ("mom",), {"lr": REQUIRED, "momentum": 0.0, **_PREP},
+                      "mom = momentum*mom - lr*(clip(rescale_grad*grad) + wd*weight); "
+                      "weight += mom")
+NAG_MOM_UPDATE = _new("nag_mom_update", ("mom",), {"lr": REQUIRED, "momentum": 0.0, **_PREP},
+                      "g = clip(rescale_grad*grad) + wd*weight; mom = momentum*mom - lr*g; "
+                      "weight += momentum*mom - lr*g")
+ADAM_UPDATE = _new("adam_update", ("mean", "var"),
+                   {"lr": REQUIRED, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, **_PREP},
+                   "g = clip(rescale_grad*grad + wd*weight); mean = beta1*mean + (1-beta1)*g; "
+                   "var = beta2*var + (1-beta2)*g^2; weight -= lr*mean/(sqrt(var) + epsilon) "
+                   "(no bias correction: the Adam optimizer folds it into lr)")
+ADAMW_UPDATE = _new("adamw_update", ("mean", "var"),
+                    {"lr": REQUIRED, "eta": 1.0, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8,
+                     **_PREP},
+                    "MXNet contrib _adamw_update: g = clip(rescale_grad*grad); mean, var as "
+                    "adam_update; weight -= eta*(lr*mean/(sqrt(var) + epsilon) + wd*weight)")
+RMSPROP_UPDATE = _new("rmsprop_update", ("n",),
+                      {"lr": REQUIRED, "gamma1": 0.95, "epsilon": 1e-8, **_PREP,
+                       "clip_weights": -1.0},
+                      "g = clip(rescale_grad*grad + wd*weight); n = (1-gamma1)*g^2 + gamma1*n; "
+                      "weight = clip(weight - lr*g/sqrt(n + epsilon), clip_weights)")
+RMSPROPALEX_UPDATE = _new("rmspropalex_update", ("n", "g", "delta"),
+                          {"lr": REQUIRED, "gamma1": 0.95, "gamma2": 0.9, "epsilon": 1e-8,
+                           **_PREP, "clip_weights": -1.0},
+                          "centered RMSProp (Graves 2013): n = (1-gamma1)*g^2 + gamma1*n; "
+                          "m = (1-gamma1)*g + gamma1*m; delta = gamma2*delta - "
+                          "lr*g/sqrt(n - m^2 + epsilon); weight = clip(weight + delta, "
+                          "clip_weights)")
+ADAGRAD_UPDATE = _new("adagrad_update", ("history",),
+                      {"lr": REQUIRED, "epsilon": 1e-7, **_PREP},
+                      "g = clip(rescale_grad*grad); history += g^2; "
+                      "weight -= lr*(g/sqrt(history + epsilon) + wd*weight)")
+ADADELTA_UPDATE = _new("adadelta_update", ("acc_g", "acc_delta"),
+                       {"lr": 1.0, "rho": 0.9, "epsilon": 1e-5, **_PREP},
+                       "g = clip(rescale_grad*grad); acc_g = rho*acc_g + (1-rho)*g^2; "
+                       "d = sqrt(acc_delta + epsilon)/sqrt(acc_g + epsilon)*g; "
+                       "acc_delta = rho*acc_delta + (1-rho)*d^2; weight -= lr*(d + wd*weight)")
+
+
+def _check(op: Op, arrays) -> None:
+    for x in arrays:
+        if not isinstance(x, NDArray):
+            raise OperatorError(op.name, f"expected NDArray inputs, got "
+                                f"{[type(a).__name__ for a in arrays]}")
+    w = arrays[0]
+    shapes = [x.shape for x in arrays]
+    dtypes = [x.dtype for x in arrays]
+    if w.dtype.kind != "f":
+        raise OperatorError(op.name, f"the weight must be a float array, got {w.dtype}",
+                            shapes, dtypes, w.context)
+    try:
+        _infer(shapes, dtypes, {})
+    except MXCoreError as exc:
+        raise OperatorError(op.name, str(exc), shapes, dtypes, w.context) from None
+    if type(w._ag) is tuple:
+        raise OperatorError(op.name, "cannot update an array recorded by autograd in place "
+                            "(it is an intermediate result of the graph)", shapes, dtypes,
+                            w.context)
+    for x in arrays[1:]:
+        xd, wd = x._data, w._data
+        if xd is wd or (isinstance(xd, np.ndarray) and isinstance(wd, np.ndarray)
+                        and np.may_share_memory(xd, wd) and np.shares_memory(xd, wd)):
+            raise OperatorError(op.name, "the gradient and the states must not share memory "
+                                "with the weight", shapes, dtypes, w.context)
+
+
+def _update(op: Op, weight: NDArray, grad: NDArray, states, attrs: dict, out) -> NDArray:
+    arrays = (weight, grad, *states)
+    _check(op, arrays)
+    attrs = {k: float(v) for k, v in attrs.items()}
+    if out is None or out is weight:
+        invoke(op, arrays, attrs)
+        return weight
+    if not isinstance(out, NDArray) or out.shape != weight.shape or out.dtype != weight.dtype:
+        raise OperatorError(op.name, f"out must be an NDArray of shape {weight.shape} and "
+                            f"dtype {weight.dtype}", [weight.shape], [weight.dtype],
+                            weight.context)
+    # MXNet writes the new weight into `out` and leaves `weight` alone.
+    out[...] = weight
+    invoke(op, (out, grad, *states), attrs)
+    return out
+
+
+def sgd_update(weight, grad, lr, wd=0.0, rescale_grad=1.0, clip_gradient=-1.0,
+               lazy_update=True, out=None) -> NDArray:
+    """Plain SGD step: ``weight = (1 - lr*wd)*weight - lr*clip(rescale_grad*grad)``.
+
+    ``lazy_update`` is accepted for MXNet compatibility (dense arrays only)."""
+    return _update(SGD_UPDATE, weight, grad, (), dict(
+        lr=lr, wd=wd, rescale_grad=rescale_grad, clip_gradient=clip_gradient), out)
+
+
+def sgd_mom_update(weight, grad, mom, lr, momentum=0.0, wd=0.0, rescale_grad=1.0,
+                   clip_gradient=-1.0, lazy_update=True, out=None) -> NDArray:
+    """SGD with momentum: ``mom = momentum*mom - lr*(clip(rescale_grad*grad) +
+    wd*weight); weight += mom``."""
+    return _update(SGD_MOM_UPDATE, weight, grad, (mom,), dict(
+        lr=lr, momentum=momentum, wd=wd, rescale_grad=rescale_grad,
+        clip_gradient=clip_gradient), out)
+
+
+def nag_mom_update(weight, grad, mom, lr, momentum=0.0, wd=0.0, rescale_grad=1.0,
+                   clip_gradient=-1.0, out=None) -> NDArray:
+    """Nesterov momentum (MXNet 1.6+ form, the momentum holds ``lr``):
+    ``g = clip(rescale_grad*grad) + wd*weight; mom = momentum*mom - lr*g;
+    weight += momentum*mom - lr*g``.
+
+    MXNet 1.9's kernel reads the weight for the momentum's ``wd`` term after it
+    has written it when ``out`` is the weight; this op uses the old weight."""
+    return _update(NAG_MOM_UPDATE, weight, grad, (mom,), dict(
+        lr=lr, momentum=momentum, wd=wd, rescale_grad=rescale_grad,
+        clip_gradient=clip_gradient), out)
+
+
+def adam_update(weight, grad, mean, var, lr, beta1=0.9, beta2=0.999, epsilon=1e-8, wd=0.0,
+                rescale_grad=1.0, clip_gradient=-1.0, lazy_update=True, out=None) -> NDArray:
+    """Adam step without bias correction (``mx.optimizer.Adam`` folds it into
+    ``lr``); weight decay is added to the gradient before clipping (MXNet)."""
+    return _update(ADAM_UPDATE, weight, grad, (mean, var), dict(
+        lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon, wd=wd, rescale_grad=rescale_grad,
+        clip_gradient=clip_gradient), out)
+
+
+def adamw_update(weight, grad, mean, var, lr, eta=1.0, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 wd=0.0, rescale_grad=1.0, clip_gradient=-1.0, out=None) -> NDArray:
+    """AdamW with decoupled weight decay (MXNet's contrib ``adamw_update``):
+    ``weight -= eta*(lr*mean/(sqrt(var) + epsilon) + wd*weight)``, no bias
+    correction.  ``rescale_grad`` is a number here (MXNet's takes an array and
+    skips the step when it is not finite)."""
+    return _update(ADAMW_UPDATE, weight, grad, (mean, var), dict(
+        lr=lr, eta=eta, beta1=beta1, beta2=beta2, epsilon=epsilon, wd=wd,
+        rescale_grad=rescale_grad, clip_gradient=clip_gradient), out)
+
+
+def rmsprop_update(weight, grad, n, lr, gamma1=0.95, epsilon=1e-8, wd=0.0, rescale_grad=1.0,
+                   clip_gradient=-1.0, clip_weights=-1.0, out=None) -> NDArray:
+    """RMSProp (Tieleman & Hinton): ``weight -= lr*g/sqrt(n + epsilon)``."""
+    return _update(RMSPROP_UPDATE, weight, grad, (n,), dict(
+        lr=lr, gamma1=gamma1, epsilon=epsilon, wd=wd, rescale_grad=rescale_grad,
+        clip_gradient=clip_gradient, clip_weights=clip_weights), out)
+
+
+def rmspropalex_update(weight, grad, n, g, delta, lr, gamma1=0.95, gamma2=0.9, epsilon=1e-8,
+                       wd=0.0, rescale_grad=1.0, clip_gradient=-1.0, clip_weights=-1.0,
+                       out=None) -> NDArray:
+    """Centered RMSProp (Graves 2013) with momentum ``gamma2``."""
+    return _update(RMSPROPALEX_UPDATE, weight, grad, (n, g, delta), dict(
+        lr=lr, gamma1=gamma1, gamma2=gamma2, epsilon=epsilon, wd=wd, rescale_grad=rescale_grad,
+        clip_gradient=clip_gradient, clip_weights=clip_weights), out)
+
+
+def adagrad_update(weight, grad, history, lr, epsilon=1e-7, wd=0.0, rescale_grad=1.0,
+                   clip_gradient=-1.0, out=None) -> NDArray:
+    """AdaGrad as ``mx.optimizer.AdaGrad`` computes it on dense arrays:
+    ``history += g^2; weight -= lr*(g/sqrt(history + epsilon) + wd*weight)``."""
+    return _update(ADAGRAD_UPDATE, weight, grad, (history,), dict(
+        lr=lr, epsilon=epsilon, wd=wd, rescale_grad=rescale_grad,
+        clip_gradient=clip_gradient), out)
+
+
+def adadelta_update(weight, grad, acc_g, acc_delta, rho=0.9, epsilon=1e-5, wd=0.0,
+                    rescale_grad=1.0, clip_gradient=-1.0, lr=1.0, out=None) -> NDArray:
+    """AdaDelta as ``mx.optimizer.AdaDelta`` computes it (MXNet 1.9 uses no
+    learning rate: ``lr`` defaults to 1)."""
+    return _update(ADADELTA_UPDATE, weight, grad, (acc_g, acc_delta), dict(
+        lr=lr, rho=rho, epsilon=epsilon, wd=wd, rescale_grad=rescale_grad,
+        clip_gradient=clip_gradient), out)

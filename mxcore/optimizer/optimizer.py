@@ -1,0 +1,721 @@
+"""Optimizers with MXNet 1.x names, hyperparameters and update rules.
+
+An optimizer turns ``(index, weight, grad, state)`` into an in-place update of
+``weight`` and ``state`` through the fused ops of ``mxcore.ops.optimizer``.
+States are NDArrays on the weight's device (``create_state``).  ``Updater``
+(``get_updater``) keeps one state per index, as MXNet's kvstore updater does;
+its states are saved as a flat ``{name: numpy array}`` dict plus JSON metadata
+(``states_to_arrays``/``arrays_to_states``, or safetensors bytes through
+``get_states``/``set_states``): nothing is pickled.
+"""
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import struct
+import warnings
+from typing import Any, Dict, Tuple
+
+import numpy as np
+
+from mxcore.base import MXCoreError
+from mxcore.lr_scheduler import LRScheduler
+from mxcore.ndarray.ndarray import NDArray
+from mxcore.ops import optimizer as _ops
+from mxcore.ops.creation import array as _array, zeros_like as _zeros_like
+
+__all__ = ["Optimizer", "SGD", "NAG", "Adam", "AdamW", "RMSProp", "AdaGrad", "AdaDelta",
+           "Updater", "create", "get_updater", "register"]
+
+
+class Optimizer:
+    """Base class of the optimizers.
+
+    Parameters (MXNet 1.x): ``rescale_grad`` (gradients are multiplied by it,
+    typically ``1/batch_size``), ``param_idx2name`` (index -> parameter name;
+    with names, parameters whose name ends neither in ``_weight`` nor in
+    ``_gamma`` get no weight decay), ``wd``, ``clip_gradient`` (clip the
+    rescaled gradient to ``[-clip_gradient, clip_gradient]``; ``None`` does not
+    clip), ``learning_rate`` (default 0.01; overrides the scheduler's
+    ``base_lr``), ``lr_scheduler``, ``sym`` (accepted for compatibility),
+    ``begin_num_update``, ``multi_precision`` (float16 weights are updated
+    through a float32 master copy) and ``param_dict`` (index -> gluon
+    Parameter, whose ``lr_mult``/``wd_mult`` take precedence).
+    """
+
+    opt_registry: Dict[str, type] = {}
+    # Where the float32 master copy sits in a multi-precision state:
+    # (master, state) here, (state, master) for SGD and NAG (as in MXNet).
+    _mp_master_first = True
+
+    def __init__(self, rescale_grad=1., param_idx2name=None, wd=0., clip_gradient=None,
+                 learning_rate=None, lr_scheduler=None, sym=None, begin_num_update=0,
+                 multi_precision=False, param_dict=None):
+        self.rescale_grad = rescale_grad
+        self.lr_scheduler = lr_scheduler
+        if self.lr_scheduler is None and learning_rate is None:
+            learning_rate = 0.01
+        self.lr = learning_rate
+        if self.lr_scheduler is not None and learning_rate is not None:
+            if self.lr_scheduler.base_lr != learning_rate:
+                warnings.warn("learning rate from ``lr_scheduler`` has been overwritten by "
+                              "``learning_rate`` in optimizer.", UserWarning, stacklevel=3)
+                self.lr_scheduler.base_lr = learning_rate
+        self.wd = wd
+        self.lr_mult: Dict[Any, float] = {}
+        self.wd_mult: Dict[Any, float] = {}
+        self.begin_num_update = begin_num_update
+        self.num_update = begin_num_update
+        self._all_index_update_counts: Dict[int, Dict[Any, int]] = {0: {}}
+        self._index_update_count = self._all_index_update_counts[0]
+        self.clip_gradient = clip_gradient
+        self.multi_precision = multi_precision
+        self.aggregate_num = 0
+        if param_idx2name is None:
+            param_idx2name = {}
+        if not isinstance(param_idx2name, dict):
+            raise TypeError("param_idx2name should be a dict of param indexes to names.")
+        self.idx2name = param_idx2name.copy()
+        self.sym_info = ((sym.attr_dict(), sym.list_arguments())
+                         if sym is not None and hasattr(sym, "attr_dict") else ())
+        self.param_dict = param_dict if param_dict else {}
+        self.set_lr_mult({})
+        self.set_wd_mult({})
+
+    # registry ---------------------------------------------------------------------------
+    @staticmethod
+    def register(klass):
+        """Register an optimizer class under its lower-cased name (for ``create``)."""
+        if not (isinstance(klass, type) and issubclass(klass, Optimizer)):
+            raise TypeError(f"can only register Optimizer subclasses, got {klass!r}")
+        name = klass.__name__.lower()
+        old = Optimizer.opt_registry.get(name)
+        if old is not None and old is not klass:
+            warnings.warn(f"WARNING: New optimizer {klass.__module__}.{klass.__name__} is "
+                          f"overriding existing optimizer {old.__module__}.{old.__name__}",
+                          UserWarning, stacklevel=2)
+        Optimizer.opt_registry[name] = klass
+        return klass
+
+    @staticmethod
+    def create_optimizer(name, **kwargs):
+        """An optimizer by (case-insensitive) name: ``create('adam', learning_rate=.1)``."""
+        if not isinstance(name, str):
+            raise TypeError(f"optimizer name must be a string, got {type(name).__name__}")
+        klass = Optimizer.opt_registry.get(name.lower())
+        if klass is None:
+            raise ValueError(f"Cannot find optimizer {name!r}; registered optimizers: "
+                             f"{', '.join(sorted(Optimizer.opt_registry))}")
+        return klass(**kwargs)
+
+    # learning rate ---------------------------------------------------------------------
+    @property
+    def learning_rate(self):
+        if self.lr_scheduler is not None:
+            return self.lr_scheduler(self.num_update)
+        return self.lr
+
+    @learning_rate.setter
+    def learning_rate(self, lr):
+        self.set_learning_rate(lr)
+
+    def set_learning_rate(self, lr):
+        """Set the learning rate (an error when an ``lr_scheduler`` decides it)."""
+        if self.lr_scheduler is not None:
+            raise UserWarning("LRScheduler of the optimizer has already been defined. Note "
+                              "that set_learning_rate can mutate the value of the learning "
+                              "rate of the optimizer only when the LRScheduler of the "
+                              "optimizer is undefined.")
+        self.lr = lr
+
+    def set_lr_scale(self, args_lrscale):
+        """[DEPRECATED] Use set_lr_mult instead."""
+        raise DeprecationWarning("set_lr_scale is deprecated; use set_lr_mult")
+
+    def set_lr_mult(self, args_lr_mult):
+        """Per-parameter learning-rate multipliers, keyed by name or index."""
+        self.lr_mult = {}
+        if self.sym_info:
+            attr, arg_names = self.sym_info
+            for name in arg_names:
+                if name in attr and "__lr_mult__" in attr[name]:
+                    self.lr_mult[name] = float(attr[name]["__lr_mult__"])
+        self.lr_mult.update(args_lr_mult)
+
+    def set_wd_mult(self, args_wd_mult):
+        """Per-parameter weight-decay multipliers, keyed by name or index.  With
+        ``param_idx2name``, names ending neither in ``_weight`` nor ``_gamma``
+        default to 0 (biases, BatchNorm's beta...)."""
+        self.wd_mult = {}
+        for n in self.idx2name.values():
+            if not (n.endswith("_weight") or n.endswith("_gamma")):
+                self.wd_mult[n] = 0.0
+        if self.sym_info:
+            attr, arg_names = self.sym_info
+            for name in arg_names:
+                if name in attr and "__wd_mult__" in attr[name]:
+                    self.wd_mult[name] = float(attr[name]["__wd_mult__"])
+        self.wd_mult.update(args_wd_mult)
+
+    def _set_current_context(self, device_id):
+        """Update counts are kept per device (each device updates its copy)."""
+        if device_id not in self._all_index_update_counts:
+            self._all_index_update_counts[device_id] = {}
+        self._index_update_count = self._all_index_update_counts[device_id]
+
+    def _update_count(self, index):
+        if not isinstance(index, (list, tuple)):
+            index = [index]
+        for idx in index:
+            if idx not in self._index_update_count:
+                self._index_update_count[idx] = self.begin_num_update
+            self._index_update_count[idx] += 1
+            self.num_update = max(self._index_update_count[idx], self.num_update)
+
+    def _get_lrs(self, indices):
+        lr = self.lr_scheduler(self.num_update) if self.lr_scheduler is not None else self.lr
+        lrs = [lr for _ in indices]
+        for i, index in enumerate(indices):
+            if index in self.param_dict:
+                lrs[i] *= self.param_dict[index].lr_mult
+            elif index in self.lr_mult:
+                lrs[i] *= self.lr_mult[index]
+            elif index in self.idx2name:
+                lrs[i] *= self.lr_mult.get(self.idx2name[index], 1.0)
+        return lrs
+
+    def _get_lr(self, index):
+        return self._get_lrs([index])[0]
+
+    def _get_wds(self, indices):
+        wds = [self.wd for _ in indices]
+        for i, index in enumerate(indices):
+            if index in self.param_dict:
+                wds[i] *= self.param_dict[index].wd_mult
+            elif index in self.wd_mult:
+                wds[i] *= self.wd_mult[index]
+            elif index in self.idx2name:
+                wds[i] *= self.wd_mult.get(self.idx2name[index], 1.0)
+        return wds
+
+    def _get_wd(self, index):
+        return self._get_wds([index])[0]
+
+    def _clip(self) -> float:
+        """clip_gradient for the fused ops: MXNet passes it only when truthy."""
+        return float(self.clip_gradient) if self.clip_gradient else -1.0
+
+    # states and updates ----------------------------------------------------------------
+    def create_state(self, index, weight):
+        """The state of one weight (None, an NDArray or a tuple of them)."""
+        return None
+
+    def create_state_multi_precision(self, index, weight):
+        """``create_state``, plus a float32 master copy for float16 weights
+        when ``multi_precision`` is on."""
+        if self.multi_precision and weight.dtype == np.float16:
+            master = weight.astype(np.float32)
+            inner = self.create_state(index, master)
+            return (master, inner) if self._mp_master_first else (inner, master)
+        if weight.dtype == np.float16 and not self.multi_precision:
+            warnings.warn("Accumulating with float16 in optimizer can lead to poor accuracy "
+                          "or slow convergence. Consider using multi_precision=True option "
+                          f"of the {type(self).__name__} optimizer", UserWarning, stacklevel=3)
+        return self.create_state(index, weight)
+
+    def update(self, index, weight, grad, state):
+        """Update ``weight`` (and ``state``) in place.  ``index``, ``weight``,
+        ``grad`` and ``state`` may be lists of the same length."""
+        if isinstance(index, (list, tuple)):
+            for i, w, g, s in zip(index, weight, grad, state):
+                self.update(i, w, g, s)
+            return
+        self._update_impl(index, weight, grad, state)
+
+    def _update_impl(self, index, weight, grad, state):
+        raise NotImplementedError(f"{type(self).__name__} does not implement update()")
+
+    def update_multi_precision(self, index, weight, grad, state):
+        """``update`` through the float32 master copy for float16 weights with
+        ``multi_precision``; plain ``update`` otherwise."""
+        if isinstance(index, (list, tuple)):
+            for i, w, g, s in zip(index, weight, grad, state):
+                self.update_multi_precision(i, w, g, s)
+            return
+        if self.multi_precision and weight.dtype == np.float16 \
+                and isinstance(state, (tuple, list)):
+            master, inner = (state[0], state[1]) if self._mp_master_first else (state[1],
+                                                                                state[0])
+            self.update(index, master, grad.astype(np.float32), inner)
+            weight[...] = master  # cast into the weight's own buffer
+        else:
+            self.update(index, weight, grad, state)
+
+    # JSON configuration (what get_states(dump_optimizer=True) saves) -------------------
+    def _to_config(self) -> dict:
+        attrs = {k: v for k, v in self.__dict__.items()
+                 if k not in ("param_dict", "_index_update_count")}
+        current = next((k for k, v in self._all_index_update_counts.items()
+                        if v is self._index_update_count), 0)
+        return {"class": _class_id(type(self)), "attrs": _encode(attrs, "optimizer"),
+                "current_device": current}
+
+    @staticmethod
+    def _from_config(config: dict, into: "Optimizer" = None) -> "Optimizer":
+        """Restore a configuration; into ``into`` when it is of the saved class
+        (its ``param_dict`` is kept), else into a new instance."""
+        klass = _find_class(Optimizer, config["class"])
+        attrs = _decode(config["attrs"])
+        if into is not None and type(into) is klass:
+            opt = into
+        else:
+            opt = klass.__new__(klass)
+            opt.param_dict = {}
+        opt.__dict__.update(attrs)
+        counts = opt._all_index_update_counts
+        opt._index_update_count = counts.setdefault(config.get("current_device", 0), {})
+        return opt
+
+
+register = Optimizer.register
+create = Optimizer.create_optimizer
+
+
+# the optimizers ----------------------------------------------------------------------------
+@register
+class SGD(Optimizer):
+    """SGD with momentum and weight decay (MXNet 1.x)::
+
+        mom = momentum * mom - lr * (clip(rescale_grad * grad) + wd * weight)
+        weight += mom
+
+    (without momentum: ``weight = (1 - lr*wd)*weight - lr*clip(rescale_grad*grad)``).
+    ``lazy_update`` is accepted for compatibility (arrays are dense)."""
+
+    _mp_master_first = False
+
+    def __init__(self, momentum=0.0, lazy_update=True, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+        self.lazy_update = lazy_update
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight) if self.momentum != 0.0 else None
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        if state is not None:
+            _ops.sgd_mom_update(weight, grad, state, lr=lr, momentum=self.momentum, wd=wd,
+                                rescale_grad=self.rescale_grad, clip_gradient=self._clip())
+        else:
+            _ops.sgd_update(weight, grad, lr=lr, wd=wd, rescale_grad=self.rescale_grad,
+                            clip_gradient=self._clip())
+
+
+@register
+class NAG(Optimizer):
+    """Nesterov accelerated gradient (MXNet 1.6+ form)::
+
+        g = clip(rescale_grad * grad) + wd * weight
+        mom = momentum * mom - lr * g
+        weight += momentum * mom - lr * g
+    """
+
+    _mp_master_first = False
+
+    def __init__(self, momentum=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight) if self.momentum != 0.0 else None
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        if state is not None:
+            _ops.nag_mom_update(weight, grad, state, lr=lr, momentum=self.momentum, wd=wd,
+                                rescale_grad=self.rescale_grad, clip_gradient=self._clip())
+        else:
+            _ops.sgd_update(weight, grad, lr=lr, wd=wd, rescale_grad=self.rescale_grad,
+                            clip_gradient=self._clip())
+
+
+@register
+class Adam(Optimizer):
+    """Adam (MXNet 1.x): at step ``t`` of a weight::
+
+        g = clip(rescale_grad * grad + wd * weight)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        weight -= lr * sqrt(1 - beta2**t) / (1 - beta1**t) * m / (sqrt(v) + epsilon)
+
+    (the bias correction is folded into the learning rate, so ``epsilon`` is
+    not bias-corrected; weight decay is L2 inside the gradient: see AdamW)."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 lazy_update=True, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.lazy_update = lazy_update
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))  # mean, variance
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        t = self._index_update_count[index]
+        coef1 = 1. - self.beta1 ** t
+        coef2 = 1. - self.beta2 ** t
+        lr *= math.sqrt(coef2) / coef1
+        mean, var = state
+        _ops.adam_update(weight, grad, mean, var, lr=lr, beta1=self.beta1, beta2=self.beta2,
+                         epsilon=self.epsilon, wd=wd, rescale_grad=self.rescale_grad,
+                         clip_gradient=self._clip())
+
+
+@register
+class AdamW(Optimizer):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), the formula of
+    PyTorch's ``torch.optim.AdamW``: at step ``t`` of a weight::
+
+        g = clip(rescale_grad * grad)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        weight -= lr * (m_hat / (sqrt(v_hat) + epsilon) + wd * weight)
+
+    with ``m_hat = m / (1 - beta1**t)``, ``v_hat = v / (1 - beta2**t)``.  It
+    runs MXNet's contrib ``adamw_update`` with ``eta = lr`` and the bias
+    correction folded into its ``lr`` and ``epsilon``.  ``correct_bias=False``
+    drops the bias correction (GluonNLP's ``BERTAdam``).  Weight decay is 0
+    by default, as for every MXNet optimizer (PyTorch's default is 0.01)."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 correct_bias=True, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.correct_bias = correct_bias
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))  # mean, variance
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        step, eps = 1.0, self.epsilon
+        if self.correct_bias:
+            t = self._index_update_count[index]
+            root2 = math.sqrt(1. - self.beta2 ** t)
+            step = root2 / (1. - self.beta1 ** t)
+            eps = self.epsilon * root2
+        mean, var = state
+        _ops.adamw_update(weight, grad, mean, var, lr=step, eta=lr, beta1=self.beta1,
+                          beta2=self.beta2, epsilon=eps, wd=wd,
+                          rescale_grad=self.rescale_grad, clip_gradient=self._clip())
+
+
+@register
+class RMSProp(Optimizer):
+    """RMSProp: Tieleman & Hinton (``centered=False``, see ``rmsprop_update``)
+    or Graves 2013 with momentum ``gamma2`` (``centered=True``,
+    ``rmspropalex_update``).  ``clip_weights`` clips the weights after the step."""
+
+    def __init__(self, learning_rate=0.001, gamma1=0.9, gamma2=0.9, epsilon=1e-8,
+                 centered=False, clip_weights=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.gamma1 = gamma1
+        self.gamma2 = gamma2
+        self.centered = centered
+        self.epsilon = epsilon
+        self.clip_weights = clip_weights
+
+    def create_state(self, index, weight):
+        if self.centered:
+            return (_zeros_like(weight), _zeros_like(weight), _zeros_like(weight))  # n, g, delta
+        return (_zeros_like(weight),)  # n
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        kwargs = dict(lr=lr, gamma1=self.gamma1, epsilon=self.epsilon, wd=wd,
+                      rescale_grad=self.rescale_grad, clip_gradient=self._clip(),
+                      clip_weights=float(self.clip_weights) if self.clip_weights else -1.0)
+        if not self.centered:
+            (n,) = state
+            _ops.rmsprop_update(weight, grad, n, **kwargs)
+        else:
+            n, g, delta = state
+            _ops.rmspropalex_update(weight, grad, n, g, delta, gamma2=self.gamma2, **kwargs)
+
+
+@register
+class AdaGrad(Optimizer):
+    """AdaGrad (MXNet 1.x)::
+
+        g = clip(rescale_grad * grad)
+        history += g**2
+        weight -= lr * (g / sqrt(history + eps) + wd * weight)
+    """
+
+    def __init__(self, eps=1e-7, **kwargs):
+        super().__init__(**kwargs)
+        self.float_stable_eps = eps
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight)  # history
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        clip = -1.0 if self.clip_gradient is None else float(self.clip_gradient)
+        _ops.adagrad_update(weight, grad, state, lr=lr, epsilon=self.float_stable_eps, wd=wd,
+                            rescale_grad=self.rescale_grad, clip_gradient=clip)
+
+
+@register
+class AdaDelta(Optimizer):
+    """AdaDelta (MXNet 1.x, no learning rate)::
+
+        g = clip(rescale_grad * grad)
+        acc_g = rho * acc_g + (1 - rho) * g**2
+        delta = sqrt(acc_delta + epsilon) / sqrt(acc_g + epsilon) * g
+        acc_delta = rho * acc_delta + (1 - rho) * delta**2
+        weight -= delta + wd * weight
+
+    MXNet 1.9's AdaDelta ignores ``learning_rate``, its schedule and
+    ``lr_mult``; so does this one."""
+
+    def __init__(self, rho=0.90, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.rho = rho
+        self.epsilon = epsilon
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))  # accumulated g, accumulated delta
+
+    def _update_impl(self, index, weight, grad, state):
+        wd = self._get_wd(index)
+        self._update_count(index)
+        clip = -1.0 if self.clip_gradient is None else float(self.clip_gradient)
+        acc_g, acc_delta = state
+        _ops.adadelta_update(weight, grad, acc_g, acc_delta, rho=self.rho, epsilon=self.epsilon,
+                             wd=wd, rescale_grad=self.rescale_grad, clip_gradient=clip, lr=1.0)
+
+
+# Updater -------------------------------------------------------------------------------------
+STATES_FORMAT = "mxcore.optimizer.states"
+_META_KEY = "mxcore.optimizer.states"
+
+
+class Updater:
+    """``updater(index, grad, weight)``: create the weight's state on first
+    use and update (MXNet's kvstore updater).  ``index``, ``grad`` and
+    ``weight`` may be lists.  States are keyed by index: use one Updater per
+    device when one index has a copy on several devices."""
+
+    def __init__(self, optimizer: Optimizer):
+        self.optimizer = optimizer
+        self.states: Dict[Any, Any] = {}
+        self.states_synced: Dict[Any, bool] = {}
+        self.aggregate_updates = optimizer.aggregate_num > 0
+
+    def __call__(self, index, grad, weight):
+        if not isinstance(index, (list, tuple)):
+            indices, grads, weights = [index], [grad], [weight]
+        else:
+            indices, grads, weights = list(index), list(grad), list(weight)
+        if weights:
+            self.optimizer._set_current_context(weights[0].context.device_id)
+        for i, idx in enumerate(indices):
+            if isinstance(idx, bytes):
+                idx = indices[i] = idx.decode()
+            if idx not in self.states:
+                self.states[idx] = self.optimizer.create_state_multi_precision(idx, weights[i])
+                self.states_synced[idx] = True
+            elif not self.states_synced[idx]:
+                self.states[idx] = self.sync_state_context(self.states[idx], weights[i].context)
+                self.states_synced[idx] = True
+        for i, w, g in zip(indices, weights, grads):
+            self.optimizer.update_multi_precision(i, w, g, self.states[i])
+
+    def sync_state_context(self, state, context):
+        """``state`` with its arrays moved to ``context``."""
+        if isinstance(state, NDArray):
+            return state.as_in_context(context)
+        if isinstance(state, (tuple, list)):
+            synced = [self.sync_state_context(s, context) for s in state]
+            return tuple(synced) if isinstance(state, tuple) else synced
+        return state
+
+    # saving -------------------------------------------------------------------------------
+    def states_to_arrays(self, dump_optimizer: bool = True) -> Tuple[Dict[str, np.ndarray], dict]:
+        """The states as ``({name: numpy array}, metadata)``: the arrays for
+        safetensors, the metadata JSON-able (the structure of each state and,
+        with ``dump_optimizer``, the optimizer's class, hyperparameters and
+        update counters)."""
+        arrays: Dict[str, np.ndarray] = {}
+        entries = []
+        for pos, (idx, state) in enumerate(self.states.items()):
+            if not isinstance(idx, (int, str)) or isinstance(idx, bool):
+                raise MXCoreError(f"cannot save the state of index {idx!r}: indices must be "
+                                  "ints or strings")
+            entries.append([idx, _encode_state(state, f"{pos}:{idx}", arrays)])
+        meta = {"format": STATES_FORMAT, "version": 1, "states": entries}
+        if dump_optimizer:
+            meta["optimizer"] = self.optimizer._to_config()
+        return arrays, meta
+
+    def arrays_to_states(self, arrays: Dict[str, Any], meta: dict, ctx=None) -> None:
+        """Restore states written by ``states_to_arrays`` (on ``ctx``, default
+        the default device; they move to their weight's device on first use).
+        Saved optimizer settings are restored into ``self.optimizer`` when it is
+        of the saved class, else a new optimizer of that class replaces it."""
+        if not isinstance(meta, dict) or meta.get("format") != STATES_FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise MXCoreError("not optimizer states written by Updater.states_to_arrays "
+                              f"(metadata format {found!r})")
+        if meta.get("version", 1) > 1:
+            raise MXCoreError(f"optimizer states version {meta['version']} is newer than this "
+                              "mxcore understands (1)")
+        if ctx is None:
+            from mxcore.device import default_device
+            ctx = default_device()
+        states = {}
+        for idx, enc in meta["states"]:
+            states[idx] = _decode_state(enc, arrays, ctx)
+        self.states = states
+        self.states_synced = dict.fromkeys(states, False)
+        if "optimizer" in meta:
+            self.optimizer = Optimizer._from_config(meta["optimizer"], into=self.optimizer)
+
+    def get_states(self, dump_optimizer: bool = False) -> bytes:
+        """The states (and, with ``dump_optimizer``, the optimizer) as
+        safetensors bytes; MXNet returned a pickle."""
+        from safetensors.numpy import save
+        arrays, meta = self.states_to_arrays(dump_optimizer)
+        return save(arrays, metadata={_META_KEY: json.dumps(meta)})
+
+    def set_states(self, states: bytes) -> None:
+        """Restore ``get_states`` bytes (never a pickle)."""
+        from safetensors.numpy import load
+        meta = _safetensors_metadata(states)
+        if _META_KEY not in meta:
+            raise MXCoreError("these bytes are not mxcore optimizer states (pickled MXNet "
+                              "states cannot be loaded)")
+        self.arrays_to_states(load(bytes(states)), json.loads(meta[_META_KEY]))
+
+
+def get_updater(optimizer: Optimizer) -> Updater:
+    """The updater closure kvstore and Trainer use: ``updater(index, grad, weight)``."""
+    return Updater(optimizer)
+
+
+# helpers ---------------------------------------------------------------------------------------
+def _safetensors_metadata(data) -> dict:
+    try:
+        data = bytes(data)
+        (n,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8:8 + n])
+    except Exception:  # noqa: BLE001 - any malformed input gets one clear error
+        raise MXCoreError("these bytes are not mxcore optimizer states (not safetensors; "
+                          "pickled MXNet states cannot be loaded)") from None
+    return header.get("__metadata__") or {}
+
+
+def _encode_state(state, key: str, arrays: dict):
+    if state is None:
+        return None
+    if isinstance(state, NDArray):
+        arrays[key] = np.ascontiguousarray(state.asnumpy())
+        return {"array": key}
+    if isinstance(state, (tuple, list)):
+        items = [_encode_state(s, f"{key}.{i}", arrays) for i, s in enumerate(state)]
+        return {"tuple" if isinstance(state, tuple) else "list": items}
+    if isinstance(state, (bool, numbers.Number)) and not isinstance(state, complex):
+        return {"value": state.item() if hasattr(state, "item") else state}
+    raise MXCoreError(f"cannot save optimizer state {key!r} of type {type(state).__name__} "
+                      "(states are NDArrays, numbers, None, or tuples/lists of them)")
+
+
+def _decode_state(enc, arrays, ctx):
+    if enc is None:
+        return None
+    if "array" in enc:
+        host = arrays[enc["array"]]
+        return _array(np.asarray(host), ctx=ctx, dtype=host.dtype)
+    if "tuple" in enc:
+        return tuple(_decode_state(e, arrays, ctx) for e in enc["tuple"])
+    if "list" in enc:
+        return [_decode_state(e, arrays, ctx) for e in enc["list"]]
+    return enc["value"]
+
+
+def _class_id(klass) -> str:
+    return f"{klass.__module__}.{klass.__qualname__}"
+
+
+def _find_class(base, class_id: str):
+    """A loaded subclass of ``base`` by module-qualified name (nothing is imported)."""
+    todo = [base]
+    while todo:
+        k = todo.pop()
+        if _class_id(k) == class_id:
+            return k
+        todo.extend(k.__subclasses__())
+    if base is Optimizer:
+        name = class_id.rsplit(".", 1)[-1].lower()
+        if name in Optimizer.opt_registry:
+            return Optimizer.opt_registry[name]
+    raise MXCoreError(f"cannot restore {class_id}: no such {base.__name__} class is loaded "
+                      "(import the module that defines it first)")
+
+
+def _encode(value, where: str):
+    """JSON with tags for what JSON lacks: tuples, dicts with non-string keys,
+    learning-rate schedulers."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, list):
+        return [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+    if isinstance(value, dict):
+        items = []
+        for k, v in value.items():
+            if not (k is None or isinstance(k, (bool, int, float, str))):
+                raise MXCoreError(f"cannot save {where}: key {k!r} is not a JSON scalar")
+            items.append([k, _encode(v, f"{where}[{k!r}]")])
+        return {"__dict__": items}
+    if isinstance(value, LRScheduler):
+        return {"__lr_scheduler__": _class_id(type(value)),
+                "attrs": _encode(dict(value.__dict__), f"{where}.lr_scheduler")}
+    raise MXCoreError(f"cannot save {where}: {type(value).__name__} values have no JSON form "
+                      "(save the optimizer's states without dump_optimizer)")
+
+
+def _decode(value):
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tuple__" in value:
+        return tuple(_decode(v) for v in value["__tuple__"])
+    if "__dict__" in value:
+        return {k: _decode(v) for k, v in value["__dict__"]}
+    if "__lr_scheduler__" in value:
+        klass = _find_class(LRScheduler, value["__lr_scheduler__"])
+        sched = klass.__new__(klass)
+        sched.__dict__.update(_decode(value["attrs"]))
+        return sched
+    raise MXCoreError(f"unknown tagged value in optimizer configuration: {sorted(value)}")

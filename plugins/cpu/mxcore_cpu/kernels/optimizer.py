@@ -1,0 +1,264 @@
+"""Fused optimizer updates, written in place.
+
+Each kernel is a sequence of ufunc calls with ``out=`` into the weight, its
+states and at most two scratch buffers, so a step allocates nothing of the
+weight's size and never writes the gradient.
+
+With numpy and C-contiguous arrays (the usual case: parameters, gradients and
+states made by ``zeros_like``) the update runs over flat views ``BLOCK``
+elements at a time: the scratch buffers are ``BLOCK`` elements long, cached
+per thread and dtype (allocated by the first step: at most two buffers of
+``BLOCK`` elements per dtype and thread), and every pass over a block stays
+in cache (on a 8M-element float32 Adam step this is ~1.6x faster than whole-array
+passes).  Arrays that are not C-contiguous, and array modules other
+than numpy, are updated whole with scratch buffers of the weight's shape
+allocated for the call.
+
+Scalars (learning rate, decay rates...) are cast to the weight's dtype, as
+MXNet's kernels compute in the weight's type.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from mxcore_cpu.kernels._dtypes import FLOAT
+
+BLOCK = 1 << 16  # elements per block (256 KiB of float32)
+
+
+def kernels(xp, special):
+    local = threading.local()
+    block = BLOCK if xp is np else 0
+
+    def cached_scratch(dtype, n, count):
+        cache = getattr(local, "bufs", None)
+        if cache is None:
+            cache = local.bufs = {}
+        bufs = cache.get(dtype)
+        if bufs is None or len(bufs) < count:
+            bufs = cache[dtype] = [xp.empty(block, dtype) for _ in range(count)]
+        return [b[:n] for b in bufs[:count]]
+
+    def fused(make, nscratch):
+        """A kernel ``fn(weight, grad, *states, **attrs)`` running the body
+        ``make(dtype scalar type, **attrs)`` over blocks (or whole arrays)."""
+        def kernel(w, g, *states, **attrs):
+            body = make(w.dtype.type, **attrs)
+            arrays = (w, g) + states
+            n = w.size
+            if block and all(a.flags.c_contiguous for a in arrays):
+                flats = [a.reshape(-1) for a in arrays]
+                m = min(n, block)
+                bufs = cached_scratch(w.dtype, m, nscratch)
+                for lo in range(0, n, block):
+                    hi = min(lo + block, n)
+                    scratch = bufs if hi - lo == m else [b[:hi - lo] for b in bufs]
+                    body(*[f[lo:hi] for f in flats], *scratch)
+            else:
+                body(*arrays, *[xp.empty(w.shape, w.dtype) for _ in range(nscratch)])
+            return w
+        return kernel
+
+    def prep(w, g, s, t, rs, wd, c):
+        """s = clip(rs*g + wd*w, c) (wd = 0: no weight term)."""
+        xp.multiply(g, rs, out=s)
+        if wd:
+            xp.multiply(w, wd, out=t)
+            xp.add(s, t, out=s)
+        if c >= 0:
+            xp.clip(s, -c, c, out=s)
+
+    # SGD family: clip, then weight decay -------------------------------------------------
+    def sgd(T, lr, wd, rescale_grad, clip_gradient):
+        rs, c, lr_, decay = T(rescale_grad), T(clip_gradient), T(lr), T(1.0 - lr * wd)
+
+        def body(w, g, s):
+            prep(w, g, s, None, rs, 0, c)
+            xp.multiply(s, lr_, out=s)
+            if wd:
+                xp.multiply(w, decay, out=w)
+            xp.subtract(w, s, out=w)
+        return body
+
+    def sgd_mom(T, lr, momentum, wd, rescale_grad, clip_gradient):
+        rs, c, lr_, mu, lrwd = T(rescale_grad), T(clip_gradient), T(lr), T(momentum), T(lr * wd)
+
+        def body(w, g, mom, s):
+            prep(w, g, s, None, rs, 0, c)
+            xp.multiply(s, lr_, out=s)
+            xp.multiply(mom, mu, out=mom)
+            xp.subtract(mom, s, out=mom)
+            if wd:
+                xp.multiply(w, lrwd, out=s)
+                xp.subtract(mom, s, out=mom)
+            xp.add(w, mom, out=w)
+        return body
+
+    def nag_mom(T, lr, momentum, wd, rescale_grad, clip_gradient):
+        rs, c, lr_, mu, wd_ = T(rescale_grad), T(clip_gradient), T(lr), T(momentum), T(wd)
+
+        def body(w, g, mom, s, t):
+            prep(w, g, s, None, rs, 0, c)
+            if wd:
+                xp.multiply(w, wd_, out=t)
+                xp.add(s, t, out=s)
+            xp.multiply(s, lr_, out=s)          # s = lr * g
+            xp.multiply(mom, mu, out=mom)
+            xp.subtract(mom, s, out=mom)        # mom = momentum*mom - lr*g
+            xp.multiply(mom, mu, out=t)
+            xp.add(w, t, out=w)
+            xp.subtract(w, s, out=w)            # w += momentum*mom - lr*g
+        return body
+
+    # Adam family ---------------------------------------------------------------------------
+    def moments(s, t, m, v, b1, c1, b2, c2):
+        """m = b1*m + (1-b1)*s; v = b2*v + (1-b2)*s^2 (s is overwritten)."""
+        xp.multiply(m, b1, out=m)
+        xp.multiply(s, c1, out=t)
+        xp.add(m, t, out=m)
+        xp.multiply(v, b2, out=v)
+        xp.multiply(s, s, out=s)
+        xp.multiply(s, c2, out=s)
+        xp.add(v, s, out=v)
+
+    def adam(T, lr, beta1, beta2, epsilon, wd, rescale_grad, clip_gradient):
+        rs, c, lr_, eps, wd_ = T(rescale_grad), T(clip_gradient), T(lr), T(epsilon), T(wd)
+        b1, c1, b2, c2 = T(beta1), T(1.0 - beta1), T(beta2), T(1.0 - beta2)
+
+        def body(w, g, m, v, s, t):
+            prep(w, g, s, t, rs, wd_, c)
+            moments(s, t, m, v, b1, c1, b2, c2)
+            xp.sqrt(v, out=s)
+            xp.add(s, eps, out=s)
+            xp.divide(m, s, out=s)
+            xp.multiply(s, lr_, out=s)
+            xp.subtract(w, s, out=w)
+        return body
+
+    def adamw(T, lr, eta, beta1, beta2, epsilon, wd, rescale_grad, clip_gradient):
+        rs, c, lr_, eta_, eps, wd_ = (T(rescale_grad), T(clip_gradient), T(lr), T(eta),
+                                      T(epsilon), T(wd))
+        b1, c1, b2, c2 = T(beta1), T(1.0 - beta1), T(beta2), T(1.0 - beta2)
+
+        def body(w, g, m, v, s, t):
+            prep(w, g, s, t, rs, 0, c)
+            moments(s, t, m, v, b1, c1, b2, c2)
+            xp.sqrt(v, out=s)
+            xp.add(s, eps, out=s)
+            xp.divide(m, s, out=s)
+            xp.multiply(s, lr_, out=s)
+            if wd:
+                xp.multiply(w, wd_, out=t)
+                xp.add(s, t, out=s)
+            xp.multiply(s, eta_, out=s)
+            xp.subtract(w, s, out=w)
+        return body
+
+    # RMSProp -------------------------------------------------------------------------------
+    def rmsprop(T, lr, gamma1, epsilon, wd, rescale_grad, clip_gradient, clip_weights):
+        rs, c, lr_, eps, wd_, cw = (T(rescale_grad), T(clip_gradient), T(lr), T(epsilon), T(wd),
+                                    T(clip_weights))
+        g1, h1 = T(gamma1), T(1.0 - gamma1)
+
+        def body(w, g, n, s, t):
+            prep(w, g, s, t, rs, wd_, c)
+            xp.multiply(n, g1, out=n)
+            xp.multiply(s, s, out=t)
+            xp.multiply(t, h1, out=t)
+            xp.add(n, t, out=n)
+            xp.add(n, eps, out=t)
+            xp.sqrt(t, out=t)
+            xp.divide(s, t, out=s)
+            xp.multiply(s, lr_, out=s)
+            xp.subtract(w, s, out=w)
+            if cw >= 0:
+                xp.clip(w, -cw, cw, out=w)
+        return body
+
+    def rmspropalex(T, lr, gamma1, gamma2, epsilon, wd, rescale_grad, clip_gradient,
+                    clip_weights):
+        rs, c, lr_, eps, wd_, cw = (T(rescale_grad), T(clip_gradient), T(lr), T(epsilon), T(wd),
+                                    T(clip_weights))
+        g1, h1, g2 = T(gamma1), T(1.0 - gamma1), T(gamma2)
+
+        def body(w, g, n, gm, d, s, t):
+            prep(w, g, s, t, rs, wd_, c)
+            xp.multiply(n, g1, out=n)
+            xp.multiply(s, s, out=t)
+            xp.multiply(t, h1, out=t)
+            xp.add(n, t, out=n)
+            xp.multiply(gm, g1, out=gm)
+            xp.multiply(s, h1, out=t)
+            xp.add(gm, t, out=gm)
+            xp.multiply(gm, gm, out=t)
+            xp.subtract(n, t, out=t)
+            xp.add(t, eps, out=t)
+            xp.sqrt(t, out=t)
+            xp.divide(s, t, out=s)
+            xp.multiply(s, lr_, out=s)
+            xp.multiply(d, g2, out=d)
+            xp.subtract(d, s, out=d)
+            xp.add(w, d, out=w)
+            if cw >= 0:
+                xp.clip(w, -cw, cw, out=w)
+        return body
+
+    # AdaGrad, AdaDelta ---------------------------------------------------------------------
+    def adagrad(T, lr, epsilon, wd, rescale_grad, clip_gradient):
+        rs, c, lr_, eps, wd_ = T(rescale_grad), T(clip_gradient), T(lr), T(epsilon), T(wd)
+
+        def body(w, g, h, s, t):
+            prep(w, g, s, t, rs, 0, c)
+            xp.multiply(s, s, out=t)
+            xp.add(h, t, out=h)
+            xp.add(h, eps, out=t)
+            xp.sqrt(t, out=t)
+            xp.divide(s, t, out=s)
+            if wd:
+                xp.multiply(w, wd_, out=t)
+                xp.add(s, t, out=s)
+            xp.multiply(s, lr_, out=s)
+            xp.subtract(w, s, out=w)
+        return body
+
+    def adadelta(T, lr, rho, epsilon, wd, rescale_grad, clip_gradient):
+        rs, c, lr_, eps, wd_ = T(rescale_grad), T(clip_gradient), T(lr), T(epsilon), T(wd)
+        r, q = T(rho), T(1.0 - rho)
+
+        def body(w, g, acc_g, acc_d, s, t):
+            prep(w, g, s, t, rs, 0, c)
+            xp.multiply(acc_g, r, out=acc_g)
+            xp.multiply(s, s, out=t)
+            xp.multiply(t, q, out=t)
+            xp.add(acc_g, t, out=acc_g)
+            xp.add(acc_d, eps, out=t)
+            xp.sqrt(t, out=t)
+            xp.multiply(s, t, out=s)
+            xp.add(acc_g, eps, out=t)
+            xp.sqrt(t, out=t)
+            xp.divide(s, t, out=s)              # s = the step (delta)
+            xp.multiply(acc_d, r, out=acc_d)
+            xp.multiply(s, s, out=t)
+            xp.multiply(t, q, out=t)
+            xp.add(acc_d, t, out=acc_d)
+            if wd:
+                xp.multiply(w, wd_, out=t)
+                xp.add(s, t, out=s)
+            if lr != 1.0:
+                xp.multiply(s, lr_, out=s)
+            xp.subtract(w, s, out=w)
+        return body
+
+    return {
+        "sgd_update": (fused(sgd, 1), FLOAT),
+        "sgd_mom_update": (fused(sgd_mom, 1), FLOAT),
+        "nag_mom_update": (fused(nag_mom, 2), FLOAT),
+        "adam_update": (fused(adam, 2), FLOAT),
+        "adamw_update": (fused(adamw, 2), FLOAT),
+        "rmsprop_update": (fused(rmsprop, 2), FLOAT),
+        "rmspropalex_update": (fused(rmspropalex, 2), FLOAT),
+        "adagrad_update": (fused(adagrad, 2), FLOAT),
+        "adadelta_update": (fused(adadelta, 2), FLOAT),
+    }
