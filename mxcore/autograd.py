@@ -133,7 +133,7 @@ def _toposort(heads) -> List[Node]:
     order, seen = [], set()
     for h in heads:
         ag = h._ag
-        if type(ag) is not tuple or id(ag[0]) in seen:
+        if type(ag) is not tuple or ag[0] in seen:
             continue
         stack = [(ag[0], False)]
         while stack:
@@ -141,9 +141,9 @@ def _toposort(heads) -> List[Node]:
             if done:
                 order.append(node)
                 continue
-            if id(node) in seen:
+            if node in seen:
                 continue
-            seen.add(id(node))
+            seen.add(node)
             stack.append((node, True))
             if node.inputs is None:
                 raise MXCoreError(
@@ -151,36 +151,41 @@ def _toposort(heads) -> List[Node]:
                     "to differentiate it twice")
             for x in node.inputs:
                 xag = x._ag
-                if type(xag) is tuple and id(xag[0]) not in seen:
+                if type(xag) is tuple and xag[0] not in seen:
                     stack.append((xag[0], False))
     order.reverse()
     return order
 
 
-def _accumulate(store: dict, key, slot: int, size: int, g):
+def _add_grad(store: dict, key, slot: int, size: int, g) -> None:
     entry = store.get(key)
     if entry is None:
         entry = store[key] = [None] * size
-    entry[slot] = g if entry[slot] is None else entry[slot] + g
+        entry[slot] = g
+    else:
+        entry[slot] = g if entry[slot] is None else entry[slot] + g
 
 
 def _backward(heads, head_grads, variables, retain_graph: bool, create_graph: bool,
               train_mode: bool):
-    from mxcore.ndarray import ones_like
+    from mxcore.ops.creation import ones_like, zeros_like
     heads = _as_list(heads)
     head_grads = _as_list(head_grads) or [None] * len(heads)
     if len(head_grads) != len(heads):
         raise MXCoreError(f"backward: {len(heads)} heads but {len(head_grads)} head gradients")
-    node_grads: dict = {}
-    leaf_grads: dict = {}     # id(leaf array) -> [array, grad]
-    wanted = {}
+    node_grads: dict = {}     # node -> [grad per output]
+    leaf_grads: dict = {}     # leaf array -> [array, grad]
+    wanted = {}               # (node, output index) -> grad, for non-leaf variables
     for v in variables or ():
         ag = v._ag
         if ag is None:
             raise MXCoreError("autograd.grad: a variable is not part of the recorded graph; "
                               "call attach_grad() on it before recording")
         if type(ag) is tuple:
-            wanted[(id(ag[0]), ag[1])] = None
+            wanted[ag] = None
+    # Buffers a gradient may not take over (see the end): the user's head
+    # gradients and every array a gradient rule saw.
+    protected = {id(hg._data) for hg in head_grads if hg is not None}
     prev = (STATE.recording, STATE.training)
     STATE.recording, STATE.training = create_graph, train_mode
     try:
@@ -196,41 +201,45 @@ def _backward(heads, head_grads, variables, retain_graph: bool, create_graph: bo
                 raise MXCoreError(f"backward: head gradient shape {hg.shape} differs from the "
                                   f"head's shape {h.shape}")
             if type(ag) is tuple:
-                _accumulate(node_grads, id(ag[0]), ag[1], ag[0].nout, hg)
+                _add_grad(node_grads, ag[0], ag[1], ag[0].nout, hg)
             else:
-                _accumulate(leaf_grads, id(h), 1, 2, hg)
-                leaf_grads[id(h)][0] = h
+                _add_grad(leaf_grads, h, 1, 2, hg)
+                leaf_grads[h][0] = h
         order = _toposort(heads)
         for node in order:
-            gs = node_grads.pop(id(node), None)
+            gs = node_grads.pop(node, None)
             if gs is None:
                 continue
-            if node.inputs is None:
-                raise MXCoreError(
-                    "the graph was freed by an earlier backward(); pass retain_graph=True "
-                    "to differentiate it twice")
-            for i, g in enumerate(gs):
-                if (id(node), i) in wanted:
-                    wanted[(id(node), i)] = g
-            if node.nout == 1:
-                in_grads = node.op.grad(GradContext(node.inputs, node.outputs, node.attrs), gs[0])
-            else:
-                in_grads = node.op.grad(GradContext(node.inputs, node.outputs, node.attrs), *gs)
-            for x, g in zip(node.inputs, in_grads):
+            inputs = node.inputs
+            if wanted:
+                for i, g in enumerate(gs):
+                    if (node, i) in wanted:
+                        wanted[(node, i)] = g
+            ctx = GradContext(inputs, node.outputs, node.attrs)
+            in_grads = node.op.grad(ctx, gs[0]) if node.nout == 1 else node.op.grad(ctx, *gs)
+            for x in inputs:
+                protected.add(id(x._data))
+            if node.outputs is not None:
+                for x in node.outputs:
+                    protected.add(id(x._data))
+            for x, g in zip(inputs, in_grads):
                 if g is None:
                     continue
                 xag = x._ag
                 if xag is None:
                     continue
-                if g.shape != x.shape:
+                if g._data.shape != x._data.shape:
                     raise MXCoreError(
                         f"gradient rule of {node.op.name!r} returned shape {g.shape} for an "
                         f"input of shape {x.shape}")
                 if type(xag) is tuple:
-                    _accumulate(node_grads, id(xag[0]), xag[1], xag[0].nout, g)
+                    _add_grad(node_grads, xag[0], xag[1], xag[0].nout, g)
                 else:
-                    _accumulate(leaf_grads, id(x), 1, 2, g)
-                    leaf_grads[id(x)][0] = x
+                    entry = leaf_grads.get(x)
+                    if entry is None:
+                        leaf_grads[x] = [x, g]
+                    else:
+                        entry[1] = entry[1] + g
     finally:
         STATE.recording, STATE.training = prev
     if not retain_graph:  # free saved arrays now (also breaks output<->node cycles)
@@ -240,23 +249,25 @@ def _backward(heads, head_grads, variables, retain_graph: bool, create_graph: bo
         out = []
         for v in variables:
             ag = v._ag
-            if type(ag) is tuple:
-                g = wanted.get((id(ag[0]), ag[1]))
-            else:
-                g = leaf_grads.get(id(v), (None, None))[1]
-            if g is None:
-                from mxcore.ndarray import zeros_like
-                g = zeros_like(v)
-            out.append(g)
+            g = wanted.get(ag) if type(ag) is tuple else leaf_grads.get(v, (None, None))[1]
+            out.append(zeros_like(v) if g is None else g)
         return out
     for arr, g in leaf_grads.values():
         leaf = arr._ag
         if leaf.req == "null":
             continue
+        dst = leaf.grad
         if leaf.req == "add":
-            leaf.grad[:] = leaf.grad + g
+            dst[:] = dst + g
         else:
-            leaf.grad[:] = g
+            gd, dd = g._data, dst._data
+            if (getattr(gd, "base", 0) is None and id(gd) not in protected
+                    and gd.shape == dd.shape and gd.dtype == dd.dtype):
+                # a fresh buffer that nothing else holds: take it instead of copying
+                dst._data = gd
+                protected.add(id(gd))
+            else:
+                dst[:] = g
         leaf.fresh = True
     return None
 

@@ -21,7 +21,9 @@ REQUIRED = object()
 
 class GradContext:
     """What a gradient rule sees: the op's inputs, outputs (when the op saves
-    them) and attributes."""
+    them) and attributes.  ``needs_grad(i)`` is False for inputs that take no
+    part in differentiation: a rule may return None for them and skip the
+    work (e.g. the gradient of a layer's input data)."""
 
     __slots__ = ("inputs", "outputs", "attrs")
 
@@ -29,6 +31,9 @@ class GradContext:
         self.inputs = inputs
         self.outputs = outputs
         self.attrs = attrs
+
+    def needs_grad(self, i: int) -> bool:
+        return self.inputs[i]._ag is not None
 
 
 class Op:

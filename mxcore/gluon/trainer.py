@@ -46,11 +46,17 @@ class Trainer:
             self._optimizer = optimizer
         else:
             self._optimizer = opt.create(optimizer, **optimizer_params)
+        # lr_mult/wd_mult come from the Parameters through param_dict
         self._optimizer.param_dict = param_dict
-        self._optimizer.idx2name = {i: p.name for i, p in param_dict.items()}
-        self._optimizer.set_lr_mult({p.name: p.lr_mult for p in self._params})
-        self._optimizer.set_wd_mult({p.name: p.wd_mult for p in self._params})
-        self._updater = opt.get_updater(self._optimizer)
+        # one updater per device: states are keyed by parameter index
+        self._updaters = {}
+
+    def _updater_for(self, device):
+        upd = self._updaters.get(device)
+        if upd is None:
+            from mxcore import optimizer as opt
+            upd = self._updaters[device] = opt.get_updater(self._optimizer)
+        return upd
 
     @property
     def optimizer(self):
@@ -88,7 +94,8 @@ class Trainer:
         self._update(ignore_stale_grad)
 
     def _update(self, ignore_stale_grad: bool) -> None:
-        updater = self._updater
+        # one updater call per device with every parameter that has a fresh gradient
+        batches: Dict = {}
         for i, p in enumerate(self._params):
             if p.grad_req == "null":
                 continue
@@ -104,14 +111,22 @@ class Trainer:
                         "updated by backward since the last step: this parameter may not be "
                         "used in the loss. Call step(batch_size, ignore_stale_grad=True) to "
                         "skip it, or set its grad_req to 'null'")
-                updater(i, leaf.grad, arr)
                 leaf.fresh = False
+                batch = batches.get(arr._device)
+                if batch is None:
+                    batch = batches[arr._device] = ([], [], [])
+                batch[0].append(i)
+                batch[1].append(leaf.grad)
+                batch[2].append(arr)
+        for device, (indices, grads, weights) in batches.items():
+            self._updater_for(device)(indices, grads, weights)
 
     # optimizer state files ---------------------------------------------------------------
     def save_states(self, fname: str) -> None:
         """Optimizer states (safetensors) and counters (JSON metadata), atomically."""
         from mxcore.serialization import save_arrays
-        arrays, meta = self._updater.states_to_arrays()
+        device = self._params[0].list_ctx()[0] if self._params else None
+        arrays, meta = self._updater_for(device).states_to_arrays()
         save_arrays(fname, arrays, {"format": "mxcore-trainer-states",
                                     "optimizer": type(self._optimizer).__name__,
                                     "state": json.dumps(meta)})
@@ -124,5 +139,7 @@ class Trainer:
         if meta.get("optimizer") != type(self._optimizer).__name__:
             warnings.warn(f"{fname} holds {meta.get('optimizer')} states; this trainer uses "
                           f"{type(self._optimizer).__name__}", stacklevel=2)
-        ctx = self._params[0].list_ctx()[0] if self._params else None
-        self._updater.arrays_to_states(arrays, json.loads(meta.get("state", "{}")), ctx)
+        state = json.loads(meta.get("state", "{}"))
+        devices = {c for p in self._params for c in p.list_ctx()} or {None}
+        for device in devices:
+            self._updater_for(device).arrays_to_states(arrays, state, device)

@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from mxcore.autograd import STATE as _AG_STATE
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke, invoke_binary, invoke_unary
 from mxcore.ndarray.ndarray import NDArray
@@ -65,7 +66,14 @@ SIN.def_grad(lambda c, g: (g * cos(c.inputs[0]),))
 COS.def_grad(lambda c, g: (-(g * sin(c.inputs[0])),))
 TANH.def_grad(lambda c, g: (g * (1.0 - square(c.outputs[0])),))
 SIGMOID.def_grad(lambda c, g: (g * c.outputs[0] * (1.0 - c.outputs[0]),))
-RELU.def_grad(lambda c, g: (g * (c.inputs[0] > 0),))
+RELU_GRAD = _op("relu_grad", 2)  # g * (x > 0) in one kernel, for first-order backward
+
+
+@RELU.def_grad
+def _relu_grad(c, g):
+    if not _AG_STATE.recording:
+        return (invoke_binary(RELU_GRAD, g, c.inputs[0]),)
+    return (g * (c.inputs[0] > 0),)  # create_graph: differentiable form
 SOFTRELU.def_grad(lambda c, g: (g * sigmoid(c.inputs[0]),))
 ERF.def_grad(lambda c, g: (g * exp(-square(c.inputs[0])) * (2.0 / math.sqrt(math.pi)),))
 for _zero_grad_op in (SIGN, FLOOR, CEIL, ROUND):

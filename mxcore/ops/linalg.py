@@ -68,15 +68,18 @@ BATCH_DOT.def_infer(_batch_dot_infer)
 MATMUL.def_infer(_matmul_infer)
 
 
-def _products(prod, a, b, g, ta, tb):
-    """Gradients of prod(a, b, ta, tb) for 2-d dot or batch_dot."""
+def _products(prod, a, b, g, ta, tb, need_a=True, need_b=True):
+    """Gradients of prod(a, b, ta, tb) for 2-d dot or batch_dot (None for an
+    operand that needs none)."""
     if not ta and not tb:
-        return prod(g, b, False, True), prod(a, g, True, False)
-    if ta and not tb:
-        return prod(b, g, False, True), prod(a, g, False, False)
-    if not ta and tb:
-        return prod(g, b, False, False), prod(g, a, True, False)
-    return prod(b, g, True, True), prod(g, a, True, True)
+        ga, gb = (g, b, False, True), (a, g, True, False)
+    elif ta and not tb:
+        ga, gb = (b, g, False, True), (a, g, False, False)
+    elif not ta and tb:
+        ga, gb = (g, b, False, False), (g, a, True, False)
+    else:
+        ga, gb = (b, g, True, True), (g, a, True, True)
+    return prod(*ga) if need_a else None, prod(*gb) if need_b else None
 
 
 @DOT.def_grad
@@ -85,7 +88,7 @@ def _dot_grad(c, g):
     a, b = c.inputs
     ta, tb = c.attrs["transpose_a"], c.attrs["transpose_b"]
     if a.ndim == 2 and b.ndim == 2:
-        return _products(dot, a, b, g, ta, tb)
+        return _products(dot, a, b, g, ta, tb, c.needs_grad(0), c.needs_grad(1))
     A = transpose(a) if ta else a
     B = transpose(b) if tb else b
     k = B.shape[0]
@@ -98,7 +101,8 @@ def _dot_grad(c, g):
 
 
 BATCH_DOT.def_grad(lambda c, g: _products(batch_dot, *c.inputs, g, c.attrs["transpose_a"],
-                                          c.attrs["transpose_b"]))
+                                          c.attrs["transpose_b"], c.needs_grad(0),
+                                          c.needs_grad(1)))
 
 
 @MATMUL.def_grad

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from mxcore.dispatch import invoke_unary
+from mxcore import autograd
+from mxcore.dispatch import invoke, invoke_unary
+from mxcore.ops.elemwise import exp
+from mxcore.ops.indexing import one_hot
+from mxcore.ops.linalg import dot
+from mxcore.ops.reduce import sum as _sum
+from mxcore.ops.shape import expand_dims, reshape, transpose
 from mxcore.ndarray.ndarray import NDArray
 from mxcore.op import Op
 from mxcore.ops._rules import normalize_axis, same_as_first
@@ -23,15 +29,12 @@ def _scale(g, t):
 
 @SOFTMAX.def_grad
 def _softmax_grad(c, g):
-    from mxcore.ops.reduce import sum as _sum
     y, axis = c.outputs[0], c.attrs["axis"]
     return (_scale((g - _sum(g * y, (axis,), keepdims=True)) * y, c.attrs["temperature"]),)
 
 
 @LOG_SOFTMAX.def_grad
 def _log_softmax_grad(c, g):
-    from mxcore.ops.elemwise import exp
-    from mxcore.ops.reduce import sum as _sum
     y, axis = c.outputs[0], c.attrs["axis"]
     return (_scale(g - exp(y) * _sum(g, (axis,), keepdims=True), c.attrs["temperature"]),)
 
@@ -69,18 +72,15 @@ def _fc_infer(s, d, a):
 
 @FULLY_CONNECTED.def_grad
 def _fc_grad(c, g):
-    from mxcore.ops.linalg import dot
-    from mxcore.ops.reduce import sum as _sum
-    from mxcore.ops.shape import reshape
     x, w = c.inputs[0], c.inputs[1]
     n_in = w.shape[1]
-    x2 = reshape(x, (-1, n_in))
-    g2 = reshape(g, (-1, w.shape[0]))
-    gx = reshape(dot(g2, w), x.shape)
-    gw = dot(g2, x2, transpose_a=True)
+    x2 = x if x.ndim == 2 else reshape(x, (-1, n_in))
+    g2 = g if g.ndim == 2 else reshape(g, (-1, w.shape[0]))
+    gx = reshape(dot(g2, w), x.shape) if c.needs_grad(0) else None  # input data: skipped
+    gw = dot(g2, x2, transpose_a=True) if c.needs_grad(1) else None
     if c.attrs["no_bias"]:
         return gx, gw
-    return gx, gw, _sum(g2, (0,))
+    return gx, gw, _sum(g2, (0,)) if c.needs_grad(2) else None
 
 
 def fully_connected(data: NDArray, weight: NDArray, bias=None, num_hidden: int = 0,
@@ -88,7 +88,6 @@ def fully_connected(data: NDArray, weight: NDArray, bias=None, num_hidden: int =
     """``data @ weight.T + bias`` (MXNet's FullyConnected); with ``flatten``
     the input is reshaped to (batch, -1) first."""
     from mxcore.base import MXCoreError, OperatorError
-    from mxcore.dispatch import invoke
     no_bias = no_bias or bias is None
     inputs = (data, weight) if no_bias else (data, weight, bias)
     attrs = {"flatten": bool(flatten), "no_bias": bool(no_bias)}
@@ -109,13 +108,20 @@ def _softmax_ce_infer(s, d, a):
     return [tuple(n for i, n in enumerate(s[0]) if i != axis % len(s[0]))], [d[0]]
 
 
+SOFTMAX_CE_GRAD = Op("softmax_ce_loss_grad", 3, attrs={"axis": -1})
+SOFTMAX_CE_GRAD.def_infer(same_as_first)
+OPS.append(SOFTMAX_CE_GRAD)
+
+
 @SOFTMAX_CE.def_grad
 def _softmax_ce_grad(c, g):
     """d/dx of -log softmax(x)[label] is softmax(x) - one_hot(label)."""
-    from mxcore.ops.indexing import one_hot
-    from mxcore.ops.shape import expand_dims, transpose
     x, label = c.inputs
     axis = c.attrs["axis"]
+    if not autograd.is_recording():
+        # first-order backward: one fused kernel
+        return invoke(SOFTMAX_CE_GRAD, (x, label, g), c.attrs), None
+    # create_graph: the same formula in differentiable ops
     oh = one_hot(label, x.shape[axis], dtype=x.dtype.name)
     if axis != x.ndim - 1:
         perm = list(range(x.ndim - 1))
@@ -127,7 +133,6 @@ def _softmax_ce_grad(c, g):
 def softmax_ce_loss(data: NDArray, label: NDArray, axis: int = -1) -> NDArray:
     """Per-sample ``-log softmax(data)[label]`` along ``axis`` (sparse labels),
     fused: one kernel forward, ``softmax - one_hot`` backward."""
-    from mxcore.dispatch import invoke
     ax = normalize_axis(axis, data.ndim, "softmax_ce_loss")
     return invoke(SOFTMAX_CE, (data, label), {"axis": ax})
 
@@ -164,8 +169,7 @@ def leaky_relu_act(data: NDArray, gamma=None, act_type: str = "leaky", slope: fl
             from mxcore.base import OperatorError
             raise OperatorError("LeakyReLU", "act_type='prelu' needs gamma")
         if gamma.ndim == 1 and data.ndim > 1 and gamma.shape[0] != 1:
-            from mxcore.ops.shape import reshape
-            gamma = reshape(gamma, (1, gamma.shape[0]) + (1,) * (data.ndim - 2))
+                    gamma = reshape(gamma, (1, gamma.shape[0]) + (1,) * (data.ndim - 2))
         return E.relu(data) - gamma * E.relu(-data)
     if act_type == "elu":
         return E.where(data > 0, data, E.expm1(data) * slope)
@@ -183,7 +187,6 @@ LeakyReLU = leaky_relu_act
 def dropout(data: NDArray, p: float = 0.5, mode: str = "training", axes=()) -> NDArray:
     """Inverted dropout: active in training mode (``autograd.train_mode``/
     ``record``) or always with ``mode='always'``; ``axes`` share the mask."""
-    from mxcore import autograd
     from mxcore.ops.random import uniform
     if not 0 <= p < 1:
         from mxcore.base import OperatorError

@@ -96,6 +96,26 @@ ADADELTA_UPDATE = _new("adadelta_update", ("acc_g", "acc_delta"),
 
 
 def _check(op: Op, arrays) -> None:
+    # fast path: one shape, one float dtype, no aliasing, weight not in a graph
+    try:
+        w = arrays[0]
+        wd = w._data
+        ok = wd.dtype.kind == "f" and type(w._ag) is not tuple
+        for x in arrays[1:]:
+            xd = x._data
+            if xd.shape != wd.shape or xd.dtype != wd.dtype or (
+                    isinstance(xd, np.ndarray) and np.may_share_memory(xd, wd)):
+                ok = False
+                break
+        if ok:
+            return
+    except AttributeError:
+        pass
+    _check_slow(op, arrays)
+
+
+def _check_slow(op: Op, arrays) -> None:
+    """Find what is wrong and say it."""
     for x in arrays:
         if not isinstance(x, NDArray):
             raise OperatorError(op.name, f"expected NDArray inputs, got "

@@ -9,7 +9,7 @@ import os
 import time
 from typing import Dict, List, Optional
 
-DEFAULTS = {"epochs": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
+DEFAULTS = {"epochs": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.02, "momentum": 0.9,
             "wd": 0.0, "seed": 42, "hidden": 256}
 
 

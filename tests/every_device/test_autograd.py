@@ -168,3 +168,46 @@ def test_stop_gradient(device):
         y = (x * nd.stop_gradient(x * 3) + nd.BlockGrad(x)).sum()
     y.backward()
     np.testing.assert_array_equal(x.grad.asnumpy(), [3, 6])
+
+
+def test_gradient_buffers_never_alias(device):
+    """Backward may hand a leaf a freshly computed buffer instead of copying,
+    but never one shared with another gradient, a head gradient or the graph."""
+    x = nd.array([1.0, 2.0], ctx=device)
+    y = nd.array([3.0, 4.0], ctx=device)
+    x.attach_grad()
+    y.attach_grad()
+    head = nd.array([1.0, 1.0], ctx=device)
+    with ag.record():
+        z = x + y                     # both leaves receive the same gradient array
+    z.backward(head)
+    x.grad[0] = 100.0
+    assert y.grad.asnumpy().tolist() == [1.0, 1.0]
+    assert head.asnumpy().tolist() == [1.0, 1.0]
+    with ag.record():
+        w = x * 1.0
+    w.backward()
+    x.grad[:] = 7.0
+    assert w.asnumpy().tolist() == [1.0, 2.0]
+
+
+def test_constant_inputs_get_no_gradient_work(device):
+    """A layer's input data needs no gradient: the rule skips it, and the
+    weight and bias gradients are still right."""
+    rng = np.random.default_rng(0)
+    xv, wv, bv = rng.normal(size=(4, 3)), rng.normal(size=(2, 3)), rng.normal(size=2)
+    x = nd.array(xv, ctx=device, dtype="float64")
+    w = nd.array(wv, ctx=device, dtype="float64")
+    b = nd.array(bv, ctx=device, dtype="float64")
+    w.attach_grad()
+    b.attach_grad()
+    gv = rng.normal(size=(4, 2))
+    with ag.record():
+        out = nd.FullyConnected(x, w, b)
+    out.backward(nd.array(gv, ctx=device, dtype="float64"))
+    np.testing.assert_allclose(w.grad.asnumpy(), gv.T @ xv)
+    np.testing.assert_allclose(b.grad.asnumpy(), gv.sum(0))
+    with ag.record():
+        out = nd.dot(x, w, transpose_b=True)
+    out.backward(nd.array(gv, ctx=device, dtype="float64"))
+    np.testing.assert_allclose(w.grad.asnumpy(), gv.T @ xv)

@@ -92,5 +92,9 @@ def kernels(xp, special):
     def where(cond, x, y):
         return xp.where(cond != 0, x, y)
 
+    def relu_grad(g, x):
+        return xp.where(x > 0, g, g.dtype.type(0))
+
     return {**unary, **binary, **scalars, "leaky_relu": (leaky_relu, FLOAT),
+            "relu_grad": (relu_grad, NUM),
             "clip": (clip, NUM), "where": (where, ALL)}

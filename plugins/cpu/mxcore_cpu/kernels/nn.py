@@ -33,8 +33,22 @@ def kernels(xp, special):
 
     def softmax_ce_loss(x, label, axis):
         logp = log_softmax(x, axis, None)
-        idx = xp.expand_dims(label.astype(xp.int64), axis)
-        return -xp.take_along_axis(logp, idx, axis=axis).squeeze(axis)
+        idx = label.astype(xp.int64)
+        if x.ndim == 2 and axis == 1:  # (batch, classes): plain fancy indexing
+            return -logp[xp.arange(x.shape[0]), idx]
+        return -xp.take_along_axis(logp, xp.expand_dims(idx, axis), axis=axis).squeeze(axis)
+
+    def softmax_ce_loss_grad(x, label, g, axis):
+        p = softmax(x, axis, None)
+        idx = label.astype(xp.int64)
+        if x.ndim == 2 and axis == 1:
+            p[xp.arange(x.shape[0]), idx] -= 1
+        else:
+            idx = xp.expand_dims(idx, axis)
+            xp.put_along_axis(p, idx, xp.take_along_axis(p, idx, axis=axis) - 1, axis=axis)
+        p *= xp.expand_dims(g, axis)
+        return p
 
     return {"softmax": (softmax, FLOAT), "log_softmax": (log_softmax, FLOAT),
+            "softmax_ce_loss_grad": (softmax_ce_loss_grad, FLOAT),
             "fully_connected": (fully_connected, FLOAT), "softmax_ce_loss": (softmax_ce_loss, FLOAT)}

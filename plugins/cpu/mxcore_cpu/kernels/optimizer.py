@@ -28,6 +28,15 @@ from mxcore_cpu.kernels._dtypes import FLOAT
 BLOCK = 1 << 16  # elements per block (256 KiB of float32)
 
 
+def _blas_routines():
+    """dtype char -> (axpy, scal) from SciPy's BLAS, which update in place."""
+    try:
+        from scipy.linalg import blas
+    except ImportError:  # pragma: no cover - scipy is a dependency
+        return {}
+    return {"f": (blas.saxpy, blas.sscal), "d": (blas.daxpy, blas.dscal)}
+
+
 def kernels(xp, special):
     local = threading.local()
     block = BLOCK if xp is np else 0
@@ -251,9 +260,39 @@ def kernels(xp, special):
             xp.subtract(w, s, out=w)
         return body
 
+    # BLAS fast paths for the SGD family (no clipping, contiguous float32/64):
+    # axpy/scal work in place in one pass each, with no scratch at all.
+    blas = _blas_routines() if xp is np else {}
+
+    def with_blas(generic, blas_body):
+        def kernel(w, g, *states, **attrs):
+            routines = blas.get(w.dtype.char)
+            if (routines is None or attrs["clip_gradient"] >= 0
+                    or not all(a.flags.c_contiguous and a.dtype == w.dtype
+                               for a in (w, g) + states)):
+                return generic(w, g, *states, **attrs)
+            flats = [a.reshape(-1) for a in (w, g) + states]
+            blas_body(routines, *flats, **attrs)
+            return w
+        return kernel
+
+    def sgd_blas(r, w, g, lr, wd, rescale_grad, clip_gradient):
+        axpy, scal = r
+        if wd:
+            scal(1.0 - lr * wd, w)
+        axpy(g, w, a=-lr * rescale_grad)
+
+    def sgd_mom_blas(r, w, g, mom, lr, momentum, wd, rescale_grad, clip_gradient):
+        axpy, scal = r
+        scal(momentum, mom)
+        axpy(g, mom, a=-lr * rescale_grad)
+        if wd:
+            axpy(w, mom, a=-lr * wd)
+        axpy(mom, w, a=1.0)
+
     return {
-        "sgd_update": (fused(sgd, 1), FLOAT),
-        "sgd_mom_update": (fused(sgd_mom, 1), FLOAT),
+        "sgd_update": (with_blas(fused(sgd, 1), sgd_blas), FLOAT),
+        "sgd_mom_update": (with_blas(fused(sgd_mom, 1), sgd_mom_blas), FLOAT),
         "nag_mom_update": (fused(nag_mom, 2), FLOAT),
         "adam_update": (fused(adam, 2), FLOAT),
         "adamw_update": (fused(adamw, 2), FLOAT),

@@ -1,0 +1,187 @@
+#!/usr/bin/env python
+"""One epoch of the MNIST MLP (784-256 ReLU-10, batch 64, SGD lr 0.1): mxcore
+eager vs PyTorch CPU eager vs a hand-written numpy loop.
+
+A comparison script, not a test.  The data is already in memory (real MNIST
+from data/mnist, normalised, fixed batch order, no shuffling) so only the
+training step is timed.  The numpy loop is the floor for a numpy backend:
+manual forward/backward, in-place parameter updates, no framework.
+
+Method (the host is noisy): every library is pinned to one thread; the
+contenders run interleaved, one epoch each per round, in rotating order; the
+reported figure per contender is the median over rounds and each ratio is the
+median of per-round ratios against numpy (paired).
+
+Usage:  python asv_bench/compare_mlp_epoch.py [--rounds 5] [--steps N] [--json]
+"""
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import gzip  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import mxcore as mx  # noqa: E402
+
+try:
+    import torch  # noqa: E402
+    torch.set_num_threads(1)
+except ImportError:
+    torch = None
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "..", "data", "mnist")
+BATCH, LR, HIDDEN = 64, 0.1, 256
+
+
+def load_mnist():
+    with gzip.open(os.path.join(DATA, "train-images-idx3-ubyte.gz")) as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
+    with gzip.open(os.path.join(DATA, "train-labels-idx1-ubyte.gz")) as f:
+        y = np.frombuffer(f.read(), np.uint8, offset=8)
+    x = ((x.astype(np.float32) / 255.0 - 0.1307) / 0.3081).astype(np.float32)
+    return x, y.astype(np.int64)
+
+
+def init_params(seed=0):
+    rs = np.random.RandomState(seed)
+    s1, s2 = np.sqrt(6 / (784 + HIDDEN)), np.sqrt(6 / (HIDDEN + 10))
+    return (rs.uniform(-s1, s1, (HIDDEN, 784)).astype(np.float32), np.zeros(HIDDEN, np.float32),
+            rs.uniform(-s2, s2, (10, HIDDEN)).astype(np.float32), np.zeros(10, np.float32))
+
+
+class NumpyMLP:
+    name = "numpy"
+
+    def __init__(self, batches):
+        self.batches = batches
+        self.params = [p.copy() for p in init_params()]
+
+    def epoch(self):
+        W1, b1, W2, b2 = self.params
+        for xb, yb in self.batches:
+            n = len(xb)
+            h = xb @ W1.T
+            h += b1
+            np.maximum(h, 0, out=h)
+            o = h @ W2.T
+            o += b2
+            o -= o.max(axis=1, keepdims=True)
+            np.exp(o, out=o)
+            o /= o.sum(axis=1, keepdims=True)
+            o[np.arange(n), yb] -= 1.0
+            o /= n                       # d(mean loss)/d logits
+            gW2 = o.T @ h
+            gb2 = o.sum(axis=0)
+            dh = o @ W2
+            dh *= h > 0
+            gW1 = dh.T @ xb
+            gb1 = dh.sum(axis=0)
+            gW1 *= LR
+            W1 -= gW1
+            gb1 *= LR
+            b1 -= gb1
+            gW2 *= LR
+            W2 -= gW2
+            gb2 *= LR
+            b2 -= gb2
+
+
+class MxcoreMLP:
+    name = "mxcore"
+
+    def __init__(self, batches):
+        from mxcore import gluon
+        from mxcore.gluon import nn
+        self.batches = [(mx.nd.array(x), mx.nd.array(y, dtype="int32")) for x, y in batches]
+        self.net = nn.HybridSequential()
+        self.net.add(nn.Dense(HIDDEN, activation="relu", in_units=784), nn.Dense(10, in_units=HIDDEN))
+        self.net.initialize()
+        for p, v in zip(self.net.collect_params().values(), init_params()):
+            p.set_data(mx.nd.array(v))
+        self.loss = gluon.loss.SoftmaxCrossEntropyLoss()
+        self.trainer = gluon.Trainer(self.net.collect_params(), "sgd", {"learning_rate": LR})
+
+    def epoch(self):
+        net, loss_fn, trainer, record = self.net, self.loss, self.trainer, mx.autograd.record
+        for xb, yb in self.batches:
+            with record():
+                loss = loss_fn(net(xb), yb)
+            loss.backward()
+            trainer.step(xb.shape[0])
+        mx.nd.waitall()
+
+
+class TorchMLP:
+    name = "torch"
+
+    def __init__(self, batches):
+        self.batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
+        self.net = torch.nn.Sequential(torch.nn.Linear(784, HIDDEN), torch.nn.ReLU(),
+                                       torch.nn.Linear(HIDDEN, 10))
+        with torch.no_grad():
+            for p, v in zip(self.net.parameters(), init_params()):
+                p.copy_(torch.from_numpy(v))
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=LR)
+        self.loss = torch.nn.CrossEntropyLoss()
+
+    def epoch(self):
+        net, opt, loss_fn = self.net, self.opt, self.loss
+        for xb, yb in self.batches:
+            opt.zero_grad(set_to_none=True)
+            loss_fn(net(xb), yb).backward()
+            opt.step()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=None, help="batches per epoch (default: all 938)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    x, y = load_mnist()
+    batches = [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x), BATCH)]
+    if args.steps:
+        batches = batches[:args.steps]
+    contenders = [NumpyMLP(batches), MxcoreMLP(batches)]
+    if torch is not None:
+        contenders.append(TorchMLP(batches))
+    for c in contenders:  # warm-up
+        c.epoch()
+    times = {c.name: [] for c in contenders}
+    for r in range(args.rounds):
+        order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
+        for c in order:
+            t0 = time.perf_counter()
+            c.epoch()
+            times[c.name].append(time.perf_counter() - t0)
+    ratios = {name: statistics.median(t / f for t, f in zip(ts, times["numpy"]))
+              for name, ts in times.items()}
+    result = {"steps": len(batches), "batch": BATCH, "rounds": args.rounds,
+              "median_s": {k: statistics.median(v) for k, v in times.items()},
+              "ratio_vs_numpy": ratios, "torch": torch.__version__ if torch else None}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"MNIST MLP 784-{HIDDEN}-10, batch {BATCH}, SGD lr {LR}, {len(batches)} steps/epoch, "
+          f"1 thread, {args.rounds} interleaved rounds")
+    for name in times:
+        print(f"  {name:8s} median {result['median_s'][name]:.3f} s/epoch   "
+              f"{ratios[name]:.2f}x numpy (paired)")
+    if torch is None:
+        print("  torch not installed: pip install torch==2.13.0")
+    if "torch" in ratios:
+        print(f"mxcore/torch: {ratios['mxcore'] / ratios['torch']:.2f}x")
+    print(f"mxcore vs the numpy floor: {ratios['mxcore']:.2f}x (goal <= 1.3x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
