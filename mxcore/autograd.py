@@ -166,9 +166,21 @@ def _add_grad(store: dict, key, slot: int, size: int, g) -> None:
         entry[slot] = g if entry[slot] is None else entry[slot] + g
 
 
+def _creation():
+    """ones_like/zeros_like (imported late: the op modules import this one)."""
+    global _CREATION
+    if _CREATION is None:
+        from mxcore.ops.creation import ones_like, zeros_like
+        _CREATION = (ones_like, zeros_like)
+    return _CREATION
+
+
+_CREATION = None
+
+
 def _backward(heads, head_grads, variables, retain_graph: bool, create_graph: bool,
               train_mode: bool):
-    from mxcore.ops.creation import ones_like, zeros_like
+    ones_like, zeros_like = _creation()
     heads = _as_list(heads)
     head_grads = _as_list(head_grads) or [None] * len(heads)
     if len(head_grads) != len(heads):

@@ -120,7 +120,8 @@ def invoke(op: Op, inputs: Sequence[NDArray], attrs: Dict[str, Any] = _EMPTY):
         if op.needs_rng:
             out = _push(fn, (_generator(dev), *datas), attrs)
         else:
-            out = _push(fn, datas, attrs, op.mutates)
+            m = op.mutates
+            out = _push(fn, datas, attrs, m(attrs) if callable(m) else m)
     except Exception as exc:
         raise _error(op, exc, datas, dev) from exc
     if op.nout == 1:

@@ -58,8 +58,9 @@ class Op:
         self.doc = doc
         self.aliases = tuple(aliases)
         self.provider = ""
-        # indices of inputs the kernel writes in place (told to the engine)
-        self.mutates = tuple(mutates)
+        # indices of inputs the kernel writes in place (told to the engine);
+        # a callable(attrs) for ops whose arity depends on attributes
+        self.mutates = mutates if callable(mutates) else tuple(mutates)
         # (device kind, dtype) -> kernel fn, or a resolver for guarded kernels.
         # Filled by the registry; cleared whenever registrations change.
         self.cache: Dict[Tuple, Any] = {}

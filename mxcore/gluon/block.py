@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
+from mxcore import ndarray as _F  # the op namespace handed to hybrid_forward
 from mxcore.base import MXCoreError
 from mxcore.gluon.parameter import (DeferredInitializationError, Parameter, ParameterDict,
                                     assign_loaded)
@@ -345,7 +346,7 @@ class HybridBlock(Block):
                 p._finish_deferred_init()
 
     def forward(self, x, *args):
-        from mxcore import ndarray as F
+        F = _F
         ctx = getattr(x, "_device", None)
         try:
             params = {name: p.data(ctx) for name, p in self._reg_params.items()}

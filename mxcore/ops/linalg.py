@@ -118,38 +118,43 @@ def _matmul_grad(c, g):
     return reshape(gA, a.shape), reshape(gB, b.shape)
 
 
-def _check(op: Op, rule, a: NDArray, b: NDArray, attrs):
+def _run(op: Op, rule, a: NDArray, b: NDArray, attrs):
+    """Run the product; on failure, let the shape rule say what is wrong."""
     if not isinstance(a, NDArray) or not isinstance(b, NDArray):
         raise OperatorError(op.name, f"expected two NDArrays, got {type(a).__name__} and "
                             f"{type(b).__name__}")
     try:
-        rule((a.shape, b.shape), (a.dtype, b.dtype), attrs)
-    except MXCoreError as exc:
-        raise OperatorError(op.name, str(exc), [a.shape, b.shape], [a.dtype, b.dtype],
-                            a.context) from None
+        if a._data.dtype != b._data.dtype:
+            raise OperatorError(op.name, "dtypes differ")
+        return invoke(op, (a, b), attrs)
+    except OperatorError as exc:
+        try:
+            rule((a.shape, b.shape), (a.dtype, b.dtype), attrs)
+        except MXCoreError as detail:
+            raise OperatorError(op.name, str(detail), [a.shape, b.shape], [a.dtype, b.dtype],
+                                a.context) from None
+        raise exc
 
 
 def dot(lhs: NDArray, rhs: NDArray, transpose_a: bool = False,
         transpose_b: bool = False) -> NDArray:
     """MXNet dot: contracts the last axis of lhs with the first of rhs
     (after optional full transposes)."""
-    attrs = {"transpose_a": bool(transpose_a), "transpose_b": bool(transpose_b)}
-    _check(DOT, _dot_infer, lhs, rhs, attrs)
-    return invoke(DOT, (lhs, rhs), attrs)
+    return _run(DOT, _dot_infer, lhs, rhs,
+                {"transpose_a": bool(transpose_a), "transpose_b": bool(transpose_b)})
 
 
 def batch_dot(lhs: NDArray, rhs: NDArray, transpose_a: bool = False,
               transpose_b: bool = False) -> NDArray:
     """Batched matrix product of (B, n, k) and (B, k, m) arrays."""
-    attrs = {"transpose_a": bool(transpose_a), "transpose_b": bool(transpose_b)}
-    _check(BATCH_DOT, _batch_dot_infer, lhs, rhs, attrs)
-    return invoke(BATCH_DOT, (lhs, rhs), attrs)
+    if lhs.ndim != 3 or rhs.ndim != 3:  # numpy's matmul would broadcast other ranks
+        raise OperatorError("batch_dot", f"batch_dot needs 3-d inputs, got {lhs.shape} and "
+                            f"{rhs.shape}", [lhs.shape, rhs.shape], [lhs.dtype, rhs.dtype],
+                            lhs.context)
+    return _run(BATCH_DOT, _batch_dot_infer, lhs, rhs,
+                {"transpose_a": bool(transpose_a), "transpose_b": bool(transpose_b)})
 
 
 def matmul(a: NDArray, b: NDArray) -> NDArray:
     """numpy matmul with broadcast batch dimensions."""
-    _check(MATMUL, _matmul_infer, a, b, {})
-    return invoke(MATMUL, (a, b))
-
-
-_ = math
+    return _run(MATMUL, _matmul_infer, a, b, {})

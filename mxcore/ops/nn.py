@@ -7,6 +7,7 @@ import numpy as np
 
 from mxcore import autograd
 from mxcore.dispatch import invoke, invoke_unary
+from mxcore.ops import elemwise as E
 from mxcore.ops.elemwise import exp
 from mxcore.ops.indexing import one_hot
 from mxcore.ops.linalg import dot
@@ -92,11 +93,17 @@ def fully_connected(data: NDArray, weight: NDArray, bias=None, num_hidden: int =
     inputs = (data, weight) if no_bias else (data, weight, bias)
     attrs = {"flatten": bool(flatten), "no_bias": bool(no_bias)}
     try:
-        _fc_infer([x.shape for x in inputs], [x.dtype for x in inputs], attrs)
-    except MXCoreError as exc:
-        raise OperatorError("fully_connected", str(exc), [x.shape for x in inputs],
-                            [x.dtype for x in inputs], data.context) from None
-    return invoke(FULLY_CONNECTED, inputs, attrs)
+        # the bias could broadcast silently: check it here, the rest in the kernel
+        if not no_bias and bias.shape != weight.shape[:1]:
+            raise OperatorError("fully_connected", "bias does not match the weight")
+        return invoke(FULLY_CONNECTED, inputs, attrs)
+    except OperatorError as exc:
+        try:
+            _fc_infer([x.shape for x in inputs], [x.dtype for x in inputs], attrs)
+        except MXCoreError as detail:
+            raise OperatorError("fully_connected", str(detail), [x.shape for x in inputs],
+                                [x.dtype for x in inputs], data.context) from None
+        raise exc
 
 
 FullyConnected = fully_connected
@@ -143,7 +150,8 @@ _ACT = ("relu", "sigmoid", "tanh", "softrelu", "softsign")
 
 def activation(data: NDArray, act_type: str = "relu") -> NDArray:
     """MXNet's Activation: relu, sigmoid, tanh, softrelu or softsign."""
-    from mxcore.ops import elemwise as E
+    if act_type == "relu":
+        return invoke_unary(E.RELU, data)
     if act_type == "softsign":
         return data / (E.abs(data) + 1.0)
     if act_type not in _ACT:
@@ -161,7 +169,6 @@ def leaky_relu_act(data: NDArray, gamma=None, act_type: str = "leaky", slope: fl
                    lower_bound=0.125, upper_bound=0.334) -> NDArray:
     """MXNet's LeakyReLU operator: leaky, prelu (learnable ``gamma``), elu,
     selu, gelu."""
-    from mxcore.ops import elemwise as E
     if act_type == "leaky":
         return E.leaky_relu(data, slope)
     if act_type == "prelu":

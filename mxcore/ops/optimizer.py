@@ -95,6 +95,60 @@ ADADELTA_UPDATE = _new("adadelta_update", ("acc_g", "acc_delta"),
                        "acc_delta = rho*acc_delta + (1-rho)*d^2; weight -= lr*(d + wd*weight)")
 
 
+# multi-tensor SGD: one call updates many weights (inputs are interleaved per
+# weight: w0, g0[, m0], w1, g1[, m1], ...; lrs/wds hold one value per weight)
+def _multi(name: str, per: int, attrs: dict, doc: str) -> Op:
+    op = Op(name, -1, attrs={"lrs": REQUIRED, "wds": REQUIRED, "num_weights": REQUIRED,
+                             **attrs, **{k: v for k, v in _PREP.items() if k != "wd"}},
+            mutates=lambda a: tuple(i for i in range(per * a["num_weights"])
+                                    if i % per != 1), doc=doc)
+
+    @op.def_infer
+    def _multi_infer(shapes, dtypes, a):
+        groups = [_infer(shapes[i:i + per], dtypes[i:i + per], a)
+                  for i in range(0, len(shapes), per)]
+        return [s for g in groups for s in g[0]], [d for g in groups for d in g[1]]
+    op.nout = -1
+    OPS.append(op)
+    return op
+
+
+MULTI_SGD_UPDATE = _multi("multi_sgd_update", 2, {},
+                          "sgd_update on num_weights (weight, grad) pairs in one call")
+MULTI_SGD_MOM_UPDATE = _multi("multi_sgd_mom_update", 3, {"momentum": 0.0},
+                              "sgd_mom_update on num_weights (weight, grad, mom) triples")
+
+
+def _multi_update(op: Op, per: int, data, lrs, wds, attrs: dict, num_weights: int):
+    data = list(data)
+    if len(data) != per * num_weights or len(lrs) != num_weights or len(wds) != num_weights:
+        raise OperatorError(op.name, f"expected {per} arrays per weight and one lr/wd per "
+                            f"weight for num_weights={num_weights}; got {len(data)} arrays, "
+                            f"{len(lrs)} lrs, {len(wds)} wds")
+    for i in range(0, len(data), per):
+        _check(op, data[i:i + per])
+    attrs = {k: float(v) for k, v in attrs.items()}
+    invoke(op, data, {"lrs": tuple(float(x) for x in lrs), "wds": tuple(float(x) for x in wds),
+                      "num_weights": int(num_weights), **attrs})
+    return data[0::per]
+
+
+def multi_sgd_update(*data, lrs, wds, rescale_grad=1.0, clip_gradient=-1.0, num_weights=1,
+                     out=None):
+    """Plain SGD on several weights at once: ``data`` is w0, g0, w1, g1, ...
+    (updated in place; returns the weights)."""
+    return _multi_update(MULTI_SGD_UPDATE, 2, data, lrs, wds, dict(
+        rescale_grad=rescale_grad, clip_gradient=clip_gradient), num_weights)
+
+
+def multi_sgd_mom_update(*data, lrs, wds, momentum=0.0, rescale_grad=1.0, clip_gradient=-1.0,
+                         num_weights=1, out=None):
+    """SGD with momentum on several weights at once: ``data`` is w0, g0, m0,
+    w1, g1, m1, ... (updated in place; returns the weights)."""
+    return _multi_update(MULTI_SGD_MOM_UPDATE, 3, data, lrs, wds, dict(
+        momentum=momentum, rescale_grad=rescale_grad, clip_gradient=clip_gradient), num_weights)
+
+
 def _check(op: Op, arrays) -> None:
     # fast path: one shape, one float dtype, no aliasing, weight not in a graph
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
 import struct
 import warnings
 from typing import Any, Dict, Tuple
@@ -240,6 +241,9 @@ class Optimizer:
         """``update`` through the float32 master copy for float16 weights with
         ``multi_precision``; plain ``update`` otherwise."""
         if isinstance(index, (list, tuple)):
+            if not self.multi_precision or all(w.dtype != np.float16 for w in weight):
+                self.update(index, weight, grad, state)
+                return
             for i, w, g, s in zip(index, weight, grad, state):
                 self.update_multi_precision(i, w, g, s)
             return
@@ -299,6 +303,30 @@ class SGD(Optimizer):
         super().__init__(**kwargs)
         self.momentum = momentum
         self.lazy_update = lazy_update
+        # weights per fused multi_sgd(_mom)_update call when given lists
+        self.aggregate_num = int(os.environ.get("MXCORE_OPTIMIZER_AGGREGATION_SIZE", "16"))
+
+    def update(self, index, weight, grad, state):
+        if not isinstance(index, (list, tuple)) or self.aggregate_num <= 1:
+            return super().update(index, weight, grad, state)
+        index, weight, grad, state = list(index), list(weight), list(grad), list(state)
+        fusable = [k for k, w in enumerate(weight) if w.dtype != np.float16
+                   and (state[k] is None) == (self.momentum == 0.0)]
+        for k in sorted(set(range(len(index))) - set(fusable)):
+            super().update(index[k], weight[k], grad[k], state[k])
+        for lo in range(0, len(fusable), self.aggregate_num):
+            group = fusable[lo:lo + self.aggregate_num]
+            idx = [index[k] for k in group]
+            self._update_count(idx)
+            lrs, wds = self._get_lrs(idx), self._get_wds(idx)
+            common = dict(lrs=lrs, wds=wds, rescale_grad=self.rescale_grad,
+                          clip_gradient=self._clip(), num_weights=len(group))
+            if self.momentum == 0.0:
+                data = [a for k in group for a in (weight[k], grad[k])]
+                _ops.multi_sgd_update(*data, **common)
+            else:
+                data = [a for k in group for a in (weight[k], grad[k], state[k])]
+                _ops.multi_sgd_mom_update(*data, momentum=self.momentum, **common)
 
     def create_state(self, index, weight):
         return _zeros_like(weight) if self.momentum != 0.0 else None
@@ -542,8 +570,13 @@ class Updater:
             elif not self.states_synced[idx]:
                 self.states[idx] = self.sync_state_context(self.states[idx], weights[i].context)
                 self.states_synced[idx] = True
-        for i, w, g in zip(indices, weights, grads):
-            self.optimizer.update_multi_precision(i, w, g, self.states[i])
+        if self.aggregate_updates and len(indices) > 1:
+            # one call: optimizers that can fuse several weights do so
+            self.optimizer.update_multi_precision(indices, weights, grads,
+                                                  [self.states[i] for i in indices])
+        else:
+            for i, w, g in zip(indices, weights, grads):
+                self.optimizer.update_multi_precision(i, w, g, self.states[i])
 
     def sync_state_context(self, state, context):
         """``state`` with its arrays moved to ``context``."""

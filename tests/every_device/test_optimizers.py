@@ -572,3 +572,56 @@ def test_steps_allocate_nothing_of_weight_size(name, hp, device):
     # far below the weight's 4 MB, and below one kernel block's temporary (256 KiB)
     assert peak < 64 << 10, f"{name}: 10 steps allocated up to {peak} bytes"
     assert np.isfinite(w.asnumpy()).all()
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_multi_tensor_sgd_matches_single_updates(device, momentum):
+    """multi_sgd(_mom)_update, used by SGD for lists of weights, equals the
+    per-weight ops step by step (different lr/wd per weight)."""
+    rng = np.random.default_rng(5)
+    shapes = [(3, 4), (4,), (2, 2, 2)]
+    ws = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    gs = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    fused = [mx.nd.array(w, ctx=device) for w in ws]
+    single = [mx.nd.array(w, ctx=device) for w in ws]
+    grads = [mx.nd.array(g, ctx=device) for g in gs]
+    moms_f = [mx.nd.zeros(s, ctx=device) for s in shapes]
+    moms_s = [mx.nd.zeros(s, ctx=device) for s in shapes]
+    lrs, wds = [0.1, 0.05, 0.2], [0.0, 0.01, 0.1]
+    for _ in range(3):
+        if momentum:
+            data = [a for w, g, m in zip(fused, grads, moms_f) for a in (w, g, m)]
+            out = mx.nd.multi_sgd_mom_update(*data, lrs=lrs, wds=wds, momentum=momentum,
+                                             rescale_grad=0.5, num_weights=3)
+            for w, g, m, lr, wd in zip(single, grads, moms_s, lrs, wds):
+                mx.nd.sgd_mom_update(w, g, m, lr=lr, wd=wd, momentum=momentum,
+                                     rescale_grad=0.5)
+        else:
+            data = [a for w, g in zip(fused, grads) for a in (w, g)]
+            out = mx.nd.multi_sgd_update(*data, lrs=lrs, wds=wds, rescale_grad=0.5,
+                                         num_weights=3)
+            for w, g, lr, wd in zip(single, grads, lrs, wds):
+                mx.nd.sgd_update(w, g, lr=lr, wd=wd, rescale_grad=0.5)
+        assert all(o is f for o, f in zip(out, fused))
+    for f, s in zip(fused, single):
+        np.testing.assert_allclose(f.asnumpy(), s.asnumpy(), rtol=1e-6, atol=1e-7)
+    with pytest.raises(mx.OperatorError, match="num_weights=2"):
+        mx.nd.multi_sgd_update(fused[0], grads[0], lrs=[0.1], wds=[0.0], num_weights=2)
+
+
+def test_sgd_optimizer_fuses_lists_like_single_updates(device):
+    rng = np.random.default_rng(9)
+    shapes = [(5, 3), (3,)]
+    results = []
+    for aggregate in (0, 16):
+        opt = mx.optimizer.SGD(learning_rate=0.1, momentum=0.9, wd=0.01)
+        opt.aggregate_num = aggregate
+        upd = mx.optimizer.get_updater(opt)
+        ws = [mx.nd.array(np.ones(s), ctx=device) for s in shapes]
+        for step in range(3):
+            gs = [mx.nd.array(rng.normal(size=s) + step, ctx=device) for s in shapes]
+            upd([0, 1], gs, ws)
+        results.append([w.asnumpy() for w in ws])
+        rng = np.random.default_rng(9)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6)

@@ -290,9 +290,22 @@ def kernels(xp, special):
             axpy(w, mom, a=-lr * wd)
         axpy(mom, w, a=1.0)
 
+    sgd_kernel = with_blas(fused(sgd, 1), sgd_blas)
+    sgd_mom_kernel = with_blas(fused(sgd_mom, 1), sgd_mom_blas)
+
+    def multi(single, per):
+        """Apply ``single`` to each (weight, grad, states...) group in turn."""
+        def kernel(*arrays, lrs, wds, num_weights, **attrs):
+            for i in range(num_weights):
+                single(*arrays[per * i:per * i + per], lr=lrs[i], wd=wds[i], **attrs)
+            return tuple(arrays[0::per])
+        return kernel
+
     return {
-        "sgd_update": (with_blas(fused(sgd, 1), sgd_blas), FLOAT),
-        "sgd_mom_update": (with_blas(fused(sgd_mom, 1), sgd_mom_blas), FLOAT),
+        "sgd_update": (sgd_kernel, FLOAT),
+        "sgd_mom_update": (sgd_mom_kernel, FLOAT),
+        "multi_sgd_update": (multi(sgd_kernel, 2), FLOAT),
+        "multi_sgd_mom_update": (multi(sgd_mom_kernel, 3), FLOAT),
         "nag_mom_update": (fused(nag_mom, 2), FLOAT),
         "adam_update": (fused(adam, 2), FLOAT),
         "adamw_update": (fused(adamw, 2), FLOAT),
