@@ -32,15 +32,25 @@ def kernels(xp, special):
         return out
 
     def softmax_ce_loss(x, label, axis):
-        logp = log_softmax(x, axis, None)
         idx = label.astype(xp.int64)
-        if x.ndim == 2 and axis == 1:  # (batch, classes): plain fancy indexing
-            return -logp[xp.arange(x.shape[0]), idx]
+        if x.ndim == 2 and axis == 1 and x.dtype != xp.float16:
+            # (batch, classes): log(sum(exp(x - max))) - (x[label] - max)
+            shifted = x - x.max(axis=1, keepdims=True)
+            lse = xp.log(xp.exp(shifted).sum(axis=1))
+            lse -= shifted[xp.arange(x.shape[0]), idx]
+            return lse
+        logp = log_softmax(x, axis, None)
         return -xp.take_along_axis(logp, xp.expand_dims(idx, axis), axis=axis).squeeze(axis)
 
     def softmax_ce_loss_grad(x, label, g, axis):
-        p = softmax(x, axis, None)
         idx = label.astype(xp.int64)
+        if x.ndim == 2 and axis == 1 and x.dtype != xp.float16:
+            p = xp.exp(x - x.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            p[xp.arange(x.shape[0]), idx] -= 1
+            p *= g[:, None]
+            return p
+        p = softmax(x, axis, None)
         if x.ndim == 2 and axis == 1:
             p[xp.arange(x.shape[0]), idx] -= 1
         else:
