@@ -81,7 +81,7 @@ def train(args) -> Dict[str, List[float]]:
     trainer = gluon.Trainer(net.collect_params(), args.optimizer, opt_params)
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     history: Dict[str, List[float]] = {"epoch": [], "train_loss": [], "train_acc": [],
-                                       "test_acc": [], "seconds": []}
+                                       "test_acc": [], "seconds": [], "step_loss": []}
     os.makedirs(args.output, exist_ok=True)
     print(f"training MLP 784-{args.hidden}-10 on {device!r}: {len(train_ds)} images, "
           f"batch {args.batch_size}, {args.optimizer} lr {args.lr}, {args.epochs} epochs")
@@ -103,6 +103,7 @@ def train(args) -> Dict[str, List[float]]:
             seen += n
             if i % 50 == 0:
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}")
+                history["step_loss"].append(float(loss.mean().asscalar()))
         bar.close()
         train_seconds = time.perf_counter() - start
         test_acc = evaluate(net, test_loader, device)
