@@ -12,7 +12,14 @@ contenders run interleaved, one epoch each per round, in rotating order; the
 reported figure per contender is the median over rounds and each ratio is the
 median of per-round ratios against numpy (paired).
 
+Apache MXNet 1.9.1 joins when ``--mxnet-python`` names the interpreter of a
+separate virtualenv that has it (``python -m venv /tmp/mxref && /tmp/mxref/bin/pip
+install mxnet==1.9.1 'numpy<1.24'``): a worker process there builds the same
+network with the same initial weights and times an epoch whenever this script
+asks, interleaved with the others.  MXNet is a reference, never a dependency.
+
 Usage:  python asv_bench/compare_mlp_epoch.py [--rounds 5] [--steps N] [--json]
+                                              [--mxnet-python /tmp/mxref/bin/python]
 """
 import os
 
@@ -140,11 +147,83 @@ class TorchMLP:
             opt.step()
 
 
+MXNET_WORKER = r"""
+import os, sys, time
+os.environ.setdefault("MXNET_ENGINE_TYPE", "ThreadedEnginePerDevice")
+import numpy as np
+import mxnet as mx
+from mxnet import autograd, gluon
+from mxnet.gluon import nn
+data = np.load(sys.argv[1])
+x, y, params = data["x"], data["y"], [data[f"p{i}"] for i in range(4)]
+steps, batch, lr, hidden = (int(v) for v in sys.argv[2:6])
+batches = [(mx.nd.array(x[i:i + batch]), mx.nd.array(y[i:i + batch]))
+           for i in range(0, steps * batch, batch)]
+net = nn.HybridSequential()
+net.add(nn.Dense(hidden, activation="relu", in_units=784), nn.Dense(10, in_units=hidden))
+net.initialize()
+for p, v in zip(net.collect_params().values(), params):
+    p.set_data(mx.nd.array(v))
+loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
+
+def epoch():
+    for xb, yb in batches:
+        with autograd.record():
+            loss = loss_fn(net(xb), yb)
+        loss.backward()
+        trainer.step(xb.shape[0])
+    mx.nd.waitall()
+
+epoch()
+print("ready", mx.__version__, flush=True)
+for line in sys.stdin:
+    t0 = time.perf_counter()
+    epoch()
+    print(time.perf_counter() - t0, flush=True)
+"""
+
+
+class MXNetWorker:
+    """Apache MXNet 1.9.1 in another interpreter, timing epochs on request."""
+
+    name = "mxnet"
+
+    def __init__(self, python, x, y, steps):
+        import subprocess
+        import tempfile
+        self._dir = tempfile.TemporaryDirectory()
+        path = os.path.join(self._dir.name, "data.npz")
+        np.savez(path, x=x[:steps * BATCH], y=y[:steps * BATCH].astype(np.float32),
+                 **{f"p{i}": p for i, p in enumerate(init_params())})
+        env = dict(os.environ, OMP_NUM_THREADS="1", MXNET_CPU_WORKER_NTHREADS="1")
+        self.proc = subprocess.Popen([python, "-c", MXNET_WORKER, path, str(steps), str(BATCH),
+                                      str(LR), str(HIDDEN)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        line = self.proc.stdout.readline().split()
+        if not line or line[0] != "ready":
+            raise RuntimeError("the MXNet worker did not start")
+        self.version = line[1]
+        self.last = None
+
+    def epoch(self):
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        self.last = float(self.proc.stdout.readline())
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        self._dir.cleanup()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=None, help="batches per epoch (default: all 938)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--mxnet-python", default=None,
+                    help="python of a virtualenv with mxnet==1.9.1 (adds MXNet to the run)")
     args = ap.parse_args(argv)
     x, y = load_mnist()
     batches = [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x), BATCH)]
@@ -153,6 +232,10 @@ def main(argv=None):
     contenders = [NumpyMLP(batches), MxcoreMLP(batches)]
     if torch is not None:
         contenders.append(TorchMLP(batches))
+    mxnet = None
+    if args.mxnet_python:
+        mxnet = MXNetWorker(args.mxnet_python, x, y, len(batches))
+        contenders.append(mxnet)
     for c in contenders:  # warm-up
         c.epoch()
     times = {c.name: [] for c in contenders}
@@ -161,12 +244,16 @@ def main(argv=None):
         for c in order:
             t0 = time.perf_counter()
             c.epoch()
-            times[c.name].append(time.perf_counter() - t0)
+            # the MXNet worker reports its own epoch time (no pipe latency)
+            times[c.name].append(c.last if c is mxnet else time.perf_counter() - t0)
+    if mxnet is not None:
+        mxnet.close()
     ratios = {name: statistics.median(t / f for t, f in zip(ts, times["numpy"]))
               for name, ts in times.items()}
     result = {"steps": len(batches), "batch": BATCH, "rounds": args.rounds,
               "median_s": {k: statistics.median(v) for k, v in times.items()},
-              "ratio_vs_numpy": ratios, "torch": torch.__version__ if torch else None}
+              "ratio_vs_numpy": ratios, "torch": torch.__version__ if torch else None,
+              "mxnet": mxnet.version if mxnet else None}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -179,6 +266,10 @@ def main(argv=None):
         print("  torch not installed: pip install torch==2.13.0")
     if "torch" in ratios:
         print(f"mxcore/torch: {ratios['mxcore'] / ratios['torch']:.2f}x")
+    if "mxnet" in ratios:
+        print(f"mxcore/mxnet {mxnet.version}: {ratios['mxcore'] / ratios['mxnet']:.2f}x")
+    else:
+        print("  mxnet not measured: pass --mxnet-python (a venv with mxnet==1.9.1)")
     print(f"mxcore vs the numpy floor: {ratios['mxcore']:.2f}x (goal <= 1.3x)")
     return 0
 

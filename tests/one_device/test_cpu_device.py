@@ -39,3 +39,14 @@ def test_devices_listing():
     from mxcore.device import device_status
     assert device_status()["cpu"] == "available"
     assert mx.cpu() in mx.available_devices()
+
+
+def test_blas_thread_limit():
+    t = device_type(mx.cpu())
+    before = t.num_threads()
+    t.set_num_threads(1)
+    assert t.num_threads() == 1 and t.properties(0)["blas_threads"] == 1
+    t.set_num_threads(max(before, 1))
+    import pytest
+    with pytest.raises(ValueError):
+        t.set_num_threads(0)
