@@ -684,25 +684,19 @@ class CrossEntropy(EvalMetric):
     def update(self, labels, preds):
         labels, preds = check_label_shapes(labels, preds, True)
         for label, pred in zip(labels, preds):
-            prob, n = _label_probs("CrossEntropy", label, pred)
+            prob, n = _label_probs(type(self).__name__, label, pred)
             self._add(float((-_np.log(prob + self.eps)).sum()), n)
 
 
 @register
 @alias("nll_loss")
-class NegativeLogLikelihood(EvalMetric):
-    """Mean over samples of ``-log(p[label] + eps)``."""
+class NegativeLogLikelihood(CrossEntropy):
+    """Mean over samples of ``-log(p[label] + eps)`` (CrossEntropy under MXNet's
+    other name)."""
 
     def __init__(self, eps=1e-12, name="nll-loss", output_names=None, label_names=None):
-        super().__init__(name, eps=eps, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
-        self.eps = eps
-
-    def update(self, labels, preds):
-        labels, preds = check_label_shapes(labels, preds, True)
-        for label, pred in zip(labels, preds):
-            prob, n = _label_probs("NegativeLogLikelihood", label, pred)
-            self._add(float((-_np.log(prob + self.eps)).sum()), n)
+        super().__init__(eps=eps, name=name, output_names=output_names,
+                         label_names=label_names)
 
 
 @register

@@ -335,15 +335,17 @@ class SGD(Optimizer):
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)
         if state is not None:
-            _ops.sgd_mom_update(weight, grad, state, lr=lr, momentum=self.momentum, wd=wd,
-                                rescale_grad=self.rescale_grad, clip_gradient=self._clip())
+            self._momentum_update(weight, grad, state, lr=lr, momentum=self.momentum, wd=wd,
+                                  rescale_grad=self.rescale_grad, clip_gradient=self._clip())
         else:
             _ops.sgd_update(weight, grad, lr=lr, wd=wd, rescale_grad=self.rescale_grad,
                             clip_gradient=self._clip())
 
+    _momentum_update = staticmethod(_ops.sgd_mom_update)
+
 
 @register
-class NAG(Optimizer):
+class NAG(SGD):
     """Nesterov accelerated gradient (MXNet 1.6+ form)::
 
         g = clip(rescale_grad * grad) + wd * weight
@@ -351,24 +353,11 @@ class NAG(Optimizer):
         weight += momentum * mom - lr * g
     """
 
-    _mp_master_first = False
-
     def __init__(self, momentum=0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.momentum = momentum
+        super().__init__(momentum=momentum, **kwargs)
+        self.aggregate_num = 0  # the fused multi-weight op is plain SGD momentum
 
-    def create_state(self, index, weight):
-        return _zeros_like(weight) if self.momentum != 0.0 else None
-
-    def _update_impl(self, index, weight, grad, state):
-        self._update_count(index)
-        lr, wd = self._get_lr(index), self._get_wd(index)
-        if state is not None:
-            _ops.nag_mom_update(weight, grad, state, lr=lr, momentum=self.momentum, wd=wd,
-                                rescale_grad=self.rescale_grad, clip_gradient=self._clip())
-        else:
-            _ops.sgd_update(weight, grad, lr=lr, wd=wd, rescale_grad=self.rescale_grad,
-                            clip_gradient=self._clip())
+    _momentum_update = staticmethod(_ops.nag_mom_update)
 
 
 @register
