@@ -312,3 +312,63 @@ def mark_variables(variables, gradients, grad_reqs: Union[str, Sequence[str]] = 
         if r not in GRAD_REQS:
             raise ValueError(f"grad_req must be one of {GRAD_REQS}, got {r!r}")
         v._ag = Leaf(g, r)
+
+
+class Function:
+    """A user-defined differentiable function (MXNet's ``autograd.Function``).
+
+    Subclass it with ``forward(*inputs)`` and ``backward(*output_grads)``
+    (both on NDArrays; ``backward`` returns one gradient per input), keep what
+    backward needs with ``save_for_backward``, and call an instance::
+
+        class Sigmoid(mx.autograd.Function):
+            def forward(self, x):
+                y = 1 / (1 + mx.nd.exp(-x))
+                self.save_for_backward(y)
+                return y
+
+            def backward(self, dy):
+                (y,) = self.saved_tensors
+                return dy * y * (1 - y)
+
+    ``forward`` runs without recording; the call records one node whose
+    gradient rule is ``backward``.
+    """
+
+    def __init__(self):
+        self.saved_tensors = ()
+
+    def save_for_backward(self, *args) -> None:
+        self.saved_tensors = args
+
+    def forward(self, *inputs):
+        raise NotImplementedError
+
+    def backward(self, *output_grads):
+        raise NotImplementedError
+
+    def __call__(self, *inputs):
+        from mxcore.op import Op
+        with pause(train_mode=STATE.training):
+            outputs = self.forward(*inputs)
+        single = not isinstance(outputs, (list, tuple))
+        outs = (outputs,) if single else tuple(outputs)
+        outs = tuple(o.detach() for o in outs)  # fresh records, whatever forward returned
+        if STATE.recording and any(x._ag is not None for x in inputs):
+            op = Op(f"Function[{type(self).__name__}]", len(inputs), len(outs))
+            function = self
+
+            def rule(ctx, *grads):
+                ones_like, zeros_like = _creation()
+                grads = [zeros_like(o) if g is None else g
+                         for o, g in zip(outs, grads)]
+                in_grads = function.backward(*grads)
+                in_grads = in_grads if isinstance(in_grads, (list, tuple)) else (in_grads,)
+                if len(in_grads) != len(inputs):
+                    raise MXCoreError(f"{type(function).__name__}.backward returned "
+                                      f"{len(in_grads)} gradients for {len(inputs)} inputs")
+                return tuple(in_grads)
+
+            op.def_grad(rule)
+            record_op(op, inputs, outs, {})
+        return outs[0] if single else outs

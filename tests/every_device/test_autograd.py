@@ -211,3 +211,38 @@ def test_constant_inputs_get_no_gradient_work(device):
         out = nd.dot(x, w, transpose_b=True)
     out.backward(nd.array(gv, ctx=device, dtype="float64"))
     np.testing.assert_allclose(w.grad.asnumpy(), gv.T @ xv)
+
+
+def test_custom_function(device):
+    class Sigmoid(ag.Function):
+        def forward(self, x):
+            y = 1 / (1 + nd.exp(-x))
+            self.save_for_backward(y)
+            return y
+
+        def backward(self, dy):
+            (y,) = self.saved_tensors
+            return dy * y * (1 - y)
+
+    class Split2(ag.Function):
+        def forward(self, x):
+            return x * 2, x * 3
+
+        def backward(self, g1, g2):
+            return g1 * 2 + g2 * 3
+
+    x = nd.array([-1.0, 0.5, 2.0], ctx=device, dtype="float64")
+    x.attach_grad()
+    with ag.record():
+        y = Sigmoid()(x)
+        a, b = Split2()(x)
+        loss = (y + a * b).sum()
+    loss.backward()
+    s = 1 / (1 + np.exp(-x.asnumpy()))
+    np.testing.assert_allclose(y.asnumpy(), s)
+    np.testing.assert_allclose(x.grad.asnumpy(), s * (1 - s) + 12 * x.asnumpy())
+    with ag.record():
+        only_a, _ = Split2()(x)      # an unused output gets a zero gradient
+        total = only_a.sum()
+    total.backward()
+    np.testing.assert_allclose(x.grad.asnumpy(), [2, 2, 2])
