@@ -156,7 +156,8 @@ from mxnet import autograd, gluon
 from mxnet.gluon import nn
 data = np.load(sys.argv[1])
 x, y, params = data["x"], data["y"], [data[f"p{i}"] for i in range(4)]
-steps, batch, lr, hidden = (int(v) for v in sys.argv[2:6])
+steps, batch, hidden = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[5])
+lr = float(sys.argv[4])
 batches = [(mx.nd.array(x[i:i + batch]), mx.nd.array(y[i:i + batch]))
            for i in range(0, steps * batch, batch)]
 net = nn.HybridSequential()
