@@ -33,6 +33,12 @@ ENTRY_POINT_GROUP = "mxcore.plugins"
 HOOKS = ("register_devices", "register_ops", "register_kernels")
 #: Entry-point names of the plugins that live in this repository.
 BUILTIN_PLUGINS = ("core", "cpu", "cuda", "arm", "contrib_ops")
+#: Where those plugins live, for a source checkout used without installation
+#: (PYTHONPATH): entry point name -> (module, distribution name).
+BUILTIN_MODULES = {"core": ("mxcore.ops", "mxcore"), "cpu": ("mxcore_cpu.plugin", "mxcore-cpu"),
+                   "cuda": ("mxcore_cuda.plugin", "mxcore-cuda"),
+                   "arm": ("mxcore_arm.plugin", "mxcore-arm"),
+                   "contrib_ops": ("mxcore_contrib_ops.plugin", "mxcore-contrib-ops")}
 
 
 @dataclass
@@ -135,6 +141,35 @@ class PluginSystem:
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                     raise
                 info.error = _describe(exc, f"import of {ep.value} failed")
+                continue
+            self._register(module, info)
+        self._load_uninstalled_builtins()
+
+    def _load_uninstalled_builtins(self) -> None:
+        """Built-in plugins importable from the path but not installed (no entry
+        point): a source checkout on PYTHONPATH works like an installed one."""
+        import importlib
+        for name, (module_name, dist) in BUILTIN_MODULES.items():
+            if name in self.plugins:
+                continue
+            info = PluginInfo(name=name, module=module_name, builtin=True, distribution=dist,
+                              version="(not installed)")
+            skipped = self._wanted(name)
+            try:
+                module = importlib.import_module(module_name) if not skipped else None
+            except ModuleNotFoundError as exc:
+                if exc.name and module_name.startswith(exc.name):
+                    continue  # not on the path at all: nothing to report
+                self.plugins[name] = info
+                info.error = _describe(exc, f"import of {module_name} failed")
+                continue
+            except Exception as exc:  # noqa: BLE001 - reported, never fatal
+                self.plugins[name] = info
+                info.error = _describe(exc, f"import of {module_name} failed")
+                continue
+            self.plugins[name] = info
+            if skipped:
+                info.skipped = skipped
                 continue
             self._register(module, info)
 

@@ -620,3 +620,21 @@ def test_unknown_engine_in_environment_falls_back_with_a_warning(monkeypatch):
         assert engine.create().name == "naive"
     with pytest.raises(ValueError, match="unknown engine"):
         engine.create("warp-drive")
+
+
+def test_source_checkout_without_entry_points_finds_builtin_plugins(monkeypatch):
+    """On PYTHONPATH without installation there are no entry points: the
+    built-in plugins are still found by module, under their distribution names."""
+    import mxcore.plugins as plugins_mod
+    monkeypatch.setattr(plugins_mod, "entry_points", lambda group: [])
+    s = plugins_mod.PluginSystem()
+    s.load_entry_points()
+    assert s.plugins["core"].version == "(not installed)" and s.plugins["core"].error is None
+    assert s.plugins["cpu"].distribution == "mxcore-cpu" and "cpu" in s.registry.devices
+    assert "arm" not in s.plugins  # not on the path: not reported at all
+    k = s.registry.resolve("add", "cpu", "float32")
+    assert k.provider == "mxcore-cpu"
+    monkeypatch.setenv("MXCORE_PLUGINS", "core")
+    s2 = plugins_mod.PluginSystem()
+    s2.load_entry_points()
+    assert s2.plugins["cpu"].skipped and "cpu" not in s2.registry.devices
