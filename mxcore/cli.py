@@ -33,6 +33,10 @@ def _plugins(args) -> int:
         if not i["error"] and not i["skipped"]:
             print(f"    hooks: {', '.join(i['hooks']) or '-'}; devices: "
                   f"{', '.join(i['devices']) or '-'}; ops: {i['ops']}; kernels: {i['kernels']}")
+            for kind in i["devices"]:
+                desc = getattr(s.registry.devices.get(kind), "description", "")
+                if desc:
+                    print(f"    device {kind}: {desc}")
     return 0
 
 

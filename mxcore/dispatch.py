@@ -61,6 +61,9 @@ def _resolve(op: Op, kind: str, dtype) -> Any:
             "`mxcore plugins` lists plugins and their errors)")
     name = dtype.name if hasattr(dtype, "name") else str(dtype)
     if reg.has_guards(op.name, kind):
+        # no kernel takes this dtype at all: NoKernelError now, as for unguarded ops
+        # (guards are not evaluated without shapes)
+        reg.resolve(op.name, kind, name)
         entry = _Guarded(op, kind, name)
     else:
         entry = reg.resolve(op.name, kind, name).fn

@@ -1,0 +1,298 @@
+"""The GPU check behind gpu_check.sh: conformance on the real cuda:0, Triton vs
+cuBLAS matmul TFLOP/s, elementwise add and softmax bandwidth, an MNIST-MLP
+epoch.  Prints one JSON object as the last line of stdout."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = time.time()
+RESULT = {"errors": {}}
+
+
+def step(name):
+    def deco(fn):
+        def run(*a, **k):
+            t = time.time()
+            try:
+                RESULT[name] = fn(*a, **k)
+            except Exception as exc:  # keep going: report what failed
+                RESULT["errors"][name] = f"{type(exc).__name__}: {exc}\n" + \
+                    "".join(traceback.format_exc().splitlines(True)[-6:])
+            RESULT.setdefault("seconds", {})[name] = round(time.time() - t, 2)
+            print(f"[gpu_check] {name}: {RESULT['seconds'][name]} s "
+                  f"({'error' if name in RESULT['errors'] else 'ok'})", file=sys.stderr,
+                  flush=True)
+        return run
+    return deco
+
+
+def entry_point_shim(work: Path) -> None:
+    """Without pip-installing the repository its plugins have no entry points:
+    write minimal .dist-info folders (name, version, entry points) on sys.path."""
+    import importlib.metadata as md
+    dists = {"mxcore": ("core = mxcore.ops", "mxcore = mxcore.cli:main"),
+             "mxcore-cpu": ("cpu = mxcore_cpu.plugin", None),
+             "mxcore-cuda": ("cuda = mxcore_cuda.plugin", None)}
+    site = work / "site"
+    site.mkdir(parents=True, exist_ok=True)
+    for name, (plugin, script) in dists.items():
+        try:
+            md.distribution(name)
+            continue
+        except md.PackageNotFoundError:
+            pass
+        d = site / f"{name.replace('-', '_')}-0.1.0.dist-info"
+        d.mkdir(exist_ok=True)
+        (d / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
+        eps = f"[mxcore.plugins]\n{plugin}\n"
+        if script:
+            eps += f"\n[console_scripts]\n{script}\n"
+        (d / "entry_points.txt").write_text(eps)
+    if str(site) not in sys.path:
+        sys.path.insert(0, str(site))
+
+
+def timeit(fn, sync, warmup=3, iters=10):
+    for _ in range(warmup):
+        fn()
+    sync()
+    t = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    sync()
+    return (time.perf_counter() - t) / iters
+
+
+@step("environment")
+def environment():
+    import cupy
+    import triton
+    import mxcore as mx
+    from mxcore.device import device_status, device_type
+    out = {"python": sys.version.split()[0], "triton": triton.__version__,
+           "cupy": cupy.__version__, "devices": device_status()}
+    try:
+        import torch
+        out["torch"] = torch.__version__
+    except Exception:
+        out["torch"] = None
+    out["cuda0"] = device_type(mx.gpu(0)).properties(0)
+    return out
+
+
+@step("matmul")
+def matmul_bench(size):
+    import cupy
+    from mxcore_cuda.triton import matmul as tm
+    sync = cupy.cuda.Device(0).synchronize
+    M = N = K = size
+    flops = 2.0 * M * N * K
+    out = {}
+    rng = cupy.random.default_rng(0)
+    for dt in ("float16", "float32"):
+        a = rng.standard_normal((M, K), dtype=cupy.float32).astype(dt)
+        b = rng.standard_normal((K, N), dtype=cupy.float32).astype(dt)
+        c = cupy.empty((M, N), dtype=dt)
+        ref = cupy.matmul(a, b)
+        r = {"cublas_tflops": flops / timeit(lambda: cupy.matmul(a, b, out=c), sync) / 1e12}
+        configs = [None] if dt == "float32" else [
+            None, (128, 128, 64, 8, 4, 4), (256, 128, 64, 8, 8, 3), (128, 128, 32, 8, 4, 4)]
+        best = None
+        for cfg in configs:
+            try:
+                t = timeit(lambda: tm.launch(a, b, c, cfg), sync)
+            except Exception as exc:
+                r[f"config {cfg}"] = f"{type(exc).__name__}: {exc}"[:200]
+                continue
+            tf = flops / t / 1e12
+            r[f"triton_tflops {cfg or 'default'}"] = round(tf, 1)
+            if best is None or tf > best[0]:
+                best = (tf, cfg or "default")
+        tm.launch(a, b, c)
+        err = float(cupy.abs(c.astype(cupy.float32) - ref.astype(cupy.float32)).max()
+                    / cupy.abs(ref.astype(cupy.float32)).max())
+        r.update(triton_tflops=round(best[0], 1) if best else None,
+                 triton_best_config=str(best[1]) if best else None,
+                 max_rel_err_vs_cublas=err)
+        r["cublas_tflops"] = round(r["cublas_tflops"], 1)
+        if dt == "float32":
+            tm.TF32 = True
+            try:
+                r["triton_tf32_tflops"] = round(flops / timeit(lambda: tm.launch(a, b, c), sync)
+                                                / 1e12, 1)
+            finally:
+                tm.TF32 = False
+        out[dt] = r
+    try:  # bfloat16 through torch tensors (CuPy has no bfloat16)
+        import torch
+        a = torch.randn(M, K, device="cuda", dtype=torch.bfloat16)
+        b = torch.randn(K, N, device="cuda", dtype=torch.bfloat16)
+        c = torch.empty(M, N, device="cuda", dtype=torch.bfloat16)
+        tsync = torch.cuda.synchronize
+
+        def tri():
+            grid = (((M + 127) // 128) * ((N + 255) // 256),)
+            tm._matmul_kernel[grid](a, b, c, M, N, K, K, N, N, BLOCK_M=128, BLOCK_N=256,
+                                    BLOCK_K=64, GROUP_M=8, PRECISION="ieee", num_warps=8,
+                                    num_stages=3)
+        out["bfloat16"] = {
+            "torch_cublas_tflops": round(flops / timeit(lambda: torch.matmul(a, b, out=c),
+                                                        tsync) / 1e12, 1),
+            "triton_tflops": round(flops / timeit(tri, tsync) / 1e12, 1),
+            "note": "kernel benchmark with torch tensors; the mxcore cuda device has no "
+                    "bfloat16 (CuPy lacks it)"}
+    except Exception as exc:
+        out["bfloat16"] = f"skipped: {type(exc).__name__}: {exc}"[:300]
+    return out
+
+
+@step("bandwidth")
+def bandwidth():
+    import cupy
+    from mxcore_cuda.triton import elementwise, softmax
+    sync = cupy.cuda.Device(0).synchronize
+    out = {}
+    n = 1 << 26  # 64 Mi float32: 256 MiB per array
+    a = cupy.random.random(n, dtype=cupy.float32)
+    b = cupy.random.random(n, dtype=cupy.float32)
+    add = elementwise.binary("add")
+    t = timeit(lambda: add(a, b), sync)
+    tc = timeit(lambda: a + b, sync)
+    out["add_float32_64Mi"] = {"triton_gbps": round(3 * n * 4 / t / 1e9, 1),
+                               "cupy_gbps": round(3 * n * 4 / tc / 1e9, 1)}
+    ok = bool(cupy.allclose(add(a, b), a + b))
+    out["add_float32_64Mi"]["matches_cupy"] = ok
+    rows, cols = 16384, 4096
+    x = cupy.random.standard_normal((rows, cols), dtype=cupy.float32)
+    t = timeit(lambda: softmax.softmax(x, 1, None), sync)
+
+    def cupy_softmax():
+        e = cupy.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    tc = timeit(cupy_softmax, sync)
+    ref = cupy_softmax()
+    out["softmax_float32_16384x4096"] = {
+        "triton_gbps": round(2 * x.nbytes / t / 1e9, 1),
+        "cupy_composite_gbps": round(2 * x.nbytes / tc / 1e9, 1),
+        "max_abs_err": float(cupy.abs(softmax.softmax(x, 1, None) - ref).max())}
+    # eager dispatch overhead through mxcore (small arrays: launch-bound)
+    import numpy as np
+    import mxcore as mx
+    s = mx.nd.array(np.ones((10, 10), np.float32), ctx=mx.gpu(0))
+    t = timeit(lambda: s + s, sync, warmup=20, iters=500)
+    out["mx_add_10x10_us"] = round(t * 1e6, 1)
+    return out
+
+
+@step("mnist_mlp_epoch")
+def mnist_epoch(mnist_dir):
+    import numpy as np
+    import mxcore as mx
+    from mxcore import autograd, gluon
+    from mxcore.recipes.mnist import build_net
+    rng = np.random.default_rng(0)
+    source = "synthetic (60000 x 784 uniform, random labels)"
+    X = rng.random((60000, 784), dtype=np.float32)
+    Y = rng.integers(0, 10, 60000).astype(np.float32)
+    if mnist_dir and Path(mnist_dir, "train-images-idx3-ubyte.gz").exists():
+        import gzip
+        with gzip.open(Path(mnist_dir, "train-images-idx3-ubyte.gz")) as f:
+            X = (np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
+                 .astype(np.float32) / 255 - 0.1307) / 0.3081
+        with gzip.open(Path(mnist_dir, "train-labels-idx1-ubyte.gz")) as f:
+            Y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.float32)
+        source = f"MNIST from {mnist_dir}"
+    out = {"data": source, "batch_size": 64, "steps": 60000 // 64 + 1}
+    for dev in (mx.gpu(0), mx.cpu()):
+        mx.random.seed(42)
+        net = build_net()
+        net.initialize(mx.init.Xavier(magnitude=2.24), ctx=dev)
+        trainer = gluon.Trainer(net.collect_params(), "sgd",
+                                {"learning_rate": 0.02, "momentum": 0.9})
+        loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+        Xd, Yd = mx.nd.array(X, ctx=dev), mx.nd.array(Y, ctx=dev)
+
+        def epoch():
+            total = None
+            for i in range(0, 60000, 64):
+                data, label = Xd[i:i + 64], Yd[i:i + 64]
+                with autograd.record():
+                    loss = loss_fn(net(data), label)
+                loss.backward()
+                trainer.step(data.shape[0])
+                total = loss.mean() if total is None else total + loss.mean()
+            return float(total.asscalar()) / (60000 // 64 + 1)
+        t = time.perf_counter()
+        first = epoch()
+        t1 = time.perf_counter() - t
+        t = time.perf_counter()
+        second = epoch()
+        t2 = time.perf_counter() - t
+        out[dev.kind] = {"epoch1_s": round(t1, 2), "epoch2_s": round(t2, 2),
+                         "mean_loss_epoch1": round(first, 4), "mean_loss_epoch2": round(second, 4)}
+    return out
+
+
+@step("conformance")
+def conformance(timeout, work):
+    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    env["PYTHONPATH"] = f"{Path(work) / 'site'}:{env['PYTHONPATH']}"
+    log = Path(work) / "conformance.log"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-rf", "tests/every_device", "-k", "cuda",
+           "-p", "no:cacheprovider"]
+    with open(log, "w") as f:
+        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            rc = p.wait(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            rc, timed_out = None, True
+    text = log.read_text(errors="replace")
+    lines = text.splitlines()
+    summary = next((ln for ln in reversed(lines) if re.search(r"\d+ (passed|failed)", ln)), "")
+    progress = "".join(ln.split(" [")[0] for ln in lines if re.match(r"^[.FEsx]+( |$)", ln))
+    failed = [ln for ln in lines if ln.startswith("FAILED") or ln.startswith("ERROR")]
+    return {"returncode": rc, "timed_out": timed_out, "summary": summary,
+            "progress_counts": {c: progress.count(c) for c in ".FEs"},
+            "failed": failed[:60], "tail": lines[-25:] if rc not in (0, None) else []}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--work", default="/tmp")
+    p.add_argument("--size", type=int, default=4096)
+    p.add_argument("--mnist", default=os.environ.get("MXCORE_MNIST_DIR"))
+    p.add_argument("--conformance-timeout", type=float, default=None)
+    p.add_argument("--skip-conformance", action="store_true")
+    p.add_argument("--budget", type=float, default=450.0, help="seconds for the whole check")
+    args = p.parse_args()
+    entry_point_shim(Path(args.work))
+    environment()
+    if "environment" not in RESULT["errors"]:
+        matmul_bench(args.size)
+        bandwidth()
+        mnist_epoch(args.mnist)
+        if not args.skip_conformance:
+            left = args.budget - (time.time() - T0) - 10
+            conformance(args.conformance_timeout or max(30.0, left), args.work)
+    RESULT["total_s"] = round(time.time() - T0, 1)
+    text = json.dumps(RESULT, default=str)
+    out = os.environ.get("OUT")
+    if out:
+        Path(out, "gpu_check.json").write_text(json.dumps(RESULT, indent=2, default=str))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Array-module fallback kernels: the CPU plugin's kernel tables
+(``mxcore_cpu.kernels``), written against a numpy-compatible module, built for
+the "cuda" device at priority -10 so that Triton kernels (priority 10) win
+wherever their guards accept a call.
+
+* interpreted mode: built with ``xp=numpy`` (host arrays);
+* CuPy: built with ``xp=cupy`` and ``special=cupyx.scipy.special``, lazily: the
+  table is declared from the numpy build (names, dtypes) and CuPy is imported
+  when a kernel first runs.
+
+What in the CPU tables is numpy-specific, and how CuPy gets around it:
+
+* optimizer BLAS fast paths (``scipy.linalg.blas`` axpy/scal) and the blocked
+  scratch-buffer loop: the CPU table already turns both off when ``xp`` is not
+  numpy (whole-array ufunc passes instead);
+* ``xp.errstate`` (integer division): CuPy has none; ``_CupyShim`` supplies a
+  no-op context manager (CuPy does not warn on division by zero anyway);
+* ``Generator.permutation`` (shuffle): CuPy's Generator lacks it;
+  ``device.CupyGenerator`` adds it;
+* ``xp.add.at`` (getitem_grad, take_grad): replaced by CuPy-only kernels using
+  ``cupyx.scatter_add`` (``CUPY_ONLY``), which interpreted mode skips: there the
+  numpy versions run.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Dict, List
+
+import numpy as np
+import scipy.special
+
+import hal
+
+PRIORITY = -10
+
+#: kernels that exist only in the CuPy table (interpreted mode uses numpy's own)
+CUPY_ONLY = ("getitem_grad", "take_grad")
+
+
+def _tables(xp, special) -> Dict[str, tuple]:
+    """op -> (fn, dtypes, family name) from the CPU plugin's families."""
+    from mxcore_cpu.kernels import FAMILIES
+    out = {}
+    for family in FAMILIES:
+        fam = family.__name__.rsplit(".", 1)[-1]
+        for op, (fn, dtypes) in family.kernels(xp, special).items():
+            out[op] = (fn, dtypes, fam)
+    return out
+
+
+def numpy_kernels(device: str = "cuda") -> List[hal.Kernel]:
+    return [hal.Kernel(op=op, device=device, fn=fn, dtypes=dtypes, priority=PRIORITY,
+                       name=f"numpy.{fam}.{op}")
+            for op, (fn, dtypes, fam) in _tables(np, scipy.special).items()]
+
+
+class _CupyShim:
+    """cupy, plus what the CPU tables use and CuPy lacks."""
+
+    def __init__(self, cupy):
+        self._cupy = cupy
+
+    def __getattr__(self, name):
+        return getattr(self._cupy, name)
+
+    @staticmethod
+    def errstate(**kwargs):
+        return contextlib.nullcontext()
+
+
+def _cupy_only(cupy) -> Dict[str, tuple]:
+    import cupyx
+
+    def advanced(key):
+        return any(hasattr(k, "shape") and hasattr(k, "dtype") for k in key)
+
+    def getitem_grad(g, key, shape):
+        out = cupy.zeros(shape, dtype=g.dtype)
+        if advanced(key):
+            cupyx.scatter_add(out, key, g)
+        else:
+            out[key] = g
+        return out
+
+    def take_grad(g, indices, axis, mode, size):
+        idx = indices.astype(cupy.int64)
+        if mode == "wrap":
+            idx = cupy.mod(idx, size)
+        elif mode == "clip":
+            idx = cupy.clip(idx, 0, size - 1)
+        else:
+            idx = cupy.where(idx < 0, idx + size, idx)
+        shape = g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:]
+        out = cupy.zeros(shape, dtype=g.dtype)
+        cupyx.scatter_add(out, (slice(None),) * axis + (idx,), g)
+        return out
+
+    return {"getitem_grad": getitem_grad, "take_grad": take_grad}
+
+
+class _LazyCupyTable:
+    """Builds the CuPy kernel table on first use (imports cupy then)."""
+
+    def __init__(self):
+        self._table = None
+        self._lock = threading.Lock()
+
+    def get(self, op: str):
+        if self._table is None:
+            with self._lock:
+                if self._table is None:
+                    import cupy
+                    import cupyx.scipy.special
+                    table = {o: fn for o, (fn, _, _) in
+                             _tables(_CupyShim(cupy), cupyx.scipy.special).items()}
+                    table.update(_cupy_only(cupy))
+                    self._table = table
+        return self._table[op]
+
+
+def cupy_kernels(device: str = "cuda") -> List[hal.Kernel]:
+    table = _LazyCupyTable()
+    out = []
+    for op, (_, dtypes, fam) in _tables(np, scipy.special).items():
+        def kernel(*arrays, _op=op, **attrs):
+            return table.get(_op)(*arrays, **attrs)
+        kernel.__qualname__ = f"cupy.{fam}.{op}"
+        tag = "cupy-only" if op in CUPY_ONLY else "cupy"
+        out.append(hal.Kernel(op=op, device=device, fn=kernel, dtypes=dtypes,
+                              priority=PRIORITY, name=f"{tag}.{fam}.{op}"))
+    return out

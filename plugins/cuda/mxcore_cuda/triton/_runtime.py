@@ -1,0 +1,70 @@
+"""What every Triton launcher shares: the array module, the argument adapter,
+block sizes, and a launch counter (a test hook: which kernels really ran)."""
+from __future__ import annotations
+
+import collections
+import os
+
+import numpy as np
+
+from mxcore_cuda import INTERPRET
+from mxcore_cuda.interpret import DeviceTensor, HostTensor
+
+#: kernel name -> number of launches (tests read it to see that a Triton kernel ran)
+LAUNCHES: collections.Counter = collections.Counter()
+
+#: In interpreted mode Triton kernels serve arrays up to this many elements; larger
+#: ones go to the numpy fallback (the interpreter is a correctness tool, ~1 ms a program).
+INTERPRET_MAX_ELEMENTS = int(os.environ.get("MXCORE_CUDA_INTERPRET_MAX", 1 << 16))
+
+
+def xp_of(a):
+    """The array module of ``a`` (numpy in interpreted mode, cupy on GPUs)."""
+    if INTERPRET or isinstance(a, (np.ndarray, np.generic)):
+        return np
+    import cupy
+    return cupy
+
+
+if INTERPRET:
+    def arg(a):
+        return HostTensor(a)
+else:
+    def arg(a):
+        return DeviceTensor(a)
+
+
+def contiguous(a):
+    """``a`` as a C-contiguous array (numpy scalars, which fallback kernels may
+    return for 0-d results, become 0-d arrays)."""
+    if isinstance(a, np.generic):
+        return np.asarray(a)  # 0-d (ascontiguousarray would make it 1-d)
+    return a if a.flags.c_contiguous else xp_of(a).ascontiguousarray(a)
+
+
+def next_pow2(n: int) -> int:
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def elementwise_block(n: int) -> int:
+    # interpreted: one program per 4096 elements keeps numpy temporaries small and
+    # programs few; GPU: 1024-element blocks, 4 warps (bandwidth-bound kernels)
+    return min(4096, max(16, next_pow2(n))) if INTERPRET else 1024
+
+
+def size_ok(shape) -> bool:
+    """Interpreted mode: keep the interpreter to small arrays."""
+    if not INTERPRET:
+        return True
+    n = 1
+    for d in shape:
+        n *= d
+    return n <= INTERPRET_MAX_ELEMENTS
+
+
+def count(name: str) -> None:
+    LAUNCHES[name] += 1
+
+
+#: softmax rows are one block: at most this many columns
+MAX_COLS_SOFTMAX = 16384
