@@ -22,6 +22,7 @@ updates the weight in place; another array receives the new weight while
 """
 from __future__ import annotations
 
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -149,6 +150,16 @@ def multi_sgd_mom_update(*data, lrs, wds, momentum=0.0, rescale_grad=1.0, clip_g
         momentum=momentum, rescale_grad=rescale_grad, clip_gradient=clip_gradient), num_weights)
 
 
+def _may_share_memory(a, b) -> bool:
+    """Whether two device arrays may overlap (numpy, or the array's own module:
+    CuPy has ``may_share_memory`` too)."""
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and np.may_share_memory(a, b)
+    module = sys.modules.get(type(a).__module__.split(".")[0])
+    check = getattr(module, "may_share_memory", None)
+    return bool(check(a, b)) if check is not None else a is b
+
+
 def _check(op: Op, arrays) -> None:
     # fast path: one shape, one float dtype, no aliasing, weight not in a graph
     try:
@@ -158,7 +169,7 @@ def _check(op: Op, arrays) -> None:
         for x in arrays[1:]:
             xd = x._data
             if xd.shape != wd.shape or xd.dtype != wd.dtype or (
-                    isinstance(xd, np.ndarray) and np.may_share_memory(xd, wd)):
+                    _may_share_memory(xd, wd)):
                 ok = False
                 break
         if ok:
@@ -191,7 +202,8 @@ def _check_slow(op: Op, arrays) -> None:
     for x in arrays[1:]:
         xd, wd = x._data, w._data
         if xd is wd or (isinstance(xd, np.ndarray) and isinstance(wd, np.ndarray)
-                        and np.may_share_memory(xd, wd) and np.shares_memory(xd, wd)):
+                        and np.may_share_memory(xd, wd) and np.shares_memory(xd, wd)) or (
+                        not isinstance(xd, np.ndarray) and _may_share_memory(xd, wd)):
             raise OperatorError(op.name, "the gradient and the states must not share memory "
                                 "with the weight", shapes, dtypes, w.context)
 

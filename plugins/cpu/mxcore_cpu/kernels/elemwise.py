@@ -87,6 +87,10 @@ def kernels(xp, special):
             scalars[rname] = (scalar(fn, reverse=True), dtypes)
 
     def clip(x, a_min, a_max):
+        if x.dtype.kind in "iu":  # bounds outside the integer range would wrap
+            info = xp.iinfo(x.dtype)
+            a_min = None if a_min is None else min(max(a_min, info.min), info.max)
+            a_max = None if a_max is None else min(max(a_max, info.min), info.max)
         return xp.clip(x, a_min, a_max).astype(x.dtype, copy=False)
 
     def where(cond, x, y):
