@@ -96,6 +96,8 @@ class Registry:
         self.ops: Dict[str, Op] = {}
         self.kernels: Dict[Tuple[str, str], List[Kernel]] = {}
         self._lock = threading.RLock()
+        from mxcore import autotune
+        self.autotuner = autotune.Autotuner() if autotune.enabled() else None
 
     # registration ------------------------------------------------------------
     def add_device(self, dtype: DeviceType, provider: str) -> None:
@@ -216,9 +218,15 @@ class Registry:
     def resolve(self, op: str, kind: str, dtype: str, shapes=None, dtypes=None,
                 attrs=None) -> Kernel:
         cands = self.candidates(op, kind, dtype, shapes, dtypes, attrs)
-        for cand in cands:
-            if not cand.rejected:
-                return cand.kernel
+        viable = [c for c in cands if not c.rejected]
+        if self.autotuner is not None and shapes is not None and len(viable) > 1 \
+                and kind in self.devices:
+            sig = self._autotune_signature(op, kind, dtype, shapes, dtypes, attrs, viable)
+            o = self.ops.get(op)
+            return self.autotuner.choose(sig, [c.kernel for c in viable], self.devices[kind],
+                                         bool(o and o.needs_rng), shapes, dtypes, attrs)
+        if viable:
+            return viable[0].kernel
         if not cands:
             raise NoKernelError(f"operator {op!r} has no kernel for device kind {kind!r}"
                                 f" (searched: {' -> '.join(self.chain(kind))})")
@@ -232,9 +240,16 @@ class Registry:
         o = self.ops.get(op)
         return [op] + [a for a in (o.aliases if o is not None else ()) if a != op]
 
+    def _autotune_signature(self, op, kind, dtype, shapes, dtypes, attrs, viable) -> str:
+        return self.autotuner.signature(op, kind, dtype, shapes, dtypes, attrs,
+                                        [qualified(c.kernel) for c in viable])
+
     def has_guards(self, op: str, kind: str) -> bool:
-        return any(k.applies is not None
-                   for via in self.chain(kind) for k in self.kernels.get((op, via), ()))
+        """Whether the choice can depend on shapes: some candidate has a guard,
+        or autotuning is on and there is more than one candidate."""
+        ks = [k for via in self.chain(kind) for k in self.kernels.get((op, via), ())]
+        return any(k.applies is not None for k in ks) or (
+            self.autotuner is not None and len(ks) > 1)
 
     def explain(self, op: str, kind: str, dtype: str, shapes=None, dtypes=None,
                 attrs=None) -> str:
@@ -255,6 +270,15 @@ class Registry:
                 note += "  (guard not evaluated: pass shapes)"
             lines.append(f" {mark} {qualified(c.kernel):40s} priority {c.kernel.priority:4d}  "
                          f"via {c.via}  {pref}{note}")
+        viable = [c for c in cands if not c.rejected]
+        if self.autotuner is not None and shapes is not None and len(viable) > 1:
+            sig = self._autotune_signature(op, kind, dtype, shapes, dtypes, attrs, viable)
+            entry = self.autotuner.lookup(sig)
+            if entry is not None:
+                lines.append(f"autotune chose {entry['winner']} (seconds: {entry['seconds']})")
+            else:
+                lines.append("autotune is on: the first call with these shapes times "
+                             f"{len(viable)} candidates")
         if winner is None:
             lines.append("no kernel can run this call")
         else:

@@ -638,3 +638,56 @@ def test_source_checkout_without_entry_points_finds_builtin_plugins(monkeypatch)
     s2 = plugins_mod.PluginSystem()
     s2.load_entry_points()
     assert s2.plugins["cpu"].skipped and "cpu" not in s2.registry.devices
+
+
+def test_autotune_picks_the_fastest_and_remembers(tmp_path, monkeypatch):
+    import time as _time
+    from mxcore import autotune
+    calls = {"slow": 0, "fast": 0}
+
+    def slow(a, b):
+        calls["slow"] += 1
+        _time.sleep(0.002)
+        return a + b
+
+    def fast(a, b):
+        calls["fast"] += 1
+        return a + b
+
+    def broken(a, b):
+        raise RuntimeError("cannot")
+
+    cache = tmp_path / "tune.json"
+    monkeypatch.setenv("MXCORE_AUTOTUNE", "1")
+    monkeypatch.setenv("MXCORE_AUTOTUNE_CACHE", str(cache))
+
+    def registry_with_kernels():
+        reg = make_registry(None, hal.Kernel(op="myop", device="cpu", fn=slow, dtypes=F32,
+                                             priority=5, name="slow", provider="prov"),
+                            hal.Kernel(op="myop", device="cpu", fn=fast, dtypes=F32,
+                                       priority=1, name="fast", provider="prov"),
+                            hal.Kernel(op="myop", device="cpu", fn=broken, dtypes=F32,
+                                       priority=9, name="broken", provider="prov"))
+        from mxcore_cpu.device import CPUDevice
+        reg.add_device(CPUDevice(), "mxcore-cpu")
+        return reg
+
+    reg = registry_with_kernels()
+    assert reg.autotuner is not None and reg.has_guards("myop", "cpu")
+    k = reg.resolve("myop", "cpu", "float32", ((64, 64), (64, 64)), ("float32", "float32"), {})
+    assert k.name == "fast" and calls["slow"] >= 2
+    saved = __import__("json").loads(cache.read_text())
+    (entry,) = saved.values()
+    assert entry["winner"] == "prov:fast" and entry["seconds"]["prov:broken"].startswith("failed")
+    assert "autotune chose prov:fast" in reg.explain("myop", "cpu", "float32",
+                                                      ((64, 64), (64, 64)),
+                                                      ("float32", "float32"), {})
+    before = dict(calls)
+    reg2 = registry_with_kernels()     # a new process reads the cache: no timing
+    assert reg2.resolve("myop", "cpu", "float32", ((64, 64), (64, 64)),
+                        ("float32", "float32"), {}).name == "fast"
+    assert calls == before
+    # without shapes (or with autotune off) priority decides as usual
+    assert reg2.resolve("myop", "cpu", "float32").name == "broken"
+    monkeypatch.delenv("MXCORE_AUTOTUNE")
+    assert not autotune.enabled() and make_registry(None).autotuner is None
