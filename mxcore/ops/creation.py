@@ -163,10 +163,23 @@ def to_device(data: NDArray, device) -> NDArray:
     return r
 
 
+# DLPack device types -> mxcore device kinds (kDLCPU, kDLCUDA, kDLCUDAHost, kDLCUDAManaged)
+_DLPACK_KINDS = {1: "cpu", 2: "cuda", 3: "cpu", 13: "cuda"}
+
+
 def from_dlpack(obj) -> NDArray:
-    """Wrap a DLPack-capable array (numpy, torch, cupy...) without a copy when
-    it lives in host memory."""
-    return wrap(np.from_dlpack(obj), parse_device("cpu"))
+    """Wrap a DLPack-capable array (numpy, torch, cupy...) without copying:
+    host memory becomes a CPU array, CUDA memory an array on ``cuda:<id>``
+    (through that device's array module)."""
+    from mxcore.device import device as check_device, device_type
+    dl_type, dl_id = obj.__dlpack_device__() if hasattr(obj, "__dlpack_device__") else (1, 0)
+    kind = _DLPACK_KINDS.get(int(dl_type))
+    if kind is None:
+        raise MXCoreError(f"from_dlpack: DLPack device type {dl_type} has no mxcore device")
+    if kind == "cpu":
+        return wrap(np.from_dlpack(obj), parse_device("cpu"))
+    dev = check_device(f"{kind}:{int(dl_id)}")
+    return wrap(device_type(dev).xp.from_dlpack(obj), dev)
 
 
 def to_dlpack_for_read(data: NDArray):

@@ -207,3 +207,23 @@ def test_engine_protocol_sees_every_op(device):
     assert (2, ()) in rec.calls            # the add
     assert any(m == (0,) for _, m in rec.calls)  # setitem writes its first argument
     assert len(rec.calls) >= 3             # ones, add, setitem
+
+
+def test_from_dlpack_names_unknown_devices():
+    class Alien:
+        def __dlpack_device__(self):
+            return (99, 0)
+
+        def __dlpack__(self, **kw):
+            raise AssertionError("not reached")
+
+    with pytest.raises(mx.MXCoreError, match="DLPack device type 99"):
+        nd.from_dlpack(Alien())
+
+    class OnGPU(Alien):
+        def __dlpack_device__(self):
+            return (2, 0)
+
+    if mx.num_gpus() == 0:
+        with pytest.raises(Exception, match="cuda"):
+            nd.from_dlpack(OnGPU())
