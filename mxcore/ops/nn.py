@@ -1,6 +1,6 @@
 """Neural-network operators: softmax, log_softmax, fully_connected, the fused
-softmax cross-entropy loss, and MXNet's Activation/LeakyReLU/Dropout built from
-core ops."""
+softmax cross-entropy loss, layer_norm, and MXNet's Activation/LeakyReLU/Dropout
+built from core ops."""
 from __future__ import annotations
 
 import numpy as np
@@ -142,6 +142,76 @@ def softmax_ce_loss(data: NDArray, label: NDArray, axis: int = -1) -> NDArray:
     fused: one kernel forward, ``softmax - one_hot`` backward."""
     ax = normalize_axis(axis, data.ndim, "softmax_ce_loss")
     return invoke(SOFTMAX_CE, (data, label), {"axis": ax})
+
+
+# layer norm ------------------------------------------------------------------------------
+LAYER_NORM = Op("layer_norm", 3, attrs={"axis": -1, "eps": 1e-5}, aliases=("LayerNorm",))
+OPS.append(LAYER_NORM)
+
+
+@LAYER_NORM.def_infer
+def _layer_norm_infer(s, d, a):
+    from mxcore.base import MXCoreError
+    x = s[0]
+    axis = a["axis"] % max(len(x), 1)
+    if not x:
+        raise MXCoreError("layer_norm needs an input with at least one axis")
+    for name, shape in (("gamma", s[1]), ("beta", s[2])):
+        if tuple(shape) != (x[axis],):
+            raise MXCoreError(f"{name} shape {tuple(shape)} does not match the normalised "
+                              f"axis {axis} of input {tuple(x)} (expected ({x[axis]},))")
+    if len(set(d)) > 1:
+        raise MXCoreError(f"dtypes {', '.join(str(t) for t in d)} differ")
+    return [tuple(x)], [d[0]]
+
+
+def _channel(v, ndim, axis):
+    """A (C,) parameter reshaped to broadcast along ``axis`` of an ndim-d input."""
+    return v if axis == ndim - 1 else reshape(v, tuple(-1 if i == axis else 1
+                                                      for i in range(ndim)))
+
+
+@LAYER_NORM.def_grad
+def _layer_norm_grad(c, g):
+    """With x_hat = (x - mean) * rstd, rstd = 1/sqrt(var + eps), mean/var over axis:
+    dx = rstd * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)), dx_hat = g * gamma;
+    dgamma = sum(g * x_hat), dbeta = sum(g) over the other axes.  Written in core ops,
+    so it is differentiable again (second order)."""
+    from mxcore.ops.reduce import mean as _mean
+    x, gamma, _ = c.inputs
+    axis, eps = c.attrs["axis"], c.attrs["eps"]
+    ax = (axis,)
+    mu = _mean(x, ax, keepdims=True)
+    d = x - mu
+    rstd = E.rsqrt(_mean(d * d, ax, keepdims=True) + eps)
+    xhat = d * rstd
+    others = tuple(i for i in range(x.ndim) if i != axis)
+    gx = None
+    if c.needs_grad(0):
+        dxhat = g * _channel(gamma, x.ndim, axis)
+        gx = rstd * (dxhat - _mean(dxhat, ax, keepdims=True)
+                     - xhat * _mean(dxhat * xhat, ax, keepdims=True))
+
+    def over_others(v):
+        return reshape(_sum(v, others), (x.shape[axis],)) if others else v
+    ggamma = over_others(g * xhat) if c.needs_grad(1) else None
+    gbeta = over_others(g) if c.needs_grad(2) else None
+    return gx, ggamma, gbeta
+
+
+def layer_norm(data: NDArray, gamma: NDArray, beta: NDArray, axis: int = -1, eps: float = 1e-5,
+               output_mean_var: bool = False) -> NDArray:
+    """MXNet's LayerNorm: normalise ``data`` over ``axis`` to zero mean and unit
+    variance (biased, plus ``eps``), then ``gamma * x_hat + beta`` (gamma and beta
+    have shape ``(data.shape[axis],)``)."""
+    if output_mean_var:
+        from mxcore.base import OperatorError
+        raise OperatorError("LayerNorm", "output_mean_var=True is not supported")
+    ax = normalize_axis(axis, data.ndim, "layer_norm")
+    return invoke(LAYER_NORM, (data, gamma, beta), {"axis": ax, "eps": float(eps)})
+
+
+LayerNorm = layer_norm
 
 
 # activations built from core ops ----------------------------------------------------------

@@ -1,6 +1,8 @@
 """The GPU check behind gpu_check.sh: conformance on the real cuda:0, Triton vs
 cuBLAS matmul TFLOP/s, elementwise add and softmax bandwidth, an MNIST-MLP
-epoch.  Prints one JSON object as the last line of stdout."""
+epoch, and the second increment's kernels (reductions, layer norm, broadcast and
+scalar elementwise, random, batched matmul) against CuPy.  Prints one JSON object
+as the last line of stdout."""
 from __future__ import annotations
 
 import argparse
@@ -117,6 +119,13 @@ def matmul_bench(size):
             r[f"triton_tflops {cfg or 'default'}"] = round(tf, 1)
             if best is None or tf > best[0]:
                 best = (tf, cfg or "default")
+        try:
+            tm.launch_tuned(a, b, c)  # first call autotunes
+            r["triton_autotuned_tflops"] = round(
+                flops / timeit(lambda: tm.launch_tuned(a, b, c), sync) / 1e12, 1)
+            r["autotuned_config"] = str(tm._tuned(a.dtype.itemsize).best_config)
+        except Exception as exc:
+            r["autotuned"] = f"{type(exc).__name__}: {exc}"[:300]
         tm.launch(a, b, c)
         err = float(cupy.abs(c.astype(cupy.float32) - ref.astype(cupy.float32)).max()
                     / cupy.abs(ref.astype(cupy.float32)).max())
@@ -141,7 +150,7 @@ def matmul_bench(size):
 
         def tri():
             grid = (((M + 127) // 128) * ((N + 255) // 256),)
-            tm._matmul_kernel[grid](a, b, c, M, N, K, K, N, N, BLOCK_M=128, BLOCK_N=256,
+            tm._matmul_kernel[grid](a, b, c, M, N, K, K, N, N, 0, 0, 0, BLOCK_M=128, BLOCK_N=256,
                                     BLOCK_K=64, GROUP_M=8, PRECISION="ieee", num_warps=8,
                                     num_stages=3)
         out["bfloat16"] = {
@@ -191,6 +200,89 @@ def bandwidth():
     t = timeit(lambda: s + s, sync, warmup=20, iters=500)
     out["mx_add_10x10_us"] = round(t * 1e6, 1)
     return out
+
+
+@step("new_kernels")
+def new_kernels():
+    """Reductions, layer norm, broadcast add, scalar multiply, random, batched matmul:
+    GB/s (or TFLOP/s) against CuPy, and agreement."""
+    import cupy
+    from mxcore_cuda.triton import elementwise, matmul as tm, norm, random as trand, reduce
+    sync = cupy.cuda.Device(0).synchronize
+    out = {}
+    rows, cols = 16384, 4096
+    x = cupy.random.standard_normal((rows, cols), dtype=cupy.float32)
+    for name, axis, ref in (("sum_last_axis", (1,), lambda: x.sum(axis=1)),
+                            ("sum_all", None, lambda: x.sum()),
+                            ("max_last_axis", (1,), lambda: x.max(axis=1))):
+        fn = reduce.reduction(name.split("_")[0])
+        t = timeit(lambda: fn(x, axis, False), sync)
+        tc = timeit(ref, sync)
+        err = float(cupy.abs(fn(x, axis, False) - ref()).max() / (cupy.abs(ref()).max() + 1e-30))
+        out[f"{name}_float32_16384x4096"] = {"triton_gbps": round(x.nbytes / t / 1e9, 1),
+                                             "cupy_gbps": round(x.nbytes / tc / 1e9, 1),
+                                             "max_rel_err": err}
+    for dt in ("float32", "float16"):
+        xd = x.astype(dt)
+        g = cupy.random.standard_normal(cols, dtype=cupy.float32).astype(dt)
+        b = cupy.random.standard_normal(cols, dtype=cupy.float32).astype(dt)
+        t = timeit(lambda: norm.layer_norm(xd, g, b, 1, 1e-5), sync)
+
+        def cupy_ln():
+            a = xd.astype(cupy.float32)
+            m = a.mean(axis=1, keepdims=True)
+            d = a - m
+            return (d / cupy.sqrt((d * d).mean(axis=1, keepdims=True) + 1e-5) * g + b).astype(dt)
+        tc = timeit(cupy_ln, sync)
+        err = float(cupy.abs(norm.layer_norm(xd, g, b, 1, 1e-5).astype(cupy.float32)
+                             - cupy_ln().astype(cupy.float32)).max())
+        out[f"layer_norm_{dt}_16384x4096"] = {"triton_gbps": round(2 * xd.nbytes / t / 1e9, 1),
+                                              "cupy_composite_gbps": round(2 * xd.nbytes / tc / 1e9, 1),
+                                              "max_abs_err": err}
+    bias = cupy.random.standard_normal(cols, dtype=cupy.float32)
+    add = elementwise.binary("add")
+    t = timeit(lambda: add(x, bias), sync)
+    tc = timeit(lambda: x + bias, sync)
+    out["bias_add_float32_16384x4096"] = {
+        "triton_gbps": round(2 * x.nbytes / t / 1e9, 1), "cupy_gbps": round(2 * x.nbytes / tc / 1e9, 1),
+        "matches": bool(cupy.array_equal(add(x, bias), x + bias))}
+    mul = elementwise.scalar("mul_scalar")
+    t = timeit(lambda: mul(x, 0.5), sync)
+    tc = timeit(lambda: x * cupy.float32(0.5), sync)
+    out["mul_scalar_float32_16384x4096"] = {"triton_gbps": round(2 * x.nbytes / t / 1e9, 1),
+                                            "cupy_gbps": round(2 * x.nbytes / tc / 1e9, 1)}
+    import numpy as np
+    rng = np.random.default_rng(0)
+    t = timeit(lambda: trand.random_uniform(rng, 0.0, 1.0, (rows, cols), "float32"), sync)
+    crng = cupy.random.default_rng(0)
+    tc = timeit(lambda: crng.random((rows, cols), dtype=cupy.float32), sync)
+    u = trand.random_uniform(rng, 0.0, 1.0, (rows, cols), "float32")
+    out["random_uniform_float32_16384x4096"] = {
+        "triton_gbps": round(x.nbytes / t / 1e9, 1), "cupy_gbps": round(x.nbytes / tc / 1e9, 1),
+        "mean": float(u.mean()), "var": float(u.var())}
+    for dt in ("float16", "float32"):
+        a = cupy.random.standard_normal((32, 512, 512), dtype=cupy.float32).astype(dt)
+        bb = cupy.random.standard_normal((32, 512, 512), dtype=cupy.float32).astype(dt)
+        flops = 2.0 * 32 * 512 ** 3
+        tm.batch_dot(a, bb, False, False)  # autotune
+        t = timeit(lambda: tm.batch_dot(a, bb, False, False), sync)
+        tc = timeit(lambda: cupy.matmul(a, bb), sync)
+        ref = cupy.matmul(a, bb).astype(cupy.float32)
+        err = float(cupy.abs(tm.batch_dot(a, bb, False, False).astype(cupy.float32) - ref).max()
+                    / cupy.abs(ref).max())
+        out[f"batch_dot_{dt}_32x512^3"] = {"triton_tflops": round(flops / t / 1e12, 1),
+                                           "cublas_tflops": round(flops / tc / 1e12, 1),
+                                           "max_rel_err": err}
+    return out
+
+
+@step("smoke")
+def smoke(work):
+    env = {**os.environ, "MXCORE_CUDA_TRITON_MIN_ELEMENTS": "1"}
+    env["PYTHONPATH"] = f"{Path(work) / 'site'}:{env.get('PYTHONPATH', '')}"
+    r = subprocess.run([sys.executable, str(ROOT / "plugins/cuda/gpu_smoke.py")], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=240)
+    return {"returncode": r.returncode, "tail": (r.stdout + r.stderr)[-3000:]}
 
 
 @step("mnist_mlp_epoch")
@@ -275,6 +367,7 @@ def main():
     p.add_argument("--mnist", default=os.environ.get("MXCORE_MNIST_DIR"))
     p.add_argument("--conformance-timeout", type=float, default=None)
     p.add_argument("--skip-conformance", action="store_true")
+    p.add_argument("--skip-mnist", action="store_true")
     p.add_argument("--budget", type=float, default=450.0, help="seconds for the whole check")
     args = p.parse_args()
     entry_point_shim(Path(args.work))
@@ -282,7 +375,10 @@ def main():
     if "environment" not in RESULT["errors"]:
         matmul_bench(args.size)
         bandwidth()
-        mnist_epoch(args.mnist)
+        new_kernels()
+        smoke(args.work)
+        if not args.skip_mnist:
+            mnist_epoch(args.mnist)
         if not args.skip_conformance:
             left = args.budget - (time.time() - T0) - 10
             conformance(args.conformance_timeout or max(30.0, left), args.work)

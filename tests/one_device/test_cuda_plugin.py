@@ -119,7 +119,8 @@ def test_interpreted_explain_names_the_triton_kernel():
 def test_interpreted_triton_kernels_run_and_match_numpy():
     """Every Triton kernel wins resolution for a call its guard accepts, runs
     (launch counter), and agrees with the CPU device; calls the guards decline
-    run the numpy fallback."""
+    run the numpy fallback.  Covers broadcasting and scalar elementwise forms,
+    comparisons, reductions, layer norm, batched products and random sampling."""
     out = _python("""
         import numpy as np
         import mxcore as mx
@@ -213,10 +214,77 @@ def test_interpreted_triton_kernels_run_and_match_numpy():
                 close(gw, cw, tol)
                 close(gm, cm, tol)
 
-        # broadcasting is declined by the elementwise guard: the numpy fallback serves it
-        assert winner("add", ((2, 3), (3,)), "float32", {}) == "numpy.elemwise.add"
-        (ga, ca), (gb, cb) = both(rng.normal(size=(2, 3))), both(rng.normal(size=(3,)))
-        close(ga + gb, ca + cb, 1e-6)
+        # broadcasting: strided kernel (merged to <= 4 dims); more goes to the fallback
+        assert winner("add", ((2, 3), (3,)), "float32", {}) == "triton.elementwise.add"
+        assert winner("add", ((2, 1, 2, 1, 2, 1, 2), (2, 1, 2, 1, 2, 1)), "float32",
+                      {}) == "numpy.elemwise.add"
+        for dtype, tol in (("float32", 2e-5), ("float16", 2e-3), ("int32", 0)):
+            for sa, sb in (((4, 3), (3,)), ((2, 3, 4), (3, 1)), ((5, 1), (1, 6)),
+                           ((2, 3, 2, 2, 5), (5,))):
+                (ga, ca), (gb, cb) = both(rng.uniform(1, 5, sa), dtype), \
+                    both(rng.uniform(1, 5, sb), dtype)
+                for name in ("add", "multiply", "maximum", "greater", "less_equal"):
+                    close(getattr(mx.nd, name)(ga, gb), getattr(mx.nd, name)(ca, cb), tol)
+                    close(getattr(mx.nd, name)(gb, ga), getattr(mx.nd, name)(cb, ca), tol)
+            gq, cq = both(rng.uniform(-2, 2, (5, 5)), dtype)
+            close(gq.T - gq[1:2], cq.T - cq[1:2], tol)  # a strided view: no copy
+            for name in ("equal", "not_equal", "greater_equal", "less"):
+                close(getattr(mx.nd, name)(gq, gq.T), getattr(mx.nd, name)(cq, cq.T), tol)
+        for dtype, tol in (("float32", 2e-5), ("float16", 2e-3)):
+            g, c = both(rng.uniform(-2, 2, (4, 5)), dtype)
+            for s in (2, 0.3, -1.5):
+                for f in (lambda x: x + s, lambda x: x - s, lambda x: s - x, lambda x: x * s,
+                          lambda x: x / s, lambda x: s / x, lambda x: mx.nd.maximum(x, s),
+                          lambda x: mx.nd.minimum(x, s), lambda x: x == s, lambda x: x != s,
+                          lambda x: x > s, lambda x: x >= s, lambda x: x < s, lambda x: x <= s):
+                    close(f(g), f(c), tol)
+        assert winner("add_scalar", ((4,),), "float64", {"scalar": 1.0}).startswith("numpy.")
+
+        # reductions over trailing axes (all: rows == 1, two stages for long rows)
+        for dtype, tol in (("float32", 1e-5), ("float16", 2e-3), ("float64", 1e-12)):
+            g, c = both(rng.uniform(-2, 2, (3, 4, 5)), dtype)
+            for ax in (None, (2,), (1, 2)):
+                for kd in (False, True):
+                    for name in ("sum", "mean", "max", "min"):
+                        r, e = (getattr(mx.nd, name)(v, axis=ax, keepdims=kd) for v in (g, c))
+                        assert r.shape == e.shape
+                        close(r, e, tol * 10)
+            g, c = both(rng.uniform(-1, 1, (2, 5000)), dtype)
+            for name in ("sum", "mean", "max", "min"):
+                close(getattr(mx.nd, name)(g), getattr(mx.nd, name)(c), tol * 100)
+            assert winner("sum", ((3, 4),), dtype, {"axis": (0,), "keepdims": False}) \
+                .startswith("numpy.")
+        x = np.array([[1.0, np.nan, 3.0], [1.0, 2.0, 3.0]])
+        g, c = both(x)
+        close(mx.nd.max(g, axis=1), mx.nd.max(c, axis=1), 0)  # NaN propagates
+        assert LAUNCHES["reduce.sum.two_stage"] > 0
+
+        # layer norm (last axis), batched products
+        for dtype, tol in (("float32", 1e-4), ("float16", 1e-2)):
+            (gx, cx), (gg, cg), (gb, cb) = (both(rng.normal(size=s), dtype)
+                                            for s in ((6, 33), (33,), (33,)))
+            close(mx.nd.LayerNorm(gx, gg, gb, eps=1e-3), mx.nd.LayerNorm(cx, cg, cb, eps=1e-3),
+                  tol)
+            (ga, ca), (gb, cb) = both(rng.normal(size=(3, 32, 48)), dtype), \
+                both(rng.normal(size=(3, 48, 16)), dtype)
+            close(mx.nd.batch_dot(ga, gb), mx.nd.batch_dot(ca, cb), tol)
+            close(mx.nd.matmul(ga, gb), mx.nd.matmul(ca, cb), tol)
+
+        # random: reproducible under mx.random.seed, plausible moments; dropout uses it
+        mx.random.seed(5)
+        u1 = mx.nd.random.uniform(-1, 3, shape=(60, 50), ctx=gpu).asnumpy()
+        n1 = mx.nd.random.normal(1, 2, shape=(4000,), ctx=gpu).asnumpy()
+        mx.random.seed(5)
+        u2 = mx.nd.random.uniform(-1, 3, shape=(60, 50), ctx=gpu).asnumpy()
+        n2 = mx.nd.random.normal(1, 2, shape=(4000,), ctx=gpu).asnumpy()
+        u3 = mx.nd.random.uniform(-1, 3, shape=(60, 50), ctx=gpu).asnumpy()
+        assert (u1 == u2).all() and (n1 == n2).all() and not (u1 == u3).all()
+        assert u1.min() >= -1 and u1.max() < 3
+        assert abs(u1.mean() - 1) < 0.1 and abs(u1.var() - 16 / 12) < 0.1
+        assert abs(n1.mean() - 1) < 0.15 and abs(n1.var() - 4) < 0.4
+        with mx.autograd.record():
+            d = mx.nd.Dropout(mx.nd.ones((50, 40), ctx=gpu), p=0.3).asnumpy()
+        assert 0.25 < (d == 0).mean() < 0.35 and np.allclose(d[d != 0], 1 / 0.7)
 
         missing = []
         for op, module, factory, args, dtypes, guard in specs():
@@ -229,6 +297,44 @@ def test_interpreted_triton_kernels_run_and_match_numpy():
         print("LAUNCHES", sum(LAUNCHES.values()))
     """, interpret=True)
     assert "LAUNCHES" in out
+
+
+def test_gpu_guards_send_small_calls_to_the_cupy_fallback():
+    """On the real device (guards only: no GPU needed to evaluate them), launch-bound
+    Triton kernels take arrays of at least MXCORE_CUDA_TRITON_MIN_ELEMENTS elements."""
+    code = """
+        from mxcore.plugins import registry
+        from mxcore_cuda.triton._runtime import MIN_ELEMENTS
+        reg = registry()
+
+        def winner(op, shapes, attrs, dtype="float32"):
+            return reg.resolve(op, "cuda", dtype, shapes, (dtype,) * len(shapes), attrs).name
+        print("MIN", MIN_ELEMENTS)
+        for op, small, big, attrs in (
+                ("add", ((10, 10), (10,)), ((512, 256), (256,)), {}),
+                ("exp", ((10, 10),), ((512, 256),), {}),
+                ("mul_scalar", ((10, 10),), ((512, 256),), {"scalar": 2.0}),
+                ("sum", ((10, 10),), ((512, 256),), {"axis": (1,), "keepdims": False}),
+                ("softmax", ((10, 10),), ((512, 256),), {"axis": 1, "temperature": None}),
+                ("layer_norm", ((10, 10), (10,), (10,)), ((512, 256), (256,), (256,)),
+                 {"axis": 1, "eps": 1e-5}),
+                ("matmul", ((64, 64), (64, 64)), ((512, 256), (256, 256)), {})):
+            print(op, winner(op, small, attrs), winner(op, big, attrs))
+        print("random", winner("random_uniform", (), {"shape": (10,), "low": 0.0, "high": 1.0,
+                                                      "dtype": "float32"}))
+    """
+    out = _python(code)
+    assert "MIN 65536" in out
+    for line in out.splitlines()[1:-1]:
+        op, small, big = line.split()
+        assert small.startswith("cupy."), line
+        assert big.startswith("triton."), line
+    assert out.splitlines()[-1].split()[1].startswith("cupy.")
+    env_out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                             text=True, env={**_env(False),
+                                             "MXCORE_CUDA_TRITON_MIN_ELEMENTS": "1"}, cwd=ROOT)
+    assert env_out.returncode == 0, env_out.stderr
+    assert all(ln.split()[1].startswith("triton.") for ln in env_out.stdout.splitlines()[1:])
 
 
 def test_interpreted_device_passes_the_every_device_suite():

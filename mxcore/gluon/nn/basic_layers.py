@@ -1,4 +1,4 @@
-"""Containers and basic layers: Sequential, Dense, Dropout, Flatten, Lambda."""
+"""Containers and basic layers: Sequential, Dense, Dropout, LayerNorm, Flatten, Lambda."""
 from __future__ import annotations
 
 import math
@@ -100,6 +100,40 @@ class Dropout(HybridBlock):
 
     def __repr__(self) -> str:
         return f"Dropout(p = {self._rate}, axes={self._axes})"
+
+
+class LayerNorm(HybridBlock):
+    """Normalise over ``axis`` (zero mean, unit variance, plus ``epsilon``), then
+    ``gamma * x_hat + beta`` (MXNet's LayerNorm).  ``center=False``/``scale=False``
+    keep beta at 0/gamma at 1 (not trained); ``in_channels=0`` defers their shape
+    to the first input."""
+
+    def __init__(self, axis: int = -1, epsilon: float = 1e-5, center: bool = True,
+                 scale: bool = True, beta_initializer="zeros", gamma_initializer="ones",
+                 in_channels: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self._axis, self._epsilon = int(axis), float(epsilon)
+        self._center, self._scale = bool(center), bool(scale)
+        with self.name_scope():
+            self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
+                                         shape=(in_channels,), init=gamma_initializer,
+                                         allow_deferred_init=True)
+            self.beta = self.params.get("beta", grad_req="write" if center else "null",
+                                        shape=(in_channels,), init=beta_initializer,
+                                        allow_deferred_init=True)
+
+    def infer_shape(self, x, *args) -> None:
+        channels = x.shape[self._axis]
+        self.gamma.shape = (channels,)
+        self.beta.shape = (channels,)
+
+    def hybrid_forward(self, F, x, gamma, beta):
+        return F.LayerNorm(x, gamma, beta, axis=self._axis, eps=self._epsilon)
+
+    def __repr__(self) -> str:
+        n = self.gamma.shape[0] if self.gamma.shape else 0
+        return (f"LayerNorm(axis={self._axis}, epsilon={self._epsilon}, center={self._center}, "
+                f"scale={self._scale}, in_channels={n or None})")
 
 
 class Flatten(HybridBlock):

@@ -53,10 +53,14 @@ class CUDAEvent(hal.Event):
 
 class CupyGenerator:
     """cupy.random.Generator plus ``permutation`` (which the CPU kernels' shuffle
-    uses and CuPy's Generator lacks)."""
+    uses and CuPy's Generator lacks) and ``host``, a numpy generator seeded alike
+    (seeds for the Triton random kernels)."""
 
     def __init__(self, seed=None):
         self._rng = _cupy().random.default_rng(seed)
+        # a host-side stream for seeds of Triton's counter-based sampling kernels:
+        # drawing one from the CuPy generator would synchronise with the device
+        self.host = np.random.default_rng(seed)
 
     def __getattr__(self, name):
         return getattr(self._rng, name)

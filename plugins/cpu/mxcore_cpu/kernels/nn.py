@@ -1,5 +1,6 @@
 """softmax / log_softmax (max-shifted for stability; float16 computes in
-float32), fully_connected and the fused softmax cross-entropy."""
+float32), fully_connected, the fused softmax cross-entropy and layer_norm
+(float16 computes in float32)."""
 from __future__ import annotations
 
 from mxcore_cpu.kernels._dtypes import FLOAT
@@ -59,6 +60,16 @@ def kernels(xp, special):
         p *= xp.expand_dims(g, axis)
         return p
 
-    return {"softmax": (softmax, FLOAT), "log_softmax": (log_softmax, FLOAT),
+    def layer_norm(x, gamma, beta, axis, eps):
+        a = x.astype(xp.float32) if x.dtype == xp.float16 else x
+        mean = a.mean(axis=axis, keepdims=True)
+        d = a - mean
+        var = (d * d).mean(axis=axis, keepdims=True)
+        shape = tuple(-1 if i == axis else 1 for i in range(x.ndim))
+        g = gamma.reshape(shape).astype(a.dtype, copy=False)
+        b = beta.reshape(shape).astype(a.dtype, copy=False)
+        return (d / xp.sqrt(var + eps) * g + b).astype(x.dtype, copy=False)
+
+    return {"layer_norm": (layer_norm, FLOAT), "softmax": (softmax, FLOAT), "log_softmax": (log_softmax, FLOAT),
             "softmax_ce_loss_grad": (softmax_ce_loss_grad, FLOAT),
             "fully_connected": (fully_connected, FLOAT), "softmax_ce_loss": (softmax_ce_loss, FLOAT)}

@@ -12,7 +12,8 @@ import importlib
 from typing import Callable, List
 
 import hal
-from mxcore_cuda.triton._runtime import MAX_COLS_SOFTMAX, size_ok
+from mxcore_cuda.triton._layout import MAX_DIMS, broadcast_plan
+from mxcore_cuda.triton._runtime import MAX_COLS_SOFTMAX, numel, size_ok, worth_launching
 
 PRIORITY = 10
 FLOAT = frozenset(hal.FLOAT_DTYPES) - {"bfloat16"}
@@ -24,12 +25,57 @@ UNARY_OPS.update({name: FLOAT | INT for name in ("negative", "relu")})
 BINARY_OPS = {name: FLOAT | INT for name in ("add", "subtract", "multiply", "maximum",
                                              "minimum")}
 BINARY_OPS["divide"] = FLOAT
+BINARY_OPS.update({name: FLOAT | INT for name in ("equal", "not_equal", "greater",
+                                                  "greater_equal", "less", "less_equal")})
+#: scalar forms: float16/float32 (Triton passes the scalar as float32)
+HALF_SINGLE = frozenset({"float16", "float32"})
+SCALAR_OPS = ("add_scalar", "sub_scalar", "rsub_scalar", "mul_scalar", "div_scalar",
+              "rdiv_scalar", "maximum_scalar", "minimum_scalar", "equal_scalar",
+              "not_equal_scalar", "greater_scalar", "greater_equal_scalar", "less_scalar",
+              "less_equal_scalar")
+REDUCE_OPS = ("sum", "mean", "max", "min")
 
 
 # guards ----------------------------------------------------------------------------------
-def same_shape(shapes, dtypes, attrs) -> bool:
-    """Elementwise kernels: inputs of one shape (broadcasting goes to the fallback)."""
-    return all(s == shapes[0] for s in shapes[1:]) and size_ok(shapes[0])
+# Guards run once per (shapes, attrs) signature (mxcore.dispatch caches the choice).
+# ``worth_launching``: interpreted, arrays up to the interpreter's maximum; on a GPU, at
+# least MXCORE_CUDA_TRITON_MIN_ELEMENTS elements (smaller ones go to the CuPy fallback).
+def unary_size(shapes, dtypes, attrs) -> bool:
+    """Elementwise unary and scalar forms: the array's size is in the launch window."""
+    return worth_launching(shapes[0])
+
+
+def broadcastable(shapes, dtypes, attrs) -> bool:
+    """Elementwise binary: inputs that broadcast, to a pattern of at most 4 merged
+    dimensions, with an output in the launch window."""
+    p = broadcast_plan(tuple(shapes))
+    return p is not None and len(p[1]) <= MAX_DIMS and worth_launching(p[0])
+
+
+def trailing_axes(shapes, dtypes, attrs) -> bool:
+    """Reductions: over all axes or a run of trailing axes (the last one, ...), a
+    non-empty input in the launch window."""
+    shape = shapes[0]
+    axis = attrs.get("axis")
+    nd = len(shape)
+    if axis is not None and (not axis or tuple(axis) != tuple(range(axis[0], nd))):
+        return False
+    return numel(shape) > 0 and worth_launching(shape)
+
+
+def layer_norm_last(shapes, dtypes, attrs) -> bool:
+    """layer_norm over the last axis, rows that fit one block, gamma/beta of the
+    row's length."""
+    x = shapes[0]
+    return (len(x) >= 1 and attrs.get("axis", -1) in (-1, len(x) - 1)
+            and 0 < x[-1] <= MAX_COLS_SOFTMAX and tuple(shapes[1]) == x[-1:]
+            and tuple(shapes[2]) == x[-1:] and one_dtype(dtypes) and worth_launching(x))
+
+
+def sampling(shapes, dtypes, attrs) -> bool:
+    """random_uniform/normal: int32 offsets, a size in the launch window."""
+    shape = tuple(attrs.get("shape", ()))
+    return numel(shape) < 2**31 and worth_launching(shape)
 
 
 def one_dtype(dtypes) -> bool:
@@ -46,26 +92,49 @@ def last_axis(shapes, dtypes, attrs) -> bool:
         if t == 0 or float(np.float32(1.0 / t)) != 1.0 / t:
             return False
     return (len(shape) >= 1 and attrs.get("axis", -1) in (-1, len(shape) - 1)
-            and 0 < shape[-1] <= MAX_COLS_SOFTMAX and size_ok(shape))
+            and 0 < shape[-1] <= MAX_COLS_SOFTMAX and worth_launching(shape))
 
 
 def rows_2d(shapes, dtypes, attrs) -> bool:
     """softmax_ce_loss(_grad): a (batch, classes) input, classes on axis 1."""
     x = shapes[0]
     return (len(x) == 2 and attrs.get("axis", -1) in (-1, 1) and shapes[1] == x[:1]
-            and 0 < x[1] <= MAX_COLS_SOFTMAX and size_ok(x)
+            and 0 < x[1] <= MAX_COLS_SOFTMAX and worth_launching(x)
             and (len(shapes) < 3 or shapes[2] == x[:1]))
 
 
+def _product_ok(a, b, out, dtypes) -> bool:
+    """every matrix dimension a multiple of 16, one dtype; interpreted, small
+    operands; on a GPU, an output in the launch window."""
+    from mxcore_cuda import INTERPRET
+    if a[-1] != b[-2] or not one_dtype(dtypes):
+        return False
+    if not all(d > 0 and d % 16 == 0 for d in (a[-2], a[-1], b[-1])):
+        return False
+    if INTERPRET:
+        return size_ok((numel(a) + numel(b) + numel(out),))
+    return worth_launching(out)
+
+
 def matmul_2d(shapes, dtypes, attrs) -> bool:
-    """2-D @ 2-D, every dimension a multiple of 16, no transposes, one dtype."""
+    """dot: 2-D @ 2-D, every dimension a multiple of 16, no transposes, one dtype."""
     if attrs.get("transpose_a") or attrs.get("transpose_b") or len(shapes) != 2:
         return False
     a, b = shapes
-    if len(a) != 2 or len(b) != 2 or a[1] != b[0] or not one_dtype(dtypes):
+    return len(a) == 2 and len(b) == 2 and _product_ok(a, b, (a[0], b[1]), dtypes)
+
+
+def batched(shapes, dtypes, attrs) -> bool:
+    """batch_dot (and matmul of 3-D operands): one batch size, matrix dimensions
+    multiples of 16, no transposes, one dtype; matmul also takes 2-D @ 2-D."""
+    if attrs.get("transpose_a") or attrs.get("transpose_b") or len(shapes) != 2:
         return False
-    return all(d > 0 and d % 16 == 0 for d in (a[0], a[1], b[1])) and \
-        size_ok((a[0] * a[1] + b[0] * b[1] + a[0] * b[1],))
+    a, b = shapes
+    if len(a) == 2 and len(b) == 2:
+        return matmul_2d(shapes, dtypes, attrs)
+    if len(a) != 3 or len(b) != 3 or a[0] != b[0] or a[0] == 0:
+        return False
+    return _product_ok(a, b, (a[0], a[1], b[2]), dtypes)
 
 
 def updates(shapes, dtypes, attrs) -> bool:
@@ -96,15 +165,23 @@ def specs():
     """(op, module, factory, factory args, dtypes, guard) for every Triton kernel."""
     out = []
     for name, dts in UNARY_OPS.items():
-        out.append((name, "elementwise", "unary", (name,), dts, same_shape))
+        out.append((name, "elementwise", "unary", (name,), dts, unary_size))
     for name, dts in BINARY_OPS.items():
-        out.append((name, "elementwise", "binary", (name,), dts, same_shape))
+        out.append((name, "elementwise", "binary", (name,), dts, broadcastable))
+    for name in SCALAR_OPS:
+        out.append((name, "elementwise", "scalar", (name,), HALF_SINGLE, unary_size))
+    for name in REDUCE_OPS:
+        out.append((name, "reduce", name, (), FLOAT, trailing_axes))
     for name in ("softmax", "log_softmax"):
         out.append((name, "softmax", name, (), FLOAT, last_axis))
     for name in ("softmax_ce_loss", "softmax_ce_loss_grad"):
         out.append((name, "softmax", name, (), FLOAT, rows_2d))
-    for name in ("matmul", "dot"):
-        out.append((name, "matmul", name, (), frozenset({"float16", "float32"}), matmul_2d))
+    out.append(("layer_norm", "norm", "layer_norm", (), HALF_SINGLE, layer_norm_last))
+    for name in ("random_uniform", "random_normal"):
+        out.append((name, "random", name, (), HALF_SINGLE, sampling))
+    out.append(("dot", "matmul", "dot", (), HALF_SINGLE, matmul_2d))
+    for name in ("matmul", "batch_dot"):
+        out.append((name, "matmul", name, (), HALF_SINGLE, batched))
     for name in ("sgd_update", "sgd_mom_update", "adam_update"):
         out.append((name, "optimizer", name, (), FLOAT, updates))
     for name in ("multi_sgd_update", "multi_sgd_mom_update"):

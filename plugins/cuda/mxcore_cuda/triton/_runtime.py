@@ -17,6 +17,13 @@ LAUNCHES: collections.Counter = collections.Counter()
 #: ones go to the numpy fallback (the interpreter is a correctness tool, ~1 ms a program).
 INTERPRET_MAX_ELEMENTS = int(os.environ.get("MXCORE_CUDA_INTERPRET_MAX", 1 << 16))
 
+#: On a real GPU, launch-bound kernels (elementwise, softmax, reductions, layer norm,
+#: random) take arrays of at least this many elements: below it Triton's per-launch Python
+#: overhead (~20-30 us) loses to CuPy's ufunc/cuBLAS launches, and the CuPy fallback
+#: (priority -10) serves the call.  Interpreted mode ignores it (CI exercises the kernels
+#: at every size up to INTERPRET_MAX_ELEMENTS).
+MIN_ELEMENTS = int(os.environ.get("MXCORE_CUDA_TRITON_MIN_ELEMENTS", 1 << 16))
+
 
 def xp_of(a):
     """The array module of ``a`` (numpy in interpreted mode, cupy on GPUs)."""
@@ -52,14 +59,27 @@ def elementwise_block(n: int) -> int:
     return min(4096, max(16, next_pow2(n))) if INTERPRET else 1024
 
 
+def numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
 def size_ok(shape) -> bool:
     """Interpreted mode: keep the interpreter to small arrays."""
     if not INTERPRET:
         return True
-    n = 1
-    for d in shape:
-        n *= d
-    return n <= INTERPRET_MAX_ELEMENTS
+    return numel(shape) <= INTERPRET_MAX_ELEMENTS
+
+
+def worth_launching(shape) -> bool:
+    """The size window of launch-bound kernels: interpreted, up to the interpreter's
+    maximum; on a GPU, at least MIN_ELEMENTS (smaller calls go to the CuPy fallback)."""
+    n = numel(shape)
+    if INTERPRET:
+        return n <= INTERPRET_MAX_ELEMENTS
+    return n >= MIN_ELEMENTS
 
 
 def count(name: str) -> None:

@@ -1,7 +1,15 @@
-"""Tiled matmul with ``tl.dot``: C = A @ B for 2-D float16/float32 inputs,
-float32 accumulation, grouped program order for L2 reuse.  float32 uses IEEE
-products by default (matches numpy/cuBLAS); ``MXCORE_CUDA_TF32=1`` allows TF32.
-No transposes (the guard declines them)."""
+"""Tiled matmul with ``tl.dot``: C = A @ B for float16/float32 inputs, 2-D or
+batched 3-D (``batch_dot`` without transposes, ``matmul`` of equal batches: a
+batch grid dimension), float32 accumulation, grouped program order for L2
+reuse.  float32 uses IEEE products by default (matches numpy/cuBLAS);
+``MXCORE_CUDA_TF32=1`` allows TF32.  No transposes (the guard declines them).
+
+Block configurations: on a GPU ``triton.autotune`` picks among a few per
+(M, N, K) and dtype, timing them once with CUDA events through CuPy (Triton's
+own benchmark helper needs torch); ``MXCORE_CUDA_MATMUL_AUTOTUNE=0`` uses the
+fixed heuristic instead.  Interpreted, one configuration (the autotuner with a
+single config does not benchmark): few, large programs.
+"""
 from __future__ import annotations
 
 import os
@@ -13,13 +21,19 @@ from mxcore_cuda import INTERPRET
 from mxcore_cuda.triton._runtime import arg, contiguous, count, xp_of
 
 TF32 = os.environ.get("MXCORE_CUDA_TF32", "") not in ("", "0")
+AUTOTUNE = os.environ.get("MXCORE_CUDA_MATMUL_AUTOTUNE", "1") not in ("", "0")
 
 
 @triton.jit
 def _matmul_kernel(A, B, C, M, N, K, stride_am, stride_bk, stride_cm,
+                   stride_ab, stride_bb, stride_cb,
                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
                    GROUP_M: tl.constexpr, PRECISION: tl.constexpr):
     pid = tl.program_id(0)
+    batch = tl.program_id(1).to(tl.int64)
+    A += batch * stride_ab
+    B += batch * stride_bb
+    C += batch * stride_cb
     num_m = tl.cdiv(M, BLOCK_M)
     num_n = tl.cdiv(N, BLOCK_N)
     group = GROUP_M * num_n
@@ -45,7 +59,7 @@ def _matmul_kernel(A, B, C, M, N, K, stride_am, stride_bk, stride_cm,
 
 
 def config(M, N, K, dtype):
-    """(BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages)."""
+    """The fixed heuristic: (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages)."""
     if INTERPRET:  # few, large programs: the interpreter's cost is per program
         def blk(d):
             return 64 if d >= 64 else (32 if d >= 32 else 16)
@@ -55,21 +69,96 @@ def config(M, N, K, dtype):
     return 128, 128, 32, 8, 8, 3
 
 
-def launch(a, b, c, cfg=None):
-    M, K = a.shape
-    N = b.shape[1]
-    bm, bn, bk, gm, warps, stages = cfg or config(M, N, K, a.dtype)
-    precision = "tf32" if (TF32 and a.dtype.itemsize == 4) else "ieee"
-    grid = (triton.cdiv(M, bm) * triton.cdiv(N, bn),)
-    _matmul_kernel[grid](arg(a), arg(b), arg(c), M, N, K, a.shape[1], b.shape[1], c.shape[1],
-                         BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm, PRECISION=precision,
+def _cfg(bm, bn, bk, warps, stages):
+    return triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8},
                          num_warps=warps, num_stages=stages)
+
+
+#: autotuning candidates (GPU) per operand width in bytes
+CONFIGS = {
+    2: [_cfg(128, 256, 64, 8, 3), _cfg(256, 128, 64, 8, 3), _cfg(128, 128, 64, 4, 4),
+        _cfg(128, 128, 32, 4, 4), _cfg(64, 256, 32, 4, 4), _cfg(128, 64, 64, 4, 4),
+        _cfg(64, 128, 64, 4, 4), _cfg(64, 64, 64, 4, 4)],
+    4: [_cfg(128, 128, 32, 8, 3), _cfg(128, 256, 32, 8, 3), _cfg(128, 64, 32, 4, 4),
+        _cfg(64, 128, 32, 4, 4), _cfg(64, 64, 32, 4, 4), _cfg(128, 128, 16, 8, 4)],
+}
+
+
+def _cupy_bench(fn, quantiles=None, warmup=2, iters=10):
+    """Median-free CUDA-event timing in ms (Triton's do_bench needs torch)."""
+    import cupy
+    for _ in range(warmup):
+        fn()
+    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+    start.record()
+    for _ in range(iters):
+        fn()
+    stop.record()
+    stop.synchronize()
+    t = cupy.cuda.get_elapsed_time(start, stop) / iters
+    return [t, t, t] if quantiles else t
+
+
+_TUNED = {}
+
+
+def _tuned(width: int):
+    """The autotuned kernel for operands of ``width`` bytes (one config interpreted)."""
+    tuner = _TUNED.get(width)
+    if tuner is None:
+        if INTERPRET:
+            configs = [_cfg(32, 32, 32, 4, 1)]
+            tuner = triton.autotune(configs=configs, key=["M", "N", "K"])(_matmul_kernel)
+        else:
+            tuner = triton.autotune(configs=CONFIGS[width], key=["M", "N", "K"],
+                                    do_bench=_cupy_bench)(_matmul_kernel)
+        _TUNED[width] = tuner
+    return tuner
+
+
+def _precision(a):
+    return "tf32" if (TF32 and a.dtype.itemsize == 4) else "ieee"
+
+
+def _strides(a, b, c):
+    """Row strides and batch strides (0 for 2-D) of contiguous a, b, c."""
+    if a.ndim == 3:
+        return (a.shape[2], b.shape[2], c.shape[2], a.shape[1] * a.shape[2],
+                b.shape[1] * b.shape[2], c.shape[1] * c.shape[2])
+    return a.shape[1], b.shape[1], c.shape[1], 0, 0, 0
+
+
+def launch(a, b, c, cfg=None):
+    """C = A @ B with an explicit configuration (or the fixed heuristic): the
+    benchmark's entry point, and the path when autotuning is off."""
+    M, K = a.shape[-2:]
+    N = b.shape[-1]
+    batch = a.shape[0] if a.ndim == 3 else 1
+    bm, bn, bk, gm, warps, stages = cfg or config(M, N, K, a.dtype)
+    grid = (triton.cdiv(M, bm) * triton.cdiv(N, bn), batch)
+    _matmul_kernel[grid](arg(a), arg(b), arg(c), M, N, K, *_strides(a, b, c),
+                         BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm,
+                         PRECISION=_precision(a), num_warps=warps, num_stages=stages)
+
+
+def launch_tuned(a, b, c):
+    M, K = a.shape[-2:]
+    N = b.shape[-1]
+    batch = a.shape[0] if a.ndim == 3 else 1
+
+    def grid(meta):
+        return (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]), batch)
+    _tuned(a.dtype.itemsize)[grid](arg(a), arg(b), arg(c), M, N, K, *_strides(a, b, c),
+                                   PRECISION=_precision(a))
 
 
 def _product(a, b):
     a, b = contiguous(a), contiguous(b)
-    c = xp_of(a).empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    launch(a, b, c)
+    c = xp_of(a).empty(a.shape[:-1] + b.shape[-1:], dtype=a.dtype)
+    if AUTOTUNE:
+        launch_tuned(a, b, c)
+    else:
+        launch(a, b, c)
     return c
 
 
@@ -85,5 +174,12 @@ def dot(a, b, transpose_a, transpose_b):
     return c
 
 
+def batch_dot(a, b, transpose_a, transpose_b):
+    c = _product(a, b)  # 3-D, no transposes (the guard)
+    count("matmul.batch_dot")
+    return c
+
+
 matmul.__qualname__ = "triton_matmul"
 dot.__qualname__ = "triton_dot"
+batch_dot.__qualname__ = "triton_batch_dot"
