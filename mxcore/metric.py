@@ -467,20 +467,20 @@ def _check_average(cls, average):
         raise ValueError(f"{cls}: average must be 'macro' or 'micro', got {average!r}")
 
 
-@register
-class F1(EvalMetric):
-    """Binary F1 score (positive class 1; predictions ``(batch, 2)`` arg-maxed).
+class _BinaryScore(EvalMetric):
+    """Shared machinery of F1 and MCC: binary counts, then a score per update
+    call averaged over calls (``"macro"``) or one score over all counts
+    (``"micro"``)."""
 
-    ``average="macro"``: the F1 of each ``update`` call, averaged over calls;
-    ``"micro"``: one F1 over the counts of all calls.
-    """
-
-    def __init__(self, name="f1", output_names=None, label_names=None, average="macro"):
-        _check_average("F1", average)
+    def __init__(self, name, output_names, label_names, average):
+        _check_average(type(self).__name__, average)
         self.average = average
         self.metrics = _BinaryClassificationMetrics()
         super().__init__(name, output_names=output_names, label_names=label_names,
                          average=average, has_global_stats=True)
+
+    def _score(self, use_global: bool) -> float:
+        raise NotImplementedError
 
     def update(self, labels, preds):
         labels, preds = check_label_shapes(labels, preds, True)
@@ -488,14 +488,14 @@ class F1(EvalMetric):
             self.metrics.update_binary_stats(label, pred)
         m = self.metrics
         if self.average == "macro":
-            self.sum_metric += m.fscore
-            self.global_sum_metric += m.global_fscore
+            self.sum_metric += self._score(False)
+            self.global_sum_metric += self._score(True)
             self.num_inst += 1
             self.global_num_inst += 1
             m.reset_stats()
         else:
-            self.sum_metric = m.fscore * m.total_examples
-            self.global_sum_metric = m.global_fscore * m.global_total_examples
+            self.sum_metric = self._score(False) * m.total_examples
+            self.global_sum_metric = self._score(True) * m.global_total_examples
             self.num_inst = m.total_examples
             self.global_num_inst = m.global_total_examples
 
@@ -513,44 +513,29 @@ class F1(EvalMetric):
 
 
 @register
-class MCC(EvalMetric):
+class F1(_BinaryScore):
+    """Binary F1 score (positive class 1; predictions ``(batch, 2)`` arg-maxed).
+
+    ``average="macro"``: the F1 of each ``update`` call, averaged over calls;
+    ``"micro"``: one F1 over the counts of all calls.
+    """
+
+    def __init__(self, name="f1", output_names=None, label_names=None, average="macro"):
+        super().__init__(name, output_names, label_names, average)
+
+    def _score(self, use_global: bool) -> float:
+        return self.metrics.global_fscore if use_global else self.metrics.fscore
+
+
+@register
+class MCC(_BinaryScore):
     """Binary Matthews correlation coefficient (``average`` as for F1)."""
 
     def __init__(self, name="mcc", output_names=None, label_names=None, average="macro"):
-        _check_average("MCC", average)
-        self._average = average
-        self._metrics = _BinaryClassificationMetrics()
-        super().__init__(name, output_names=output_names, label_names=label_names,
-                         average=average, has_global_stats=True)
+        super().__init__(name, output_names, label_names, average)
 
-    def update(self, labels, preds):
-        labels, preds = check_label_shapes(labels, preds, True)
-        for label, pred in zip(labels, preds):
-            self._metrics.update_binary_stats(label, pred)
-        m = self._metrics
-        if self._average == "macro":
-            self.sum_metric += m.matthewscc()
-            self.global_sum_metric += m.matthewscc(use_global=True)
-            self.num_inst += 1
-            self.global_num_inst += 1
-            m.reset_stats()
-        else:
-            self.sum_metric = m.matthewscc() * m.total_examples
-            self.global_sum_metric = m.matthewscc(use_global=True) * m.global_total_examples
-            self.num_inst = m.total_examples
-            self.global_num_inst = m.global_total_examples
-
-    def reset(self):
-        self.sum_metric = 0.0
-        self.num_inst = 0
-        self.global_sum_metric = 0.0
-        self.global_num_inst = 0
-        self._metrics.reset_stats()
-
-    def reset_local(self):
-        self.sum_metric = 0.0
-        self.num_inst = 0
-        self._metrics.local_reset_stats()
+    def _score(self, use_global: bool) -> float:
+        return self.metrics.matthewscc(use_global=use_global)
 
 
 @register

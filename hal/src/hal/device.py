@@ -187,12 +187,17 @@ class DeviceType:
         return Event(Device(self.kind, index))
 
     # randomness -------------------------------------------------------------
+    # The default suits host-memory devices: one numpy Generator per index.
     def generator(self, index: int) -> Any:
         """The device's random generator, passed to random kernels."""
-        raise NotImplementedError(f"device kind {self.kind!r} has no random generator")
+        gens = self.__dict__.setdefault("_generators", {})
+        gen = gens.get(index)
+        if gen is None:
+            gen = gens[index] = np.random.default_rng()
+        return gen
 
     def seed(self, index: int, seed: int) -> None:
-        raise NotImplementedError(f"device kind {self.kind!r} cannot be seeded")
+        self.__dict__.setdefault("_generators", {})[index] = np.random.default_rng(seed)
 
     def properties(self, index: int) -> Dict[str, Any]:
         return {"kind": self.kind, "index": index, "description": self.description}

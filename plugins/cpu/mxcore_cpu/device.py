@@ -20,7 +20,6 @@ class CPUDevice(hal.DeviceType):
     description = "host CPU (numpy)"
 
     def __init__(self):
-        self._generators: Dict[int, np.random.Generator] = {}
         self._limiter = None
         threads = os.environ.get("MXCORE_CPU_THREADS")
         if threads:
@@ -74,15 +73,6 @@ class CPUDevice(hal.DeviceType):
         except OSError:
             pass
         return stats
-
-    def generator(self, index: int) -> np.random.Generator:
-        gen = self._generators.get(index)
-        if gen is None:
-            gen = self._generators[index] = np.random.default_rng()
-        return gen
-
-    def seed(self, index: int, seed: int) -> None:
-        self._generators[index] = np.random.default_rng(seed)
 
     def properties(self, index: int) -> Dict[str, Any]:
         return {**super().properties(index), "cpu_count": os.cpu_count(),

@@ -208,9 +208,6 @@ class InterpretedCUDADevice(hal.DeviceType):
                    "CPU plugin's numpy kernels (priority -10); CuPy-only kernels are skipped "
                    "(the fallbacks are numpy, not cupy)")
 
-    def __init__(self):
-        self._generators: Dict[int, np.random.Generator] = {}
-
     def availability(self) -> Tuple[bool, str]:
         return True, ""
 
@@ -222,15 +219,6 @@ class InterpretedCUDADevice(hal.DeviceType):
 
     def to_host(self, index: int, array) -> np.ndarray:
         return array
-
-    def generator(self, index: int) -> np.random.Generator:
-        gen = self._generators.get(index)
-        if gen is None:
-            gen = self._generators[index] = np.random.default_rng()
-        return gen
-
-    def seed(self, index: int, seed: int) -> None:
-        self._generators[index] = np.random.default_rng(seed)
 
     def properties(self, index: int) -> Dict[str, Any]:
         import importlib.metadata as md
