@@ -96,10 +96,11 @@ ADADELTA_UPDATE = _new("adadelta_update", ("acc_g", "acc_delta"),
                        "acc_delta = rho*acc_delta + (1-rho)*d^2; weight -= lr*(d + wd*weight)")
 
 
-# multi-tensor SGD: one call updates many weights (inputs are interleaved per
-# weight: w0, g0[, m0], w1, g1[, m1], ...; lrs/wds hold one value per weight)
-def _multi(name: str, per: int, attrs: dict, doc: str) -> Op:
-    op = Op(name, -1, attrs={"lrs": REQUIRED, "wds": REQUIRED, "num_weights": REQUIRED,
+# multi-tensor updates: one call updates many weights (inputs are interleaved per
+# weight: w0, g0[, states0...], w1, g1, ...; the list attributes -- lrs, wds, and
+# etas for AdamW -- hold one value per weight)
+def _multi(name: str, per: int, attrs: dict, doc: str, lists=("lrs", "wds")) -> Op:
+    op = Op(name, -1, attrs={**{k: REQUIRED for k in lists}, "num_weights": REQUIRED,
                              **attrs, **{k: v for k, v in _PREP.items() if k != "wd"}},
             mutates=lambda a: tuple(i for i in range(per * a["num_weights"])
                                     if i % per != 1), doc=doc)
@@ -114,23 +115,31 @@ def _multi(name: str, per: int, attrs: dict, doc: str) -> Op:
     return op
 
 
+_ADAM_HP = {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
 MULTI_SGD_UPDATE = _multi("multi_sgd_update", 2, {},
                           "sgd_update on num_weights (weight, grad) pairs in one call")
 MULTI_SGD_MOM_UPDATE = _multi("multi_sgd_mom_update", 3, {"momentum": 0.0},
                               "sgd_mom_update on num_weights (weight, grad, mom) triples")
+MULTI_ADAM_UPDATE = _multi("multi_adam_update", 4, dict(_ADAM_HP),
+                           "adam_update on num_weights (weight, grad, mean, var) groups "
+                           "(lrs carry each weight's bias correction)")
+MULTI_ADAMW_UPDATE = _multi("multi_adamw_update", 4, dict(_ADAM_HP),
+                            "adamw_update on num_weights (weight, grad, mean, var) groups, "
+                            "one lr, wd and eta per weight", lists=("lrs", "wds", "etas"))
 
 
-def _multi_update(op: Op, per: int, data, lrs, wds, attrs: dict, num_weights: int):
+def _multi_update(op: Op, per: int, data, lists: dict, attrs: dict, num_weights: int):
     data = list(data)
-    if len(data) != per * num_weights or len(lrs) != num_weights or len(wds) != num_weights:
-        raise OperatorError(op.name, f"expected {per} arrays per weight and one lr/wd per "
-                            f"weight for num_weights={num_weights}; got {len(data)} arrays, "
-                            f"{len(lrs)} lrs, {len(wds)} wds")
+    lists = {k: tuple(float(x) for x in v) for k, v in lists.items()}
+    if len(data) != per * num_weights or any(len(v) != num_weights for v in lists.values()):
+        counts = ", ".join(f"{len(v)} {k}" for k, v in lists.items())
+        raise OperatorError(op.name, f"expected {per} arrays per weight and one value of "
+                            f"each of {', '.join(lists)} per weight for "
+                            f"num_weights={num_weights}; got {len(data)} arrays, {counts}")
     for i in range(0, len(data), per):
         _check(op, data[i:i + per])
     attrs = {k: float(v) for k, v in attrs.items()}
-    invoke(op, data, {"lrs": tuple(float(x) for x in lrs), "wds": tuple(float(x) for x in wds),
-                      "num_weights": int(num_weights), **attrs})
+    invoke(op, data, {**lists, "num_weights": int(num_weights), **attrs})
     return data[0::per]
 
 
@@ -138,7 +147,7 @@ def multi_sgd_update(*data, lrs, wds, rescale_grad=1.0, clip_gradient=-1.0, num_
                      out=None):
     """Plain SGD on several weights at once: ``data`` is w0, g0, w1, g1, ...
     (updated in place; returns the weights)."""
-    return _multi_update(MULTI_SGD_UPDATE, 2, data, lrs, wds, dict(
+    return _multi_update(MULTI_SGD_UPDATE, 2, data, dict(lrs=lrs, wds=wds), dict(
         rescale_grad=rescale_grad, clip_gradient=clip_gradient), num_weights)
 
 
@@ -146,8 +155,27 @@ def multi_sgd_mom_update(*data, lrs, wds, momentum=0.0, rescale_grad=1.0, clip_g
                          num_weights=1, out=None):
     """SGD with momentum on several weights at once: ``data`` is w0, g0, m0,
     w1, g1, m1, ... (updated in place; returns the weights)."""
-    return _multi_update(MULTI_SGD_MOM_UPDATE, 3, data, lrs, wds, dict(
+    return _multi_update(MULTI_SGD_MOM_UPDATE, 3, data, dict(lrs=lrs, wds=wds), dict(
         momentum=momentum, rescale_grad=rescale_grad, clip_gradient=clip_gradient), num_weights)
+
+
+def multi_adam_update(*data, lrs, wds, beta1=0.9, beta2=0.999, epsilon=1e-8, rescale_grad=1.0,
+                      clip_gradient=-1.0, num_weights=1, out=None):
+    """``adam_update`` on several weights at once: ``data`` is w0, g0, mean0,
+    var0, w1, ... (updated in place; returns the weights)."""
+    return _multi_update(MULTI_ADAM_UPDATE, 4, data, dict(lrs=lrs, wds=wds), dict(
+        beta1=beta1, beta2=beta2, epsilon=epsilon, rescale_grad=rescale_grad,
+        clip_gradient=clip_gradient), num_weights)
+
+
+def multi_adamw_update(*data, lrs, wds, etas, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                       rescale_grad=1.0, clip_gradient=-1.0, num_weights=1, out=None):
+    """``adamw_update`` on several weights at once: ``data`` is w0, g0, mean0,
+    var0, w1, ... with one ``lr``, ``wd`` and ``eta`` per weight (updated in
+    place; returns the weights)."""
+    return _multi_update(MULTI_ADAMW_UPDATE, 4, data, dict(lrs=lrs, wds=wds, etas=etas), dict(
+        beta1=beta1, beta2=beta2, epsilon=epsilon, rescale_grad=rescale_grad,
+        clip_gradient=clip_gradient), num_weights)
 
 
 def _may_share_memory(a, b) -> bool:

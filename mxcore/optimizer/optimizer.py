@@ -30,6 +30,13 @@ __all__ = ["Optimizer", "SGD", "NAG", "Adam", "AdamW", "RMSProp", "AdaGrad", "Ad
            "Updater", "create", "get_updater", "register"]
 
 
+def _aggregation_size() -> int:
+    """Weights per multi-weight update call when an optimizer is given lists
+    (``MXCORE_OPTIMIZER_AGGREGATION_SIZE``; 0 or 1 updates weights one by one).
+    On an accelerator one call is one kernel launch for the whole group."""
+    return int(os.environ.get("MXCORE_OPTIMIZER_AGGREGATION_SIZE", "64"))
+
+
 class Optimizer:
     """Base class of the optimizers.
 
@@ -237,6 +244,22 @@ class Optimizer:
     def _update_impl(self, index, weight, grad, state):
         raise NotImplementedError(f"{type(self).__name__} does not implement update()")
 
+    def _update_aggregated(self, index, weight, grad, state, fusable, run) -> None:
+        """Update lists of weights through a multi-weight op: those for which
+        ``fusable(weight, state)`` holds go ``aggregate_num`` at a time to
+        ``run(indices, weights, grads, states)`` (after their update counts
+        advance), the others one by one."""
+        index, weight, grad, state = list(index), list(weight), list(grad), list(state)
+        ok = [k for k in range(len(index)) if fusable(weight[k], state[k])]
+        for k in sorted(set(range(len(index))) - set(ok)):
+            self._update_impl(index[k], weight[k], grad[k], state[k])
+        for lo in range(0, len(ok), self.aggregate_num):
+            group = ok[lo:lo + self.aggregate_num]
+            idx = [index[k] for k in group]
+            self._update_count(idx)
+            run(idx, [weight[k] for k in group], [grad[k] for k in group],
+                [state[k] for k in group])
+
     def update_multi_precision(self, index, weight, grad, state):
         """``update`` through the float32 master copy for float16 weights with
         ``multi_precision``; plain ``update`` otherwise."""
@@ -303,30 +326,26 @@ class SGD(Optimizer):
         super().__init__(**kwargs)
         self.momentum = momentum
         self.lazy_update = lazy_update
-        # weights per fused multi_sgd(_mom)_update call when given lists
-        self.aggregate_num = int(os.environ.get("MXCORE_OPTIMIZER_AGGREGATION_SIZE", "16"))
+        self.aggregate_num = _aggregation_size()
 
     def update(self, index, weight, grad, state):
         if not isinstance(index, (list, tuple)) or self.aggregate_num <= 1:
             return super().update(index, weight, grad, state)
-        index, weight, grad, state = list(index), list(weight), list(grad), list(state)
-        fusable = [k for k, w in enumerate(weight) if w.dtype != np.float16
-                   and (state[k] is None) == (self.momentum == 0.0)]
-        for k in sorted(set(range(len(index))) - set(fusable)):
-            super().update(index[k], weight[k], grad[k], state[k])
-        for lo in range(0, len(fusable), self.aggregate_num):
-            group = fusable[lo:lo + self.aggregate_num]
-            idx = [index[k] for k in group]
-            self._update_count(idx)
-            lrs, wds = self._get_lrs(idx), self._get_wds(idx)
-            common = dict(lrs=lrs, wds=wds, rescale_grad=self.rescale_grad,
-                          clip_gradient=self._clip(), num_weights=len(group))
-            if self.momentum == 0.0:
-                data = [a for k in group for a in (weight[k], grad[k])]
-                _ops.multi_sgd_update(*data, **common)
-            else:
-                data = [a for k in group for a in (weight[k], grad[k], state[k])]
-                _ops.multi_sgd_mom_update(*data, momentum=self.momentum, **common)
+        self._update_aggregated(index, weight, grad, state, self._fusable, self._run_fused)
+
+    def _fusable(self, weight, state) -> bool:
+        return weight.dtype != np.float16 and (state is None) == (self.momentum == 0.0)
+
+    def _run_fused(self, idx, weights, grads, states):
+        common = dict(lrs=self._get_lrs(idx), wds=self._get_wds(idx),
+                      rescale_grad=self.rescale_grad, clip_gradient=self._clip(),
+                      num_weights=len(idx))
+        if self.momentum == 0.0:
+            _ops.multi_sgd_update(*[a for w, g in zip(weights, grads) for a in (w, g)],
+                                  **common)
+        else:
+            _ops.multi_sgd_mom_update(*[a for w, g, m in zip(weights, grads, states)
+                                        for a in (w, g, m)], momentum=self.momentum, **common)
 
     def create_state(self, index, weight):
         return _zeros_like(weight) if self.momentum != 0.0 else None
@@ -360,6 +379,17 @@ class NAG(SGD):
     _momentum_update = staticmethod(_ops.nag_mom_update)
 
 
+def _adam_fusable(weight, state) -> bool:
+    """Adam/AdamW weights the multi-weight ops take: not float16 (those may keep
+    a float32 master copy), state (mean, var)."""
+    return weight.dtype != np.float16 and isinstance(state, tuple) and len(state) == 2
+
+
+def _interleave(weights, grads, states):
+    """w0, g0, mean0, var0, w1, ... for the multi-weight Adam ops."""
+    return [a for w, g, (m, v) in zip(weights, grads, states) for a in (w, g, m, v)]
+
+
 @register
 class Adam(Optimizer):
     """Adam (MXNet 1.x): at step ``t`` of a weight::
@@ -379,17 +409,31 @@ class Adam(Optimizer):
         self.beta2 = beta2
         self.epsilon = epsilon
         self.lazy_update = lazy_update
+        self.aggregate_num = _aggregation_size()
 
     def create_state(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))  # mean, variance
 
+    def _corrected_lr(self, index, lr):
+        t = self._index_update_count[index]
+        return lr * math.sqrt(1. - self.beta2 ** t) / (1. - self.beta1 ** t)
+
+    def update(self, index, weight, grad, state):
+        if not isinstance(index, (list, tuple)) or self.aggregate_num <= 1:
+            return super().update(index, weight, grad, state)
+        self._update_aggregated(index, weight, grad, state, _adam_fusable, self._run_fused)
+
+    def _run_fused(self, idx, weights, grads, states):
+        lrs = [self._corrected_lr(i, lr) for i, lr in zip(idx, self._get_lrs(idx))]
+        _ops.multi_adam_update(*_interleave(weights, grads, states), lrs=lrs,
+                               wds=self._get_wds(idx), beta1=self.beta1, beta2=self.beta2,
+                               epsilon=self.epsilon, rescale_grad=self.rescale_grad,
+                               clip_gradient=self._clip(), num_weights=len(idx))
+
     def _update_impl(self, index, weight, grad, state):
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)
-        t = self._index_update_count[index]
-        coef1 = 1. - self.beta1 ** t
-        coef2 = 1. - self.beta2 ** t
-        lr *= math.sqrt(coef2) / coef1
+        lr = self._corrected_lr(index, lr)
         mean, var = state
         _ops.adam_update(weight, grad, mean, var, lr=lr, beta1=self.beta1, beta2=self.beta2,
                          epsilon=self.epsilon, wd=wd, rescale_grad=self.rescale_grad,
@@ -419,19 +463,46 @@ class AdamW(Optimizer):
         self.beta2 = beta2
         self.epsilon = epsilon
         self.correct_bias = correct_bias
+        self.aggregate_num = _aggregation_size()
 
     def create_state(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))  # mean, variance
 
+    def _correction(self, index):
+        """(step, epsilon): the bias correction folded into adamw_update's lr and
+        epsilon at this weight's step."""
+        if not self.correct_bias:
+            return 1.0, self.epsilon
+        t = self._index_update_count[index]
+        root2 = math.sqrt(1. - self.beta2 ** t)
+        return root2 / (1. - self.beta1 ** t), self.epsilon * root2
+
+    def update(self, index, weight, grad, state):
+        if not isinstance(index, (list, tuple)) or self.aggregate_num <= 1:
+            return super().update(index, weight, grad, state)
+        self._update_aggregated(index, weight, grad, state, _adam_fusable, self._run_fused)
+
+    def _run_fused(self, idx, weights, grads, states):
+        # one call per epsilon: weights at different steps have different corrections
+        lrs, wds = self._get_lrs(idx), self._get_wds(idx)
+        by_eps: Dict[float, list] = {}
+        for k, i in enumerate(idx):
+            step, eps = self._correction(i)
+            by_eps.setdefault(eps, []).append((k, step))
+        for eps, members in by_eps.items():
+            ks = [k for k, _ in members]
+            _ops.multi_adamw_update(
+                *_interleave([weights[k] for k in ks], [grads[k] for k in ks],
+                             [states[k] for k in ks]),
+                lrs=[step for _, step in members], wds=[wds[k] for k in ks],
+                etas=[lrs[k] for k in ks], beta1=self.beta1, beta2=self.beta2, epsilon=eps,
+                rescale_grad=self.rescale_grad, clip_gradient=self._clip(),
+                num_weights=len(ks))
+
     def _update_impl(self, index, weight, grad, state):
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)
-        step, eps = 1.0, self.epsilon
-        if self.correct_bias:
-            t = self._index_update_count[index]
-            root2 = math.sqrt(1. - self.beta2 ** t)
-            step = root2 / (1. - self.beta1 ** t)
-            eps = self.epsilon * root2
+        step, eps = self._correction(index)
         mean, var = state
         _ops.adamw_update(weight, grad, mean, var, lr=step, eta=lr, beta1=self.beta1,
                           beta2=self.beta2, epsilon=eps, wd=wd,

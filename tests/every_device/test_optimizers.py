@@ -609,6 +609,73 @@ def test_multi_tensor_sgd_matches_single_updates(device, momentum):
         mx.nd.multi_sgd_update(fused[0], grads[0], lrs=[0.1], wds=[0.0], num_weights=2)
 
 
+@pytest.mark.parametrize("op", ["adam", "adamw"])
+def test_multi_tensor_adam_matches_single_updates(device, op):
+    """multi_adam(w)_update equals the per-weight ops, with one lr, wd (and eta)
+    per weight, clipping and rescaling."""
+    rng = np.random.default_rng(6)
+    shapes = [(3, 4), (4,), (2, 2, 2), (0,)]
+    ws = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    fused = [mx.nd.array(w, ctx=device) for w in ws]
+    single = [mx.nd.array(w, ctx=device) for w in ws]
+    st_f = [(mx.nd.zeros(s, ctx=device), mx.nd.zeros(s, ctx=device)) for s in shapes]
+    st_s = [(mx.nd.zeros(s, ctx=device), mx.nd.zeros(s, ctx=device)) for s in shapes]
+    lrs, wds, etas = [0.1, 0.05, 0.2, 0.3], [0.0, 0.01, 0.1, 0.0], [1.0, 0.5, 0.25, 1.0]
+    hp = dict(beta1=0.8, beta2=0.99, epsilon=1e-6, rescale_grad=0.5, clip_gradient=0.9)
+    for _ in range(3):
+        grads = [mx.nd.array(rng.normal(size=s).astype(np.float32), ctx=device)
+                 for s in shapes]
+        data = [a for w, g, (m, v) in zip(fused, grads, st_f) for a in (w, g, m, v)]
+        if op == "adam":
+            out = mx.nd.multi_adam_update(*data, lrs=lrs, wds=wds, num_weights=4, **hp)
+        else:
+            out = mx.nd.multi_adamw_update(*data, lrs=lrs, wds=wds, etas=etas,
+                                           num_weights=4, **hp)
+        assert all(o is f for o, f in zip(out, fused))
+        for k, (w, g, (m, v)) in enumerate(zip(single, grads, st_s)):
+            if op == "adam":
+                mx.nd.adam_update(w, g, m, v, lr=lrs[k], wd=wds[k], **hp)
+            else:
+                mx.nd.adamw_update(w, g, m, v, lr=lrs[k], wd=wds[k], eta=etas[k], **hp)
+    for f, s_, (mf, vf), (ms, vs) in zip(fused, single, st_f, st_s):
+        for a, b in ((f, s_), (mf, ms), (vf, vs)):
+            np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(fused[0].asnumpy(), ws[0])
+    with pytest.raises(mx.OperatorError, match="etas"):
+        mx.nd.multi_adamw_update(*data[:8], lrs=lrs[:2], wds=wds[:2], etas=etas[:1],
+                                 num_weights=2)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("sgd", dict(learning_rate=0.1, momentum=0.9, wd=0.01)),
+    ("sgd", dict(learning_rate=0.1, wd=0.01)),
+    ("adam", dict(learning_rate=0.01, wd=0.01, clip_gradient=2.0)),
+    ("adamw", dict(learning_rate=0.01, wd=0.01)),
+    ("adamw", dict(learning_rate=0.01, wd=0.01, correct_bias=False))])
+def test_optimizers_fuse_lists_like_single_updates(device, name, kwargs):
+    """Given lists, SGD/Adam/AdamW update through one multi-weight op; results
+    equal weight-by-weight updates, with per-weight lr_mult/wd_mult, and a
+    weight that joins late (its own step count: AdamW's epsilon differs)."""
+    shapes = [(5, 3), (3,), (2, 2)]
+    results = []
+    for aggregate in (0, 64):
+        rng = np.random.default_rng(9)
+        opt = mx.optimizer.create(name, **kwargs)
+        opt.aggregate_num = aggregate
+        opt.set_lr_mult({1: 0.5})
+        opt.set_wd_mult({2: 0.0})
+        upd = mx.optimizer.get_updater(opt)
+        ws = [mx.nd.array(np.ones(s), ctx=device) for s in shapes]
+        for step in range(4):
+            gs = [mx.nd.array(rng.normal(size=s) + step, ctx=device) for s in shapes]
+            k = 3 if step else 2  # weight 2 starts one step later
+            upd(list(range(k)), gs[:k], ws[:k])
+        results.append([w.asnumpy() for w in ws])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(results[0][2], 1.0)
+
+
 def test_sgd_optimizer_fuses_lists_like_single_updates(device):
     rng = np.random.default_rng(9)
     shapes = [(5, 3), (3,)]

@@ -266,6 +266,8 @@ def kernels(xp, special):
 
     def with_blas(generic, blas_body):
         def kernel(w, g, *states, **attrs):
+            if not w.size:  # BLAS rejects empty vectors; nothing to update
+                return w
             routines = blas.get(w.dtype.char)
             if (routines is None or attrs["clip_gradient"] >= 0
                     or not all(a.flags.c_contiguous and a.dtype == w.dtype
@@ -293,22 +295,30 @@ def kernels(xp, special):
     sgd_kernel = with_blas(fused(sgd, 1), sgd_blas)
     sgd_mom_kernel = with_blas(fused(sgd_mom, 1), sgd_mom_blas)
 
-    def multi(single, per):
-        """Apply ``single`` to each (weight, grad, states...) group in turn."""
-        def kernel(*arrays, lrs, wds, num_weights, **attrs):
+    def multi(single, per, lists=("lrs", "wds")):
+        """Apply ``single`` to each (weight, grad, states...) group in turn; the
+        list attributes (``lrs``...) give each call its own ``lr``...)."""
+        names = [(k, k[:-1]) for k in lists]
+
+        def kernel(*arrays, num_weights, **attrs):
+            per_weight = {k: attrs.pop(k) for k, _ in names}
             for i in range(num_weights):
-                single(*arrays[per * i:per * i + per], lr=lrs[i], wd=wds[i], **attrs)
+                single(*arrays[per * i:per * i + per],
+                       **{one: per_weight[k][i] for k, one in names}, **attrs)
             return tuple(arrays[0::per])
         return kernel
 
+    adam_kernel, adamw_kernel = fused(adam, 2), fused(adamw, 2)
     return {
         "sgd_update": (sgd_kernel, FLOAT),
         "sgd_mom_update": (sgd_mom_kernel, FLOAT),
         "multi_sgd_update": (multi(sgd_kernel, 2), FLOAT),
         "multi_sgd_mom_update": (multi(sgd_mom_kernel, 3), FLOAT),
         "nag_mom_update": (fused(nag_mom, 2), FLOAT),
-        "adam_update": (fused(adam, 2), FLOAT),
-        "adamw_update": (fused(adamw, 2), FLOAT),
+        "adam_update": (adam_kernel, FLOAT),
+        "adamw_update": (adamw_kernel, FLOAT),
+        "multi_adam_update": (multi(adam_kernel, 4), FLOAT),
+        "multi_adamw_update": (multi(adamw_kernel, 4, ("lrs", "wds", "etas")), FLOAT),
         "rmsprop_update": (fused(rmsprop, 2), FLOAT),
         "rmspropalex_update": (fused(rmspropalex, 2), FLOAT),
         "adagrad_update": (fused(adagrad, 2), FLOAT),
