@@ -427,6 +427,33 @@ _LN_T = {"float16": (2e-2, 1e-2), "float32": (1e-4, 1e-5)}
 case("layer_norm", nd.LayerNorm, _layer_norm, (In((4, 5)), In((5,)), In((5,))), tol=_LN_T)
 case("layer_norm_axis1_eps", lambda x, g, b: nd.LayerNorm(x, g, b, axis=1, eps=1e-3),
      lambda x, g, b: _layer_norm(x, g, b, 1, 1e-3), (In(S234), In((3,)), In((3,))), tol=_LN_T)
+
+
+def _layer_norm_backward(dy, x, g, axis=-1, eps=1e-5):
+    """(dx, dgamma, dbeta) of _layer_norm, from x_hat's definition."""
+    axis %= x.ndim
+    n = x.shape[axis]
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    xc = x - x.mean(axis=axis, keepdims=True)
+    rstd = 1 / np.sqrt((xc ** 2).mean(axis=axis, keepdims=True) + eps)
+    xhat = xc * rstd
+    dxhat = dy * g.reshape(shape)
+    dx = rstd / n * (n * dxhat - dxhat.sum(axis=axis, keepdims=True)
+                     - xhat * (dxhat * xhat).sum(axis=axis, keepdims=True))
+    others = tuple(i for i in range(x.ndim) if i != axis)
+    return dx, (dy * xhat).sum(axis=others), dy.sum(axis=others)
+
+
+# the fused first-order backward (not differentiable: second order records the composed form)
+case("layer_norm_backward", nd.layer_norm_backward, _layer_norm_backward,
+     (In((4, 5)), In((4, 5)), In((5,))), tol=_LN_T, grad=False)
+case("layer_norm_backward_axis1_eps",
+     lambda dy, x, g: nd.layer_norm_backward(dy, x, g, axis=1, eps=1e-3),
+     lambda dy, x, g: _layer_norm_backward(dy, x, g, 1, 1e-3),
+     (In(S234), In(S234), In((3,))), tol=_LN_T, grad=False)
+case("layer_norm_backward_1d", nd.layer_norm_backward, _layer_norm_backward,
+     (In((6,)), In((6,)), In((6,))), tol=_LN_T, grad=False)
 case("activation_softsign", lambda x: nd.Activation(x, "softsign"), lambda x: x / (1 + np.abs(x)),
      (In(S23, "away0"),))
 case("activation_tanh", lambda x: nd.Activation(x, act_type="tanh"), np.tanh, (In(S23),))

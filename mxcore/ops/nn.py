@@ -175,11 +175,18 @@ def _channel(v, ndim, axis):
 def _layer_norm_grad(c, g):
     """With x_hat = (x - mean) * rstd, rstd = 1/sqrt(var + eps), mean/var over axis:
     dx = rstd * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)), dx_hat = g * gamma;
-    dgamma = sum(g * x_hat), dbeta = sum(g) over the other axes.  Written in core ops,
-    so it is differentiable again (second order)."""
+    dgamma = sum(g * x_hat), dbeta = sum(g) over the other axes.  A first-order backward
+    runs the fused ``layer_norm_backward``; while recording (``create_graph=True``) the
+    rule is written in core ops, so it is differentiable again (second order)."""
     from mxcore.ops.reduce import mean as _mean
     x, gamma, _ = c.inputs
     axis, eps = c.attrs["axis"], c.attrs["eps"]
+    if not autograd.is_recording():
+        # first-order backward (create_graph=False): one fused kernel
+        gx, ggamma, gbeta = invoke(LAYER_NORM_BACKWARD, (g, x, gamma), c.attrs)
+        return tuple(v if c.needs_grad(i) else None
+                     for i, v in enumerate((gx, ggamma, gbeta)))
+    # create_graph: the same formula in differentiable ops
     ax = (axis,)
     mu = _mean(x, ax, keepdims=True)
     d = x - mu
@@ -197,6 +204,42 @@ def _layer_norm_grad(c, g):
     ggamma = over_others(g * xhat) if c.needs_grad(1) else None
     gbeta = over_others(g) if c.needs_grad(2) else None
     return gx, ggamma, gbeta
+
+
+LAYER_NORM_BACKWARD = Op(
+    "layer_norm_backward", 3, nout=3, attrs={"axis": -1, "eps": 1e-5},
+    doc="layer_norm's gradients in one kernel: (out_grad, data, gamma) -> "
+        "(d data, d gamma, d beta)")
+OPS.append(LAYER_NORM_BACKWARD)
+
+
+@LAYER_NORM_BACKWARD.def_infer
+def _layer_norm_backward_infer(s, d, a):
+    from mxcore.base import MXCoreError
+    g, x, gamma = s
+    if tuple(g) != tuple(x):
+        raise MXCoreError(f"out_grad shape {tuple(g)} differs from data shape {tuple(x)}")
+    # layer_norm's rule checks data against gamma (passed for beta too) and the dtypes
+    (xs,), (dt,) = _layer_norm_infer((x, gamma, gamma), (d[1], d[2], d[0]), a)
+    return [xs, tuple(gamma), tuple(gamma)], [dt, dt, dt]
+
+
+@LAYER_NORM_BACKWARD.def_grad
+def _layer_norm_backward_grad(c, *g):
+    from mxcore.base import MXCoreError
+    raise MXCoreError("layer_norm_backward has no gradient rule; for higher-order "
+                      "gradients of layer_norm use autograd.grad(..., create_graph=True), "
+                      "which records the gradient in differentiable ops")
+
+
+def layer_norm_backward(out_grad: NDArray, data: NDArray, gamma: NDArray, axis: int = -1,
+                        eps: float = 1e-5) -> tuple[NDArray, NDArray, NDArray]:
+    """The gradients ``(d data, d gamma, d beta)`` of ``layer_norm(data, gamma, beta,
+    axis, eps)`` given the output's gradient ``out_grad``, in one fused kernel
+    (statistics recomputed from ``data``; d gamma / d beta summed over the other axes).
+    Not differentiable itself."""
+    ax = normalize_axis(axis, data.ndim, "layer_norm_backward")
+    return invoke(LAYER_NORM_BACKWARD, (out_grad, data, gamma), {"axis": ax, "eps": float(eps)})
 
 
 def layer_norm(data: NDArray, gamma: NDArray, beta: NDArray, axis: int = -1, eps: float = 1e-5,

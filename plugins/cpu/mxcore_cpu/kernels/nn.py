@@ -1,6 +1,6 @@
 """softmax / log_softmax (max-shifted for stability; float16 computes in
-float32), fully_connected, the fused softmax cross-entropy and layer_norm
-(float16 computes in float32)."""
+float32), fully_connected, the fused softmax cross-entropy, layer_norm and its
+fused backward (float16 computes in float32)."""
 from __future__ import annotations
 
 from mxcore_cpu.kernels._dtypes import FLOAT
@@ -70,6 +70,24 @@ def kernels(xp, special):
         b = beta.reshape(shape).astype(a.dtype, copy=False)
         return (d / xp.sqrt(var + eps) * g + b).astype(x.dtype, copy=False)
 
-    return {"layer_norm": (layer_norm, FLOAT), "softmax": (softmax, FLOAT), "log_softmax": (log_softmax, FLOAT),
+    def layer_norm_backward(dy, x, gamma, axis, eps):
+        # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma
+        axis %= x.ndim
+        a = x.astype(xp.float32) if x.dtype == xp.float16 else x
+        dy = dy.astype(a.dtype, copy=False)
+        d = a - a.mean(axis=axis, keepdims=True)
+        rstd = 1 / xp.sqrt((d * d).mean(axis=axis, keepdims=True) + eps)
+        xhat = d * rstd
+        shape = tuple(-1 if i == axis else 1 for i in range(x.ndim))
+        dxhat = dy * gamma.reshape(shape).astype(a.dtype, copy=False)
+        dx = rstd * (dxhat - dxhat.mean(axis=axis, keepdims=True)
+                     - xhat * (dxhat * xhat).mean(axis=axis, keepdims=True))
+        others = tuple(i for i in range(x.ndim) if i != axis)
+        dgamma = (dy * xhat).sum(axis=others)
+        dbeta = dy.sum(axis=others) if others else dy.copy()
+        return tuple(v.astype(x.dtype, copy=False) for v in (dx, dgamma, dbeta))
+
+    return {"layer_norm": (layer_norm, FLOAT), "layer_norm_backward": (layer_norm_backward, FLOAT),
+            "softmax": (softmax, FLOAT), "log_softmax": (log_softmax, FLOAT),
             "softmax_ce_loss_grad": (softmax_ce_loss_grad, FLOAT),
             "fully_connected": (fully_connected, FLOAT), "softmax_ce_loss": (softmax_ce_loss, FLOAT)}
