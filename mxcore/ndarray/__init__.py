@@ -18,10 +18,11 @@ from mxcore.ops.indexing import (getitem, one_hot, pick, setitem, slice, slice_a
                                  take)
 from mxcore.ops.linalg import batch_dot, dot, matmul
 from mxcore.ops.nn import (Activation, Dropout, FullyConnected, LayerNorm, LeakyReLU, activation,
-                           dropout, fully_connected, layer_norm, leaky_relu_act, log_softmax,
-                           softmax, softmax_ce_loss)
-from mxcore.ops.optimizer import (multi_sgd_mom_update, multi_sgd_update, adadelta_update, adagrad_update, adam_update, adamw_update,
-                                  nag_mom_update, rmsprop_update, rmspropalex_update,
+                           dropout, fully_connected, layer_norm, layer_norm_backward,
+                           leaky_relu_act, log_softmax, softmax, softmax_ce_loss)
+from mxcore.ops.optimizer import (adadelta_update, adagrad_update, adam_update, adamw_update,
+                                  multi_adam_update, multi_adamw_update, multi_sgd_mom_update,
+                                  multi_sgd_update, nag_mom_update, rmsprop_update, rmspropalex_update,
                                   sgd_mom_update, sgd_update)
 from mxcore.ops.reduce import argmax, argmin, max, mean, min, nansum, norm, prod, sum
 from mxcore.ops.shape import (Flatten, SliceChannel, SwapAxis, broadcast_axis, broadcast_to,

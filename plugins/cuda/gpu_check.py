@@ -1,8 +1,9 @@
 """The GPU check behind gpu_check.sh: conformance on the real cuda:0, Triton vs
 cuBLAS matmul TFLOP/s, elementwise add and softmax bandwidth, an MNIST-MLP
 epoch, and the second increment's kernels (reductions, layer norm, broadcast and
-scalar elementwise, random, batched matmul) against CuPy.  Prints one JSON object
-as the last line of stdout."""
+scalar elementwise, random, batched matmul) against CuPy, the MLP epoch against
+PyTorch CUDA eager (with a profile of the mxcore step) and per-call host latency
+on small tensors.  Prints one JSON object as the last line of stdout."""
 from __future__ import annotations
 
 import argparse
@@ -214,6 +215,7 @@ def new_kernels():
     x = cupy.random.standard_normal((rows, cols), dtype=cupy.float32)
     for name, axis, ref in (("sum_last_axis", (1,), lambda: x.sum(axis=1)),
                             ("sum_all", None, lambda: x.sum()),
+                            ("sum_leading_axis", (0,), lambda: x.sum(axis=0)),
                             ("max_last_axis", (1,), lambda: x.max(axis=1))):
         fn = reduce.reduction(name.split("_")[0])
         t = timeit(lambda: fn(x, axis, False), sync)
@@ -239,6 +241,19 @@ def new_kernels():
         out[f"layer_norm_{dt}_16384x4096"] = {"triton_gbps": round(2 * xd.nbytes / t / 1e9, 1),
                                               "cupy_composite_gbps": round(2 * xd.nbytes / tc / 1e9, 1),
                                               "max_abs_err": err}
+        # fused backward vs the composed one (the CPU table's formula on CuPy)
+        from mxcore_cpu.kernels import nn as cpu_nn
+        composed = cpu_nn.kernels(cupy, None)["layer_norm_backward"][0]
+        dy = cupy.random.standard_normal((rows, cols), dtype=cupy.float32).astype(dt)
+        tf = timeit(lambda: norm.layer_norm_backward(dy, xd, g, 1, 1e-5), sync)
+        tc = timeit(lambda: composed(dy, xd, g, 1, 1e-5), sync)
+        err = max(float(cupy.abs(u.astype(cupy.float32) - v.astype(cupy.float32)).max()
+                        / (cupy.abs(v.astype(cupy.float32)).max() + 1e-30))
+                  for u, v in zip(norm.layer_norm_backward(dy, xd, g, 1, 1e-5),
+                                  composed(dy, xd, g, 1, 1e-5)))
+        out[f"layer_norm_backward_{dt}_16384x4096"] = {
+            "triton_ms": round(tf * 1e3, 3), "cupy_composite_ms": round(tc * 1e3, 3),
+            "max_rel_err": err}
     bias = cupy.random.standard_normal(cols, dtype=cupy.float32)
     add = elementwise.binary("add")
     t = timeit(lambda: add(x, bias), sync)
@@ -285,52 +300,118 @@ def smoke(work):
     return {"returncode": r.returncode, "tail": (r.stdout + r.stderr)[-3000:]}
 
 
-@step("mnist_mlp_epoch")
-def mnist_epoch(mnist_dir):
+@step("mnist_main_job_cuda")
+def mnist_epoch(mnist_dir, work, epochs=2):
+    """The main job on the GPU: ``mxcore train mnist --device cuda`` on the committed
+    MNIST (or ``--mnist``), its per-epoch accuracy and seconds."""
+    data = mnist_dir or str(ROOT / "data" / "mnist")
+    out_dir = Path(work) / "mnist-cuda"
+    env = {**os.environ, "PYTHONPATH": f"{Path(work) / 'site'}:{os.environ.get('PYTHONPATH', '')}"}
+    r = subprocess.run([sys.executable, "-m", "mxcore.cli", "train", "mnist", "--device",
+                        "cuda", "--epochs", str(epochs), "--data-root", data, "--output",
+                        str(out_dir), "--no-progress"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=240)
+    out = {"returncode": r.returncode, "stdout": r.stdout.splitlines()[-6:]}
+    if r.returncode:
+        out["stderr"] = r.stderr[-2000:]
+        return out
+    hist = json.loads((out_dir / "history.json").read_text())["history"]
+    out.update({k: hist[k] for k in ("test_acc", "train_loss", "seconds")})
+    return out
+
+
+@step("mlp_vs_torch")
+def mlp_vs_torch(rounds=3):
+    """The MLP epoch on cuda:0 against PyTorch CUDA eager (gpu_mlp_vs_torch.py,
+    interleaved rounds), plus where the mxcore step's host time goes: the top
+    functions of a cProfile over 200 steps."""
+    import cProfile
+    import io
+    import pstats
+    import statistics
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import gpu_mlp_vs_torch as m
+    X, Y = m.data()
+    runners = {"mxcore": m.mxcore_runner(X, Y)}
+    try:
+        runners["torch"] = m.torch_runner(X, Y)
+    except Exception as exc:  # no torch: mxcore alone
+        RESULT["errors"]["mlp_vs_torch.torch"] = repr(exc)
+    for run in runners.values():
+        run()
+    times = {k: [] for k in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            t = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - t)
+    out = {name: round(statistics.median(v), 3) for name, v in times.items()}
+    if "torch" in times:
+        out["ratio_mxcore_over_torch"] = round(statistics.median(
+            a / b for a, b in zip(times["mxcore"], times["torch"])), 2)
+    prof = cProfile.Profile()
+    step = m.mxcore_step(X, Y)
+    for _ in range(20):
+        step()
+    prof.enable()
+    for _ in range(200):
+        step()
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
+    out["profile_200_steps"] = buf.getvalue().splitlines()[-32:]
+    return out
+
+
+@step("eager_latency")
+def eager_latency():
+    """Host microseconds per call on small tensors (what bounds a small model's
+    step): mxcore on cuda:0 vs the same work in raw CuPy and PyTorch."""
+    import cupy
     import numpy as np
     import mxcore as mx
-    from mxcore import autograd, gluon
-    from mxcore.recipes.mnist import build_net
+    from mxcore import autograd
+    dev = mx.gpu(0)
     rng = np.random.default_rng(0)
-    source = "synthetic (60000 x 784 uniform, random labels)"
-    X = rng.random((60000, 784), dtype=np.float32)
-    Y = rng.integers(0, 10, 60000).astype(np.float32)
-    if mnist_dir and Path(mnist_dir, "train-images-idx3-ubyte.gz").exists():
-        import gzip
-        with gzip.open(Path(mnist_dir, "train-images-idx3-ubyte.gz")) as f:
-            X = (np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
-                 .astype(np.float32) / 255 - 0.1307) / 0.3081
-        with gzip.open(Path(mnist_dir, "train-labels-idx1-ubyte.gz")) as f:
-            Y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.float32)
-        source = f"MNIST from {mnist_dir}"
-    out = {"data": source, "batch_size": 64, "steps": 60000 // 64 + 1}
-    for dev in (mx.gpu(0), mx.cpu()):
-        mx.random.seed(42)
-        net = build_net()
-        net.initialize(mx.init.Xavier(magnitude=2.24), ctx=dev)
-        trainer = gluon.Trainer(net.collect_params(), "sgd",
-                                {"learning_rate": 0.02, "momentum": 0.9})
-        loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-        Xd, Yd = mx.nd.array(X, ctx=dev), mx.nd.array(Y, ctx=dev)
+    x = mx.nd.array(rng.random((64, 784), dtype=np.float32), ctx=dev)
+    w = mx.nd.array(rng.random((256, 784), dtype=np.float32), ctx=dev)
+    b = mx.nd.zeros((256,), ctx=dev)
+    a10 = mx.nd.ones((10, 10), ctx=dev)
+    logits = mx.nd.array(rng.random((64, 10), dtype=np.float32), ctx=dev)
+    label = mx.nd.array(rng.integers(0, 10, 64).astype(np.float32), ctx=dev)
+    g, mom = mx.nd.ones((256, 784), ctx=dev), mx.nd.zeros((256, 784), ctx=dev)
+    cx, cw, ca = x._data, w._data, a10._data
+    sync = cupy.cuda.Device(0).synchronize
 
-        def epoch():
-            total = None
-            for i in range(0, 60000, 64):
-                data, label = Xd[i:i + 64], Yd[i:i + 64]
-                with autograd.record():
-                    loss = loss_fn(net(data), label)
-                loss.backward()
-                trainer.step(data.shape[0])
-                total = loss.mean() if total is None else total + loss.mean()
-            return float(total.asscalar()) / (60000 // 64 + 1)
-        t = time.perf_counter()
-        first = epoch()
-        t1 = time.perf_counter() - t
-        t = time.perf_counter()
-        second = epoch()
-        t2 = time.perf_counter() - t
-        out[dev.kind] = {"epoch1_s": round(t1, 2), "epoch2_s": round(t2, 2),
-                         "mean_loss_epoch1": round(first, 4), "mean_loss_epoch2": round(second, 4)}
+    def per_call(fn, n=300):
+        return round(timeit(fn, sync, warmup=20, iters=n) * 1e6, 1)
+
+    def recorded_fc():
+        with autograd.record():
+            mx.nd.FullyConnected(x, w, b, num_hidden=256)
+    out = {"mxcore": {
+        "add_10x10": per_call(lambda: a10 + a10),
+        "relu_64x256": per_call(lambda: mx.nd.relu(x)),
+        "fully_connected_64x784x256": per_call(
+            lambda: mx.nd.FullyConnected(x, w, b, num_hidden=256)),
+        "fully_connected_recorded": per_call(recorded_fc),
+        "softmax_ce_loss_64x10": per_call(lambda: mx.nd.softmax_ce_loss(logits, label)),
+        "sgd_mom_update_256x784": per_call(
+            lambda: mx.nd.sgd_mom_update(w, g, mom, lr=1e-9, momentum=0.9)),
+    }, "cupy": {
+        "add_10x10": per_call(lambda: ca + ca),
+        "dot_plus_bias": per_call(lambda: cx @ cw.T + b._data),
+    }}
+    try:
+        import torch
+        t10 = torch.ones((10, 10), device="cuda")
+        tx, tw = torch.as_tensor(cx, device="cuda"), torch.as_tensor(cw, device="cuda")
+        tb = torch.zeros(256, device="cuda")
+        out["torch"] = {"add_10x10": per_call(lambda: t10 + t10),
+                        "linear_64x784x256": per_call(
+                            lambda: torch.nn.functional.linear(tx, tw, tb))}
+    except Exception as exc:
+        out["torch"] = repr(exc)
     return out
 
 
@@ -378,7 +459,9 @@ def main():
         new_kernels()
         smoke(args.work)
         if not args.skip_mnist:
-            mnist_epoch(args.mnist)
+            mlp_vs_torch()
+            eager_latency()
+            mnist_epoch(args.mnist, args.work)
         if not args.skip_conformance:
             left = args.budget - (time.time() - T0) - 10
             conformance(args.conformance_timeout or max(30.0, left), args.work)

@@ -16,7 +16,7 @@ def data():
             rng.integers(0, 10, STEPS * BATCH).astype(np.int64))
 
 
-def mxcore_runner(X, Y):
+def _mxcore_setup(X, Y):
     import mxcore as mx
     from mxcore import autograd, gluon
     from mxcore.recipes.mnist import build_net
@@ -28,14 +28,27 @@ def mxcore_runner(X, Y):
     Xd, Yd = mx.nd.array(X, ctx=dev), mx.nd.array(Y.astype(np.float32), ctx=dev)
     batches = [(Xd[i:i + BATCH], Yd[i:i + BATCH]) for i in range(0, len(X), BATCH)]
 
+    def step(xb, yb):
+        with autograd.record():
+            loss = loss_fn(net(xb), yb)
+        loss.backward()
+        trainer.step(BATCH)
+    return batches, step
+
+
+def mxcore_step(X, Y):
+    """One training step (on the first batch), for profiling."""
+    batches, step = _mxcore_setup(X, Y)
+    return lambda: step(*batches[0])
+
+
+def mxcore_runner(X, Y):
+    import cupy
+    batches, step = _mxcore_setup(X, Y)
+
     def epoch():
         for xb, yb in batches:
-            with autograd.record():
-                loss = loss_fn(net(xb), yb)
-            loss.backward()
-            trainer.step(BATCH)
-        mx.nd.waitall()
-        import cupy
+            step(xb, yb)
         cupy.cuda.Device(0).synchronize()
     return epoch
 

@@ -182,13 +182,15 @@ def test_interpreted_triton_kernels_run_and_match_numpy():
             assert winner("dot", ((64, 48), (64, 48)), dtype,
                           {"transpose_a": False, "transpose_b": True}).startswith("numpy.")
 
-        for dtype, tol in (("float32", 2e-5), ("float64", 1e-12)):
+        adam_hp = dict(beta1=0.8, beta2=0.99, epsilon=1e-6, rescale_grad=0.5, clip_gradient=0.7)
+        for dtype, tol in (("float32", 2e-5), ("float64", 1e-12), ("float16", 2e-3)):
             w0, g0 = rng.normal(size=(5, 7)), 3 * rng.normal(size=(5, 7))
             for op, nstates, attrs in (
                     ("sgd_update", 0, dict(lr=0.1, wd=0.05, rescale_grad=0.5, clip_gradient=1.0)),
                     ("sgd_mom_update", 1, dict(lr=0.1, momentum=0.9, wd=0.05, rescale_grad=0.5)),
-                    ("adam_update", 2, dict(lr=0.01, beta1=0.8, beta2=0.99, epsilon=1e-6,
-                                            wd=0.05, rescale_grad=0.5, clip_gradient=0.7))):
+                    ("nag_mom_update", 1, dict(lr=0.1, momentum=0.9, wd=0.05, clip_gradient=0.4)),
+                    ("adam_update", 2, dict(lr=0.01, wd=0.05, **adam_hp)),
+                    ("adamw_update", 2, dict(lr=0.9, eta=0.01, wd=0.05, **adam_hp))):
                 for view in (False, True):  # a transposed view: updated through a copy
                     (gw, cw), (gg, cg) = both(w0, dtype), both(g0, dtype)
                     if view:
@@ -201,18 +203,30 @@ def test_interpreted_triton_kernels_run_and_match_numpy():
                     close(gw, cw, tol)
                     for s, t in zip(gs, cs):
                         close(s, t, tol)
-            ws = [both(rng.normal(size=s), dtype) for s in ((3, 4), (4,))]
-            gr = [both(rng.normal(size=s), dtype) for s in ((3, 4), (4,))]
-            ms = [both(np.zeros(s), dtype) for s in ((3, 4), (4,))]
-            for k in (0, 1):
-                args = [a for i in range(2) for a in (ws[i][k], gr[i][k], ms[i][k])]
-                mx.nd.multi_sgd_mom_update(*args, lrs=[0.1, 0.2], wds=[0.0, 0.01],
-                                           momentum=0.9, num_weights=2)
-                args = [a for i in range(2) for a in (ws[i][k], gr[i][k])]
-                mx.nd.multi_sgd_update(*args, lrs=[0.1, 0.2], wds=[0.0, 0.01], num_weights=2)
-            for (gw, cw), (gm, cm) in zip(ws, ms):
-                close(gw, cw, tol)
-                close(gm, cm, tol)
+            # multi-weight forms: one launch for every weight (sizes across chunk edges)
+            shapes = ((3, 4), (4,), (0,), (70, 70))
+            for op, nstates, extra in (
+                    ("multi_sgd_update", 0, {}), ("multi_sgd_mom_update", 1, {"momentum": 0.9}),
+                    ("multi_adam_update", 2, adam_hp),
+                    ("multi_adamw_update", 2, dict(adam_hp, etas=[0.5, 1.0, 1.0, 0.1]))):
+                ws = [both(rng.normal(size=s), dtype) for s in shapes]
+                # gradients away from 0: float16 CPU kernels round each step to float16,
+                # where (1 - beta2) * g**2 of a tiny g underflows; Triton keeps float32
+                gr = [both(rng.choice([-1, 1], s) * rng.uniform(0.3, 2, s), dtype)
+                      for s in shapes]
+                st = [[both(np.zeros(s), dtype) for _ in range(nstates)] for s in shapes]
+                before = LAUNCHES["optimizer." + op]
+                for k in (0, 1):
+                    args = [a for i in range(len(shapes))
+                            for a in (ws[i][k], gr[i][k], *(x[k] for x in st[i]))]
+                    getattr(mx.nd, op)(*args, lrs=[0.1, 0.2, 0.3, 0.05],
+                                       wds=[0.0, 0.01, 0.0, 0.1], num_weights=len(shapes),
+                                       **extra)
+                assert LAUNCHES["optimizer." + op] == before + 1, op  # one launch, all weights
+                for (gw, cw), ss in zip(ws, st):
+                    close(gw, cw, tol)
+                    for gs_, cs_ in ss:
+                        close(gs_, cs_, tol)
 
         # broadcasting: strided kernel (merged to <= 4 dims); more goes to the fallback
         assert winner("add", ((2, 3), (3,)), "float32", {}) == "triton.elementwise.add"
@@ -240,19 +254,22 @@ def test_interpreted_triton_kernels_run_and_match_numpy():
                     close(f(g), f(c), tol)
         assert winner("add_scalar", ((4,),), "float64", {"scalar": 1.0}).startswith("numpy.")
 
-        # reductions over trailing axes (all: rows == 1, two stages for long rows)
+        # reductions over a run of axes (all: rows == 1, two stages for long rows;
+        # leading/middle axes: the column kernel); more in the reductions test below
         for dtype, tol in (("float32", 1e-5), ("float16", 2e-3), ("float64", 1e-12)):
             g, c = both(rng.uniform(-2, 2, (3, 4, 5)), dtype)
-            for ax in (None, (2,), (1, 2)):
+            for ax in (None, (2,), (1, 2), (0,), (1,)):
                 for kd in (False, True):
-                    for name in ("sum", "mean", "max", "min"):
+                    for name in ("sum", "mean", "prod", "max", "min", "norm"):
                         r, e = (getattr(mx.nd, name)(v, axis=ax, keepdims=kd) for v in (g, c))
                         assert r.shape == e.shape
                         close(r, e, tol * 10)
             g, c = both(rng.uniform(-1, 1, (2, 5000)), dtype)
             for name in ("sum", "mean", "max", "min"):
                 close(getattr(mx.nd, name)(g), getattr(mx.nd, name)(c), tol * 100)
-            assert winner("sum", ((3, 4),), dtype, {"axis": (0,), "keepdims": False}) \
+            for name in ("argmax", "argmin"):
+                close(getattr(mx.nd, name)(g, axis=0), getattr(mx.nd, name)(c, axis=0), 0)
+            assert winner("sum", ((3, 4, 5),), dtype, {"axis": (0, 2), "keepdims": False}) \
                 .startswith("numpy.")
         x = np.array([[1.0, np.nan, 3.0], [1.0, 2.0, 3.0]])
         g, c = both(x)
@@ -265,6 +282,27 @@ def test_interpreted_triton_kernels_run_and_match_numpy():
                                             for s in ((6, 33), (33,), (33,)))
             close(mx.nd.LayerNorm(gx, gg, gb, eps=1e-3), mx.nd.LayerNorm(cx, cg, cb, eps=1e-3),
                   tol)
+            # its first-order backward: the fused kernel (22 rows: the last program's
+            # block of rows is partly past the end), against numpy in float64
+            x, dy, gam = (rng.normal(size=s).astype(dtype).astype(np.float64)
+                          for s in ((22, 33), (22, 33), (33,)))
+            gx, gdy, gg, gb = (mx.nd.array(a, ctx=gpu, dtype=dtype)
+                               for a in (x, dy, gam, np.zeros(33)))
+            for v in (gx, gg, gb):
+                v.attach_grad()
+            with mx.autograd.record():
+                y = mx.nd.LayerNorm(gx, gg, gb, eps=1e-3)
+            y.backward(gdy)
+            rstd = 1 / np.sqrt(x.var(axis=1, keepdims=True) + 1e-3)
+            xhat, dxhat = (x - x.mean(axis=1, keepdims=True)) * rstd, dy * gam
+            dx = rstd * (dxhat - dxhat.mean(axis=1, keepdims=True)
+                         - xhat * (dxhat * xhat).mean(axis=1, keepdims=True))
+            for got, want in ((gx.grad, dx), (gg.grad, (dy * xhat).sum(0)), (gb.grad, dy.sum(0))):
+                assert got.dtype == dtype
+                np.testing.assert_allclose(got.asnumpy().astype(np.float64), want,
+                                           rtol=tol, atol=tol * 10)
+            assert winner("layer_norm_backward", ((22, 33), (22, 33), (33,)), dtype,
+                          {"axis": 1, "eps": 1e-3}) == "triton.norm.layer_norm_backward"
             (ga, ca), (gb, cb) = both(rng.normal(size=(3, 32, 48)), dtype), \
                 both(rng.normal(size=(3, 48, 16)), dtype)
             close(mx.nd.batch_dot(ga, gb), mx.nd.batch_dot(ca, cb), tol)
@@ -289,8 +327,6 @@ def test_interpreted_triton_kernels_run_and_match_numpy():
         missing = []
         for op, module, factory, args, dtypes, guard in specs():
             tag = f"{module}.{args[0] if args else factory}"
-            if module == "optimizer" and factory.startswith("multi_"):
-                tag = f"optimizer.{factory[len('multi_'):]}"
             if LAUNCHES[tag] == 0:
                 missing.append(op)
         assert not missing, f"Triton kernels that never ran: {missing}"
@@ -299,9 +335,137 @@ def test_interpreted_triton_kernels_run_and_match_numpy():
     assert "LAUNCHES" in out
 
 
+def test_interpreted_triton_reductions_over_any_axes_match_numpy():
+    """sum, mean, prod, max, min, norm over leading, middle and trailing runs of axes and
+    argmax/argmin over one axis or all run as Triton kernels (launch counter, every call)
+    and agree with numpy: keepdims, float16/32/64, NaN for max/min/argmax/argmin, ties
+    (first occurrence), and both two-stage paths; axis sets that are not one run go to
+    the numpy fallback."""
+    out = _python("""
+        import numpy as np
+        import mxcore as mx
+        from mxcore.plugins import registry
+        from mxcore_cuda.triton._runtime import LAUNCHES
+
+        gpu = mx.gpu(0)
+        rng = np.random.default_rng(0)
+        reg = registry()
+        TOL = {"float16": 3e-3, "float32": 2e-6, "float64": 1e-13}
+
+        def winner(op, shape, attrs, dtype="float32"):
+            return reg.resolve(op, "cuda", dtype, (shape,), (dtype,), attrs).name
+
+        def expected(name, a, ax, kd, ord):
+            if name in ("argmax", "argmin"):
+                r = getattr(np, name)(a, axis=ax, keepdims=kd)
+                return r.reshape((1,) * a.ndim) if ax is None and kd else r
+            w = a.astype(np.float64)
+            if name == "norm":
+                w = np.abs(w) if ord == 1 else w * w
+                r = w.sum(axis=ax, keepdims=kd)
+                return r if ord == 1 else np.sqrt(r)
+            return getattr(np, name)(w, axis=ax, keepdims=kd)
+
+        def check(name, a, ax, kd=False, ord=2):
+            tag = f"reduce.{name}"
+            before = LAUNCHES[tag]
+            kw = {"ord": ord} if name == "norm" else {}
+            r = getattr(mx.nd, name)(mx.nd.array(a, ctx=gpu, dtype=a.dtype), axis=ax,
+                                     keepdims=kd, **kw).asnumpy()
+            assert LAUNCHES[tag] == before + 1, (name, a.shape, ax)  # Triton, not fallback
+            e = expected(name, a, ax, kd, ord)
+            where = (name, a.dtype, a.shape, ax, kd)
+            assert r.shape == e.shape, where
+            if name in ("argmax", "argmin"):
+                assert r.dtype == np.float32, where
+                np.testing.assert_array_equal(r, e, err_msg=str(where))
+            else:
+                assert r.dtype == a.dtype, where
+                tol = TOL[a.dtype.name] * (1 if name in ("max", "min") else 10)
+                np.testing.assert_allclose(r, e, rtol=tol, atol=tol, err_msg=str(where))
+
+        # leading (0,), middle (1,), trailing (2,) runs and pairs, all axes
+        for dtype in ("float16", "float32", "float64"):
+            a = rng.uniform(0.5, 1.5, (6, 5, 7)).astype(dtype)
+            for ax in (None, (0,), (1,), (2,), (0, 1), (1, 2)):
+                for kd in (False, True):
+                    for name in ("sum", "mean", "prod", "max", "min"):
+                        check(name, a, ax, kd)
+                    for ord in (1, 2):
+                        check("norm", a - 1, ax, kd, ord)
+            for ax in (None, 0, 1, 2):
+                for kd in (False, True):
+                    check("argmax", a, ax, kd)
+                    check("argmin", a, ax, kd)
+
+            # NaN propagates (max/min) / its first position wins (argmax/argmin), in
+            # leading, middle and trailing positions
+            x = rng.uniform(-1, 1, (4, 3, 6)).astype(dtype)
+            x[0, 1, 2] = x[2, 1, 2] = x[3, 0, 5] = x[1, 2, 0] = np.nan
+            for ax in ((0,), (1,), (2,), None):
+                check("max", x, ax)
+                check("min", x, ax)
+            for ax in (0, 1, 2, None):
+                check("argmax", x, ax)
+                check("argmin", x, ax)
+            # ties: the first occurrence; infinities
+            t = rng.integers(0, 3, (5, 4, 6)).astype(dtype)
+            t[:, 0, :] = -np.inf
+            for ax in (0, 1, 2, None):
+                check("argmax", t, ax)
+                check("argmin", t, ax)
+            check("argmax", np.full((3, 5), -np.inf, dtype), 1)
+
+            # two stages: few long rows (trailing) and few column blocks over a long R,
+            # with NaN and ties in late chunks
+            for shape, ax in (((2, 5000), (1,)), ((2000, 5), (0,)), ((3, 1500, 7), (1,))):
+                a = rng.uniform(0.9, 1.1, shape).astype(dtype)
+                for name in ("sum", "mean", "max", "min"):
+                    check(name, a, ax)
+                check("norm", a, ax)
+                check("argmax", a, ax[0])
+                check("argmin", a, ax[0])
+            t = rng.integers(0, 3, (2000, 5)).astype(dtype)
+            t[1500, 2] = t[1700, 2] = t[300, 3] = np.nan
+            for ax in (0, None):
+                check("argmax", t, ax)
+                check("argmin", t, ax)
+            check("max", t, (0,))
+        for tag in ("sum", "mean", "max", "min", "norm", "argmax", "argmin"):
+            assert LAUNCHES[f"reduce.{tag}.two_stage"] > 0, tag
+
+        # guards: one run of axes (size-1 axes do not break it); others: the fallback
+        for dtype in ("float16", "float32", "float64"):
+            for op, shape, attrs in (("sum", (3, 4, 5), {"axis": (0,)}),
+                                     ("mean", (3, 4, 5), {"axis": (1,)}),
+                                     ("prod", (3, 4, 5), {"axis": (0, 1)}),
+                                     ("max", (3, 1, 5), {"axis": (0, 2)}),
+                                     ("norm", (3, 4, 5), {"axis": (1,), "ord": 1}),
+                                     ("argmin", (3, 4, 5), {"axis": 1})):
+                assert winner(op, shape, dict(attrs, keepdims=False), dtype) \
+                    == f"triton.reduce.{op}", (op, attrs)
+            for op, shape, attrs in (("sum", (3, 4, 5), {"axis": (0, 2)}),
+                                     ("min", (3, 4, 5, 2), {"axis": (1, 3)}),
+                                     ("norm", (3, 4), {"axis": (0,), "ord": 3}),
+                                     ("sum", (0, 4), {"axis": (0,)}),
+                                     ("argmax", (0, 4), {"axis": 1})):
+                assert winner(op, shape, dict(attrs, keepdims=False), dtype) \
+                    .startswith("numpy."), (op, attrs)
+        a = rng.uniform(-1, 1, (3, 4, 5))
+        g = mx.nd.array(a, ctx=gpu)
+        np.testing.assert_allclose(mx.nd.sum(g, axis=(0, 2)).asnumpy(), a.sum(axis=(0, 2)),
+                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(mx.nd.sum(g, axis=1, exclude=True).asnumpy(),
+                                   a.sum(axis=(0, 2)), rtol=1e-5, atol=1e-5)
+        print("REDUCTIONS", sum(LAUNCHES.values()))
+    """, interpret=True)
+    assert "REDUCTIONS" in out
+
+
 def test_gpu_guards_send_small_calls_to_the_cupy_fallback():
-    """On the real device (guards only: no GPU needed to evaluate them), launch-bound
-    Triton kernels take arrays of at least MXCORE_CUDA_TRITON_MIN_ELEMENTS elements."""
+    """On the real device (guards only: no GPU needed to evaluate them), Triton
+    kernels doing one CuPy call's work take arrays of at least
+    MXCORE_CUDA_TRITON_MIN_ELEMENTS elements; fused kernels take every size."""
     code = """
         from mxcore.plugins import registry
         from mxcore_cuda.triton._runtime import MIN_ELEMENTS
@@ -310,31 +474,42 @@ def test_gpu_guards_send_small_calls_to_the_cupy_fallback():
         def winner(op, shapes, attrs, dtype="float32"):
             return reg.resolve(op, "cuda", dtype, shapes, (dtype,) * len(shapes), attrs).name
         print("MIN", MIN_ELEMENTS)
-        for op, small, big, attrs in (
-                ("add", ((10, 10), (10,)), ((512, 256), (256,)), {}),
-                ("exp", ((10, 10),), ((512, 256),), {}),
-                ("mul_scalar", ((10, 10),), ((512, 256),), {"scalar": 2.0}),
-                ("sum", ((10, 10),), ((512, 256),), {"axis": (1,), "keepdims": False}),
-                ("softmax", ((10, 10),), ((512, 256),), {"axis": 1, "temperature": None}),
-                ("layer_norm", ((10, 10), (10,), (10,)), ((512, 256), (256,), (256,)),
+        for kind, op, small, big, attrs in (
+                ("single", "add", ((10, 10), (10,)), ((512, 256), (256,)), {}),
+                ("single", "exp", ((10, 10),), ((512, 256),), {}),
+                ("single", "mul_scalar", ((10, 10),), ((512, 256),), {"scalar": 2.0}),
+                ("single", "sum", ((10, 10),), ((512, 256),), {"axis": (1,), "keepdims": False}),
+                ("single", "sum", ((10, 10),), ((512, 256),), {"axis": (0,), "keepdims": False}),
+                ("single", "norm", ((10, 10),), ((512, 256),),
+                 {"ord": 2, "axis": (0,), "keepdims": False}),
+                ("single", "argmax", ((10, 10),), ((512, 256),), {"axis": 0, "keepdims": False}),
+                ("single", "matmul", ((64, 64), (64, 64)), ((512, 256), (256, 256)), {}),
+                ("fused", "softmax", ((10, 10),), ((512, 256),), {"axis": 1, "temperature": None}),
+                ("fused", "softmax_ce_loss", ((64, 10), (64,)), ((4096, 16), (4096,)),
+                 {"axis": 1}),
+                ("fused", "layer_norm", ((10, 10), (10,), (10,)), ((512, 256), (256,), (256,)),
                  {"axis": 1, "eps": 1e-5}),
-                ("matmul", ((64, 64), (64, 64)), ((512, 256), (256, 256)), {})):
-            print(op, winner(op, small, attrs), winner(op, big, attrs))
+                ("fused", "sgd_mom_update", ((10,),) * 3, ((512, 256),) * 3,
+                 {"lr": 0.1, "momentum": 0.9, "wd": 0.0, "rescale_grad": 1.0,
+                  "clip_gradient": -1.0})):
+            print(kind, op, winner(op, small, attrs), winner(op, big, attrs))
         print("random", winner("random_uniform", (), {"shape": (10,), "low": 0.0, "high": 1.0,
                                                       "dtype": "float32"}))
     """
     out = _python(code)
     assert "MIN 65536" in out
-    for line in out.splitlines()[1:-1]:
-        op, small, big = line.split()
-        assert small.startswith("cupy."), line
-        assert big.startswith("triton."), line
+    rows = [line.split() for line in out.splitlines()[1:-1]]
+    assert {r[0] for r in rows} == {"single", "fused"}
+    for kind, op, small, big in rows:
+        assert small.startswith("cupy." if kind == "single" else "triton."), (op, small)
+        assert big.startswith("triton."), (op, big)
     assert out.splitlines()[-1].split()[1].startswith("cupy.")
     env_out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                              text=True, env={**_env(False),
                                              "MXCORE_CUDA_TRITON_MIN_ELEMENTS": "1"}, cwd=ROOT)
     assert env_out.returncode == 0, env_out.stderr
-    assert all(ln.split()[1].startswith("triton.") for ln in env_out.stdout.splitlines()[1:])
+    assert all(ln.split()[2].startswith("triton.") for ln in env_out.stdout.splitlines()[1:-1])
+    assert env_out.stdout.splitlines()[-1].split()[1].startswith("triton.")
 
 
 def test_interpreted_device_passes_the_every_device_suite():

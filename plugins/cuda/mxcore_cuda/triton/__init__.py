@@ -9,7 +9,7 @@ Kernels register at priority 10 (``PRIORITY``); the array-module fallbacks at
 from __future__ import annotations
 
 import importlib
-from typing import Callable, List
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import hal
 from mxcore_cuda.triton._layout import MAX_DIMS, broadcast_plan
@@ -33,7 +33,8 @@ SCALAR_OPS = ("add_scalar", "sub_scalar", "rsub_scalar", "mul_scalar", "div_scal
               "rdiv_scalar", "maximum_scalar", "minimum_scalar", "equal_scalar",
               "not_equal_scalar", "greater_scalar", "greater_equal_scalar", "less_scalar",
               "less_equal_scalar")
-REDUCE_OPS = ("sum", "mean", "max", "min")
+REDUCE_OPS = ("sum", "mean", "prod", "max", "min")
+ARG_OPS = ("argmax", "argmin")
 
 
 # guards ----------------------------------------------------------------------------------
@@ -52,24 +53,69 @@ def broadcastable(shapes, dtypes, attrs) -> bool:
     return p is not None and len(p[1]) <= MAX_DIMS and worth_launching(p[0])
 
 
-def trailing_axes(shapes, dtypes, attrs) -> bool:
-    """Reductions: over all axes or a run of trailing axes (the last one, ...), a
-    non-empty input in the launch window."""
-    shape = shapes[0]
-    axis = attrs.get("axis")
+def reduce_split(shape: Sequence[int], axis) -> Optional[Tuple[int, int, int]]:
+    """(outer, R, inner): a C-contiguous array of ``shape`` reduced over ``axis`` (None:
+    all) seen as an (outer, R, inner) block reduced over R; None when the reduced axes
+    are not one run.  Size-1 axes do not change the memory order, so they never break a
+    run (axes (0, 2) of shape (4, 1, 5) are one)."""
     nd = len(shape)
-    if axis is not None and (not axis or tuple(axis) != tuple(range(axis[0], nd))):
-        return False
-    return numel(shape) > 0 and worth_launching(shape)
+    axes = set(range(nd)) if axis is None else {a % nd for a in axis}
+    run = [i for i in axes if shape[i] != 1]
+    lo, hi = (min(run), max(run)) if run else (nd, nd)
+    outer = reduced = inner = 1
+    for i, n in enumerate(shape):
+        if i in axes:
+            reduced *= n
+        elif n == 1:
+            continue
+        elif i < lo:
+            outer *= n
+        elif i > hi:
+            inner *= n
+        else:
+            return None  # a kept axis inside the run
+    return outer, reduced, inner
+
+
+def axis_run(shapes, dtypes, attrs) -> bool:
+    """Reductions: over all axes or one contiguous run of axes (leading, middle or
+    trailing), a non-empty input (under 2**31 elements) in the launch window."""
+    shape = shapes[0]
+    return (0 < numel(shape) < 2**31 and worth_launching(shape)
+            and reduce_split(shape, attrs.get("axis")) is not None)
+
+
+def norm_run(shapes, dtypes, attrs) -> bool:
+    """norm: ord 1 or 2 over the axis sets the other reductions take."""
+    return attrs.get("ord", 2) in (1, 2) and axis_run(shapes, dtypes, attrs)
+
+
+def one_axis(shapes, dtypes, attrs) -> bool:
+    """argmax/argmin: flattened or along one axis, a non-empty input (under 2**31
+    elements) in the launch window."""
+    axis = attrs.get("axis")
+    return axis_run(shapes, dtypes, {"axis": None if axis is None else (axis,)})
 
 
 def layer_norm_last(shapes, dtypes, attrs) -> bool:
     """layer_norm over the last axis, rows that fit one block, gamma/beta of the
-    row's length."""
+    row's length.  Fused (one launch for CuPy's mean/variance/normalise chain): no
+    minimum size on a GPU."""
     x = shapes[0]
     return (len(x) >= 1 and attrs.get("axis", -1) in (-1, len(x) - 1)
             and 0 < x[-1] <= MAX_COLS_SOFTMAX and tuple(shapes[1]) == x[-1:]
-            and tuple(shapes[2]) == x[-1:] and one_dtype(dtypes) and worth_launching(x))
+            and tuple(shapes[2]) == x[-1:] and one_dtype(dtypes) and size_ok(x))
+
+
+def layer_norm_backward_last(shapes, dtypes, attrs) -> bool:
+    """layer_norm_backward (out_grad, data, gamma) over the last axis: a non-empty data
+    whose rows fit one block, out_grad of its shape, gamma of the row's length, one
+    dtype.  No minimum size on a GPU: this one kernel replaces the ~15 launches of the
+    composed backward, so it wins at every size; interpreted, small arrays only."""
+    g, x, gamma = shapes
+    return (len(x) >= 1 and attrs.get("axis", -1) in (-1, len(x) - 1)
+            and 0 < x[-1] <= MAX_COLS_SOFTMAX and numel(x) > 0 and tuple(g) == tuple(x)
+            and tuple(gamma) == x[-1:] and one_dtype(dtypes) and size_ok(x))
 
 
 def sampling(shapes, dtypes, attrs) -> bool:
@@ -84,7 +130,8 @@ def one_dtype(dtypes) -> bool:
 
 def last_axis(shapes, dtypes, attrs) -> bool:
     """softmax/log_softmax: over the last axis, rows that fit one block, and a
-    temperature that float32 represents exactly (Triton passes floats as fp32)."""
+    temperature that float32 represents exactly (Triton passes floats as fp32).
+    Fused (one launch for CuPy's five): no minimum size on a GPU."""
     shape = shapes[0]
     t = attrs.get("temperature")
     if t is not None and t != 1.0:
@@ -92,14 +139,15 @@ def last_axis(shapes, dtypes, attrs) -> bool:
         if t == 0 or float(np.float32(1.0 / t)) != 1.0 / t:
             return False
     return (len(shape) >= 1 and attrs.get("axis", -1) in (-1, len(shape) - 1)
-            and 0 < shape[-1] <= MAX_COLS_SOFTMAX and worth_launching(shape))
+            and 0 < shape[-1] <= MAX_COLS_SOFTMAX and size_ok(shape))
 
 
 def rows_2d(shapes, dtypes, attrs) -> bool:
-    """softmax_ce_loss(_grad): a (batch, classes) input, classes on axis 1."""
+    """softmax_ce_loss(_grad): a (batch, classes) input, classes on axis 1.
+    Fused (one launch for CuPy's log-softmax-and-pick chain): no minimum size."""
     x = shapes[0]
     return (len(x) == 2 and attrs.get("axis", -1) in (-1, 1) and shapes[1] == x[:1]
-            and 0 < x[1] <= MAX_COLS_SOFTMAX and worth_launching(x)
+            and 0 < x[1] <= MAX_COLS_SOFTMAX and size_ok(x)
             and (len(shapes) < 3 or shapes[2] == x[:1]))
 
 
@@ -138,11 +186,14 @@ def batched(shapes, dtypes, attrs) -> bool:
 
 
 def updates(shapes, dtypes, attrs) -> bool:
+    """Fused optimizer updates: weight, gradient and states of one shape and
+    dtype.  No minimum size on a GPU: one launch replaces several CuPy ones."""
     return all(s == shapes[0] for s in shapes[1:]) and one_dtype(dtypes) and \
         size_ok(shapes[0])
 
 
 def multi_updates(shapes, dtypes, attrs) -> bool:
+    """Multi-weight updates: one dtype; every weight in one launch."""
     return one_dtype(dtypes) and all(size_ok(s) for s in shapes)
 
 
@@ -171,20 +222,27 @@ def specs():
     for name in SCALAR_OPS:
         out.append((name, "elementwise", "scalar", (name,), HALF_SINGLE, unary_size))
     for name in REDUCE_OPS:
-        out.append((name, "reduce", name, (), FLOAT, trailing_axes))
+        out.append((name, "reduce", name, (), FLOAT, axis_run))
+    out.append(("norm", "reduce", "norm", (), FLOAT, norm_run))
+    for name in ARG_OPS:
+        out.append((name, "reduce", name, (), FLOAT, one_axis))
     for name in ("softmax", "log_softmax"):
         out.append((name, "softmax", name, (), FLOAT, last_axis))
     for name in ("softmax_ce_loss", "softmax_ce_loss_grad"):
         out.append((name, "softmax", name, (), FLOAT, rows_2d))
     out.append(("layer_norm", "norm", "layer_norm", (), HALF_SINGLE, layer_norm_last))
+    out.append(("layer_norm_backward", "norm", "layer_norm_backward", (), HALF_SINGLE,
+                layer_norm_backward_last))
     for name in ("random_uniform", "random_normal"):
         out.append((name, "random", name, (), HALF_SINGLE, sampling))
     out.append(("dot", "matmul", "dot", (), HALF_SINGLE, matmul_2d))
     for name in ("matmul", "batch_dot"):
         out.append((name, "matmul", name, (), HALF_SINGLE, batched))
-    for name in ("sgd_update", "sgd_mom_update", "adam_update"):
+    for name in ("sgd_update", "sgd_mom_update", "nag_mom_update", "adam_update",
+                 "adamw_update"):
         out.append((name, "optimizer", name, (), FLOAT, updates))
-    for name in ("multi_sgd_update", "multi_sgd_mom_update"):
+    for name in ("multi_sgd_update", "multi_sgd_mom_update", "multi_adam_update",
+                 "multi_adamw_update"):
         out.append((name, "optimizer", name, (), FLOAT, multi_updates))
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import os
+import threading
 
 import numpy as np
 
@@ -17,11 +18,13 @@ LAUNCHES: collections.Counter = collections.Counter()
 #: ones go to the numpy fallback (the interpreter is a correctness tool, ~1 ms a program).
 INTERPRET_MAX_ELEMENTS = int(os.environ.get("MXCORE_CUDA_INTERPRET_MAX", 1 << 16))
 
-#: On a real GPU, launch-bound kernels (elementwise, softmax, reductions, layer norm,
-#: random) take arrays of at least this many elements: below it Triton's per-launch Python
-#: overhead (~20-30 us) loses to CuPy's ufunc/cuBLAS launches, and the CuPy fallback
-#: (priority -10) serves the call.  Interpreted mode ignores it (CI exercises the kernels
-#: at every size up to INTERPRET_MAX_ELEMENTS).
+#: On a real GPU, kernels that do what one CuPy call does (elementwise, reductions,
+#: random, matmul) take arrays of at least this many elements: below it Triton's
+#: per-launch Python overhead (~20-30 us) loses to CuPy's single ufunc/CUB/cuBLAS launch,
+#: and the CuPy fallback (priority -10) serves the call.  Fused kernels (softmax, softmax
+#: cross-entropy, layer norm, optimizer updates) replace several CuPy launches with one
+#: and take every size.  Interpreted mode ignores it (CI exercises the kernels at every
+#: size up to INTERPRET_MAX_ELEMENTS).
 MIN_ELEMENTS = int(os.environ.get("MXCORE_CUDA_TRITON_MIN_ELEMENTS", 1 << 16))
 
 
@@ -88,3 +91,52 @@ def count(name: str) -> None:
 
 #: softmax rows are one block: at most this many columns
 MAX_COLS_SOFTMAX = 16384
+
+
+class _PinnedRing:
+    """Host-to-device copies of small kernel tables without a synchronisation.
+
+    ``cupy.asarray(host)`` copies from pageable memory, which waits for every
+    kernel queued on the stream: a training step that uploads a table per
+    update would never run ahead of the GPU.  Copies from page-locked memory
+    are asynchronous instead; each of ``SLOTS`` pinned buffers is refilled only
+    after the copy that last read it has finished (an event per slot), so the
+    host runs up to ``SLOTS`` uploads ahead of the device."""
+
+    SLOTS = 8
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._slots = [[None, None] for _ in range(self.SLOTS)]  # [pinned bytes, event]
+        self._next = 0
+
+    def upload(self, host: np.ndarray):
+        import cupy
+        import cupyx
+        stream = cupy.cuda.get_current_stream()
+        with self._lock:
+            slot = self._slots[self._next]
+            self._next = (self._next + 1) % self.SLOTS
+            buf, event = slot
+            if event is not None:
+                event.synchronize()
+            if buf is None or buf.nbytes < host.nbytes:
+                buf = slot[0] = cupyx.empty_pinned((max(host.nbytes, 4096),), np.uint8)
+            staged = buf[:host.nbytes].view(host.dtype).reshape(host.shape)
+            staged[...] = host
+            dev = cupy.empty(host.shape, host.dtype)
+            dev.set(staged, stream=stream)
+            slot[1] = stream.record()
+        return dev
+
+
+_RING = None if INTERPRET else _PinnedRing()
+
+
+def upload(host: np.ndarray):
+    """``host`` (a small numpy array: a kernel's table of pointers and
+    hyper-parameters) as a kernel argument: itself when interpreted, a device
+    copy made without waiting for the GPU otherwise."""
+    if INTERPRET:
+        return host
+    return _RING.upload(host)
