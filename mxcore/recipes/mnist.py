@@ -93,7 +93,10 @@ def train(args) -> Dict[str, List[float]]:
           f"batch {args.batch_size}, {args.optimizer} lr {args.lr}, {args.epochs} epochs")
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
-        total_loss, correct, seen = 0.0, 0, 0
+        seen = 0
+        # running sums stay on the device: reading them every step would make the host
+        # wait for an accelerator at each step (read every 50 steps, and at the end)
+        loss_sum = correct_sum = None
         bar = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", leave=False,
                    unit="batch", disable=True if args.no_progress else None)  # None: TTY only
         for i, (data, label) in enumerate(bar):
@@ -104,13 +107,16 @@ def train(args) -> Dict[str, List[float]]:
             loss.backward()
             n = data.shape[0]
             trainer.step(n)
-            total_loss += float(loss.sum().asscalar())
-            correct += int((out.asnumpy().argmax(axis=1) == label.asnumpy()).sum())
+            batch_loss = loss.sum()
+            batch_correct = (out.argmax(axis=1) == label.astype(out.dtype)).sum()
+            loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+            correct_sum = batch_correct if correct_sum is None else correct_sum + batch_correct
             seen += n
             if i % 50 == 0:
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}")
-                history["step_loss"].append(float(loss.mean().asscalar()))
+                bar.set_postfix(loss=f"{float(loss_sum.asscalar()) / seen:.4f}")
+                history["step_loss"].append(float(batch_loss.asscalar()) / n)
         bar.close()
+        total_loss, correct = float(loss_sum.asscalar()), int(correct_sum.asscalar())
         train_seconds = time.perf_counter() - start
         test_acc = evaluate(net, test_loader, device)
         history["epoch"].append(epoch)
