@@ -106,22 +106,11 @@ def test_unavailable_device_says_why():
 
 
 # --- MXCORE_CUDA_INTERPRET=1 --------------------------------------------------------------
-def test_interpreted_explain_names_the_triton_kernel():
-    out = _cli("kernels", "explain", "exp", "--device", "cuda", "--dtype", "float32",
-               "--shape", "8", interpret=True)
-    assert "winner: mxcore-cuda:triton.elementwise.exp" in out, out
-    assert "mxcore-cuda:numpy.elemwise.exp" in out  # the fallback, ranked below
-    devices = json.loads(_cli("devices", "--json", interpret=True))
-    assert devices["cuda"]["status"] == "available"
-    assert "numpy, not cupy" in _cli("plugins", interpret=True)
-
-
-def test_interpreted_triton_kernels_run_and_match_numpy():
-    """Every Triton kernel wins resolution for a call its guard accepts, runs
-    (launch counter), and agrees with the CPU device; calls the guards decline
-    run the numpy fallback.  Covers broadcasting and scalar elementwise forms,
-    comparisons, reductions, layer norm, batched products and random sampling."""
-    out = _python("""
+# --- with MXCORE_CUDA_INTERPRET=1 ---------------------------------------------------------
+# Two scripts drive every Triton kernel on the interpreted device; they run once per
+# module (fixture ``interpreted_runs``), recording each distinct launch, which
+# ``test_recorded_triton_launches_compile_for_a_gpu`` then compiles for sm_90.
+KERNELS_SCRIPT = """
         import numpy as np
         import mxcore as mx
         from mxcore.plugins import registry
@@ -331,17 +320,9 @@ def test_interpreted_triton_kernels_run_and_match_numpy():
                 missing.append(op)
         assert not missing, f"Triton kernels that never ran: {missing}"
         print("LAUNCHES", sum(LAUNCHES.values()))
-    """, interpret=True)
-    assert "LAUNCHES" in out
+"""
 
-
-def test_interpreted_triton_reductions_over_any_axes_match_numpy():
-    """sum, mean, prod, max, min, norm over leading, middle and trailing runs of axes and
-    argmax/argmin over one axis or all run as Triton kernels (launch counter, every call)
-    and agree with numpy: keepdims, float16/32/64, NaN for max/min/argmax/argmin, ties
-    (first occurrence), and both two-stage paths; axis sets that are not one run go to
-    the numpy fallback."""
-    out = _python("""
+REDUCTIONS_SCRIPT = """
         import numpy as np
         import mxcore as mx
         from mxcore.plugins import registry
@@ -458,7 +439,50 @@ def test_interpreted_triton_reductions_over_any_axes_match_numpy():
         np.testing.assert_allclose(mx.nd.sum(g, axis=1, exclude=True).asnumpy(),
                                    a.sum(axis=(0, 2)), rtol=1e-5, atol=1e-5)
         print("REDUCTIONS", sum(LAUNCHES.values()))
-    """, interpret=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def interpreted_runs(tmp_path_factory):
+    """stdout of each script (run interpreted, launches recorded), and the launches."""
+    out = {}
+    launches = []
+    for name, script in (("kernels", KERNELS_SCRIPT), ("reductions", REDUCTIONS_SCRIPT)):
+        log = tmp_path_factory.mktemp("launches") / f"{name}.json"
+        prefix = ("from tests.one_device import triton_launches\n"
+                  f"triton_launches.record({str(log)!r})\n")
+        out[name] = _python(prefix + textwrap.dedent(script), interpret=True)
+        launches += json.loads(log.read_text())
+    out["launches"] = launches
+    return out
+
+
+def test_interpreted_explain_names_the_triton_kernel():
+    out = _cli("kernels", "explain", "exp", "--device", "cuda", "--dtype", "float32",
+               "--shape", "8", interpret=True)
+    assert "winner: mxcore-cuda:triton.elementwise.exp" in out, out
+    assert "mxcore-cuda:numpy.elemwise.exp" in out  # the fallback, ranked below
+    devices = json.loads(_cli("devices", "--json", interpret=True))
+    assert devices["cuda"]["status"] == "available"
+    assert "numpy, not cupy" in _cli("plugins", interpret=True)
+
+
+def test_interpreted_triton_kernels_run_and_match_numpy(interpreted_runs):
+    """Every Triton kernel wins resolution for a call its guard accepts, runs
+    (launch counter), and agrees with the CPU device; calls the guards decline
+    run the numpy fallback.  Covers broadcasting and scalar elementwise forms,
+    comparisons, reductions, layer norm, batched products and random sampling."""
+    out = interpreted_runs["kernels"]
+    assert "LAUNCHES" in out
+
+
+def test_interpreted_triton_reductions_over_any_axes_match_numpy(interpreted_runs):
+    """sum, mean, prod, max, min, norm over leading, middle and trailing runs of axes and
+    argmax/argmin over one axis or all run as Triton kernels (launch counter, every call)
+    and agree with numpy: keepdims, float16/32/64, NaN for max/min/argmax/argmin, ties
+    (first occurrence), and both two-stage paths; axis sets that are not one run go to
+    the numpy fallback."""
+    out = interpreted_runs["reductions"]
     assert "REDUCTIONS" in out
 
 
@@ -522,3 +546,26 @@ def test_interpreted_device_passes_the_every_device_suite():
     m = re.search(r"(\d+) passed", tail)
     assert m and int(m.group(1)) > 1000, tail
     assert "failed" not in tail, tail
+
+
+def test_recorded_triton_launches_compile_for_a_gpu(interpreted_runs):
+    """Every distinct Triton launch of the interpreted runs compiles for an sm_90
+    GPU (Triton's compiler and bundled ptxas; no GPU needed) and passes only
+    scalar types a real launch accepts: what the interpreter takes but a GPU
+    would not fails here."""
+    launches = interpreted_runs["launches"]
+    kernels = {tuple(e["kernel"]) for e in launches}
+    assert len(kernels) >= 15, kernels
+    code = f"""
+        import json, sys
+        from tests.one_device.triton_launches import compile_all, distinct
+        entries = distinct(json.loads(sys.stdin.read()))
+        failures = compile_all(entries)
+        print(len(entries), "compiled;", len(failures), "failed")
+        print("\\n".join(failures))
+    """
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], input=json.dumps(launches),
+                       capture_output=True, text=True, timeout=600, env=_env(False), cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert re.search(r"^\d+ compiled; 0 failed", r.stdout, re.M), r.stdout[-5000:]
+    assert int(r.stdout.split()[0]) >= 100, r.stdout  # every kernel's variants
