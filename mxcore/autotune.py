@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from hal import is_float, to_dtype
+
 
 def enabled() -> bool:
     return os.environ.get("MXCORE_AUTOTUNE", "") not in ("", "0")
@@ -82,8 +84,8 @@ class Autotuner:
         rng = np.random.default_rng(0)
         args = []
         for shape, dtype in zip(shapes, dtypes):
-            dt = np.dtype(dtype)
-            host = (rng.standard_normal(shape).astype(dt) if dt.kind == "f"
+            dt = to_dtype(dtype)
+            host = (rng.standard_normal(shape).astype(dt) if is_float(dt)
                     else np.zeros(shape, dt))
             args.append(device_type.from_host(0, host))
         if needs_rng:

@@ -15,16 +15,19 @@ from typing import Any, Callable, Optional, Tuple
 import numpy as np
 from scipy import special
 
+import hal
+
 import mxcore as mx
 
 nd = mx.nd
-FLOATS = ("float16", "float32", "float64")
+FLOATS = ("float16", "float32", "float64", "bfloat16")
 INTS = ("int8", "uint8", "int32", "int64")
 NUMERIC = FLOATS + INTS
 ALL = NUMERIC + ("bool",)
 
 #: (rtol, atol) per dtype for forward results.
-TOLERANCES = {"float16": (1e-2, 2e-3), "float32": (2e-5, 1e-6), "float64": (1e-10, 1e-12)}
+TOLERANCES = {"float16": (1e-2, 2e-3), "float32": (2e-5, 1e-6), "float64": (1e-10, 1e-12),
+              "bfloat16": (2e-2, 1e-2)}
 
 
 @dataclass
@@ -53,7 +56,7 @@ class Case:
 
 
 def make_input(spec: In, dtype: str, rng: np.random.Generator) -> np.ndarray:
-    dt = np.dtype(spec.dtype or dtype)
+    dt = hal.to_dtype(spec.dtype or dtype)
     shape, kind = spec.shape, spec.kind
     n = int(np.prod(shape)) if shape else 1
     if kind == "index":
@@ -423,7 +426,7 @@ def _layer_norm(x, g, b, axis=-1, eps=1e-5):
     return (x - mean) / np.sqrt(var + eps) * g.reshape(shape) + b.reshape(shape)
 
 
-_LN_T = {"float16": (2e-2, 1e-2), "float32": (1e-4, 1e-5)}
+_LN_T = {"float16": (2e-2, 1e-2), "float32": (1e-4, 1e-5), "bfloat16": (5e-2, 3e-2)}
 case("layer_norm", nd.LayerNorm, _layer_norm, (In((4, 5)), In((5,)), In((5,))), tol=_LN_T)
 case("layer_norm_axis1_eps", lambda x, g, b: nd.LayerNorm(x, g, b, axis=1, eps=1e-3),
      lambda x, g, b: _layer_norm(x, g, b, 1, 1e-3), (In(S234), In((3,)), In((3,))), tol=_LN_T)

@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from hal import Device, parse_device, to_dtype
+from hal import Device, is_float, parse_device, to_dtype
 from mxcore.base import MXCoreError
 from mxcore.dispatch import invoke_nullary, invoke_unary, wrap
 from mxcore.ndarray.ndarray import NDArray
@@ -104,7 +104,7 @@ def array(source_array, ctx=None, dtype=None) -> NDArray:
             src = np.asarray(source_array)
             dtype = dtype or "float32"
     dt = to_dtype(dtype)
-    if src.dtype.kind in "OUSV":
+    if src.dtype.kind in "OUSV" and not is_float(src.dtype):
         raise MXCoreError(f"cannot make an NDArray from {src.dtype} data")
     host = np.ascontiguousarray(src, dtype=dt)
     return wrap(device_type(dev).from_host(dev.index, host), dev)

@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hal import is_float
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke
 from mxcore.ndarray.ndarray import NDArray
@@ -193,7 +194,7 @@ def _check(op: Op, arrays) -> None:
     try:
         w = arrays[0]
         wd = w._data
-        ok = wd.dtype.kind == "f" and type(w._ag) is not tuple
+        ok = is_float(wd.dtype) and type(w._ag) is not tuple
         for x in arrays[1:]:
             xd = x._data
             if xd.shape != wd.shape or xd.dtype != wd.dtype or (
@@ -216,7 +217,7 @@ def _check_slow(op: Op, arrays) -> None:
     w = arrays[0]
     shapes = [x.shape for x in arrays]
     dtypes = [x.dtype for x in arrays]
-    if w.dtype.kind != "f":
+    if not is_float(w.dtype):
         raise OperatorError(op.name, f"the weight must be a float array, got {w.dtype}",
                             shapes, dtypes, w.context)
     try:

@@ -152,16 +152,36 @@ def matmul_bench(size):
         def tri():
             grid = (((M + 127) // 128) * ((N + 255) // 256),)
             tm._matmul_kernel[grid](a, b, c, M, N, K, K, N, N, 0, 0, 0, BLOCK_M=128, BLOCK_N=256,
-                                    BLOCK_K=64, GROUP_M=8, PRECISION="ieee", num_warps=8,
-                                    num_stages=3)
+                                    BLOCK_K=64, GROUP_M=8, PRECISION="ieee", UPCAST=False,
+                                    num_warps=8, num_stages=3)
         out["bfloat16"] = {
             "torch_cublas_tflops": round(flops / timeit(lambda: torch.matmul(a, b, out=c),
                                                         tsync) / 1e12, 1),
             "triton_tflops": round(flops / timeit(tri, tsync) / 1e12, 1),
-            "note": "kernel benchmark with torch tensors; the mxcore cuda device has no "
-                    "bfloat16 (CuPy lacks it)"}
+            "note": "kernel benchmark with torch tensors"}
     except Exception as exc:
         out["bfloat16"] = f"skipped: {type(exc).__name__}: {exc}"[:300]
+    try:  # bfloat16 mxcore arrays (ml_dtypes in CuPy 14): mx.nd.dot vs CuPy's matmul
+        import ml_dtypes
+        import numpy as np
+        import mxcore as mx
+        from mxcore.plugins import registry
+        host = np.random.default_rng(0).standard_normal((M, K), dtype=np.float32)
+        A = mx.nd.array(host.astype(ml_dtypes.bfloat16), ctx=mx.gpu(0))
+        B = mx.nd.array(host.T.copy().astype(ml_dtypes.bfloat16), ctx=mx.gpu(0))
+        r = {"mxcore_dot_tflops": round(flops / timeit(lambda: mx.nd.dot(A, B), sync) / 1e12, 1),
+             "winner": registry().resolve("dot", "cuda", "bfloat16", (A.shape, B.shape),
+                                          ("bfloat16",) * 2, {"transpose_a": False,
+                                                              "transpose_b": False}).name}
+        try:
+            ca, cb = A._data, B._data
+            r["cupy_matmul_tflops"] = round(flops / timeit(lambda: cupy.matmul(ca, cb), sync)
+                                            / 1e12, 1)
+        except Exception as exc:
+            r["cupy_matmul"] = f"{type(exc).__name__}: {exc}"[:200]
+        out["bfloat16_mxcore_arrays"] = r
+    except Exception as exc:
+        out["bfloat16_mxcore_arrays"] = f"skipped: {type(exc).__name__}: {exc}"[:300]
     return out
 
 

@@ -2,7 +2,7 @@
 # GPU check for mxcore-cuda on a real NVIDIA GPU (e.g. one H100), with no network:
 # uses the machine's Python (3.12 with torch, triton, cupy-cuda13x preinstalled) and this
 # checkout on PYTHONPATH instead of pip-installing the repository.  Missing small pure
-# dependencies (pluggy, safetensors, tqdm, threadpoolctl, scipy, pytest) are installed
+# dependencies (pluggy, safetensors, tqdm, threadpoolctl, scipy, ml_dtypes, pytest) are installed
 # from plugins/cuda/.gpu_wheels (carry it along) into a temporary folder, if present.
 #
 #   bash plugins/cuda/gpu_check.sh [--conformance-timeout S] [--skip-conformance]
@@ -19,7 +19,7 @@ unset MXCORE_CUDA_INTERPRET TRITON_INTERPRET MXCORE_PLUGINS MXCORE_NO_THIRD_PART
 export PYTHONDONTWRITEBYTECODE=1
 missing=$("$PY" - <<'PYEOF'
 import importlib
-need = {"pluggy": "pluggy", "safetensors": "safetensors", "tqdm": "tqdm",
+need = {"pluggy": "pluggy", "safetensors": "safetensors", "tqdm": "tqdm", "ml_dtypes": "ml_dtypes",
         "threadpoolctl": "threadpoolctl", "scipy": "scipy", "pytest": "pytest"}
 missing = [p for m, p in need.items() if importlib.util.find_spec(m) is None]
 if "pytest" in missing:

@@ -9,6 +9,8 @@ import zlib
 import numpy as np
 import pytest
 
+import hal
+
 import mxcore as mx
 from mxcore.ndarray import NDArray
 from tests.optable import CASES, TOLERANCES, make_input
@@ -36,17 +38,17 @@ def _tuple(x):
 def test_forward(case, dtype, device):
     host, xs = _arrays(case, dtype, device, _rng(case.name))
     outs = _tuple(case.fn(*xs))
-    ref_in = [a.astype(np.float64) if a.dtype.kind == "f" else a for a in host]
+    ref_in = [a.astype(np.float64) if hal.is_float(a.dtype) else a for a in host]
     refs = _tuple(case.ref(*ref_in))
     assert len(outs) == len(refs)
-    expected = np.dtype(case.out_dtype or dtype)
+    expected = hal.to_dtype(case.out_dtype or dtype)
     for out, ref in zip(outs, refs):
         assert isinstance(out, NDArray)
         assert out.context == device
         assert out.shape == np.shape(ref), f"shape {out.shape} != reference {np.shape(ref)}"
         assert out.dtype == expected, f"dtype {out.dtype} != {expected}"
         got = out.asnumpy()
-        if expected.kind == "f":
+        if hal.is_float(expected):
             rtol, atol = case.tol.get(expected.name, TOLERANCES[expected.name])
             np.testing.assert_allclose(got.astype(np.float64), np.asarray(ref, np.float64),
                                        rtol=rtol, atol=atol)
@@ -108,7 +110,7 @@ def _check_infer(outs):
         shapes, dtypes = node.op.infer_shape_dtype([x.shape for x in node.inputs],
                                                    [x.dtype for x in node.inputs], node.attrs)
         assert tuple(shapes[idx]) == out.shape, f"{node.op.name}: inferred {shapes[idx]}"
-        assert np.dtype(dtypes[idx]) == out.dtype, f"{node.op.name}: inferred {dtypes[idx]}"
+        assert hal.to_dtype(dtypes[idx]) == out.dtype, f"{node.op.name}: inferred {dtypes[idx]}"
 
 
 @pytest.mark.parametrize("case", GRAD)

@@ -36,10 +36,16 @@ def test_dtypes():
     assert hal.to_dtype("float32") == np.float32
     assert hal.to_dtype("float") == np.float32 and hal.to_dtype(int) == np.int32
     assert hal.to_dtype(np.float16) == np.float16 and hal.dtype_name(np.int8) == "int8"
-    assert set(hal.ALL_DTYPES) == {"float16", "float32", "float64", "int8", "uint8", "int32",
-                                   "int64", "bool"}
-    with pytest.raises(TypeError, match="unknown dtype 'bfloat16'"):
-        hal.to_dtype("bfloat16")  # numpy has none: documented as absent
+    assert set(hal.ALL_DTYPES) == {"float16", "float32", "float64", "bfloat16", "int8", "uint8",
+                                   "int32", "int64", "bool"}
+    # bfloat16 from ml_dtypes: numpy kind "V", a float for mxcore
+    import ml_dtypes
+    bf16 = hal.to_dtype("bfloat16")
+    assert bf16 == np.dtype(ml_dtypes.bfloat16) and hal.to_dtype(ml_dtypes.bfloat16) == bf16
+    assert bf16.kind == "V" and hal.is_float(bf16) and hal.dtype_name(bf16) == "bfloat16"
+    assert not hal.is_float(np.dtype("int32")) and hal.is_float(np.dtype("float16"))
+    with pytest.raises(TypeError, match="unknown dtype 'float8'"):
+        hal.to_dtype("float8")
 
 
 def test_kernel_record():

@@ -10,7 +10,7 @@ from mxcore.device import device_type
 def test_cpu_device_protocol():
     t = device_type(mx.cpu())
     assert t.kind == "cpu" and t.xp is np and t.host_memory and t.is_available()
-    assert "bfloat16" not in t.dtypes and "float16" in t.dtypes
+    assert "bfloat16" in t.dtypes and "float16" in t.dtypes
     stats = t.memory_stats(0)
     assert stats["peak_rss_bytes"] > 0 and stats.get("rss_bytes", 1) > 0
     props = t.properties(0)

@@ -161,7 +161,7 @@ KERNELS_SCRIPT = """
             close(lg, lc, tol)
             close(gx.grad, cx.grad, tol)
 
-        for dtype, tol in (("float32", 1e-4), ("float16", 2e-2)):
+        for dtype, tol in (("float32", 1e-4), ("float16", 2e-2), ("bfloat16", 2e-2)):
             a, b = rng.normal(size=(64, 48)), rng.normal(size=(48, 32))
             (ga, ca), (gb, cb) = both(a, dtype), both(b, dtype)
             close(mx.nd.matmul(ga, gb), mx.nd.matmul(ca, cb), tol)
@@ -198,12 +198,17 @@ KERNELS_SCRIPT = """
                     ("multi_sgd_update", 0, {}), ("multi_sgd_mom_update", 1, {"momentum": 0.9}),
                     ("multi_adam_update", 2, adam_hp),
                     ("multi_adamw_update", 2, dict(adam_hp, etas=[0.5, 1.0, 1.0, 0.1]))):
-                ws = [both(rng.normal(size=s), dtype) for s in shapes]
-                # gradients away from 0: float16 CPU kernels round each step to float16,
-                # where (1 - beta2) * g**2 of a tiny g underflows; Triton keeps float32
-                gr = [both(rng.choice([-1, 1], s) * rng.uniform(0.3, 2, s), dtype)
-                      for s in shapes]
-                st = [[both(np.zeros(s), dtype) for _ in range(nstates)] for s in shapes]
+                # float16: the reference is the CPU kernel in float32 on the same float16
+                # values (Triton computes float16 in float32; a float16 CPU step rounds
+                # each operation, and (1 - beta2) * s**2 of a small s underflows to 0)
+                ref_dt = "float32" if dtype == "float16" else dtype
+
+                def pair(a):
+                    g_ = mx.nd.array(a, ctx=gpu, dtype=dtype)
+                    return g_, mx.nd.array(g_.asnumpy(), ctx=cpu, dtype=ref_dt)
+                ws = [pair(rng.normal(size=s)) for s in shapes]
+                gr = [pair(rng.normal(size=s)) for s in shapes]
+                st = [[pair(np.zeros(s)) for _ in range(nstates)] for s in shapes]
                 before = LAUNCHES["optimizer." + op]
                 for k in (0, 1):
                     args = [a for i in range(len(shapes))

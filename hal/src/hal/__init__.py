@@ -5,12 +5,14 @@ A device plugin needs only this package (numpy + pluggy): the device protocol
 dtype table and the pluggy hook specifications with their `hookimpl` marker.
 """
 from hal.device import Device, DeviceType, DeviceUnavailableError, Event, Stream, parse_device
-from hal.dtypes import DTYPES, FLOAT_DTYPES, INT_DTYPES, ALL_DTYPES, dtype_name, to_dtype
+from hal.dtypes import (ALL_DTYPES, BFLOAT16_DTYPES, DTYPES, FLOAT_DTYPES, INT_DTYPES, dtype_name,
+                        is_float, to_dtype)
 from hal.hookspecs import PLUGIN_API_VERSION, hookimpl, hookspec, PROJECT_NAME
 from hal.kernel import Kernel
 
 __all__ = [
     "Device", "DeviceType", "DeviceUnavailableError", "Event", "Stream", "parse_device",
-    "DTYPES", "FLOAT_DTYPES", "INT_DTYPES", "ALL_DTYPES", "dtype_name", "to_dtype",
+    "DTYPES", "FLOAT_DTYPES", "INT_DTYPES", "ALL_DTYPES", "BFLOAT16_DTYPES", "dtype_name",
+    "is_float", "to_dtype",
     "PLUGIN_API_VERSION", "PROJECT_NAME", "hookimpl", "hookspec", "Kernel",
 ]

@@ -15,7 +15,7 @@ class CPUDevice(hal.DeviceType):
     kind = "cpu"
     xp = np
     host_memory = True
-    # numpy has no bfloat16, so the CPU device does not offer it.
+    # bfloat16 through ml_dtypes (products and float32-only library calls compute in float32)
     dtypes = hal.ALL_DTYPES
     description = "host CPU (numpy)"
 

@@ -74,7 +74,7 @@ class CUDADevice(hal.DeviceType):
 
     kind = "cuda"
     host_memory = False
-    # CuPy has no bfloat16 dtype: the device holds what numpy names.
+    # bfloat16 through ml_dtypes, which CuPy (14+) understands
     dtypes = hal.ALL_DTYPES
     description = ("NVIDIA GPU: CuPy arrays; Triton kernels (priority 10), CuPy/cuBLAS "
                    "array-module fallbacks (priority -10)")

@@ -29,7 +29,8 @@ import numpy as np
 #: numpy dtype name -> Triton type name (for messages and checks; Triton reads ``str(dtype)``).
 TRITON_DTYPES = {"float16": "fp16", "float32": "fp32", "float64": "fp64", "int8": "i8",
                  "uint8": "u8", "int16": "i16", "uint16": "u16", "int32": "i32",
-                 "uint32": "u32", "int64": "i64", "uint64": "u64", "bool": "u1"}
+                 "uint32": "u32", "int64": "i64", "uint64": "u64", "bool": "u1",
+                 "bfloat16": "bf16"}
 
 
 def triton_dtype(dtype) -> str:

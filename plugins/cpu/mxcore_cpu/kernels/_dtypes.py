@@ -1,7 +1,9 @@
 """dtype groups kernels declare."""
 import hal
 
-FLOAT = frozenset(hal.FLOAT_DTYPES)
+#: float dtypes, bfloat16 included (ml_dtypes' numpy ufuncs; kernels whose library
+#: lacks bfloat16 compute in float32: see ``via_float32``)
+FLOAT = frozenset(hal.FLOAT_DTYPES + hal.BFLOAT16_DTYPES)
 INT = frozenset(hal.INT_DTYPES)
 NUM = FLOAT | INT
 ALL = NUM | {"bool"}
@@ -14,3 +16,19 @@ def acc_dtype(xp, dtype):
     if dtype.kind in "iub":
         return xp.int64
     return dtype
+
+
+def via_float32(xp, fn):
+    """``fn`` computed in float32 for bfloat16 inputs, results cast back: numpy and
+    CuPy have no bfloat16 BLAS (ml_dtypes' matmul is a slow loop returning float32),
+    and float32 products of bfloat16 values are exact."""
+    def kernel(*arrays, **attrs):
+        dt = arrays[0].dtype
+        if dt.name != "bfloat16":
+            return fn(*arrays, **attrs)
+        out = fn(*(a.astype(xp.float32) if a.dtype == dt else a for a in arrays), **attrs)
+        if isinstance(out, tuple):
+            return tuple(o.astype(dt) for o in out)
+        return out.astype(dt)
+    kernel.__name__ = getattr(fn, "__name__", "kernel")
+    return kernel

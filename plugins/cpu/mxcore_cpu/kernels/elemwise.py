@@ -8,7 +8,8 @@ from mxcore_cpu.kernels._dtypes import ALL, FLOAT, NUM
 
 def kernels(xp, special):
     def keep(fn):
-        """Special functions may compute float16 in float32: cast back."""
+        """Special functions may compute float16 in float32, and Python scalars
+        promote bfloat16 to float32: cast back."""
         return lambda x: fn(x).astype(x.dtype, copy=False)
 
     def round_half_away(x):
@@ -23,9 +24,9 @@ def kernels(xp, special):
         "log1p": (xp.log1p, FLOAT),
         "expm1": (xp.expm1, FLOAT),
         "sqrt": (xp.sqrt, FLOAT),
-        "rsqrt": (lambda x: 1.0 / xp.sqrt(x), FLOAT),
+        "rsqrt": (keep(lambda x: 1.0 / xp.sqrt(x)), FLOAT),
         "square": (xp.square, NUM),
-        "reciprocal": (lambda x: 1.0 / x, FLOAT),
+        "reciprocal": (keep(lambda x: 1.0 / x), FLOAT),
         "sin": (xp.sin, FLOAT),
         "cos": (xp.cos, FLOAT),
         "tanh": (xp.tanh, FLOAT),
@@ -37,11 +38,11 @@ def kernels(xp, special):
                  FLOAT),
         "floor": (xp.floor, FLOAT),
         "ceil": (xp.ceil, FLOAT),
-        "round": (round_half_away, FLOAT),
+        "round": (keep(round_half_away), FLOAT),
     }
 
     def leaky_relu(x, slope):
-        return xp.where(x > 0, x, x * slope)
+        return xp.where(x > 0, x, x * slope).astype(x.dtype, copy=False)
 
     def divide(a, b):
         if a.dtype.kind in "iu":  # C semantics: truncate toward zero (MXNet)

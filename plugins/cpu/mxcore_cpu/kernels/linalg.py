@@ -1,7 +1,7 @@
 """Matrix products through the array module (BLAS for floats on numpy)."""
 from __future__ import annotations
 
-from mxcore_cpu.kernels._dtypes import NUM
+from mxcore_cpu.kernels._dtypes import NUM, via_float32
 
 
 def kernels(xp, special):
@@ -19,4 +19,5 @@ def kernels(xp, special):
         B = xp.swapaxes(b, -1, -2) if transpose_b else b
         return xp.matmul(A, B)
 
-    return {"dot": (dot, NUM), "batch_dot": (batch_dot, NUM), "matmul": (xp.matmul, NUM)}
+    return {"dot": (via_float32(xp, dot), NUM), "batch_dot": (via_float32(xp, batch_dot), NUM),
+            "matmul": (via_float32(xp, xp.matmul), NUM)}

@@ -3,7 +3,7 @@ float32), fully_connected, the fused softmax cross-entropy, layer_norm and its
 fused backward (float16 computes in float32)."""
 from __future__ import annotations
 
-from mxcore_cpu.kernels._dtypes import FLOAT
+from mxcore_cpu.kernels._dtypes import FLOAT, via_float32
 
 
 def kernels(xp, special):
@@ -90,4 +90,4 @@ def kernels(xp, special):
     return {"layer_norm": (layer_norm, FLOAT), "layer_norm_backward": (layer_norm_backward, FLOAT),
             "softmax": (softmax, FLOAT), "log_softmax": (log_softmax, FLOAT),
             "softmax_ce_loss_grad": (softmax_ce_loss_grad, FLOAT),
-            "fully_connected": (fully_connected, FLOAT), "softmax_ce_loss": (softmax_ce_loss, FLOAT)}
+            "fully_connected": (via_float32(xp, fully_connected), FLOAT), "softmax_ce_loss": (softmax_ce_loss, FLOAT)}

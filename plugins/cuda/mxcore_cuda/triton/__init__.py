@@ -16,7 +16,7 @@ from mxcore_cuda.triton._layout import MAX_DIMS, broadcast_plan
 from mxcore_cuda.triton._runtime import MAX_COLS_SOFTMAX, numel, size_ok, worth_launching
 
 PRIORITY = 10
-FLOAT = frozenset(hal.FLOAT_DTYPES) - {"bfloat16"}
+FLOAT = frozenset(hal.FLOAT_DTYPES)
 INT = frozenset(hal.INT_DTYPES)
 
 UNARY_OPS = {name: FLOAT for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos",
@@ -29,6 +29,8 @@ BINARY_OPS.update({name: FLOAT | INT for name in ("equal", "not_equal", "greater
                                                   "greater_equal", "less", "less_equal")})
 #: scalar forms: float16/float32 (Triton passes the scalar as float32)
 HALF_SINGLE = frozenset({"float16", "float32"})
+#: matrix products: tl.dot's float inputs (bfloat16 where ml_dtypes provides it)
+PRODUCTS = HALF_SINGLE | frozenset(hal.BFLOAT16_DTYPES)
 SCALAR_OPS = ("add_scalar", "sub_scalar", "rsub_scalar", "mul_scalar", "div_scalar",
               "rdiv_scalar", "maximum_scalar", "minimum_scalar", "equal_scalar",
               "not_equal_scalar", "greater_scalar", "greater_equal_scalar", "less_scalar",
@@ -235,9 +237,9 @@ def specs():
                 layer_norm_backward_last))
     for name in ("random_uniform", "random_normal"):
         out.append((name, "random", name, (), HALF_SINGLE, sampling))
-    out.append(("dot", "matmul", "dot", (), HALF_SINGLE, matmul_2d))
+    out.append(("dot", "matmul", "dot", (), PRODUCTS, matmul_2d))
     for name in ("matmul", "batch_dot"):
-        out.append((name, "matmul", name, (), HALF_SINGLE, batched))
+        out.append((name, "matmul", name, (), PRODUCTS, batched))
     for name in ("sgd_update", "sgd_mom_update", "nag_mom_update", "adam_update",
                  "adamw_update"):
         out.append((name, "optimizer", name, (), FLOAT, updates))

@@ -1,4 +1,4 @@
-"""Tiled matmul with ``tl.dot``: C = A @ B for float16/float32 inputs, 2-D or
+"""Tiled matmul with ``tl.dot``: C = A @ B for float16/bfloat16/float32 inputs, 2-D or
 batched 3-D (``batch_dot`` without transposes, ``matmul`` of equal batches: a
 batch grid dimension), float32 accumulation, grouped program order for L2
 reuse.  float32 uses IEEE products by default (matches numpy/cuBLAS);
@@ -28,7 +28,7 @@ AUTOTUNE = os.environ.get("MXCORE_CUDA_MATMUL_AUTOTUNE", "1") not in ("", "0")
 def _matmul_kernel(A, B, C, M, N, K, stride_am, stride_bk, stride_cm,
                    stride_ab, stride_bb, stride_cb,
                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                   GROUP_M: tl.constexpr, PRECISION: tl.constexpr):
+                   GROUP_M: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr):
     pid = tl.program_id(0)
     batch = tl.program_id(1).to(tl.int64)
     A += batch * stride_ab
@@ -51,6 +51,9 @@ def _matmul_kernel(A, B, C, M, N, K, stride_am, stride_bk, stride_cm,
         k_left = K - k * BLOCK_K
         a = tl.load(a_ptrs, mask=(rm[:, None] < M) & (rk[None, :] < k_left), other=0.0)
         b = tl.load(b_ptrs, mask=(rk[:, None] < k_left) & (rn[None, :] < N), other=0.0)
+        if UPCAST:  # the interpreter multiplies bfloat16 as raw bits: give it float32
+            a = a.to(tl.float32)
+            b = b.to(tl.float32)
         acc = tl.dot(a, b, acc, input_precision=PRECISION)
         a_ptrs += BLOCK_K
         b_ptrs += BLOCK_K * stride_bk
@@ -120,6 +123,12 @@ def _precision(a):
     return "tf32" if (TF32 and a.dtype.itemsize == 4) else "ieee"
 
 
+def _upcast(a) -> bool:
+    """bfloat16 operands go to tl.dot as float32 in the interpreter only (exact
+    products either way; GPUs multiply bfloat16 natively)."""
+    return INTERPRET and a.dtype.name == "bfloat16"
+
+
 def _strides(a, b, c):
     """Row strides and batch strides (0 for 2-D) of contiguous a, b, c."""
     if a.ndim == 3:
@@ -138,7 +147,8 @@ def launch(a, b, c, cfg=None):
     grid = (triton.cdiv(M, bm) * triton.cdiv(N, bn), batch)
     _matmul_kernel[grid](arg(a), arg(b), arg(c), M, N, K, *_strides(a, b, c),
                          BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm,
-                         PRECISION=_precision(a), num_warps=warps, num_stages=stages)
+                         PRECISION=_precision(a), UPCAST=_upcast(a), num_warps=warps,
+                         num_stages=stages)
 
 
 def launch_tuned(a, b, c):
@@ -149,7 +159,7 @@ def launch_tuned(a, b, c):
     def grid(meta):
         return (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]), batch)
     _tuned(a.dtype.itemsize)[grid](arg(a), arg(b), arg(c), M, N, K, *_strides(a, b, c),
-                                   PRECISION=_precision(a))
+                                   PRECISION=_precision(a), UPCAST=_upcast(a))
 
 
 def _product(a, b):
