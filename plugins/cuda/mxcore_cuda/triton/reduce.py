@@ -178,15 +178,22 @@ def _rows(X, Y, ncols, chunk, nchunks, div, COMBINE: tl.constexpr, MAP: tl.const
 
 
 @triton.jit
-def _cols(X, Y, nred, inner, chunk, nchunks, div, COMBINE: tl.constexpr, MAP: tl.constexpr,
-          FINISH: tl.constexpr, F64: tl.constexpr, BLOCK_R: tl.constexpr,
-          BLOCK_I: tl.constexpr):
+def _col_tile(X, nred, inner, chunk, BLOCK_I: tl.constexpr):
+    """What a column program owns: outer index, BLOCK_I inner columns, chunk k of the
+    reduced rows (its first row and address)."""
     ncb = tl.cdiv(inner, BLOCK_I)
     o = (tl.program_id(0) // ncb).to(tl.int64)
     cols = (tl.program_id(0) % ncb) * BLOCK_I + tl.arange(0, BLOCK_I)
     k = tl.program_id(1)
     start = k.to(tl.int64) * chunk
-    base = X + (o * nred + start) * inner
+    return o, cols, k, start, X + (o * nred + start) * inner
+
+
+@triton.jit
+def _cols(X, Y, nred, inner, chunk, nchunks, div, COMBINE: tl.constexpr, MAP: tl.constexpr,
+          FINISH: tl.constexpr, F64: tl.constexpr, BLOCK_R: tl.constexpr,
+          BLOCK_I: tl.constexpr):
+    o, cols, k, start, base = _col_tile(X, nred, inner, chunk, BLOCK_I)
     left = nred - start  # reduced rows from this chunk on
     cmask = cols < inner
     rr = tl.arange(0, BLOCK_R)
@@ -237,12 +244,7 @@ def _arg_rows(X, XI, Y, YI, ncols, chunk, nchunks, MAXIMUM: tl.constexpr,
 def _arg_cols(X, XI, Y, YI, nred, inner, chunk, nchunks, MAXIMUM: tl.constexpr,
               GATHER: tl.constexpr, PARTIAL: tl.constexpr, F64: tl.constexpr,
               BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr):
-    ncb = tl.cdiv(inner, BLOCK_I)
-    o = (tl.program_id(0) // ncb).to(tl.int64)
-    cols = (tl.program_id(0) % ncb) * BLOCK_I + tl.arange(0, BLOCK_I)
-    k = tl.program_id(1)
-    start = k.to(tl.int64) * chunk
-    base = X + (o * nred + start) * inner
+    o, cols, k, start, base = _col_tile(X, nred, inner, chunk, BLOCK_I)
     left = nred - start
     cmask = cols < inner
     rr = tl.arange(0, BLOCK_R)
