@@ -574,3 +574,19 @@ def test_recorded_triton_launches_compile_for_a_gpu(interpreted_runs):
     assert r.returncode == 0, r.stderr[-3000:]
     assert re.search(r"^\d+ compiled; 0 failed", r.stdout, re.M), r.stdout[-5000:]
     assert int(r.stdout.split()[0]) >= 100, r.stdout  # every kernel's variants
+
+
+def test_triton_launches_follow_cupys_device_and_stream(monkeypatch):
+    """On a GPU, Triton kernels must launch on CuPy's current device and stream (the
+    ones CuPy fallbacks and pinned uploads use): checked on a stand-in driver."""
+    import types
+
+    cupy = pytest.importorskip("cupy")
+    from triton.runtime import driver
+    from mxcore_cuda.triton import _runtime
+    monkeypatch.setattr(driver, "_active", types.SimpleNamespace())
+    monkeypatch.setattr(cupy.cuda.runtime, "getDevice", lambda: 3)
+    monkeypatch.setattr(cupy.cuda, "get_current_stream", lambda: types.SimpleNamespace(ptr=1234))
+    _runtime.bind_triton_to_cupy()
+    assert driver.active.get_current_device() == 3
+    assert driver.active.get_current_stream(3) == 1234

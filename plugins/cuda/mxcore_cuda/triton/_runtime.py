@@ -36,11 +36,30 @@ def xp_of(a):
     return cupy
 
 
+def bind_triton_to_cupy() -> None:
+    """Make Triton launch on CuPy's current device and stream.  Without this,
+    Triton asks torch (when imported) or uses the device's default stream, so a
+    kernel could run unordered with CuPy work queued on another stream (a
+    ``hal.Stream`` made current) or with the pinned uploads of ``upload``."""
+    import cupy
+    from triton.runtime import driver
+    active = driver.active
+    active.get_current_device = cupy.cuda.runtime.getDevice
+    active.set_current_device = cupy.cuda.runtime.setDevice
+    active.get_current_stream = lambda device=None: cupy.cuda.get_current_stream().ptr
+
+
+_BOUND = False
+
 if INTERPRET:
     def arg(a):
         return HostTensor(a)
 else:
     def arg(a):
+        global _BOUND
+        if not _BOUND:  # first launch in this process: the driver exists only now
+            bind_triton_to_cupy()
+            _BOUND = True
         return DeviceTensor(a)
 
 
