@@ -50,3 +50,32 @@ class MLPEpoch:
         for _ in range(STEPS):
             self.loss(self.net(xb), yb)
         mx.nd.waitall()
+
+
+class OptimizerStep:
+    """One optimizer step over 50 parameters of mixed sizes (0.6M elements in
+    all), weight by weight (aggregate 0) or as multi-weight calls (aggregate 64:
+    one kernel launch on a GPU)."""
+
+    params = [DEVICES, ["sgd", "adam", "adamw"], [0, 64]]
+    param_names = ["device", "optimizer", "aggregate"]
+    timeout = 120
+
+    def setup(self, device, optimizer, aggregate):
+        dev = _device(device)
+        rs = np.random.RandomState(0)
+        shapes = [(64, 64), (64,)] * 20 + [(256, 256), (256,)] * 5
+        self.weights = [mx.nd.array(rs.standard_normal(s).astype(np.float32), ctx=dev)
+                        for s in shapes]
+        self.grads = [mx.nd.array(rs.standard_normal(s).astype(np.float32), ctx=dev)
+                      for s in shapes]
+        kwargs = {"momentum": 0.9} if optimizer == "sgd" else {}
+        opt = mx.optimizer.create(optimizer, learning_rate=1e-3, wd=1e-4, **kwargs)
+        opt.aggregate_num = aggregate
+        self.updater = mx.optimizer.get_updater(opt)
+        self.index = list(range(len(shapes)))
+        self.time_step(device, optimizer, aggregate)  # states, caches, compilation
+
+    def time_step(self, device, optimizer, aggregate):
+        self.updater(self.index, self.grads, self.weights)
+        mx.nd.waitall()
