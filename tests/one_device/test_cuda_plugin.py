@@ -590,3 +590,34 @@ def test_triton_launches_follow_cupys_device_and_stream(monkeypatch):
     _runtime.bind_triton_to_cupy()
     assert driver.active.get_current_device() == 3
     assert driver.active.get_current_stream(3) == 1234
+
+
+def test_autotune_chooses_between_triton_and_the_array_module_matmul(tmp_path):
+    """MXCORE_AUTOTUNE=1 on the cuda device: for a product both the Triton kernel
+    and the array-module one (cuBLAS through CuPy on a GPU) accept, the registry times
+    both once per signature, keeps the faster, caches it on disk and says so."""
+    cache = tmp_path / "autotune.json"
+    code = """
+        import numpy as np
+        import mxcore as mx
+        from mxcore.plugins import registry
+        rng = np.random.default_rng(0)
+        a = rng.normal(size=(64, 48)).astype(np.float32)
+        b = rng.normal(size=(48, 32)).astype(np.float32)
+        gpu = mx.gpu(0)
+        c = mx.nd.dot(mx.nd.array(a, ctx=gpu), mx.nd.array(b, ctx=gpu))
+        np.testing.assert_allclose(c.asnumpy(), a @ b, rtol=1e-4, atol=1e-4)
+        print(registry().explain("dot", "cuda", "float32", [(64, 48), (48, 32)],
+                                 ["float32"] * 2, {"transpose_a": False,
+                                                   "transpose_b": False}))
+    """
+    env = {**_env(True), "MXCORE_AUTOTUNE": "1", "MXCORE_AUTOTUNE_CACHE": str(cache)}
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                       text=True, env=env, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (entry,) = json.loads(cache.read_text()).values()
+    assert set(entry["seconds"]) == {"mxcore-cuda:triton.matmul.dot",
+                                     "mxcore-cuda:numpy.linalg.dot"}
+    assert all(isinstance(t, float) for t in entry["seconds"].values())
+    assert entry["winner"] == min(entry["seconds"], key=entry["seconds"].get)
+    assert f"autotune chose {entry['winner']}" in r.stdout
