@@ -621,3 +621,66 @@ def test_autotune_chooses_between_triton_and_the_array_module_matmul(tmp_path):
     assert all(isinstance(t, float) for t in entry["seconds"].values())
     assert entry["winner"] == min(entry["seconds"], key=entry["seconds"].get)
     assert f"autotune chose {entry['winner']}" in r.stdout
+
+
+def test_pinned_staging_ring_waits_only_for_the_copy_that_used_a_slot(monkeypatch):
+    """Host-to-device copies go through a ring of pinned buffers: each upload stages
+    the data at call time (the caller may overwrite its array at once), queues an
+    asynchronous copy on CuPy's current stream and records an event; a slot is
+    refilled only after waiting for its previous copy's event.  Stand-in CuPy
+    objects record the calls (no GPU needed)."""
+    import types
+
+    import numpy as np
+    from mxcore_cuda.staging import PinnedRing
+
+    log = []
+
+    class Event:
+        def __init__(self, n):
+            self.n = n
+
+        def synchronize(self):
+            log.append(("wait", self.n))
+
+    class Stream:
+        def __init__(self):
+            self.copies = 0
+
+        def record(self):  # an event after the last queued copy
+            return Event(self.copies - 1)
+
+    stream = Stream()
+
+    class DeviceArray:
+        def __init__(self, shape, dtype):
+            self.data = np.empty(shape, dtype)
+
+        def set(self, host, stream):
+            assert stream is stream_obj and not host.flags.owndata  # a view of pinned memory
+            self.data[...] = host
+            stream.copies += 1
+            log.append(("copy", stream.copies - 1))
+
+    stream_obj = stream
+    fake_cupy = types.SimpleNamespace(
+        cuda=types.SimpleNamespace(get_current_stream=lambda: stream),
+        empty=lambda shape, dtype: DeviceArray(shape, dtype))
+    pinned = []
+
+    def empty_pinned(shape, dtype):
+        pinned.append(np.empty(shape, dtype))
+        return pinned[-1]
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    monkeypatch.setitem(sys.modules, "cupyx", types.SimpleNamespace(empty_pinned=empty_pinned))
+
+    ring = PinnedRing(slots=2)
+    host = np.arange(6, dtype=np.float32).reshape(2, 3)
+    first = ring.upload(host)
+    host[...] = -1  # the caller's array may change right away
+    second = ring.upload(np.ones(5, np.int64))
+    third = ring.upload(np.zeros((), np.float16))  # slot 0 again: waits for copy 0 only
+    np.testing.assert_array_equal(first.data, np.arange(6).reshape(2, 3))
+    assert second.data.tolist() == [1] * 5 and third.data.shape == ()
+    assert log == [("copy", 0), ("copy", 1), ("wait", 0), ("copy", 2)]
+    assert len(pinned) == 2  # one buffer per slot, reused (it was large enough)

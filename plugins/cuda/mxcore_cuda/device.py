@@ -8,6 +8,7 @@ from typing import Any, Dict, Tuple
 import numpy as np
 
 import hal
+from mxcore_cuda import staging
 
 _INSTALL_HINT = "pip install 'mxcore-cuda[cuda12]' (or [cuda13])"
 
@@ -138,8 +139,11 @@ class CUDADevice(hal.DeviceType):
 
     def from_host(self, index: int, array: np.ndarray):
         cupy = _cupy()
+        host = np.ascontiguousarray(array)
         with cupy.cuda.Device(index):
-            return cupy.array(np.ascontiguousarray(array), copy=True)
+            if host.nbytes <= staging.MAX_BYTES:  # batches, small tables: no wait
+                return staging.upload(host)
+            return cupy.array(host, copy=True)
 
     def to_host(self, index: int, array) -> np.ndarray:
         return _cupy().asnumpy(array)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import os
-import threading
 
 import numpy as np
 
@@ -112,50 +111,11 @@ def count(name: str) -> None:
 MAX_COLS_SOFTMAX = 16384
 
 
-class _PinnedRing:
-    """Host-to-device copies of small kernel tables without a synchronisation.
-
-    ``cupy.asarray(host)`` copies from pageable memory, which waits for every
-    kernel queued on the stream: a training step that uploads a table per
-    update would never run ahead of the GPU.  Copies from page-locked memory
-    are asynchronous instead; each of ``SLOTS`` pinned buffers is refilled only
-    after the copy that last read it has finished (an event per slot), so the
-    host runs up to ``SLOTS`` uploads ahead of the device."""
-
-    SLOTS = 8
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._slots = [[None, None] for _ in range(self.SLOTS)]  # [pinned bytes, event]
-        self._next = 0
-
-    def upload(self, host: np.ndarray):
-        import cupy
-        import cupyx
-        stream = cupy.cuda.get_current_stream()
-        with self._lock:
-            slot = self._slots[self._next]
-            self._next = (self._next + 1) % self.SLOTS
-            buf, event = slot
-            if event is not None:
-                event.synchronize()
-            if buf is None or buf.nbytes < host.nbytes:
-                buf = slot[0] = cupyx.empty_pinned((max(host.nbytes, 4096),), np.uint8)
-            staged = buf[:host.nbytes].view(host.dtype).reshape(host.shape)
-            staged[...] = host
-            dev = cupy.empty(host.shape, host.dtype)
-            dev.set(staged, stream=stream)
-            slot[1] = stream.record()
-        return dev
-
-
-_RING = None if INTERPRET else _PinnedRing()
-
-
 def upload(host: np.ndarray):
     """``host`` (a small numpy array: a kernel's table of pointers and
     hyper-parameters) as a kernel argument: itself when interpreted, a device
-    copy made without waiting for the GPU otherwise."""
+    copy made without waiting for the GPU otherwise (``staging``)."""
     if INTERPRET:
         return host
-    return _RING.upload(host)
+    from mxcore_cuda import staging
+    return staging.upload(host)
