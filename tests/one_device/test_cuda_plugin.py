@@ -131,7 +131,8 @@ KERNELS_SCRIPT = """
         def winner(op, shapes, dtype, attrs):
             return reg.resolve(op, "cuda", dtype, shapes, (dtype,) * len(shapes), attrs).name
 
-        for dtype, tol in (("float32", 2e-5), ("float64", 1e-12), ("float16", 2e-3)):
+        for dtype, tol in (("float32", 2e-5), ("float64", 1e-12), ("float16", 2e-3),
+                           ("bfloat16", 3e-2)):
             pos = rng.uniform(0.5, 2.0, (3, 5))
             x = rng.uniform(-2, 2, (3, 5))
             y = rng.uniform(-2, 2, (3, 5))

@@ -16,7 +16,9 @@ from mxcore_cuda.triton._layout import MAX_DIMS, broadcast_plan
 from mxcore_cuda.triton._runtime import MAX_COLS_SOFTMAX, numel, size_ok, worth_launching
 
 PRIORITY = 10
-FLOAT = frozenset(hal.FLOAT_DTYPES)
+#: bfloat16 where ml_dtypes provides it: kernels load it, compute in float32, round on store
+BF16 = frozenset(hal.BFLOAT16_DTYPES)
+FLOAT = frozenset(hal.FLOAT_DTYPES) | BF16
 INT = frozenset(hal.INT_DTYPES)
 
 UNARY_OPS = {name: FLOAT for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos",
@@ -27,10 +29,10 @@ BINARY_OPS = {name: FLOAT | INT for name in ("add", "subtract", "multiply", "max
 BINARY_OPS["divide"] = FLOAT
 BINARY_OPS.update({name: FLOAT | INT for name in ("equal", "not_equal", "greater",
                                                   "greater_equal", "less", "less_equal")})
-#: scalar forms: float16/float32 (Triton passes the scalar as float32)
-HALF_SINGLE = frozenset({"float16", "float32"})
-#: matrix products: tl.dot's float inputs (bfloat16 where ml_dtypes provides it)
-PRODUCTS = HALF_SINGLE | frozenset(hal.BFLOAT16_DTYPES)
+#: scalar forms, layer norm, sampling: 16/32-bit floats (Triton passes scalars as float32)
+HALF_SINGLE = frozenset({"float16", "float32"}) | BF16
+#: matrix products: tl.dot's float inputs
+PRODUCTS = HALF_SINGLE
 SCALAR_OPS = ("add_scalar", "sub_scalar", "rsub_scalar", "mul_scalar", "div_scalar",
               "rdiv_scalar", "maximum_scalar", "minimum_scalar", "equal_scalar",
               "not_equal_scalar", "greater_scalar", "greater_equal_scalar", "less_scalar",

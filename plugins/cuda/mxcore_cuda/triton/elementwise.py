@@ -7,7 +7,8 @@ Each formula is a tiny ``@triton.jit`` function of ``tl`` values; ``UNARY`` and
 formula as a ``tl.constexpr`` argument (Triton specialises a kernel on a JIT
 function passed as a constexpr, and the interpreter simply calls it), so no
 source is generated and ``exec``-ed: adding an op is adding a three-line
-formula to the table.  float16 computes in float32 and is rounded once on store.
+formula to the table.  float16 and bfloat16 compute in float32 and are rounded once on
+store.
 
 Binary ops on inputs of one shape, both contiguous, run the flat kernel.
 Otherwise (broadcasting, strided views) each input's strides are expanded to
@@ -173,37 +174,37 @@ def _minimum(x, y):
 @formula(BINARY, "equal")
 @triton.jit
 def _equal(x, y):
-    return tl.where(x == y, 1, 0)
+    return tl.where(x == y, 1, 0).to(x.dtype)
 
 
 @formula(BINARY, "not_equal")
 @triton.jit
 def _not_equal(x, y):
-    return tl.where(x != y, 1, 0)
+    return tl.where(x != y, 1, 0).to(x.dtype)
 
 
 @formula(BINARY, "greater")
 @triton.jit
 def _greater(x, y):
-    return tl.where(x > y, 1, 0)
+    return tl.where(x > y, 1, 0).to(x.dtype)
 
 
 @formula(BINARY, "greater_equal")
 @triton.jit
 def _greater_equal(x, y):
-    return tl.where(x >= y, 1, 0)
+    return tl.where(x >= y, 1, 0).to(x.dtype)
 
 
 @formula(BINARY, "less")
 @triton.jit
 def _less(x, y):
-    return tl.where(x < y, 1, 0)
+    return tl.where(x < y, 1, 0).to(x.dtype)
 
 
 @formula(BINARY, "less_equal")
 @triton.jit
 def _less_equal(x, y):
-    return tl.where(x <= y, 1, 0)
+    return tl.where(x <= y, 1, 0).to(x.dtype)
 
 
 #: scalar op -> (binary formula, scalar on the left)
@@ -217,12 +218,20 @@ SCALAR = {"add_scalar": ("add", False), "sub_scalar": ("subtract", False),
 
 # --- the generic kernels --------------------------------------------------------------
 @triton.jit
+def _widen(x, mask):
+    """16-bit floats compute in float32.  Masked lanes hold 1 (no log(0) or 0/0 there);
+    the ``where`` keeps that true in the interpreter, which fills masked bfloat16 lanes
+    with the raw bits of ``other``."""
+    if x.dtype == tl.float16 or x.dtype == tl.bfloat16:
+        x = tl.where(mask, x.to(tl.float32), 1.0)
+    return x
+
+
+@triton.jit
 def _unary_kernel(X, Y, N, OP: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    x = tl.load(X + offs, mask=mask, other=1)  # masked lanes: no log(0), 0/0 warnings
-    if x.dtype == tl.float16:
-        x = x.to(tl.float32)
+    x = _widen(tl.load(X + offs, mask=mask, other=1), mask)
     tl.store(Y + offs, OP(x).to(Y.dtype.element_ty), mask=mask)
 
 
@@ -230,11 +239,8 @@ def _unary_kernel(X, Y, N, OP: tl.constexpr, BLOCK: tl.constexpr):
 def _binary_kernel(A, B, Y, N, OP: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    a = tl.load(A + offs, mask=mask, other=1)
-    b = tl.load(B + offs, mask=mask, other=1)
-    if a.dtype == tl.float16:
-        a = a.to(tl.float32)
-        b = b.to(tl.float32)
+    a = _widen(tl.load(A + offs, mask=mask, other=1), mask)
+    b = _widen(tl.load(B + offs, mask=mask, other=1), mask)
     tl.store(Y + offs, OP(a, b).to(Y.dtype.element_ty), mask=mask)
 
 
@@ -251,11 +257,10 @@ def _binary_nd_kernel(A, B, Y, N, D1, D2, D3, SA0, SA1, SA2, SA3, SB0, SB1, SB2,
     t = t // D2
     i1 = t % D1
     i0 = t // D1
-    a = tl.load(A + (i0 * SA0 + i1 * SA1 + i2 * SA2 + i3 * SA3), mask=mask, other=1)
-    b = tl.load(B + (i0 * SB0 + i1 * SB1 + i2 * SB2 + i3 * SB3), mask=mask, other=1)
-    if a.dtype == tl.float16:
-        a = a.to(tl.float32)
-        b = b.to(tl.float32)
+    a = _widen(tl.load(A + (i0 * SA0 + i1 * SA1 + i2 * SA2 + i3 * SA3), mask=mask, other=1),
+               mask)
+    b = _widen(tl.load(B + (i0 * SB0 + i1 * SB1 + i2 * SB2 + i3 * SB3), mask=mask, other=1),
+               mask)
     tl.store(Y + offs, OP(a, b).to(Y.dtype.element_ty), mask=mask)
 
 
@@ -263,9 +268,7 @@ def _binary_nd_kernel(A, B, Y, N, D1, D2, D3, SA0, SA1, SA2, SA3, SB0, SB1, SB2,
 def _scalar_kernel(X, Y, N, s, OP: tl.constexpr, REVERSE: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    x = tl.load(X + offs, mask=mask, other=1)
-    if x.dtype == tl.float16:
-        x = x.to(tl.float32)
+    x = _widen(tl.load(X + offs, mask=mask, other=1), mask)
     b = tl.zeros_like(x) + s
     if REVERSE:
         y = OP(b, x)

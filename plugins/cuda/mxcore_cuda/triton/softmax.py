@@ -1,7 +1,7 @@
 """softmax / log_softmax over the last axis, and the fused softmax
 cross-entropy (forward and gradient) of a (batch, classes) input: one row per
 program, the whole row in one block (the guard limits rows to MAX_COLS).
-float16 computes in float32."""
+float16 and bfloat16 compute in float32."""
 from __future__ import annotations
 
 import triton
@@ -23,7 +23,7 @@ def _softmax_kernel(X, Y, ncols, scale, LOG: tl.constexpr, SCALE: tl.constexpr,
     cols = tl.arange(0, BLOCK)
     mask = cols < ncols
     x = tl.load(X + row * ncols + cols, mask=mask, other=-float("inf"))
-    if x.dtype == tl.float16:
+    if x.dtype == tl.float16 or x.dtype == tl.bfloat16:
         x = x.to(tl.float32)
     if SCALE:
         x = x * scale
@@ -71,7 +71,7 @@ def _ce_kernel(X, L, G, Y, ncols, GRAD: tl.constexpr, BLOCK: tl.constexpr):
     cols = tl.arange(0, BLOCK)
     mask = cols < ncols
     x = tl.load(X + row * ncols + cols, mask=mask, other=-float("inf"))
-    if x.dtype == tl.float16:
+    if x.dtype == tl.float16 or x.dtype == tl.bfloat16:
         x = x.to(tl.float32)
     label = tl.load(L + row).to(tl.int32)
     shifted = x - tl.max(x, axis=0)
