@@ -582,12 +582,13 @@ def test_triton_launches_follow_cupys_device_and_stream(monkeypatch):
     ones CuPy fallbacks and pinned uploads use): checked on a stand-in driver."""
     import types
 
-    cupy = pytest.importorskip("cupy")
     from triton.runtime import driver
     from mxcore_cuda.triton import _runtime
+    fake_cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDevice=lambda: 3, setDevice=lambda i: None),
+        get_current_stream=lambda: types.SimpleNamespace(ptr=1234)))
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
     monkeypatch.setattr(driver, "_active", types.SimpleNamespace())
-    monkeypatch.setattr(cupy.cuda.runtime, "getDevice", lambda: 3)
-    monkeypatch.setattr(cupy.cuda, "get_current_stream", lambda: types.SimpleNamespace(ptr=1234))
     _runtime.bind_triton_to_cupy()
     assert driver.active.get_current_device() == 3
     assert driver.active.get_current_stream(3) == 1234
