@@ -686,3 +686,48 @@ def test_pinned_staging_ring_waits_only_for_the_copy_that_used_a_slot(monkeypatc
     assert second.data.tolist() == [1] * 5 and third.data.shape == ()
     assert log == [("copy", 0), ("copy", 1), ("wait", 0), ("copy", 2)]
     assert len(pinned) == 2  # one buffer per slot, reused (it was large enough)
+
+
+@pytest.mark.parametrize("gpus", [1, 2])
+def test_kernels_run_on_their_arrays_gpu_when_there_are_several(monkeypatch, gpus):
+    """With several GPUs a kernel runs in the device context of its first CuPy array
+    (CuPy and Triton launch on the current device); with one, kernels stay unwrapped
+    (no per-call context cost).  Stand-in CuPy module: no GPU needed."""
+    import types
+
+    import mxcore_cuda
+    from mxcore_cuda import placement
+
+    entered = []
+
+    class Device:
+        def __init__(self, i):
+            self.i = i
+
+        def __enter__(self):
+            entered.append(self.i)
+
+        def __exit__(self, *exc):
+            entered.append(-self.i)
+
+    class ndarray:
+        def __init__(self, i):
+            self.device = Device(i)
+
+    fake = types.SimpleNamespace(ndarray=ndarray, cuda=types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=lambda: gpus)))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(mxcore_cuda, "INTERPRET", False)
+    placement.several_gpus.cache_clear()
+    try:
+        def fn(*arrays, scale):
+            return ("ran", len(arrays), scale)
+        wrapped = placement.on_array_device(fn)
+        assert wrapped(3.0, ndarray(1), ndarray(0), scale=2) == ("ran", 3, 2)
+        if gpus == 1:
+            assert wrapped is fn and entered == []
+        else:
+            assert entered == [1, -1]  # the first array's device, entered and left
+            assert wrapped(4.0, scale=1) == ("ran", 1, 1) and entered == [1, -1]
+    finally:
+        placement.several_gpus.cache_clear()

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.special
 
 import hal
+from mxcore_cuda.placement import on_array_device
 
 PRIORITY = -10
 
@@ -115,7 +116,7 @@ class _LazyCupyTable:
                     table = {o: fn for o, (fn, _, _) in
                              _tables(_CupyShim(cupy), cupyx.scipy.special).items()}
                     table.update(_cupy_only(cupy))
-                    self._table = table
+                    self._table = {o: on_array_device(fn) for o, fn in table.items()}
         return self._table[op]
 
 

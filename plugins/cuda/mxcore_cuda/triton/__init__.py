@@ -12,6 +12,7 @@ import importlib
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import hal
+from mxcore_cuda.placement import on_array_device
 from mxcore_cuda.triton._layout import MAX_DIMS, broadcast_plan
 from mxcore_cuda.triton._runtime import MAX_COLS_SOFTMAX, numel, size_ok, worth_launching
 
@@ -210,7 +211,8 @@ def _lazy(module: str, factory: str, *args) -> Callable:
         nonlocal impl
         if impl is None:
             mod = importlib.import_module(f"mxcore_cuda.triton.{module}")
-            impl = getattr(mod, factory)(*args) if args else getattr(mod, factory)
+            impl = on_array_device(getattr(mod, factory)(*args) if args
+                                   else getattr(mod, factory))
         return impl(*arrays, **attrs)
     kernel.__qualname__ = f"triton.{module}.{args[0] if args else factory}"
     return kernel
