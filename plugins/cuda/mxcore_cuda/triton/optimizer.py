@@ -130,11 +130,18 @@ def _update_kernel(TAB, PROGS, W0, S0, KIND: tl.constexpr, CLIP: tl.constexpr,
 
 
 @functools.lru_cache(maxsize=64)
-def _programs(sizes: Tuple[int, ...], chunk: int):
-    """The (weight, first element) pair of every program, for these sizes (a
-    device array, uploaded once per list of sizes)."""
+def _programs(sizes: Tuple[int, ...], chunk: int, device: int):
+    """The (weight, first element) pair of every program, for these sizes (an
+    array on ``device``, the current one, uploaded once per list of sizes)."""
     pairs = [(t, lo) for t, n in enumerate(sizes) for lo in range(0, n, chunk)]
     return upload(np.asarray(pairs, dtype=np.int64).reshape(-1))
+
+
+def _current_device() -> int:
+    if INTERPRET:
+        return 0
+    import cupy
+    return cupy.cuda.runtime.getDevice()
 
 
 def _address(a) -> int:
@@ -162,7 +169,7 @@ def _launch(kind: str, groups: Sequence[Sequence], per_weight: Sequence[Tuple[fl
     w0 = groups[0][0][0]
     f64 = w0.dtype == np.float64
     block = elementwise_block(max(sizes)) if INTERPRET else BLOCK
-    progs = _programs(sizes, block * ITERS)
+    progs = _programs(sizes, block * ITERS, _current_device())
     nprog = sum(triton.cdiv(n, block * ITERS) for n in sizes)
     _update_kernel[(nprog,)](arg(upload(words)), arg(progs), arg(w0), len(words) - 7,
                              KIND=code, CLIP=clip, F64=f64, BLOCK=block, ITERS=ITERS)
@@ -182,10 +189,12 @@ def _run(kind: str, groups, per_weight, shared, clip) -> None:
                 a[...] = c
 
 
-def _shared(rescale_grad, clip_gradient, a=0.0, b=0.0, epsilon=0.0, beta1=None, beta2=None):
-    if beta1 is not None:
-        return (rescale_grad, clip_gradient, beta1, 1.0 - beta1, beta2, 1.0 - beta2, epsilon)
-    return (rescale_grad, clip_gradient, a, 0.0, b, 0.0, epsilon)
+def _shared(rescale_grad, clip_gradient, momentum=0.0, beta1=None, beta2=None, epsilon=0.0):
+    """The hyper-parameters every weight shares, in the table's order:
+    rescale, clip, momentum or beta1, 1 - beta1, beta2, 1 - beta2, epsilon."""
+    if beta1 is None:
+        return (rescale_grad, clip_gradient, momentum, 0.0, 0.0, 0.0, epsilon)
+    return (rescale_grad, clip_gradient, beta1, 1.0 - beta1, beta2, 1.0 - beta2, epsilon)
 
 
 def sgd_update(w, g, lr, wd, rescale_grad, clip_gradient):
