@@ -23,13 +23,14 @@ ALL_DTYPES = FLOAT_DTYPES + BFLOAT16_DTYPES + INT_DTYPES + ("bool",)
 #: name -> numpy dtype, for every dtype numpy can hold.
 DTYPES: dict[str, np.dtype] = {name: np.dtype(name) for name in ALL_DTYPES
                                if name not in BFLOAT16_DTYPES}
+_BFLOAT16 = None
 if BFLOAT16_DTYPES:
-    DTYPES["bfloat16"] = np.dtype(ml_dtypes.bfloat16)
+    _BFLOAT16 = DTYPES["bfloat16"] = np.dtype(ml_dtypes.bfloat16)
 
 
 def is_float(dtype) -> bool:
     """Whether ``dtype`` (a numpy dtype) is a floating-point type, bfloat16 included."""
-    return dtype.kind == "f" or dtype.name == "bfloat16"
+    return dtype.kind == "f" or dtype is _BFLOAT16  # identity: dtype.name costs ~2 us
 
 _ALIASES = {"float": "float32", "double": "float64", "half": "float16", "int": "int32",
             "long": "int64", "bool_": "bool"}

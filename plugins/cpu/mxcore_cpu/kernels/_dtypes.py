@@ -7,6 +7,8 @@ FLOAT = frozenset(hal.FLOAT_DTYPES + hal.BFLOAT16_DTYPES)
 INT = frozenset(hal.INT_DTYPES)
 NUM = FLOAT | INT
 ALL = NUM | {"bool"}
+#: the bfloat16 numpy dtype (None without ml_dtypes)
+BFLOAT16 = hal.DTYPES.get("bfloat16")
 
 
 def acc_dtype(xp, dtype):
@@ -24,7 +26,7 @@ def via_float32(xp, fn):
     and float32 products of bfloat16 values are exact."""
     def kernel(*arrays, **attrs):
         dt = arrays[0].dtype
-        if dt.name != "bfloat16":
+        if dt is not BFLOAT16:  # identity: dtype.name costs ~2 us, this is a hot path
             return fn(*arrays, **attrs)
         out = fn(*(a.astype(xp.float32) if a.dtype == dt else a for a in arrays), **attrs)
         if isinstance(out, tuple):
