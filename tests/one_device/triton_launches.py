@@ -15,10 +15,10 @@ import inspect
 import json
 from typing import Dict, List
 
-#: numpy dtype name -> Triton pointer element type of a real launch
-POINTEE = {"float16": "fp16", "float32": "fp32", "float64": "fp64", "int8": "i8",
-           "int16": "i16", "int32": "i32", "int64": "i64", "uint8": "u8", "uint16": "u16",
-           "uint32": "u32", "uint64": "u64", "bool": "i1", "bfloat16": "bf16"}
+from mxcore_cuda.interpret import TRITON_DTYPES
+
+#: numpy dtype name -> Triton pointer element type of a real launch (torch-style bool)
+POINTEE = {**TRITON_DTYPES, "bool": "i1"}
 OPTIONS = ("num_warps", "num_stages")
 
 

@@ -17,14 +17,22 @@ def _warps(block: int) -> int:
 
 
 @triton.jit
-def _softmax_kernel(X, Y, ncols, scale, LOG: tl.constexpr, SCALE: tl.constexpr,
-                    BLOCK: tl.constexpr):
+def _load_row(X, ncols, BLOCK: tl.constexpr):
+    """This program's row: its index, columns, mask, and values (-inf past the end;
+    16-bit floats in float32)."""
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < ncols
     x = tl.load(X + row * ncols + cols, mask=mask, other=-float("inf"))
     if x.dtype == tl.float16 or x.dtype == tl.bfloat16:
         x = x.to(tl.float32)
+    return row, cols, mask, x
+
+
+@triton.jit
+def _softmax_kernel(X, Y, ncols, scale, LOG: tl.constexpr, SCALE: tl.constexpr,
+                    BLOCK: tl.constexpr):
+    row, cols, mask, x = _load_row(X, ncols, BLOCK)
     if SCALE:
         x = x * scale
     shifted = x - tl.max(x, axis=0)
@@ -67,12 +75,7 @@ log_softmax = _softmax(True)
 
 @triton.jit
 def _ce_kernel(X, L, G, Y, ncols, GRAD: tl.constexpr, BLOCK: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    cols = tl.arange(0, BLOCK)
-    mask = cols < ncols
-    x = tl.load(X + row * ncols + cols, mask=mask, other=-float("inf"))
-    if x.dtype == tl.float16 or x.dtype == tl.bfloat16:
-        x = x.to(tl.float32)
+    row, cols, mask, x = _load_row(X, ncols, BLOCK)
     label = tl.load(L + row).to(tl.int32)
     shifted = x - tl.max(x, axis=0)
     e = tl.where(mask, tl.exp(shifted), 0.0)
