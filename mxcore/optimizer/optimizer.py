@@ -232,10 +232,18 @@ class Optimizer:
                           f"of the {type(self).__name__} optimizer", UserWarning, stacklevel=3)
         return self.create_state(index, weight)
 
+    #: Optimizers with a multi-weight op set ``_fusable(weight, state)`` (which
+    #: weights it takes) and ``_run_fused(indices, weights, grads, states)``.
+    _fusable = None
+
     def update(self, index, weight, grad, state):
         """Update ``weight`` (and ``state``) in place.  ``index``, ``weight``,
-        ``grad`` and ``state`` may be lists of the same length."""
+        ``grad`` and ``state`` may be lists of the same length (then, with
+        ``aggregate_num > 1``, through the optimizer's multi-weight op)."""
         if isinstance(index, (list, tuple)):
+            if self._fusable is not None and self.aggregate_num > 1:
+                self._update_aggregated(index, weight, grad, state)
+                return
             for i, w, g, s in zip(index, weight, grad, state):
                 self.update(i, w, g, s)
             return
@@ -244,21 +252,20 @@ class Optimizer:
     def _update_impl(self, index, weight, grad, state):
         raise NotImplementedError(f"{type(self).__name__} does not implement update()")
 
-    def _update_aggregated(self, index, weight, grad, state, fusable, run) -> None:
-        """Update lists of weights through a multi-weight op: those for which
-        ``fusable(weight, state)`` holds go ``aggregate_num`` at a time to
-        ``run(indices, weights, grads, states)`` (after their update counts
-        advance), the others one by one."""
+    def _update_aggregated(self, index, weight, grad, state) -> None:
+        """Update lists of weights through the multi-weight op: those ``_fusable``
+        takes go ``aggregate_num`` at a time to ``_run_fused`` (after their update
+        counts advance), the others one by one."""
         index, weight, grad, state = list(index), list(weight), list(grad), list(state)
-        ok = [k for k in range(len(index)) if fusable(weight[k], state[k])]
+        ok = [k for k in range(len(index)) if self._fusable(weight[k], state[k])]
         for k in sorted(set(range(len(index))) - set(ok)):
             self._update_impl(index[k], weight[k], grad[k], state[k])
         for lo in range(0, len(ok), self.aggregate_num):
             group = ok[lo:lo + self.aggregate_num]
             idx = [index[k] for k in group]
             self._update_count(idx)
-            run(idx, [weight[k] for k in group], [grad[k] for k in group],
-                [state[k] for k in group])
+            self._run_fused(idx, [weight[k] for k in group], [grad[k] for k in group],
+                            [state[k] for k in group])
 
     def update_multi_precision(self, index, weight, grad, state):
         """``update`` through the float32 master copy for float16 weights with
@@ -327,11 +334,6 @@ class SGD(Optimizer):
         self.momentum = momentum
         self.lazy_update = lazy_update
         self.aggregate_num = _aggregation_size()
-
-    def update(self, index, weight, grad, state):
-        if not isinstance(index, (list, tuple)) or self.aggregate_num <= 1:
-            return super().update(index, weight, grad, state)
-        self._update_aggregated(index, weight, grad, state, self._fusable, self._run_fused)
 
     def _fusable(self, weight, state) -> bool:
         return weight.dtype != np.float16 and (state is None) == (self.momentum == 0.0)
@@ -418,10 +420,7 @@ class Adam(Optimizer):
         t = self._index_update_count[index]
         return lr * math.sqrt(1. - self.beta2 ** t) / (1. - self.beta1 ** t)
 
-    def update(self, index, weight, grad, state):
-        if not isinstance(index, (list, tuple)) or self.aggregate_num <= 1:
-            return super().update(index, weight, grad, state)
-        self._update_aggregated(index, weight, grad, state, _adam_fusable, self._run_fused)
+    _fusable = staticmethod(_adam_fusable)
 
     def _run_fused(self, idx, weights, grads, states):
         lrs = [self._corrected_lr(i, lr) for i, lr in zip(idx, self._get_lrs(idx))]
@@ -477,10 +476,7 @@ class AdamW(Optimizer):
         root2 = math.sqrt(1. - self.beta2 ** t)
         return root2 / (1. - self.beta1 ** t), self.epsilon * root2
 
-    def update(self, index, weight, grad, state):
-        if not isinstance(index, (list, tuple)) or self.aggregate_num <= 1:
-            return super().update(index, weight, grad, state)
-        self._update_aggregated(index, weight, grad, state, _adam_fusable, self._run_fused)
+    _fusable = staticmethod(_adam_fusable)
 
     def _run_fused(self, idx, weights, grads, states):
         # one call per epsilon: weights at different steps have different corrections
