@@ -246,3 +246,24 @@ def test_custom_function(device):
         total = only_a.sum()
     total.backward()
     np.testing.assert_allclose(x.grad.asnumpy(), [2, 2, 2])
+
+
+def test_backward_adopts_fresh_gradients_without_copying(device, monkeypatch):
+    """Gradients that a kernel has just produced become ``.grad`` as they are; a
+    copy (a setitem launch per parameter on a GPU) is left for shared buffers only.
+    Reductions (the bias gradient) must therefore return arrays that own their data."""
+    from mxcore import dispatch
+    net = mx.gluon.nn.HybridSequential()
+    net.add(mx.gluon.nn.Dense(8, activation="relu"), mx.gluon.nn.Dense(3))
+    net.initialize(ctx=device)
+    x = nd.array(np.random.default_rng(0).random((4, 5), dtype=np.float32), ctx=device)
+    with ag.record():
+        loss = net(x).sum()
+    ran = []
+    real_push = dispatch._push
+    monkeypatch.setattr(dispatch, "_push", lambda fn, *a: ran.append(fn) or real_push(fn, *a))
+    loss.backward()
+    assert ran, "backward ran no kernel"
+    assert not [fn for fn in ran if "setitem" in getattr(fn, "__qualname__", "")]
+    for p in net.collect_params().values():
+        assert np.isfinite(p.grad().asnumpy()).all()

@@ -325,7 +325,9 @@ def _reduce(x, axis: Optional[Sequence[int]], keepdims: bool, kind: str, tag: st
     outer, nred, inner = reduce_split(x.shape, axis)
     combine, map_, finish = (c.value for c in KINDS[kind])
     f64 = x.dtype == xp.float64
-    y = xp.empty((outer * inner,), dtype=x.dtype)
+    # allocated in its final shape (not a reshaped view): autograd can then adopt a
+    # fresh gradient buffer instead of copying it into .grad
+    y = xp.empty(_out_shape(x.shape, axis, keepdims), dtype=x.dtype)
     chunk = _chunk(outer, nred, inner)
     nchunks = triton.cdiv(nred, chunk)
     if nchunks > 1:
@@ -339,7 +341,7 @@ def _reduce(x, axis: Optional[Sequence[int]], keepdims: bool, kind: str, tag: st
         _launch(REDUCE, (x, y), outer, nred, inner, nred, 1, (nred,),
                 dict(COMBINE=combine, MAP=map_, FINISH=finish, F64=f64))
     count(tag)
-    return y.reshape(_out_shape(x.shape, axis, keepdims))
+    return y
 
 
 def reduction(kind: str) -> Callable:
@@ -369,7 +371,7 @@ def arg_reduction(kind: str) -> Callable:
         axes = None if axis is None else (axis,)
         outer, nred, inner = reduce_split(x.shape, axes)
         f64 = x.dtype == xp.float64
-        y = xp.empty((outer * inner,), dtype=xp.float32)
+        y = xp.empty(_out_shape(x.shape, axes, keepdims), dtype=xp.float32)
         chunk = _chunk(outer, nred, inner)
         nchunks = triton.cdiv(nred, chunk)
         consts = dict(MAXIMUM=maximum, F64=f64)
@@ -386,7 +388,7 @@ def arg_reduction(kind: str) -> Callable:
             _launch(ARG, (x, x, y, y), outer, nred, inner, nred, 1, (),
                     dict(consts, GATHER=False, PARTIAL=False))
         count(tag)
-        return y.reshape(_out_shape(x.shape, axes, keepdims))
+        return y
     kernel.__name__ = kernel.__qualname__ = f"triton_{kind}"
     return kernel
 
