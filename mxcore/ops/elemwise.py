@@ -303,6 +303,10 @@ def where(condition: NDArray, x: NDArray, y: NDArray) -> NDArray:
         x = _full_like(y, x)
     if not isinstance(y, NDArray):
         y = _full_like(x, y)
+    if x._data.dtype != y._data.dtype:  # numpy would promote silently
+        raise OperatorError("where", f"x and y dtypes differ ({x.dtype} vs {y.dtype}); cast "
+                            "one with .astype()", [condition.shape, x.shape, y.shape],
+                            [condition.dtype, x.dtype, y.dtype], x.context)
     return invoke(WHERE, (condition, x, y))
 
 

@@ -67,6 +67,10 @@ def _fc_infer(s, d, a):
                           f"(expected (num_hidden, {n_in}))")
     if not a["no_bias"] and tuple(s[2]) != (w[0],):
         raise MXCoreError(f"bias shape {s[2]} does not match num_hidden {w[0]}")
+    if len(set(d)) > 1:
+        names = ("data", "weight", "bias")
+        raise MXCoreError("dtypes differ (" + ", ".join(f"{n} {t}" for n, t in zip(names, d))
+                          + "); cast with .astype() first")
     out = (x[0], w[0]) if a["flatten"] else tuple(x[:-1]) + (w[0],)
     return [out], [d[0]]
 
@@ -96,6 +100,10 @@ def fully_connected(data: NDArray, weight: NDArray, bias=None, num_hidden: int =
         # the bias could broadcast silently: check it here, the rest in the kernel
         if not no_bias and bias.shape != weight.shape[:1]:
             raise OperatorError("fully_connected", "bias does not match the weight")
+        # numpy and CuPy would promote mixed dtypes silently (and the backward then fail)
+        dt = data._data.dtype
+        if weight._data.dtype != dt or (not no_bias and bias._data.dtype != dt):
+            raise OperatorError("fully_connected", "dtypes differ")
         return invoke(FULLY_CONNECTED, inputs, attrs)
     except OperatorError as exc:
         try:
@@ -251,7 +259,22 @@ def layer_norm(data: NDArray, gamma: NDArray, beta: NDArray, axis: int = -1, eps
         from mxcore.base import OperatorError
         raise OperatorError("LayerNorm", "output_mean_var=True is not supported")
     ax = normalize_axis(axis, data.ndim, "layer_norm")
-    return invoke(LAYER_NORM, (data, gamma, beta), {"axis": ax, "eps": float(eps)})
+    attrs = {"axis": ax, "eps": float(eps)}
+    n, dt = (data.shape[ax],) if data.ndim else None, data._data.dtype
+    if (gamma.shape != n or beta.shape != n or gamma._data.dtype != dt
+            or beta._data.dtype != dt):
+        # numpy would broadcast a wrong-sized gamma/beta and promote mixed dtypes silently
+        from mxcore.base import MXCoreError, OperatorError
+        inputs = (data, gamma, beta)
+        try:
+            _layer_norm_infer(tuple(x.shape for x in inputs), tuple(x.dtype for x in inputs),
+                              attrs)
+            detail = "invalid inputs"
+        except MXCoreError as exc:
+            detail = str(exc)
+        raise OperatorError("layer_norm", detail, [x.shape for x in inputs],
+                            [x.dtype for x in inputs], data.context)
+    return invoke(LAYER_NORM, (data, gamma, beta), attrs)
 
 
 LayerNorm = layer_norm

@@ -268,6 +268,8 @@ STACK = _new("stack", -1, attrs={"axis": 0})
 def _stack_infer(s, d, a):
     if len(set(s)) > 1:
         raise MXCoreError(f"stack: shapes differ: {s}")
+    if len(set(d)) > 1:
+        raise MXCoreError(f"stack: dtypes differ ({', '.join(map(str, d))})")
     shape = list(s[0])
     shape.insert(a["axis"], len(s))
     return [tuple(shape)], [d[0]]

@@ -27,6 +27,47 @@ def test_dtype_mismatch(device):
         nd.ones((2,), ctx=device) * nd.ones((2,), ctx=device, dtype="float64")
 
 
+#: multi-input ops whose inputs must share one dtype: a float64 array among float32
+#: ones is refused up front (numpy would promote it silently, and backward then fail)
+MIXED_DTYPE_CASES = {
+    "fully_connected": lambda a, b, dev: nd.FullyConnected(
+        b, nd.ones((4, 3), ctx=dev), nd.zeros((4,), ctx=dev), num_hidden=4),
+    "fully_connected bias": lambda a, b, dev: nd.FullyConnected(
+        a, nd.ones((4, 3), ctx=dev), nd.zeros((4,), ctx=dev, dtype="float64"), num_hidden=4),
+    "dot": lambda a, b, dev: nd.dot(a, b.T),
+    "batch_dot": lambda a, b, dev: nd.batch_dot(a.expand_dims(0), b.T.expand_dims(0)),
+    "concat": lambda a, b, dev: nd.concat(a, b, dim=0),
+    "stack": lambda a, b, dev: nd.stack(a, b),
+    "where": lambda a, b, dev: nd.where(a, a, b),
+    "layer_norm": lambda a, b, dev: nd.LayerNorm(b, nd.ones((3,), ctx=dev),
+                                                 nd.zeros((3,), ctx=dev)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MIXED_DTYPE_CASES))
+def test_mixed_dtypes_are_refused_naming_them(device, case):
+    a = nd.ones((2, 3), ctx=device)
+    b = nd.ones((2, 3), ctx=device, dtype="float64")
+    with pytest.raises(OperatorError) as info:
+        MIXED_DTYPE_CASES[case](a, b, device)
+    msg = str(info.value)
+    assert "dtypes" in msg and "float64" in msg and "float32" in msg and repr(device) in msg
+    assert info.value.op == case.split()[0]
+
+
+def test_layer_norm_refuses_gamma_of_the_wrong_length(device):
+    x = nd.ones((2, 3), ctx=device)
+    with pytest.raises(OperatorError, match=r"'layer_norm'.*gamma shape \(1,\)"):
+        nd.LayerNorm(x, nd.ones((1,), ctx=device), nd.zeros((3,), ctx=device))
+
+
+def test_dense_with_float64_input_and_float32_weights_says_so(device):
+    net = mx.gluon.nn.Dense(4, in_units=3)
+    net.initialize(ctx=device)
+    with pytest.raises(OperatorError, match="'fully_connected'.*dtypes differ.*data float64"):
+        net(nd.ones((2, 3), ctx=device, dtype="float64"))
+
+
 def test_different_devices():
     a, b = nd.ones((2,), ctx=mx.cpu(0)), nd.ones((2,), ctx=mx.cpu(1))
     with pytest.raises(OperatorError, match=r"different devices.*cpu\(0\).*cpu\(1\)"):

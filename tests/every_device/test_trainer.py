@@ -21,7 +21,7 @@ def _setup(device, optimizer="sgd", params=None):
 
 
 def _step(net, trainer, device, batch=4):
-    x = nd.array(np.arange(batch * 3).reshape(batch, 3) / 10.0, ctx=device)
+    x = nd.array(np.arange(batch * 3).reshape(batch, 3) / 10.0, ctx=device, dtype="float32")
     with mx.autograd.record():
         loss = (net(x) ** 2).sum()
     loss.backward()
