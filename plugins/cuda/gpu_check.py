@@ -2,8 +2,8 @@
 cuBLAS matmul TFLOP/s, elementwise add and softmax bandwidth, an MNIST-MLP
 epoch, and the second increment's kernels (reductions, layer norm, broadcast and
 scalar elementwise, random, batched matmul) against CuPy, the MLP epoch against
-PyTorch CUDA eager (with a profile of the mxcore step) and per-call host latency
-on small tensors.  Prints one JSON object as the last line of stdout."""
+PyTorch CUDA eager (with a profile of the mxcore step, and again with the
+small-tensor threshold at both ends) and per-call host latency on small tensors.  Prints one JSON object as the last line of stdout."""
 from __future__ import annotations
 
 import argparse
@@ -383,6 +383,27 @@ def mlp_vs_torch(rounds=3):
     return out
 
 
+@step("mlp_variants")
+def mlp_variants(work, timeout=90.0):
+    """The MLP epoch vs PyTorch again, in fresh processes, with every size sent to
+    Triton (MXCORE_CUDA_TRITON_MIN_ELEMENTS=1) and with only the fused kernels on
+    Triton (=2**62): which side of the default the small-tensor threshold should move."""
+    out = {}
+    for label, value in (("all_triton", "1"), ("fused_only", str(1 << 62))):
+        env = {**os.environ, "MXCORE_CUDA_TRITON_MIN_ELEMENTS": value,
+               "PYTHONPATH": f"{Path(work) / 'site'}:{os.environ.get('PYTHONPATH', '')}"}
+        try:
+            r = subprocess.run([sys.executable, str(ROOT / "plugins/cuda/gpu_mlp_vs_torch.py")],
+                               cwd=ROOT, env=env, capture_output=True, text=True,
+                               timeout=timeout)
+            lines = r.stdout.strip().splitlines()
+            out[label] = (json.loads(lines[-1])["mlp_epoch_cuda_s"] if r.returncode == 0
+                          and lines else {"returncode": r.returncode, "tail": r.stderr[-1500:]})
+        except subprocess.TimeoutExpired:
+            out[label] = f"timed out after {timeout} s"
+    return out
+
+
 @step("eager_latency")
 def eager_latency():
     """Host microseconds per call on small tensors (what bounds a small model's
@@ -485,6 +506,9 @@ def main():
         if not args.skip_conformance:
             left = args.budget - (time.time() - T0) - 10
             conformance(args.conformance_timeout or max(30.0, left), args.work)
+        left = args.budget - (time.time() - T0)
+        if not args.skip_mnist and left > 60:  # what the conformance run left over
+            mlp_variants(args.work, timeout=left / 2 - 5)
     RESULT["total_s"] = round(time.time() - T0, 1)
     text = json.dumps(RESULT, default=str)
     out = os.environ.get("OUT")

@@ -8,7 +8,8 @@
 #   bash plugins/cuda/gpu_check.sh [--conformance-timeout S] [--skip-conformance]
 #
 # Prints one JSON object (last line of stdout); also writes it to $OUT/gpu_check.json
-# when $OUT is set.  Budget: about 7 minutes.
+# when $OUT is set.  Budget: about 7.5 minutes (--budget); the conformance run takes what
+# the other steps leave, and the MLP threshold variants run only if it leaves time over.
 set -u
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"

@@ -731,3 +731,15 @@ def test_kernels_run_on_their_arrays_gpu_when_there_are_several(monkeypatch, gpu
             assert wrapped(4.0, scale=1) == ("ran", 1, 1) and entered == [1, -1]
     finally:
         placement.several_gpus.cache_clear()
+
+
+def test_gpu_check_scripts_compile(tmp_path):
+    """The GPU check runs only where a GPU is lent: at least keep its scripts
+    syntactically valid (Python and bash) between those runs."""
+    import py_compile
+    cuda = Path(__file__).resolve().parents[2] / "plugins" / "cuda"
+    for name in ("gpu_check.py", "gpu_mlp_vs_torch.py", "gpu_smoke.py"):
+        py_compile.compile(str(cuda / name), doraise=True, cfile=str(tmp_path / "x.pyc"))
+    r = subprocess.run(["bash", "-n", str(cuda / "gpu_check.sh")], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
