@@ -2,33 +2,51 @@
 writes.  Loading a file never runs code (no pickle anywhere)."""
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
-from typing import Dict, Optional, Tuple
+import secrets
+from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
 from mxcore.base import MXCoreError
 
 
-def save_arrays(path: str, arrays: Dict[str, np.ndarray],
-                metadata: Optional[Dict[str, str]] = None) -> None:
-    """Write ``arrays`` to ``path`` atomically: a temp file in the same folder
-    is renamed over the target only once it is complete."""
-    from safetensors.numpy import save_file
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
+@contextlib.contextmanager
+def atomic_path(path: str, suffix: str = ".tmp") -> Iterator[str]:
+    """A fresh file beside ``path`` to write; renamed over ``path`` when the block
+    ends, removed if it raises, so readers see the old file or the whole new one.
+    The file gets the permissions ``open()`` would give (0o666 less the umask), even
+    when the writer replaces it (safetensors writes 0o600 files)."""
+    path = os.path.abspath(os.fspath(path))
+    folder, name = os.path.split(path)
+    while True:
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp,
-                  metadata={k: str(v) for k, v in (metadata or {}).items()})
+        mode = os.stat(tmp).st_mode & 0o777  # 0o666 less the umask
+        yield tmp
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def save_arrays(path: str, arrays: Dict[str, np.ndarray],
+                metadata: Optional[Dict[str, str]] = None) -> None:
+    """Write ``arrays`` to ``path`` atomically (``atomic_path``)."""
+    from safetensors.numpy import save_file
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp,
+                  metadata={k: str(v) for k, v in (metadata or {}).items()})
 
 
 def load_arrays(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:

@@ -4,6 +4,7 @@ parameters, a JSON history and an optional plot."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -42,6 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", action="store_true", help="also write a PNG of the curves "
                    "(needs matplotlib: pip install mxcore[plot])")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                   help="profile the first STEPS training steps: a Chrome trace in "
+                        "OUTPUT/profile.json (chrome://tracing, ui.perfetto.dev) and a "
+                        "per-operator table on stdout")
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS threads on the CPU (default 1: small steps gain nothing from "
                         "more, and lose a lot when cores are busy); 0 leaves it alone")
@@ -64,6 +69,17 @@ def evaluate(net, loader, device) -> float:
         correct += int((out.asnumpy().argmax(axis=1) == label.asnumpy()).sum())
         total += label.shape[0]
     return correct / total
+
+
+_NO_SCOPE = contextlib.nullcontext()
+
+
+def _report_profile(profiler) -> None:
+    profiler.set_state("stop")
+    table = profiler.dumps(sort_by="total")
+    path = profiler.dump()
+    print("\n".join(table.splitlines()[:20]))
+    print(f"profile of the first steps in {path}")
 
 
 def train(args) -> Dict[str, List[float]]:
@@ -91,6 +107,10 @@ def train(args) -> Dict[str, List[float]]:
     os.makedirs(args.output, exist_ok=True)
     print(f"training MLP 784-{args.hidden}-10 on {device!r}: {len(train_ds)} images, "
           f"batch {args.batch_size}, {args.optimizer} lr {args.lr}, {args.epochs} epochs")
+    profile_left = max(0, args.profile)
+    if profile_left:
+        mx.profiler.set_config(filename=os.path.join(args.output, "profile.json"))
+        mx.profiler.set_state("run")
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
         seen = 0
@@ -100,13 +120,18 @@ def train(args) -> Dict[str, List[float]]:
         bar = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", leave=False,
                    unit="batch", disable=True if args.no_progress else None)  # None: TTY only
         for i, (data, label) in enumerate(bar):
-            data, label = data.as_in_context(device), label.as_in_context(device)
-            with autograd.record():
-                out = net(data)
-                loss = loss_fn(out, label)
-            loss.backward()
-            n = data.shape[0]
-            trainer.step(n)
+            with mx.profiler.scope("train_step") if profile_left else _NO_SCOPE:
+                data, label = data.as_in_context(device), label.as_in_context(device)
+                with autograd.record():
+                    out = net(data)
+                    loss = loss_fn(out, label)
+                loss.backward()
+                n = data.shape[0]
+                trainer.step(n)
+            if profile_left:
+                profile_left -= 1
+                if not profile_left:
+                    _report_profile(mx.profiler)
             batch_loss = loss.sum()
             batch_correct = (out.argmax(axis=1) == label.astype(out.dtype)).sum()
             loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
@@ -116,6 +141,9 @@ def train(args) -> Dict[str, List[float]]:
                 bar.set_postfix(loss=f"{float(loss_sum.asscalar()) / seen:.4f}")
                 history["step_loss"].append(float(batch_loss.asscalar()) / n)
         bar.close()
+        if profile_left:  # fewer steps than asked for
+            profile_left = 0
+            _report_profile(mx.profiler)
         total_loss, correct = float(loss_sum.asscalar()), int(correct_sum.asscalar())
         train_seconds = time.perf_counter() - start
         test_acc = evaluate(net, test_loader, device)

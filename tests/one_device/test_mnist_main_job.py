@@ -42,6 +42,24 @@ def test_one_epoch_on_a_subset_learns(tmp_path):
     assert acc == pytest.approx(h["test_acc"][0], abs=1e-9)
 
 
+def test_profile_flag_writes_a_trace_of_the_first_steps(tmp_path, capsys):
+    from mxcore import engine
+    from mxcore.cli import main
+    out = tmp_path / "run"
+    rc = main(["train", "mnist", "--epochs", "1", "--limit", "640", "--data-root", DATA,
+               "--output", str(out), "--no-progress", "--profile", "3"])
+    assert rc == 0
+    assert engine.current().name == "naive"  # the profiler is gone after its steps
+    trace = json.loads((out / "profile.json").read_text())["traceEvents"]
+    steps = [e for e in trace if e.get("cat") == "scope"]
+    assert [e["name"] for e in steps] == ["train_step"] * 3
+    names = {e["name"] for e in trace if e.get("cat") == "operator"}
+    assert {"fully_connected", "softmax_ce_loss_grad", "multi_sgd_mom_update"} <= names
+    printed = capsys.readouterr().out
+    assert re.search(r"^fully_connected +6 ", printed, re.M)  # 2 layers x 3 steps
+    assert "profile.json" in printed
+
+
 def test_plot_is_written_when_matplotlib_exists(tmp_path):
     pytest.importorskip("matplotlib", reason="plots are an optional extra (mxcore[plot])")
     from mxcore.recipes.mnist import plot

@@ -28,7 +28,6 @@ import gzip
 import hashlib
 import logging
 import os
-import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -40,6 +39,7 @@ import numpy as np
 from mxcore.base import MXCoreError
 from mxcore.gluon.data import _batch
 from mxcore.gluon.data.dataset import Dataset
+from mxcore.serialization import atomic_path
 
 __all__ = ["MNIST", "FashionMNIST", "DatasetChecksumError", "DatasetDownloadError"]
 
@@ -163,23 +163,21 @@ def _download(fname: str, info: _FileInfo, root: str, mirrors: Sequence[str]) ->
     mismatch = None
     for base in mirrors:
         url = base + fname
-        fd, tmp = tempfile.mkstemp(prefix=f".{fname}.", suffix=".part", dir=root)
         try:
             _log.info("Downloading %s from %s", fname, url)
-            with os.fdopen(fd, "wb") as f:
-                with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as resp:
-                    while True:
-                        chunk = resp.read(1 << 20)
-                        if not chunk:
-                            break
-                        f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            with open(tmp, "rb") as f:
-                raw = f.read()
-            payload = _check(raw, fname, info, f"downloaded from {url}")
-            os.replace(tmp, dest)
-            tmp = None
+            with atomic_path(dest, suffix=".part") as tmp:
+                with open(tmp, "wb") as f:
+                    with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as resp:
+                        while True:
+                            chunk = resp.read(1 << 20)
+                            if not chunk:
+                                break
+                            f.write(chunk)
+                    f.flush()
+                    os.fsync(f.fileno())
+                with open(tmp, "rb") as f:
+                    raw = f.read()
+                payload = _check(raw, fname, info, f"downloaded from {url}")
             with _verified_lock:
                 _verified.add(_file_key(dest))
             return payload
@@ -190,12 +188,6 @@ def _download(fname: str, info: _FileInfo, root: str, mirrors: Sequence[str]) ->
             failures.append(f"{url}: {exc}")
         except Exception as exc:  # http.client errors and the like
             failures.append(f"{url}: {type(exc).__name__}: {exc}")
-        finally:
-            if tmp is not None:
-                try:
-                    os.remove(tmp)
-                except FileNotFoundError:
-                    pass
     details = "\n  ".join(failures)
     if mismatch is not None:
         raise DatasetChecksumError(f"{mismatch}\nall mirrors tried:\n  {details}")
