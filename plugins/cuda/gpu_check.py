@@ -380,6 +380,15 @@ def mlp_vs_torch(rounds=3):
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
     out["profile_200_steps"] = buf.getvalue().splitlines()[-32:]
+    # per operator: host (launch) time, then time with the device waited for
+    from mxcore import profiler
+    for label, sync in (("ops_host_ms_50_steps", False), ("ops_synchronized_ms_50_steps", True)):
+        profiler.set_config(synchronize=sync)
+        profiler.set_state("run")
+        for _ in range(50):
+            step()
+        profiler.set_state("stop")
+        out[label] = profiler.dumps(reset=True).splitlines()[:22]
     return out
 
 
