@@ -7,7 +7,7 @@ plugins, loaded on first use (``mxcore plugins`` lists them).
 __version__ = "0.1.0"
 
 from hal import Device  # noqa: E402
-from mxcore import autograd, engine  # noqa: E402
+from mxcore import autograd, context, engine  # noqa: E402
 from mxcore import ndarray  # noqa: E402
 from mxcore import ndarray as nd  # noqa: E402
 from mxcore import random  # noqa: E402
@@ -18,7 +18,7 @@ from mxcore.base import MXCoreError, MXNetError, OperatorError  # noqa: E402
 from mxcore.device import (Context, available_devices, cpu, cpu_pinned, current_context,  # noqa: E402
                            default_device, device, gpu, num_gpus)
 
-__all__ = ["Device", "Context", "autograd", "engine", "nd", "ndarray", "random", "gluon",
+__all__ = ["Device", "Context", "context", "autograd", "engine", "nd", "ndarray", "random", "gluon",
            "initializer", "init", "metric", "profiler", "optimizer", "lr_scheduler", "cpu", "gpu",
            "cpu_pinned", "device", "num_gpus", "current_context", "default_device",
            "available_devices", "MXCoreError", "MXNetError", "OperatorError"]

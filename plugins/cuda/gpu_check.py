@@ -89,6 +89,7 @@ def environment():
     except Exception:
         out["torch"] = None
     out["cuda0"] = device_type(mx.gpu(0)).properties(0)
+    out["cuda0_memory_free_total"] = mx.context.gpu_memory_info(0)
     return out
 
 

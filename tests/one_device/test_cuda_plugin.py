@@ -88,7 +88,13 @@ def test_unavailable_device_says_why():
                 print("ERR", exc)
             else:
                 raise SystemExit("a missing GPU was accepted")
-        assert mx.num_gpus() == 0
+        assert mx.num_gpus() == 0 and mx.context.num_gpus() == 0
+        try:
+            mx.context.gpu_memory_info(0)
+        except DeviceUnavailableError as exc:
+            assert "cuda:0 is unavailable" in str(exc), exc
+        else:
+            raise SystemExit("gpu_memory_info answered without a GPU")
         assert all(d.kind == "cpu" for d in mx.available_devices())
         # the CPU is unaffected, and loading the plugin imported no Triton
         x = mx.nd.array(np.arange(6.0).reshape(2, 3))
@@ -743,3 +749,14 @@ def test_gpu_check_scripts_compile(tmp_path):
     r = subprocess.run(["bash", "-n", str(cuda / "gpu_check.sh")], capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_interpreted_device_reports_memory_through_mx_context():
+    out = _python("""
+        import mxcore as mx
+        assert mx.context.num_gpus() == 1 and mx.context.gpu(0) == mx.gpu(0)
+        free, total = mx.context.gpu_memory_info(0)
+        assert 0 < free <= total, (free, total)
+        print("OK")
+    """, interpret=True)
+    assert out.strip().endswith("OK")

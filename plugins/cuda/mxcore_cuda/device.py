@@ -2,6 +2,7 @@
 ``MXCORE_CUDA_INTERPRET=1``) host numpy arrays for Triton's interpreter."""
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any, Dict, Tuple
 
@@ -231,3 +232,9 @@ class InterpretedCUDADevice(hal.DeviceType):
         except md.PackageNotFoundError:
             triton_version = None
         return {**super().properties(index), "interpreted": True, "triton": triton_version}
+
+    def memory_stats(self, index: int) -> Dict[str, int]:
+        # the "device" memory is the host's
+        page = os.sysconf("SC_PAGE_SIZE")
+        return {"device_free_bytes": os.sysconf("SC_AVPHYS_PAGES") * page,
+                "device_total_bytes": os.sysconf("SC_PHYS_PAGES") * page}
