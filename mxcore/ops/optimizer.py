@@ -22,8 +22,9 @@ updates the weight in place; another array receives the new weight while
 """
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import numpy as np
 
@@ -100,11 +101,17 @@ ADADELTA_UPDATE = _new("adadelta_update", ("acc_g", "acc_delta"),
 # multi-tensor updates: one call updates many weights (inputs are interleaved per
 # weight: w0, g0[, states0...], w1, g1, ...; the list attributes -- lrs, wds, and
 # etas for AdamW -- hold one value per weight)
+@functools.lru_cache(maxsize=256)
+def _mutated(per: int, num_weights: int) -> Tuple[int, ...]:
+    """Indices a multi-weight update writes: every weight and state, not the gradients
+    (cached: the engine is told them on every call)."""
+    return tuple(i for i in range(per * num_weights) if i % per != 1)
+
+
 def _multi(name: str, per: int, attrs: dict, doc: str, lists=("lrs", "wds")) -> Op:
     op = Op(name, -1, attrs={**{k: REQUIRED for k in lists}, "num_weights": REQUIRED,
                              **attrs, **{k: v for k, v in _PREP.items() if k != "wd"}},
-            mutates=lambda a: tuple(i for i in range(per * a["num_weights"])
-                                    if i % per != 1), doc=doc)
+            mutates=lambda a: _mutated(per, a["num_weights"]), doc=doc)
 
     @op.def_infer
     def _multi_infer(shapes, dtypes, a):
@@ -130,8 +137,7 @@ MULTI_ADAMW_UPDATE = _multi("multi_adamw_update", 4, dict(_ADAM_HP),
 
 
 def _multi_update(op: Op, per: int, data, lists: dict, attrs: dict, num_weights: int):
-    data = list(data)
-    lists = {k: tuple(float(x) for x in v) for k, v in lists.items()}
+    lists = {k: tuple(map(float, v)) for k, v in lists.items()}
     if len(data) != per * num_weights or any(len(v) != num_weights for v in lists.values()):
         counts = ", ".join(f"{len(v)} {k}" for k, v in lists.items())
         raise OperatorError(op.name, f"expected {per} arrays per weight and one value of "
@@ -139,9 +145,11 @@ def _multi_update(op: Op, per: int, data, lists: dict, attrs: dict, num_weights:
                             f"num_weights={num_weights}; got {len(data)} arrays, {counts}")
     for i in range(0, len(data), per):
         _check(op, data[i:i + per])
-    attrs = {k: float(v) for k, v in attrs.items()}
-    invoke(op, data, {**lists, "num_weights": int(num_weights), **attrs})
-    return data[0::per]
+    for k, v in attrs.items():
+        lists[k] = float(v)
+    lists["num_weights"] = int(num_weights)
+    invoke(op, data, lists)
+    return list(data[0::per])
 
 
 def multi_sgd_update(*data, lrs, wds, rescale_grad=1.0, clip_gradient=-1.0, num_weights=1,
@@ -183,6 +191,9 @@ def _may_share_memory(a, b) -> bool:
     """Whether two device arrays may overlap (numpy, or the array's own module:
     CuPy has ``may_share_memory`` too)."""
     if isinstance(a, np.ndarray):
+        if type(a) is np.ndarray and type(b) is np.ndarray and a.base is None \
+                and b.base is None:
+            return a is b  # two arrays that own their buffers overlap only if they are one
         return isinstance(b, np.ndarray) and np.may_share_memory(a, b)
     module = sys.modules.get(type(a).__module__.split(".")[0])
     check = getattr(module, "may_share_memory", None)

@@ -256,10 +256,13 @@ class Optimizer:
         """Update lists of weights through the multi-weight op: those ``_fusable``
         takes go ``aggregate_num`` at a time to ``_run_fused`` (after their update
         counts advance), the others one by one."""
-        index, weight, grad, state = list(index), list(weight), list(grad), list(state)
-        ok = [k for k in range(len(index)) if self._fusable(weight[k], state[k])]
-        for k in sorted(set(range(len(index))) - set(ok)):
-            self._update_impl(index[k], weight[k], grad[k], state[k])
+        fusable = self._fusable
+        ok = []
+        for k, (w, s) in enumerate(zip(weight, state)):
+            if fusable(w, s):
+                ok.append(k)
+            else:
+                self._update_impl(index[k], w, grad[k], s)
         for lo in range(0, len(ok), self.aggregate_num):
             group = ok[lo:lo + self.aggregate_num]
             idx = [index[k] for k in group]
