@@ -760,3 +760,23 @@ def test_interpreted_device_reports_memory_through_mx_context():
         print("OK")
     """, interpret=True)
     assert out.strip().endswith("OK")
+
+
+@pytest.mark.skipif(not (ROOT / "data" / "mnist" / "train-images-idx3-ubyte.gz").exists(),
+                    reason="data/mnist is missing")
+def test_main_job_trains_on_the_interpreted_cuda_device(tmp_path):
+    """``mxcore train mnist --device cuda``: ten steps on the interpreted device learn,
+    and its profile shows the Triton kernels serving the step."""
+    out = tmp_path / "run"
+    r = _run([sys.executable, "-m", "mxcore.cli", "train", "mnist", "--device", "cuda",
+              "--epochs", "1", "--limit", "640", "--data-root", str(ROOT / "data" / "mnist"),
+              "--output", str(out), "--no-progress", "--profile", "2"], interpret=True)
+    assert r.returncode == 0, r.stderr
+    assert "on cuda(0)" in r.stdout, r.stdout
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert history["test_acc"][0] > 0.5  # chance is 0.1
+    trace = json.loads((out / "profile.json").read_text())["traceEvents"]
+    kernels = {e["name"]: e["args"]["kernel"] for e in trace
+               if e.get("cat") == "operator" and e["args"]["device"] == "cuda"}
+    for op in ("softmax_ce_loss", "softmax_ce_loss_grad", "relu", "sum"):
+        assert kernels[op].startswith("mxcore-cuda:triton."), (op, kernels.get(op))
