@@ -58,6 +58,14 @@ def num_gpus() -> int:
     return dt.device_count()
 
 
+def synchronize(dev: Device = None) -> None:
+    """Wait until the work queued on ``dev`` has finished; without ``dev``, on
+    every device this process has used.  Asynchronous devices (cuda) return from
+    kernel calls before the kernels run; host devices make this a no-op."""
+    for d in ([dev] if dev is not None else list(_checked)):
+        device_type(d).synchronize(d.index)
+
+
 def default_device() -> Device:
     """``MXCORE_DEVICE`` if set, else ``cpu(0)``."""
     spec = os.environ.get("MXCORE_DEVICE")
@@ -92,4 +100,5 @@ def device_status() -> Dict[str, str]:
 
 
 __all__ = ["Context", "Device", "DeviceUnavailableError", "cpu", "gpu", "device", "num_gpus",
-           "default_device", "current_context", "available_devices", "device_type"]
+           "default_device", "current_context", "available_devices", "device_type",
+           "synchronize"]

@@ -41,9 +41,12 @@ BlockGrad = stop_gradient
 
 
 def waitall() -> None:
-    """Wait for every pushed operation to finish (surfaces pending errors)."""
+    """Wait for every pushed operation to finish, on every device this process has
+    used (surfaces pending errors)."""
     from mxcore import dispatch
+    from mxcore.device import synchronize
     dispatch.ENGINE.wait_all()
+    synchronize()
 
 
 def invoke(op_name: str, *inputs, **attrs):

@@ -117,7 +117,11 @@ class NDArray:
         return self._data.__dlpack_device__()
 
     def wait_to_read(self) -> None:
+        """Block until this array's value is computed (on an asynchronous device, until
+        the kernels queued before it have run)."""
         _engine().wait_to_read(self._data)
+        from mxcore.device import synchronize
+        synchronize(self._device)
 
     wait_to_write = wait_to_read
 

@@ -209,6 +209,21 @@ def test_engine_protocol_sees_every_op(device):
     assert len(rec.calls) >= 3             # ones, add, setitem
 
 
+def test_wait_to_read_and_waitall_wait_for_the_device(device, monkeypatch):
+    """On asynchronous devices kernel calls return before the kernels run:
+    ``wait_to_read`` and ``waitall`` must wait for the device itself, not only for
+    the engine (MXNet's semantics, and what timing code relies on)."""
+    from mxcore.device import device_type
+    waited = []
+    monkeypatch.setattr(device_type(device), "synchronize", lambda index: waited.append(index))
+    y = nd.ones((3,), ctx=device) * 2
+    y.wait_to_read()
+    assert waited == [device.index]
+    nd.waitall()
+    assert waited.count(device.index) == 2
+    np.testing.assert_array_equal(y.asnumpy(), [2, 2, 2])
+
+
 def test_from_dlpack_names_unknown_devices():
     class Alien:
         def __dlpack_device__(self):
