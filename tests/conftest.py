@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,24 @@ def _device_ids():
 def pytest_generate_tests(metafunc):
     if "device" in metafunc.fixturenames:
         metafunc.parametrize("device", _device_ids(), indirect=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """``MXCORE_TEST_SHARD=k/n`` keeps every n-th collected test starting at the k-th
+    (0-based), so n processes can split a run (the GPU check runs the conformance
+    suite this way, compiling Triton kernels on several cores at once)."""
+    spec = os.environ.get("MXCORE_TEST_SHARD")
+    if not spec:
+        return
+    try:
+        k, n = (int(v) for v in spec.split("/"))
+        if not 0 <= k < n:
+            raise ValueError
+    except ValueError:
+        raise pytest.UsageError(f"MXCORE_TEST_SHARD={spec!r}: expected k/n with 0 <= k < n")
+    keep = [item for i, item in enumerate(items) if i % n == k]
+    config.hook.pytest_deselected(items=[item for i, item in enumerate(items) if i % n != k])
+    items[:] = keep
 
 
 @pytest.fixture

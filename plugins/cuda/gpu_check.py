@@ -467,29 +467,44 @@ def eager_latency():
 
 
 @step("conformance")
-def conformance(timeout, work):
+def conformance(timeout, work, shards=4):
+    """tests/every_device on cuda:0, split over ``shards`` processes
+    (MXCORE_TEST_SHARD): Triton compiles each new kernel variant on the CPU, and a
+    fresh machine has them all to compile, so several processes finish sooner."""
     env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     env["PYTHONPATH"] = f"{Path(work) / 'site'}:{env['PYTHONPATH']}"
-    log = Path(work) / "conformance.log"
     cmd = [sys.executable, "-m", "pytest", "-q", "-rf", "tests/every_device", "-k", "cuda",
            "-p", "no:cacheprovider"]
-    with open(log, "w") as f:
-        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+    logs = [Path(work) / f"conformance.{k}.log" for k in range(shards)]
+    procs = []
+    for k, log in enumerate(logs):
+        with open(log, "w") as f:
+            procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+                                          env={**env, "MXCORE_TEST_SHARD": f"{k}/{shards}"}))
+    deadline = time.time() + timeout
+    codes, timed_out = [], False
+    for p in procs:
         try:
-            rc = p.wait(timeout=timeout)
-            timed_out = False
+            codes.append(p.wait(timeout=max(1.0, deadline - time.time())))
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
-            rc, timed_out = None, True
-    text = log.read_text(errors="replace")
-    lines = text.splitlines()
-    summary = next((ln for ln in reversed(lines) if re.search(r"\d+ (passed|failed)", ln)), "")
-    progress = "".join(ln.split(" [")[0] for ln in lines if re.match(r"^[.FEsx]+( |$)", ln))
-    failed = [ln for ln in lines if ln.startswith("FAILED") or ln.startswith("ERROR")]
-    return {"returncode": rc, "timed_out": timed_out, "summary": summary,
-            "progress_counts": {c: progress.count(c) for c in ".FEs"},
-            "failed": failed[:60], "tail": lines[-25:] if rc not in (0, None) else []}
+            codes.append(None)
+            timed_out = True
+    counts = {c: 0 for c in ".FEs"}
+    summaries, failed, tails = [], [], []
+    for code, log in zip(codes, logs):
+        lines = log.read_text(errors="replace").splitlines()
+        summaries.append(next((ln for ln in reversed(lines)
+                               if re.search(r"\d+ (passed|failed)", ln)), ""))
+        progress = "".join(ln.split(" [")[0] for ln in lines if re.match(r"^[.FEsx]+( |$)", ln))
+        for c in counts:
+            counts[c] += progress.count(c)
+        failed += [ln for ln in lines if ln.startswith("FAILED") or ln.startswith("ERROR")]
+        if code not in (0, None):
+            tails += lines[-12:]
+    return {"returncodes": codes, "timed_out": timed_out, "summaries": summaries,
+            "progress_counts": counts, "failed": failed[:60], "tail": tails[-40:]}
 
 
 def main():
