@@ -453,6 +453,20 @@ def eager_latency():
         "add_10x10": per_call(lambda: ca + ca),
         "dot_plus_bias": per_call(lambda: cx @ cw.T + b._data),
     }}
+    # the kernels themselves, called directly (no dispatch): what one Triton launch
+    # costs on the host against the CuPy fallback doing the same work
+    from mxcore.plugins import registry
+    kernels = {k.name: k.fn for (op, kind), ks in registry().kernels.items()
+               if kind == "cuda" for k in ks}
+    cl = label._data.astype(cupy.float32)
+    out["kernel_call"] = {
+        "triton_add_10x10": per_call(lambda: kernels["triton.elementwise.add"](ca, ca)),
+        "cupy_add_10x10": per_call(lambda: kernels["cupy.elemwise.add"](ca, ca)),
+        "triton_softmax_ce_64x10": per_call(
+            lambda: kernels["triton.softmax.softmax_ce_loss"](logits._data, cl, axis=-1)),
+        "cupy_softmax_ce_64x10": per_call(
+            lambda: kernels["cupy.nn.softmax_ce_loss"](logits._data, cl, axis=-1)),
+    }
     try:
         import torch
         t10 = torch.ones((10, 10), device="cuda")
