@@ -18,7 +18,12 @@ install mxnet==1.9.1 'numpy<1.24'``): a worker process there builds the same
 network with the same initial weights and times an epoch whenever this script
 asks, interleaved with the others.  MXNet is a reference, never a dependency.
 
+``--batch 4 --hidden 8`` makes the step dispatch-bound (the arithmetic is a few
+microseconds): the times are then each framework's host overhead per training
+step, which is what bounds a small model on a GPU.
+
 Usage:  python asv_bench/compare_mlp_epoch.py [--rounds 5] [--steps N] [--json]
+                                              [--batch 64] [--hidden 256]
                                               [--mxnet-python /tmp/mxref/bin/python]
 """
 import os
@@ -219,13 +224,17 @@ class MXNetWorker:
 
 
 def main(argv=None):
+    global BATCH, HIDDEN
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=None, help="batches per epoch (default: all 938)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--batch", type=int, default=BATCH)
+    ap.add_argument("--hidden", type=int, default=HIDDEN)
     ap.add_argument("--mxnet-python", default=None,
                     help="python of a virtualenv with mxnet==1.9.1 (adds MXNet to the run)")
     args = ap.parse_args(argv)
+    BATCH, HIDDEN = args.batch, args.hidden
     x, y = load_mnist()
     batches = [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x), BATCH)]
     if args.steps:
@@ -251,7 +260,7 @@ def main(argv=None):
         mxnet.close()
     ratios = {name: statistics.median(t / f for t, f in zip(ts, times["numpy"]))
               for name, ts in times.items()}
-    result = {"steps": len(batches), "batch": BATCH, "rounds": args.rounds,
+    result = {"steps": len(batches), "batch": BATCH, "hidden": HIDDEN, "rounds": args.rounds,
               "median_s": {k: statistics.median(v) for k, v in times.items()},
               "ratio_vs_numpy": ratios, "torch": torch.__version__ if torch else None,
               "mxnet": mxnet.version if mxnet else None}
@@ -261,7 +270,8 @@ def main(argv=None):
     print(f"MNIST MLP 784-{HIDDEN}-10, batch {BATCH}, SGD lr {LR}, {len(batches)} steps/epoch, "
           f"1 thread, {args.rounds} interleaved rounds")
     for name in times:
-        print(f"  {name:8s} median {result['median_s'][name]:.3f} s/epoch   "
+        print(f"  {name:8s} median {result['median_s'][name]:.3f} s/epoch "
+              f"({result['median_s'][name] / len(batches) * 1e6:.0f} us/step)   "
               f"{ratios[name]:.2f}x numpy (paired)")
     if torch is None:
         print("  torch not installed: pip install torch==2.13.0")
