@@ -598,52 +598,54 @@ def _regression_pair(label, pred):
     return label, pred
 
 
-@register
-class MAE(EvalMetric):
-    """Mean absolute error: the mean ``|label - pred|`` of each (label, pred) pair,
+class _PairwiseError(EvalMetric):
+    """MAE, MSE and RMSE: ``_error(label, pred)`` of each (label, pred) pair,
     averaged over pairs (``num_inst += 1`` per pair, as MXNet 1.x)."""
+
+    def __init__(self, name, output_names=None, label_names=None):
+        super().__init__(name, output_names=output_names, label_names=label_names,
+                         has_global_stats=True)
+
+    def update(self, labels, preds):
+        labels, preds = check_label_shapes(labels, preds, True)
+        for label, pred in zip(labels, preds):
+            self._add(float(self._error(*_regression_pair(label, pred))), 1)
+
+
+@register
+class MAE(_PairwiseError):
+    """Mean absolute error: the mean ``|label - pred|`` of each pair, averaged over pairs."""
 
     def __init__(self, name="mae", output_names=None, label_names=None):
-        super().__init__(name, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+        super().__init__(name, output_names, label_names)
 
-    def update(self, labels, preds):
-        labels, preds = check_label_shapes(labels, preds, True)
-        for label, pred in zip(labels, preds):
-            label, pred = _regression_pair(label, pred)
-            self._add(float(_np.abs(label - pred).mean()), 1)
+    @staticmethod
+    def _error(label, pred):
+        return _np.abs(label - pred).mean()
 
 
 @register
-class MSE(EvalMetric):
-    """Mean squared error: the mean ``(label - pred)^2`` of each (label, pred) pair,
-    averaged over pairs (``num_inst += 1`` per pair, as MXNet 1.x)."""
+class MSE(_PairwiseError):
+    """Mean squared error: the mean ``(label - pred)^2`` of each pair, averaged over pairs."""
 
     def __init__(self, name="mse", output_names=None, label_names=None):
-        super().__init__(name, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+        super().__init__(name, output_names, label_names)
 
-    def update(self, labels, preds):
-        labels, preds = check_label_shapes(labels, preds, True)
-        for label, pred in zip(labels, preds):
-            label, pred = _regression_pair(label, pred)
-            self._add(float(((label - pred) ** 2.0).mean()), 1)
+    @staticmethod
+    def _error(label, pred):
+        return ((label - pred) ** 2.0).mean()
 
 
 @register
-class RMSE(EvalMetric):
-    """Root mean squared error of each (label, pred) pair, averaged over pairs
-    (``num_inst += 1`` per pair, as MXNet 1.x)."""
+class RMSE(_PairwiseError):
+    """Root mean squared error of each pair, averaged over pairs."""
 
     def __init__(self, name="rmse", output_names=None, label_names=None):
-        super().__init__(name, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+        super().__init__(name, output_names, label_names)
 
-    def update(self, labels, preds):
-        labels, preds = check_label_shapes(labels, preds, True)
-        for label, pred in zip(labels, preds):
-            label, pred = _regression_pair(label, pred)
-            self._add(float(_np.sqrt(((label - pred) ** 2.0).mean())), 1)
+    @staticmethod
+    def _error(label, pred):
+        return _np.sqrt(((label - pred) ** 2.0).mean())
 
 
 def _label_probs(cls, label, pred):

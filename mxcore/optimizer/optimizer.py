@@ -16,7 +16,7 @@ import numbers
 import os
 import struct
 import warnings
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -181,31 +181,28 @@ class Optimizer:
             self._index_update_count[idx] += 1
             self.num_update = max(self._index_update_count[idx], self.num_update)
 
-    def _get_lrs(self, indices):
-        lr = self.lr_scheduler(self.num_update) if self.lr_scheduler is not None else self.lr
-        lrs = [lr for _ in indices]
+    def _scaled(self, base: float, indices, mult: str, table: Dict) -> List[float]:
+        """``base`` times each index's multiplier: its Parameter's ``lr_mult`` /
+        ``wd_mult`` (``mult``), else ``table`` by index, else by parameter name."""
+        out = [base] * len(indices)
         for i, index in enumerate(indices):
             if index in self.param_dict:
-                lrs[i] *= self.param_dict[index].lr_mult
-            elif index in self.lr_mult:
-                lrs[i] *= self.lr_mult[index]
+                out[i] *= getattr(self.param_dict[index], mult)
+            elif index in table:
+                out[i] *= table[index]
             elif index in self.idx2name:
-                lrs[i] *= self.lr_mult.get(self.idx2name[index], 1.0)
-        return lrs
+                out[i] *= table.get(self.idx2name[index], 1.0)
+        return out
+
+    def _get_lrs(self, indices):
+        lr = self.lr_scheduler(self.num_update) if self.lr_scheduler is not None else self.lr
+        return self._scaled(lr, indices, "lr_mult", self.lr_mult)
 
     def _get_lr(self, index):
         return self._get_lrs([index])[0]
 
     def _get_wds(self, indices):
-        wds = [self.wd for _ in indices]
-        for i, index in enumerate(indices):
-            if index in self.param_dict:
-                wds[i] *= self.param_dict[index].wd_mult
-            elif index in self.wd_mult:
-                wds[i] *= self.wd_mult[index]
-            elif index in self.idx2name:
-                wds[i] *= self.wd_mult.get(self.idx2name[index], 1.0)
-        return wds
+        return self._scaled(self.wd, indices, "wd_mult", self.wd_mult)
 
     def _get_wd(self, index):
         return self._get_wds([index])[0]
