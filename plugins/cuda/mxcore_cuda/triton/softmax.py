@@ -90,28 +90,26 @@ def _ce_kernel(X, L, G, Y, ncols, GRAD: tl.constexpr, BLOCK: tl.constexpr):
         tl.store(Y + row, (tl.log(total) - picked).to(Y.dtype.element_ty))
 
 
-def softmax_ce_loss(x, label, axis):
-    x, label = contiguous(x), contiguous(label)
+def _ce(x, label, g, grad: bool):
+    """The loss per row (``grad=False``; ``g`` unused) or its gradient times ``g``."""
+    x, label, g = contiguous(x), contiguous(label), contiguous(g)
     rows, ncols = x.shape
-    y = xp_of(x).empty((rows,), dtype=x.dtype)
+    xp = xp_of(x)
+    y = xp.empty_like(x) if grad else xp.empty((rows,), dtype=x.dtype)
     if rows and ncols:
         block = next_pow2(ncols)
-        _ce_kernel[(rows,)](arg(x), arg(label), arg(label), arg(y), ncols, GRAD=False,
+        _ce_kernel[(rows,)](arg(x), arg(label), arg(g), arg(y), ncols, GRAD=grad,
                             BLOCK=block, num_warps=_warps(block))
-        count("softmax.softmax_ce_loss")
+        count("softmax.softmax_ce_loss_grad" if grad else "softmax.softmax_ce_loss")
     return y
+
+
+def softmax_ce_loss(x, label, axis):
+    return _ce(x, label, label, False)
 
 
 def softmax_ce_loss_grad(x, label, g, axis):
-    x, label, g = contiguous(x), contiguous(label), contiguous(g)
-    rows, ncols = x.shape
-    y = xp_of(x).empty_like(x)
-    if rows and ncols:
-        block = next_pow2(ncols)
-        _ce_kernel[(rows,)](arg(x), arg(label), arg(g), arg(y), ncols, GRAD=True,
-                            BLOCK=block, num_warps=_warps(block))
-        count("softmax.softmax_ce_loss_grad")
-    return y
+    return _ce(x, label, g, True)
 
 
 softmax_ce_loss.__qualname__ = "triton_softmax_ce_loss"
