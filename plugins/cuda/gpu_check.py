@@ -3,7 +3,8 @@ cuBLAS matmul TFLOP/s, elementwise add and softmax bandwidth, an MNIST-MLP
 epoch, and the second increment's kernels (reductions, layer norm, broadcast and
 scalar elementwise, random, batched matmul) against CuPy, the MLP epoch against
 PyTorch CUDA eager (with a profile of the mxcore step, and again with the
-small-tensor threshold at both ends) and per-call host latency on small tensors.  Prints one JSON object as the last line of stdout."""
+small-tensor threshold at both ends) and per-call host latency on small tensors.
+Prints one JSON object as the last line of stdout."""
 from __future__ import annotations
 
 import argparse
