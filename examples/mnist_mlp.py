@@ -22,7 +22,7 @@ parser.add_argument("--data", default=os.path.join(os.path.dirname(os.path.abspa
 args = parser.parse_args()
 
 gluon, autograd, nn = mx.gluon, mx.autograd, mx.gluon.nn
-ctx = mx.cpu()
+ctx = mx.gpu(0) if mx.context.num_gpus() > 0 else mx.cpu()  # the usual MXNet idiom
 mx.random.seed(42)
 
 transformer = gluon.data.vision.transforms.Compose([
