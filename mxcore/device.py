@@ -60,10 +60,18 @@ def num_gpus() -> int:
 
 def synchronize(dev: Device = None) -> None:
     """Wait until the work queued on ``dev`` has finished; without ``dev``, on
-    every device this process has used.  Asynchronous devices (cuda) return from
-    kernel calls before the kernels run; host devices make this a no-op."""
-    for d in ([dev] if dev is not None else list(_checked)):
-        device_type(d).synchronize(d.index)
+    every device this process has used (whose plugin is still registered).
+    Asynchronous devices (cuda) return from kernel calls before the kernels run;
+    host devices make this a no-op."""
+    if dev is not None:
+        device_type(dev).synchronize(dev.index)
+        return
+    from mxcore.plugins import registry
+    types = registry().devices
+    for d in list(_checked):
+        dt = types.get(d.kind)
+        if dt is not None:
+            dt.synchronize(d.index)
 
 
 def default_device() -> Device:
