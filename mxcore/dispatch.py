@@ -8,7 +8,7 @@ on failure.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict, Sequence
 
 from hal import Device
 from mxcore import autograd as _autograd

@@ -27,7 +27,7 @@ import os
 import threading
 import time
 import warnings
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 __all__ = ["set_config", "set_state", "get_state", "pause", "resume", "dump", "dumps",
            "scope"]

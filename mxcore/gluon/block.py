@@ -15,7 +15,6 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 
 from mxcore import ndarray as _F  # the op namespace handed to hybrid_forward
-from mxcore.base import MXCoreError
 from mxcore.gluon.parameter import (DeferredInitializationError, Parameter, ParameterDict,
                                     assign_loaded)
 

@@ -1,8 +1,6 @@
 """Matrix products: dot (MXNet semantics), batch_dot, matmul (numpy semantics)."""
 from __future__ import annotations
 
-import math
-
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke
 from mxcore.ndarray.ndarray import NDArray

@@ -2,7 +2,7 @@
 gpu_check.py with MXCORE_CUDA_TRITON_MIN_ELEMENTS=1 so the guards take them):
 broadcast/scalar/comparison elementwise, reductions, layer norm, batched
 products, random and dropout, each against the CPU device.  Prints SMOKE OK."""
-import numpy as np, time, os
+import numpy as np, time
 import mxcore as mx
 from mxcore_cuda.triton._runtime import LAUNCHES
 gpu, cpu = mx.gpu(0), mx.cpu()

@@ -577,7 +577,7 @@ def test_recorded_triton_launches_compile_for_a_gpu(interpreted_runs):
     launches = interpreted_runs["launches"]
     kernels = {tuple(e["kernel"]) for e in launches}
     assert len(kernels) >= 15, kernels
-    code = f"""
+    code = """
         import json, sys
         from tests.one_device.triton_launches import compile_all, distinct
         entries = distinct(json.loads(sys.stdin.read()))

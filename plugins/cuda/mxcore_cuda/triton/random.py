@@ -6,7 +6,6 @@ generator's host-side seed stream (``CupyGenerator.host``): no device sync.
 float16/float32 (Philox yields float32 samples)."""
 from __future__ import annotations
 
-import numpy as np
 import triton
 import triton.language as tl
 

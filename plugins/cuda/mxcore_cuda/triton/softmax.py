@@ -9,8 +9,6 @@ import triton.language as tl
 
 from mxcore_cuda.triton._runtime import arg, contiguous, count, next_pow2, xp_of
 
-from mxcore_cuda.triton._runtime import MAX_COLS_SOFTMAX as MAX_COLS
-
 
 def _warps(block: int) -> int:
     return 4 if block <= 1024 else (8 if block <= 4096 else 16)
