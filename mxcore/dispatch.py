@@ -35,10 +35,11 @@ class _Guarded:
     """Cache entry for (op, kind, dtype) whose candidates have guards: the
     choice depends on shapes and attributes, cached per signature."""
 
-    __slots__ = ("op", "kind", "dtype", "by_sig")
+    __slots__ = ("op", "kind", "dtype", "by_sig", "volatile")
 
     def __init__(self, op: Op, kind: str, dtype: str):
         self.op, self.kind, self.dtype, self.by_sig = op, kind, dtype, {}
+        self.volatile = op.volatile_attrs
 
     #: distinct signatures kept per entry (attributes such as scalars vary freely)
     MAX_SIGS = 4096
@@ -49,11 +50,15 @@ class _Guarded:
         # back to reprs.  Equal values of different types (1, 1.0, True) share an
         # entry: guards must decide by value.
         shapes = tuple([d.shape for d in datas])
+        items = attrs.items()
+        if self.volatile:  # learning rates, seeds...: not part of the signature
+            volatile = self.volatile
+            items = [kv for kv in items if kv[0] not in volatile]
         try:
-            sig = (shapes, tuple(attrs.items()))
+            sig = (shapes, tuple(items))
             fn = self.by_sig.get(sig)
         except TypeError:
-            sig = (shapes, tuple([(k, repr(v)) for k, v in attrs.items()]))
+            sig = (shapes, tuple([(k, repr(v)) for k, v in items]))
             fn = self.by_sig.get(sig)
         if fn is None:
             from mxcore.plugins import registry

@@ -39,12 +39,13 @@ class GradContext:
 class Op:
     __slots__ = ("name", "nin", "nout", "attrs", "infer", "grad", "dtype_arg",
                  "saves_output", "needs_rng", "nullary", "doc", "cache", "aliases",
-                 "provider", "mutates", "__weakref__")
+                 "provider", "mutates", "volatile_attrs", "__weakref__")
 
     def __init__(self, name: str, nin: int = 1, nout: int = 1,
                  attrs: Optional[Dict[str, Any]] = None, *, dtype_arg: int = 0,
                  saves_output: bool = False, needs_rng: bool = False, doc: str = "",
-                 aliases: Sequence[str] = (), mutates: Sequence[int] = ()):
+                 aliases: Sequence[str] = (), mutates: Sequence[int] = (),
+                 volatile_attrs: Sequence[str] = ()):
         self.name = name
         self.nin = nin            # -1: variadic (concat, stack)
         self.nout = nout          # -1: decided by attributes (split)
@@ -61,6 +62,10 @@ class Op:
         # indices of inputs the kernel writes in place (told to the engine);
         # a callable(attrs) for ops whose arity depends on attributes
         self.mutates = mutates if callable(mutates) else tuple(mutates)
+        # attributes that change from call to call (learning rates, seeds, scalars):
+        # the per-signature kernel choice of guarded kernels ignores them, so kernel
+        # guards must not read them (a new learning rate is not a new signature)
+        self.volatile_attrs = frozenset(volatile_attrs)
         # (device kind, dtype) -> kernel fn, or a resolver for guarded kernels.
         # Filled by the registry; cleared whenever registrations change.
         self.cache: Dict[Tuple, Any] = {}

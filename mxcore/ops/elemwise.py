@@ -153,7 +153,7 @@ MOD.def_grad(lambda c, g: _ub(c, g, -(g * floor(c.inputs[0] / c.inputs[1]))))
 
 # scalar forms: x (op) s and s (op) x ------------------------------------------------------
 def _sop(name, **kw) -> Op:
-    return _op(name, attrs={"scalar": 0.0}, **kw)
+    return _op(name, attrs={"scalar": 0.0}, volatile_attrs=("scalar",), **kw)
 
 
 ADD_SCALAR = _sop("add_scalar")

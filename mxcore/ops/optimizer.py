@@ -49,9 +49,14 @@ def _infer(shapes, dtypes, attrs):
     return [shapes[0]], [dtypes[0]]
 
 
+#: hyper-parameters that schedules and bias corrections change every step
+_VOLATILE = ("lr", "lrs", "wd", "wds", "eta", "etas", "rescale_grad", "clip_gradient")
+
+
 def _new(name: str, states: Sequence[str], attrs: dict, doc: str) -> Op:
     nin = 2 + len(states)
-    op = Op(name, nin, attrs=attrs, mutates=(0,) + tuple(range(2, nin)), doc=doc)
+    op = Op(name, nin, attrs=attrs, mutates=(0,) + tuple(range(2, nin)), doc=doc,
+            volatile_attrs=_VOLATILE)
     op.def_infer(_infer)
     OPS.append(op)
     return op
@@ -111,7 +116,8 @@ def _mutated(per: int, num_weights: int) -> Tuple[int, ...]:
 def _multi(name: str, per: int, attrs: dict, doc: str, lists=("lrs", "wds")) -> Op:
     op = Op(name, -1, attrs={**{k: REQUIRED for k in lists}, "num_weights": REQUIRED,
                              **attrs, **{k: v for k, v in _PREP.items() if k != "wd"}},
-            mutates=lambda a: _mutated(per, a["num_weights"]), doc=doc)
+            mutates=lambda a: _mutated(per, a["num_weights"]), doc=doc,
+            volatile_attrs=_VOLATILE)
 
     @op.def_infer
     def _multi_infer(shapes, dtypes, a):

@@ -692,3 +692,39 @@ def test_autotune_picks_the_fastest_and_remembers(tmp_path, monkeypatch):
     assert reg2.resolve("myop", "cpu", "float32").name == "broken"
     monkeypatch.delenv("MXCORE_AUTOTUNE")
     assert not autotune.enabled() and make_registry(None).autotuner is None
+
+
+class GuardedScalarPlugin:
+    """A guarded mul_scalar kernel on the CPU that counts its guard's calls."""
+
+    MXCORE_PLUGIN_API = hal.PLUGIN_API_VERSION
+
+    def __init__(self):
+        self.guard_calls = 0
+
+    def applies(self, shapes, dtypes, attrs):
+        self.guard_calls += 1
+        return True
+
+    @hal.hookimpl
+    def register_kernels(self, register):
+        register(hal.Kernel(op="mul_scalar", device="cpu", name="guarded_mul_scalar",
+                            fn=lambda x, scalar: x * x.dtype.type(scalar), dtypes=F32,
+                            priority=10, applies=self.applies))
+
+
+def test_volatile_attributes_do_not_make_new_signatures(runtime_plugins):
+    """A new scalar (or learning rate, or seed) is not a new signature: the guarded
+    choice made for the first call serves the next ones without asking the guards
+    again; a new shape does ask."""
+    plugin = GuardedScalarPlugin()
+    info = runtime_plugins(plugin, "guarded-scalar",
+                           prefer={"ops": {"mul_scalar": {"cpu": {"prefer": ["guarded-scalar"]}}}})
+    assert info.error is None, info.error
+    assert "scalar" in system().registry.op("mul_scalar").volatile_attrs
+    x = mx.nd.ones((2, 3))
+    for s in (0.5, 0.7, 0.9, 1.5):
+        np.testing.assert_allclose((x * s).asnumpy(), np.full((2, 3), s), rtol=1e-6)
+    assert plugin.guard_calls == 1
+    mx.nd.ones((4,)) * 0.5
+    assert plugin.guard_calls == 2
