@@ -327,20 +327,34 @@ def leaky_relu_act(data: NDArray, gamma=None, act_type: str = "leaky", slope: fl
 LeakyReLU = leaky_relu_act
 
 
+# Dropout: one op whose mask is a function of a seed attribute, so that the forward
+# is one kernel (no separate sampling, comparison and scaling passes), no mask is
+# kept for backward, and the gradient is the same op on the output gradient.
+DROPOUT = Op("dropout", 1, attrs={"p": 0.5, "seed": 0, "axes": ()},
+             volatile_attrs=("seed",),
+             doc="inverted dropout with a mask drawn from a counter-based generator "
+                 "seeded by ``seed``: y = x * keep / (1 - p), keep = u >= p; ``axes`` "
+                 "share one mask value (the mask has size 1 along them)")
+DROPOUT.def_infer(same_as_first)
+DROPOUT.def_grad(lambda c, g: (invoke_unary(DROPOUT, g, c.attrs),))
+OPS.append(DROPOUT)
+
+
 def dropout(data: NDArray, p: float = 0.5, mode: str = "training", axes=()) -> NDArray:
     """Inverted dropout: active in training mode (``autograd.train_mode``/
-    ``record``) or always with ``mode='always'``; ``axes`` share the mask."""
-    from mxcore.ops.random import uniform
+    ``record``) or always with ``mode='always'``; ``axes`` share the mask.  The
+    mask's seed comes from the device's generator (``mx.random.seed`` makes it
+    reproducible); each device's kernels draw their own masks from it."""
     if not 0 <= p < 1:
         from mxcore.base import OperatorError
         raise OperatorError("Dropout", f"p must be in [0, 1), got {p}")
     if p == 0 or (mode == "training" and not autograd.is_training()):
         return data
-    shape = tuple(1 if i in {a % data.ndim for a in axes} else n
-                  for i, n in enumerate(data.shape))
-    with autograd.pause(train_mode=autograd.is_training()):
-        keep = uniform(0, 1, shape, dtype=data.dtype.name, ctx=data.context) >= p
-    return data * (keep * (1.0 / (1.0 - p)))
+    from mxcore.device import device_type
+    dev = data.context
+    axes = tuple(sorted({normalize_axis(a, data.ndim, "Dropout") for a in axes}))
+    return invoke_unary(DROPOUT, data, {"p": float(p), "seed": device_type(dev).host_seed(
+        dev.index), "axes": axes})
 
 
 Dropout = dropout

@@ -199,5 +199,13 @@ class DeviceType:
     def seed(self, index: int, seed: int) -> None:
         self.__dict__.setdefault("_generators", {})[index] = np.random.default_rng(seed)
 
+    def host_seed(self, index: int) -> int:
+        """A 31-bit seed drawn on the host from the device's generator stream, for
+        kernels with counter-based sampling that take the seed as an attribute
+        (dropout: the backward pass regenerates the forward's mask from it).
+        Reproducible after ``seed``; never waits for the device.  Devices whose
+        generator lives in device memory override it."""
+        return int(self.generator(index).integers(0, 2**31 - 1))
+
     def properties(self, index: int) -> Dict[str, Any]:
         return {"kind": self.kind, "index": index, "description": self.description}

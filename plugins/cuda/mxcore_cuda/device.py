@@ -184,6 +184,10 @@ class CUDADevice(hal.DeviceType):
         with _cupy().cuda.Device(index):
             self._generators[index] = CupyGenerator(seed)
 
+    def host_seed(self, index: int) -> int:
+        # the generator's host-side stream: drawing from CuPy's would wait for the GPU
+        return int(self.generator(index).host.integers(0, 2**31 - 1))
+
     def properties(self, index: int) -> Dict[str, Any]:
         out = super().properties(index)
         try:

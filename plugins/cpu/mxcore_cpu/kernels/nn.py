@@ -87,7 +87,15 @@ def kernels(xp, special):
         dbeta = dy.sum(axis=others) if others else dy.copy()
         return tuple(v.astype(x.dtype, copy=False) for v in (dx, dgamma, dbeta))
 
+    def dropout(x, p, seed, axes):
+        # the mask is a function of the seed: backward regenerates it (same op on the
+        # gradient) instead of keeping it
+        shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+        keep = xp.random.default_rng(seed).random(shape, dtype=xp.float32) >= p
+        return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
+
     return {"layer_norm": (layer_norm, FLOAT), "layer_norm_backward": (layer_norm_backward, FLOAT),
+            "dropout": (dropout, FLOAT),
             "softmax": (softmax, FLOAT), "log_softmax": (log_softmax, FLOAT),
             "softmax_ce_loss_grad": (softmax_ce_loss_grad, FLOAT),
             "fully_connected": (via_float32(xp, fully_connected), FLOAT), "softmax_ce_loss": (softmax_ce_loss, FLOAT)}

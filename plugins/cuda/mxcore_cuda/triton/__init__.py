@@ -129,6 +129,12 @@ def sampling(shapes, dtypes, attrs) -> bool:
     return numel(shape) < 2**31 and worth_launching(shape)
 
 
+def unshared_mask(shapes, dtypes, attrs) -> bool:
+    """dropout: one mask value per element (no ``axes``), int32 offsets.  Fused (one
+    launch for sampling, comparison and scaling): no minimum size on a GPU."""
+    return not attrs.get("axes") and numel(shapes[0]) < 2**31 and size_ok(shapes[0])
+
+
 def one_dtype(dtypes) -> bool:
     return dtypes is None or all(d == dtypes[0] for d in dtypes[1:])
 
@@ -241,6 +247,7 @@ def specs():
                 layer_norm_backward_last))
     for name in ("random_uniform", "random_normal"):
         out.append((name, "random", name, (), HALF_SINGLE, sampling))
+    out.append(("dropout", "random", "dropout", (), HALF_SINGLE, unshared_mask))
     out.append(("dot", "matmul", "dot", (), PRODUCTS, matmul_2d))
     for name in ("matmul", "batch_dot"):
         out.append((name, "matmul", name, (), PRODUCTS, batched))

@@ -3,13 +3,14 @@
 drawn from the device's generator (the op's first argument), so
 ``mx.random.seed`` makes the samples reproducible; on a GPU it comes from the
 generator's host-side seed stream (``CupyGenerator.host``): no device sync.
-float16/float32 (Philox yields float32 samples)."""
+float16/float32 (Philox yields float32 samples).  Dropout draws its mask the same
+way from a seed attribute, so its backward regenerates the mask."""
 from __future__ import annotations
 
 import triton
 import triton.language as tl
 
-from mxcore_cuda.triton._runtime import arg, count, elementwise_block, numel, xp_of
+from mxcore_cuda.triton._runtime import arg, contiguous, count, elementwise_block, numel, xp_of
 
 
 @triton.jit
@@ -56,3 +57,26 @@ def _sampler(normal: bool):
 
 random_uniform = _sampler(False)
 random_normal = _sampler(True)
+
+
+@triton.jit
+def _dropout_kernel(X, Y, N, seed, p, scale, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)  # int32: the guard keeps N < 2**31
+    mask = offs < N
+    x = tl.load(X + offs, mask=mask, other=0.0).to(tl.float32)
+    keep = tl.rand(seed, offs) >= p
+    tl.store(Y + offs, tl.where(keep, x * scale, 0.0).to(Y.dtype.element_ty), mask=mask)
+
+
+def dropout(x, p, seed, axes):
+    """Inverted dropout in one pass: element i is kept when ``tl.rand(seed, i) >= p``
+    (the backward pass calls this again on the gradient, with the same seed)."""
+    x = contiguous(x)
+    y = xp_of(x).empty_like(x)
+    n = x.size
+    if n:
+        block = elementwise_block(n)
+        _dropout_kernel[(triton.cdiv(n, block),)](arg(x), arg(y), n, int(seed), float(p),
+                                                  1.0 / (1.0 - float(p)), BLOCK=block)
+        count("random.dropout")
+    return y
