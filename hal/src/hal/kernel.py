@@ -17,7 +17,9 @@ class Kernel:
     candidates that accept a call the registry applies the policy in
     registry.toml, then the highest ``priority``.  ``applies(shapes, dtypes,
     attrs) -> bool`` optionally narrows a kernel to some calls (e.g. large
-    matrices); results of guarded resolutions are cached per shape signature.
+    matrices); results of guarded resolutions are cached per signature (shapes and
+    attributes, less the op's volatile ones -- learning rates, scalar operands,
+    seeds -- which a guard must therefore not read).
     ``provider`` is filled in by mxcore with the registering plugin's name.
     """
 
