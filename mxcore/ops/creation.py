@@ -154,7 +154,10 @@ def to_device(data: NDArray, device) -> NDArray:
     from mxcore.device import device as check_device, device_type
     dst = check_device(device)
     src = data.context
-    data.wait_to_read()
+    # the engine's wait only: to_host orders itself after the device's queued work, and
+    # a host-to-device copy needs no wait (a device-wide synchronize would stall it)
+    from mxcore import engine
+    engine.current().wait_to_read(data._data)
     src_t, dst_t = device_type(src), device_type(dst)
     host = src_t.to_host(src.index, data._data)
     r = wrap(dst_t.from_host(dst.index, np.ascontiguousarray(host)), dst)

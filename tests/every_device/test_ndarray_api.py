@@ -224,6 +224,21 @@ def test_wait_to_read_and_waitall_wait_for_the_device(device, monkeypatch):
     np.testing.assert_array_equal(y.asnumpy(), [2, 2, 2])
 
 
+def test_copies_between_devices_do_not_stall_them(device, monkeypatch):
+    """as_in_context orders itself after the source's work without a device-wide
+    synchronize (that would stall the GPU on every batch upload)."""
+    from mxcore.device import device_type
+    waited = []
+    for dev in (device, mx.cpu(1)):
+        monkeypatch.setattr(device_type(dev), "synchronize", lambda index: waited.append(index))
+    x = nd.array([1.0, 2.0, 3.0], ctx=device) * 2
+    y = x.as_in_context(mx.cpu(1))
+    z = (y + 1).as_in_context(device)
+    assert waited == []
+    np.testing.assert_array_equal(z.asnumpy(), [3, 5, 7])
+    assert z.context == device and y.context == mx.cpu(1)
+
+
 def test_from_dlpack_names_unknown_devices():
     class Alien:
         def __dlpack_device__(self):
