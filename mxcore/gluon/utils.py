@@ -1,8 +1,10 @@
 """Helpers for multi-device training: split_and_load, clip_global_norm."""
 from __future__ import annotations
 
-import math
+import warnings
 from typing import List, Sequence
+
+import numpy as np
 
 from mxcore.ndarray import NDArray
 
@@ -35,19 +37,33 @@ def split_and_load(data, ctx_list: Sequence, batch_axis: int = 0,
 
 
 def clip_global_norm(arrays: Sequence[NDArray], max_norm: float,
-                     check_isfinite: bool = True) -> float:
-    """Scale ``arrays`` in place so their joint L2 norm is at most ``max_norm``;
-    returns the norm before scaling."""
-    total = 0.0
+                     check_isfinite: bool = True):
+    """Scale ``arrays`` in place by ``min(1, max_norm / (norm + 1e-8))``, ``norm``
+    being their joint L2 norm, and return that norm (MXNet 1.x): a numpy float32
+    after one read from the device with ``check_isfinite`` (which warns on nan or
+    inf), else a 1-element NDArray on the first array's device, with no wait for
+    the device at all.  Squares are summed in float32 (float64 arrays: float64)."""
+    from mxcore import ndarray as nd
+    if not arrays:
+        raise ValueError("clip_global_norm needs at least one array")
+    ctx = arrays[0].context
+    total = None
     for a in arrays:
-        total += float((a.astype("float64") ** 2).sum().asscalar())
-    norm = math.sqrt(total)
-    if check_isfinite and not math.isfinite(norm):
-        import warnings
-        warnings.warn("nan or inf found in clip_global_norm; arrays left unchanged", stacklevel=2)
-        return norm
-    if norm > max_norm:
-        scale = max_norm / (norm + 1e-8)
-        for a in arrays:
-            a *= scale
-    return norm
+        x = a.reshape((-1,))
+        if x.dtype != np.float64:
+            x = x.astype("float32", copy=False)
+        sq = nd.dot(x, x).as_in_context(ctx)
+        if total is not None and sq.dtype != total.dtype:
+            sq, total = sq.astype("float64"), total.astype("float64")
+        total = sq if total is None else total + sq
+    norm = nd.sqrt(total)
+    value = None
+    if check_isfinite:
+        value = norm.asscalar()
+        if not np.isfinite(value):
+            warnings.warn("nan or inf is detected. Clipping results will be undefined.",
+                          UserWarning, stacklevel=2)
+    scale = nd.minimum(max_norm / (norm + 1e-8), nd.ones_like(norm))
+    for a in arrays:
+        a *= scale.as_in_context(a.context).astype(a.dtype, copy=False)
+    return np.float32(value) if check_isfinite else norm
