@@ -241,6 +241,11 @@ class Registry:
         return [op] + [a for a in (o.aliases if o is not None else ()) if a != op]
 
     def _autotune_signature(self, op, kind, dtype, shapes, dtypes, attrs, viable) -> str:
+        # volatile attributes (learning rates, seeds...) would make every step a new
+        # signature to time: they are left out, as in dispatch's per-signature cache
+        o = self.ops.get(op)
+        if attrs and o is not None and o.volatile_attrs:
+            attrs = {k: v for k, v in attrs.items() if k not in o.volatile_attrs}
         return self.autotuner.signature(op, kind, dtype, shapes, dtypes, attrs,
                                         [qualified(c.kernel) for c in viable])
 

@@ -694,6 +694,35 @@ def test_autotune_picks_the_fastest_and_remembers(tmp_path, monkeypatch):
     assert not autotune.enabled() and make_registry(None).autotuner is None
 
 
+def test_autotune_does_not_retime_for_volatile_attributes(tmp_path, monkeypatch):
+    """A new learning rate is not a new signature: timed once, then remembered."""
+    calls = {"a": 0, "b": 0}
+
+    def kernel(name):
+        def fn(x, lr):
+            calls[name] += 1
+            return x * lr
+        return fn
+
+    monkeypatch.setenv("MXCORE_AUTOTUNE", "1")
+    monkeypatch.setenv("MXCORE_AUTOTUNE_CACHE", str(tmp_path / "tune.json"))
+    reg = make_registry(None, ops=())
+    reg.add_op(Op("scaled", 1, attrs={"lr": 0.0}, volatile_attrs=("lr",)), "test-ops")
+    for name, prio in (("a", 1), ("b", 2)):
+        reg.add_kernel(hal.Kernel(op="scaled", device="cpu", fn=kernel(name), dtypes=F32,
+                                  priority=prio, name=name, provider="prov"))
+    from mxcore_cpu.device import CPUDevice
+    reg.add_device(CPUDevice(), "mxcore-cpu")
+    first = reg.resolve("scaled", "cpu", "float32", ((8,),), ("float32",), {"lr": 0.1}).name
+    timed = dict(calls)
+    assert timed["a"] >= 1 and timed["b"] >= 1
+    for lr in (0.2, 0.3, 0.05):
+        assert reg.resolve("scaled", "cpu", "float32", ((8,),), ("float32",),
+                           {"lr": lr}).name == first
+    assert calls == timed
+    assert len(__import__("json").loads((tmp_path / "tune.json").read_text())) == 1
+
+
 class GuardedScalarPlugin:
     """A guarded mul_scalar kernel on the CPU that counts its guard's calls."""
 
