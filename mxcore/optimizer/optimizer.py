@@ -251,21 +251,24 @@ class Optimizer:
 
     def _update_aggregated(self, index, weight, grad, state) -> None:
         """Update lists of weights through the multi-weight op: those ``_fusable``
-        takes go ``aggregate_num`` at a time to ``_run_fused`` (after their update
-        counts advance), the others one by one."""
+        takes go, one dtype at a time, ``aggregate_num`` at a time to ``_run_fused``
+        (after their update counts advance), the others one by one.  (A multi-weight
+        kernel takes one dtype: mixing float32 and bfloat16 weights in one call would
+        send all of them to a slower fallback that also rounds differently.)"""
         fusable = self._fusable
-        ok = []
+        by_dtype: Dict[Any, List[int]] = {}
         for k, (w, s) in enumerate(zip(weight, state)):
             if fusable(w, s):
-                ok.append(k)
+                by_dtype.setdefault(w.dtype, []).append(k)
             else:
                 self._update_impl(index[k], w, grad[k], s)
-        for lo in range(0, len(ok), self.aggregate_num):
-            group = ok[lo:lo + self.aggregate_num]
-            idx = [index[k] for k in group]
-            self._update_count(idx)
-            self._run_fused(idx, [weight[k] for k in group], [grad[k] for k in group],
-                            [state[k] for k in group])
+        for ok in by_dtype.values():
+            for lo in range(0, len(ok), self.aggregate_num):
+                group = ok[lo:lo + self.aggregate_num]
+                idx = [index[k] for k in group]
+                self._update_count(idx)
+                self._run_fused(idx, [weight[k] for k in group], [grad[k] for k in group],
+                                [state[k] for k in group])
 
     def update_multi_precision(self, index, weight, grad, state):
         """``update`` through the float32 master copy for float16 weights with

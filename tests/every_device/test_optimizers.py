@@ -676,6 +676,32 @@ def test_optimizers_fuse_lists_like_single_updates(device, name, kwargs):
     assert not np.allclose(results[0][2], 1.0)
 
 
+@pytest.mark.parametrize("name, kwargs", [("sgd", dict(learning_rate=0.1, momentum=0.9)),
+                                          ("adam", dict(learning_rate=0.1)),
+                                          ("adamw", dict(learning_rate=0.1, wd=0.01))])
+def test_mixed_dtype_lists_fuse_per_dtype_like_single_updates(device, name, kwargs):
+    """float32 and bfloat16 weights in one list: fused one dtype at a time, with the
+    numbers of weight-by-weight updates (one call over both dtypes would send every
+    weight to a fallback kernel that rounds bfloat16 differently)."""
+    shapes = [(4, 3), (3,), (2, 4), (4,)]
+    dtypes = ["float32", "bfloat16", "float32", "bfloat16"]
+    results = []
+    for aggregate in (0, 64):
+        rng = np.random.default_rng(4)
+        opt = mx.optimizer.create(name, **kwargs)
+        opt.aggregate_num = aggregate
+        upd = mx.optimizer.get_updater(opt)
+        ws = [mx.nd.array(np.full(s, 0.2), ctx=device, dtype=d) for s, d in zip(shapes, dtypes)]
+        for _ in range(3):
+            gs = [mx.nd.array(rng.normal(size=s) * 1e-3, ctx=device, dtype=d)
+                  for s, d in zip(shapes, dtypes)]
+            upd(list(range(4)), gs, ws)
+        results.append([w.asnumpy().astype(np.float64) for w in ws])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(results[0][1], 0.2)
+
+
 def test_sgd_optimizer_fuses_lists_like_single_updates(device):
     rng = np.random.default_rng(9)
     shapes = [(5, 3), (3,)]
