@@ -274,11 +274,25 @@ class Optimizer:
         """``update`` through the float32 master copy for float16 weights with
         ``multi_precision``; plain ``update`` otherwise."""
         if isinstance(index, (list, tuple)):
-            if not self.multi_precision or all(w.dtype != np.float16 for w in weight):
+            mp = [k for k, (w, s) in enumerate(zip(weight, state))
+                  if w.dtype == np.float16 and isinstance(s, (tuple, list))] \
+                if self.multi_precision else []
+            if not mp:
                 self.update(index, weight, grad, state)
                 return
-            for i, w, g, s in zip(index, weight, grad, state):
-                self.update_multi_precision(i, w, g, s)
+            # float16 weights update their float32 masters, as lists too (so both
+            # groups keep the multi-weight op), then the weights take the masters' values
+            taken = set(mp)
+            rest = [k for k in range(len(index)) if k not in taken]
+            if rest:
+                self.update([index[k] for k in rest], [weight[k] for k in rest],
+                            [grad[k] for k in rest], [state[k] for k in rest])
+            pairs = [(state[k][0], state[k][1]) if self._mp_master_first
+                     else (state[k][1], state[k][0]) for k in mp]
+            self.update([index[k] for k in mp], [m for m, _ in pairs],
+                        [grad[k].astype(np.float32) for k in mp], [s for _, s in pairs])
+            for k, (master, _) in zip(mp, pairs):
+                weight[k][...] = master
             return
         if self.multi_precision and weight.dtype == np.float16 \
                 and isinstance(state, (tuple, list)):

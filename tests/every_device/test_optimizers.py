@@ -702,6 +702,39 @@ def test_mixed_dtype_lists_fuse_per_dtype_like_single_updates(device, name, kwar
     assert not np.allclose(results[0][1], 0.2)
 
 
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_multi_precision_lists_keep_the_multi_weight_op(device, name, monkeypatch):
+    """float16 weights with multi_precision and float32 weights in one list: the
+    float32 weights and the float16 weights' float32 masters each go through the
+    multi-weight op, with the numbers of weight-by-weight updates."""
+    from mxcore import dispatch
+    shapes = [(4, 3), (3,), (2, 4)]
+    dtypes = ["float16", "float32", "float16"]
+    results, multi_calls = [], []
+    real_push = dispatch._push
+    for aggregate in (0, 64):
+        calls = []
+        monkeypatch.setattr(dispatch, "_push", lambda fn, *a: calls.append(
+            getattr(fn, "__qualname__", "")) or real_push(fn, *a))
+        rng = np.random.default_rng(5)
+        kw = dict(momentum=0.9) if name == "sgd" else {}
+        opt = mx.optimizer.create(name, learning_rate=0.1, multi_precision=True, **kw)
+        opt.aggregate_num = aggregate
+        upd = mx.optimizer.get_updater(opt)
+        ws = [mx.nd.array(np.full(s, 0.5), ctx=device, dtype=d) for s, d in zip(shapes, dtypes)]
+        for _ in range(3):
+            gs = [mx.nd.array(rng.normal(size=s), ctx=device, dtype=d)
+                  for s, d in zip(shapes, dtypes)]
+            upd(list(range(3)), gs, ws)
+        monkeypatch.setattr(dispatch, "_push", real_push)
+        results.append([w.asnumpy().astype(np.float64) for w in ws])
+        multi_calls.append(sum("multi" in c for c in calls))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    assert multi_calls[0] == 0 and multi_calls[1] == 2 * 3  # two groups a step
+    assert [w.dtype for w in ws] == [np.float16, np.float32, np.float16]
+
+
 def test_sgd_optimizer_fuses_lists_like_single_updates(device):
     rng = np.random.default_rng(9)
     shapes = [(5, 3), (3,)]
