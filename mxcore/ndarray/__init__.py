@@ -1,7 +1,7 @@
 """``mx.nd``: the NDArray type and every core operator as a function."""
 from mxcore.ndarray.ndarray import NDArray  # noqa: I001 - must come first
 from mxcore.ops.creation import (arange, array, cast, copy, empty, from_dlpack, full, full_like,
-                                 ones, ones_like, to_device, to_dlpack_for_read,
+                                 linspace, ones, ones_like, to_device, to_dlpack_for_read,
                                  to_dlpack_for_write, zeros, zeros_like)
 from mxcore.ops.elemwise import (abs, add, broadcast_add, broadcast_div, broadcast_equal,
                                  broadcast_greater, broadcast_greater_equal, broadcast_lesser,
@@ -25,9 +25,10 @@ from mxcore.ops.optimizer import (adadelta_update, adagrad_update, adam_update, 
                                   multi_sgd_update, nag_mom_update, rmsprop_update, rmspropalex_update,
                                   sgd_mom_update, sgd_update)
 from mxcore.ops.reduce import argmax, argmin, max, mean, min, nansum, norm, prod, sum
-from mxcore.ops.shape import (Flatten, SliceChannel, SwapAxis, broadcast_axis, broadcast_to,
-                              concat, concatenate, expand_dims, flatten, pad, repeat, reshape,
-                              split, squeeze, stack, swapaxes, tile, transpose)
+from mxcore.ops.shape import (Flatten, SliceChannel, SwapAxis, broadcast_axis, broadcast_like,
+                              broadcast_to, concat, concatenate, expand_dims, flatten, pad,
+                              repeat, reshape, reshape_like, split, squeeze, stack, swapaxes,
+                              tile, transpose)
 from mxcore import random  # noqa: E402  (mx.nd.random is mx.random)
 from mxcore.serialization import load, save  # noqa: E402
 

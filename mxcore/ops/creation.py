@@ -85,6 +85,16 @@ def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None,
                                         "repeat": int(repeat), "dtype": dt.name}, dt)
 
 
+def linspace(start, stop, num: int, endpoint: bool = True, ctx=None,
+             dtype="float32") -> NDArray:
+    """``num`` evenly spaced values from ``start`` to ``stop`` (``stop`` included
+    with ``endpoint``), computed in float64 and cast to ``dtype`` (MXNet)."""
+    if int(num) < 0:
+        raise MXCoreError(f"linspace: num must be non-negative, got {num}")
+    values = np.linspace(float(start), float(stop), int(num), endpoint=bool(endpoint))
+    return array(values.astype(to_dtype(dtype)), ctx=ctx)
+
+
 def array(source_array, ctx=None, dtype=None) -> NDArray:
     """An NDArray from array-like data.  dtype defaults to the source's for
     numpy arrays and NDArrays, float32 otherwise (MXNet)."""

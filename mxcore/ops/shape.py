@@ -204,6 +204,32 @@ def broadcast_to(data: NDArray, shape) -> NDArray:
     return invoke_unary(BROADCAST_TO, data, {"shape": shape})
 
 
+def broadcast_like(lhs: NDArray, rhs: NDArray, lhs_axes=None, rhs_axes=None) -> NDArray:
+    """``lhs`` broadcast to ``rhs``'s shape; with ``lhs_axes``/``rhs_axes``, only
+    those axes of ``lhs`` take the sizes of the paired axes of ``rhs`` (MXNet)."""
+    if lhs_axes is None and rhs_axes is None:
+        return broadcast_to(lhs, rhs.shape)
+    la = (lhs_axes,) if isinstance(lhs_axes, int) else tuple(lhs_axes or ())
+    ra = (rhs_axes,) if isinstance(rhs_axes, int) else tuple(rhs_axes or ())
+    if len(la) != len(ra):
+        _fail("broadcast_like", f"lhs_axes {la} and rhs_axes {ra} differ in length", lhs, rhs)
+    shape = list(lhs.shape)
+    for a, b in zip(la, ra):
+        shape[normalize_axis(a, lhs.ndim)] = rhs.shape[normalize_axis(b, rhs.ndim)]
+    return broadcast_to(lhs, shape)
+
+
+def reshape_like(lhs: NDArray, rhs: NDArray, lhs_begin=None, lhs_end=None, rhs_begin=None,
+                 rhs_end=None) -> NDArray:
+    """``lhs`` reshaped to ``rhs``'s shape; with the ranges, only the axes
+    ``lhs_begin:lhs_end`` of ``lhs`` are replaced by ``rhs``'s ``rhs_begin:rhs_end``
+    (MXNet)."""
+    # Python slices, so negative indices count from the end as in MXNet
+    shape = lhs.shape[:lhs_begin or 0] + rhs.shape[rhs_begin:rhs_end] + (
+        lhs.shape[lhs_end:] if lhs_end is not None else ())
+    return reshape(lhs, shape)
+
+
 def broadcast_axis(data: NDArray, axis=(), size=()) -> NDArray:
     axis = (axis,) if isinstance(axis, int) else tuple(axis)
     size = (size,) if isinstance(size, int) else tuple(size)

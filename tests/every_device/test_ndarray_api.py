@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import mxcore as mx
+from mxcore.base import OperatorError
 from mxcore.ndarray import NDArray
 
 nd = mx.nd
@@ -237,6 +238,32 @@ def test_copies_between_devices_do_not_stall_them(device, monkeypatch):
     assert waited == []
     np.testing.assert_array_equal(z.asnumpy(), [3, 5, 7])
     assert z.context == device and y.context == mx.cpu(1)
+
+
+def test_like_functions_and_linspace_match_mxnet(device):
+    # shapes and values from MXNet 1.9.1
+    a, b = nd.ones((1, 3), ctx=device), nd.ones((2, 3), ctx=device)
+    assert nd.broadcast_like(a, b).shape == (2, 3)
+    assert nd.broadcast_like(nd.ones((1, 2, 1), ctx=device), nd.ones((5, 6, 7, 8), ctx=device),
+                             lhs_axes=(0, 2), rhs_axes=(1, 3)).shape == (6, 2, 8)
+    assert nd.reshape_like(nd.ones((6,), ctx=device), b).shape == (2, 3)
+    assert nd.reshape_like(nd.ones((30, 7), ctx=device), nd.ones((15, 2, 4), ctx=device),
+                           lhs_begin=0, lhs_end=1, rhs_begin=0, rhs_end=2).shape == (15, 2, 7)
+    x = nd.array([[1.0, 2.0, 3.0]], ctx=device)
+    x.attach_grad()
+    with mx.autograd.record():
+        y = (nd.broadcast_like(x, nd.ones((4, 3), ctx=device)) * 2).sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [[8.0, 8.0, 8.0]])
+    np.testing.assert_allclose(nd.linspace(0, 1, 5, ctx=device).asnumpy(),
+                               [0, 0.25, 0.5, 0.75, 1.0])
+    np.testing.assert_allclose(nd.linspace(0, 1, 5, endpoint=False, ctx=device).asnumpy(),
+                               [0, 0.2, 0.4, 0.6, 0.8], rtol=1e-6)
+    ints = nd.linspace(0, 10, 4, ctx=device, dtype="int32")
+    assert ints.dtype == np.int32 and ints.asnumpy().tolist() == [0, 3, 6, 10]
+    assert nd.linspace(0, 1, 5, ctx=device).context == device
+    with pytest.raises(OperatorError, match="broadcast_like.*differ in length"):
+        nd.broadcast_like(a, b, lhs_axes=(0,), rhs_axes=(0, 1))
 
 
 def test_from_dlpack_names_unknown_devices():
