@@ -412,6 +412,17 @@ case("fully_connected_no_bias", lambda x, w: nd.FullyConnected(x, w, no_bias=Tru
      lambda x, w: _fc(x, w), (In((4, 6)), In((3, 6))), tol=_MM_T)
 case("fully_connected_no_flatten", lambda x, w, b: nd.FullyConnected(x, w, b, flatten=False),
      lambda x, w, b: _fc(x, w, b, False), (In((2, 3, 4)), In((5, 4)), In((5,))), tol=_MM_T)
+# fully_connected's fused activations (gradients through the kept output)
+for _act, _aref in [("relu", lambda v: np.maximum(v, 0)), ("sigmoid", special.expit),
+                    ("tanh", np.tanh), ("softrelu", lambda v: np.logaddexp(0, v)),
+                    ("softsign", lambda v: v / (1 + np.abs(v)))]:
+    case(f"fully_connected_{_act}",
+         lambda x, w, b, _a=_act: nd.FullyConnected(x, w, b, act_type=_a),
+         lambda x, w, b, _r=_aref: _r(_fc(x, w, b)), (In((4, 3, 2)), In((5, 6)), In((5,))),
+         tol=_MM_T)
+case("fully_connected_relu_no_bias",
+     lambda x, w: nd.FullyConnected(x, w, no_bias=True, act_type="relu"),
+     lambda x, w: np.maximum(_fc(x, w), 0), (In((4, 6)), In((3, 6))), tol=_MM_T)
 case("softmax_ce_loss", nd.softmax_ce_loss, _ce,
      (In((4, 5)), In((4,), "index", "float32", False, 5)), tol=_SM_T)
 case("softmax_ce_loss_axis0", lambda x, i: nd.softmax_ce_loss(x, i, axis=0),

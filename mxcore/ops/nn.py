@@ -3,10 +3,12 @@ softmax cross-entropy loss, layer_norm, and MXNet's Activation/LeakyReLU/Dropout
 built from core ops."""
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from mxcore import autograd
-from mxcore.dispatch import invoke, invoke_unary
+from mxcore.dispatch import invoke, invoke_binary, invoke_unary
 from mxcore.ops import elemwise as E
 from mxcore.ops.elemwise import exp
 from mxcore.ops.indexing import one_hot
@@ -51,8 +53,21 @@ def log_softmax(data: NDArray, axis: int = -1, temperature=None) -> NDArray:
 
 
 # fully connected ------------------------------------------------------------------------
-FULLY_CONNECTED = Op("fully_connected", -1, attrs={"flatten": True, "no_bias": False},
-                     aliases=("FullyConnected",))
+#: activations a fully_connected kernel applies to its output in the same pass (its
+#: "epilogue": one kernel and one write instead of three on a GPU), each with its
+#: derivative written from the activation's output y, which the op keeps
+FC_ACTIVATIONS = {
+    "relu": lambda g, y: (invoke_binary(E.RELU_GRAD, g, y) if not autograd.is_recording()
+                          else g * (y > 0)),
+    "sigmoid": lambda g, y: g * y * (1.0 - y),
+    "tanh": lambda g, y: g * (1.0 - E.square(y)),
+    # sigmoid(x) = 1 - exp(-softplus(x)); expm1 keeps it exact where y is tiny
+    "softrelu": lambda g, y: g * -E.expm1(-y),
+    "softsign": lambda g, y: g * E.square(1.0 - E.abs(y)),
+}
+FULLY_CONNECTED = Op("fully_connected", -1,
+                     attrs={"flatten": True, "no_bias": False, "act_type": None},
+                     aliases=("FullyConnected",), saves_output=True)
 SOFTMAX_CE = Op("softmax_ce_loss", 2, attrs={"axis": -1})
 OPS += [FULLY_CONNECTED, SOFTMAX_CE]
 
@@ -67,6 +82,10 @@ def _fc_infer(s, d, a):
                           f"(expected (num_hidden, {n_in}))")
     if not a["no_bias"] and tuple(s[2]) != (w[0],):
         raise MXCoreError(f"bias shape {s[2]} does not match num_hidden {w[0]}")
+    act = a["act_type"]
+    if act is not None and act not in FC_ACTIVATIONS:
+        raise MXCoreError(f"act_type must be None or one of {tuple(FC_ACTIVATIONS)}, "
+                          f"got {act!r}")
     if len(set(d)) > 1:
         names = ("data", "weight", "bias")
         raise MXCoreError("dtypes differ (" + ", ".join(f"{n} {t}" for n, t in zip(names, d))
@@ -78,6 +97,9 @@ def _fc_infer(s, d, a):
 @FULLY_CONNECTED.def_grad
 def _fc_grad(c, g):
     x, w = c.inputs[0], c.inputs[1]
+    act = c.attrs["act_type"]
+    if act is not None:  # through the activation first (from the kept output)
+        g = FC_ACTIVATIONS[act](g, c.outputs[0])
     n_in = w.shape[1]
     x2 = x if x.ndim == 2 else reshape(x, (-1, n_in))
     g2 = g if g.ndim == 2 else reshape(g, (-1, w.shape[0]))
@@ -89,14 +111,19 @@ def _fc_grad(c, g):
 
 
 def fully_connected(data: NDArray, weight: NDArray, bias=None, num_hidden: int = 0,
-                    no_bias: bool = False, flatten: bool = True) -> NDArray:
+                    no_bias: bool = False, flatten: bool = True,
+                    act_type: Optional[str] = None) -> NDArray:
     """``data @ weight.T + bias`` (MXNet's FullyConnected); with ``flatten``
-    the input is reshaped to (batch, -1) first."""
+    the input is reshaped to (batch, -1) first.  ``act_type`` (an mxcore
+    addition: relu, sigmoid, tanh, softrelu or softsign) applies that
+    activation in the same kernel, as ``Activation(FullyConnected(...))`` would."""
     from mxcore.base import MXCoreError, OperatorError
     no_bias = no_bias or bias is None
     inputs = (data, weight) if no_bias else (data, weight, bias)
-    attrs = {"flatten": bool(flatten), "no_bias": bool(no_bias)}
+    attrs = {"flatten": bool(flatten), "no_bias": bool(no_bias), "act_type": act_type}
     try:
+        if act_type is not None and act_type not in FC_ACTIVATIONS:
+            raise OperatorError("fully_connected", "unknown act_type")
         # the bias could broadcast silently: check it here, the rest in the kernel
         if not no_bias and bias.shape != weight.shape[:1]:
             raise OperatorError("fully_connected", "bias does not match the weight")

@@ -227,8 +227,8 @@ def bandwidth():
 
 @step("new_kernels")
 def new_kernels():
-    """Reductions, layer norm, broadcast add, scalar multiply, random, batched matmul:
-    GB/s (or TFLOP/s) against CuPy, and agreement."""
+    """Reductions, layer norm, broadcast add, scalar multiply, random, batched matmul,
+    fused Dense: GB/s (or TFLOP/s, or us) against CuPy, and agreement."""
     import cupy
     from mxcore_cuda.triton import elementwise, matmul as tm, norm, random as trand, reduce
     sync = cupy.cuda.Device(0).synchronize
@@ -310,6 +310,30 @@ def new_kernels():
         out[f"batch_dot_{dt}_32x512^3"] = {"triton_tflops": round(flops / t / 1e12, 1),
                                            "cublas_tflops": round(flops / tc / 1e12, 1),
                                            "max_rel_err": err}
+    # fused Dense (product + bias + relu in one launch) vs CuPy's three calls: at a
+    # tensor-core size (device time) and at the MLP's size (launch-bound: host time)
+    for dt, (m, n, k) in (("bfloat16", (8192, 4096, 4096)), ("float16", (8192, 4096, 4096)),
+                          ("float32", (64, 256, 784))):
+        xs = cupy.random.standard_normal((m, k), dtype=cupy.float32).astype(dt)
+        ws = (cupy.random.standard_normal((n, k), dtype=cupy.float32) * k ** -0.5).astype(dt)
+        bs = cupy.random.standard_normal(n, dtype=cupy.float32).astype(dt)
+
+        def fused():
+            return tm.fully_connected(xs, ws, bs, flatten=True, no_bias=False, act_type="relu")
+
+        def composed():
+            return cupy.maximum(xs @ ws.T + bs, 0)
+        key = f"dense_relu_{dt}_{m}x{n}x{k}"
+        try:  # CuPy's bfloat16 products may be missing: keep the other cases
+            fused()  # autotune
+            t, tc = timeit(fused, sync, iters=20), timeit(composed, sync, iters=20)
+            ref = composed().astype(cupy.float32)
+            err = float(cupy.abs(fused().astype(cupy.float32) - ref).max() / cupy.abs(ref).max())
+            out[key] = {"triton_us": round(t * 1e6, 1), "cupy_us": round(tc * 1e6, 1),
+                        "triton_tflops": round(2.0 * m * n * k / t / 1e12, 2),
+                        "max_rel_err": err}
+        except Exception as exc:
+            out[key] = f"{type(exc).__name__}: {exc}"[:300]
     return out
 
 
@@ -397,11 +421,18 @@ def mlp_vs_torch(rounds=3):
 @step("mlp_variants")
 def mlp_variants(work, timeout=90.0):
     """The MLP epoch vs PyTorch again, in fresh processes, with every size sent to
-    Triton (MXCORE_CUDA_TRITON_MIN_ELEMENTS=1) and with only the fused kernels on
-    Triton (=2**62): which side of the default the small-tensor threshold should move."""
+    Triton (MXCORE_CUDA_TRITON_MIN_ELEMENTS=1), with only the fused kernels on
+    Triton (=2**62): which side of the default the small-tensor threshold should
+    move; and with the fused Dense kernel denied (CuPy's product, bias add and relu
+    instead), which says whether its one launch beats CuPy's three."""
+    deny_fc = Path(work) / "deny_triton_fc.toml"
+    deny_fc.write_text('[ops.fully_connected.cuda]\n'
+                       'deny = ["mxcore-cuda:triton.matmul.fully_connected"]\n')
     out = {}
-    for label, value in (("all_triton", "1"), ("fused_only", str(1 << 62))):
-        env = {**os.environ, "MXCORE_CUDA_TRITON_MIN_ELEMENTS": value,
+    for label, extra in (("all_triton", {"MXCORE_CUDA_TRITON_MIN_ELEMENTS": "1"}),
+                         ("fused_only", {"MXCORE_CUDA_TRITON_MIN_ELEMENTS": str(1 << 62)}),
+                         ("dense_on_cupy", {"MXCORE_REGISTRY": str(deny_fc)})):
+        env = {**os.environ, **extra,
                "PYTHONPATH": f"{Path(work) / 'site'}:{os.environ.get('PYTHONPATH', '')}"}
         try:
             r = subprocess.run([sys.executable, str(ROOT / "plugins/cuda/gpu_mlp_vs_torch.py")],
@@ -548,7 +579,7 @@ def main():
             conformance(args.conformance_timeout or max(30.0, left), args.work)
         left = args.budget - (time.time() - T0)
         if not args.skip_mnist and left > 60:  # what the conformance run left over
-            mlp_variants(args.work, timeout=left / 2 - 5)
+            mlp_variants(args.work, timeout=left / 3 - 5)
     RESULT["total_s"] = round(time.time() - T0, 1)
     text = json.dumps(RESULT, default=str)
     out = os.environ.get("OUT")

@@ -1,6 +1,7 @@
 """Blocks, parameters, layers and parameter files."""
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -49,6 +50,41 @@ def test_dense_matches_numpy(device):
     flat.initialize(ctx=device)
     assert flat(nd.ones((4, 6, 3), ctx=device)).shape == (4, 6, 2)
     assert "Dense(3 -> 4, Activation(tanh))" == repr(layer)
+
+
+@pytest.mark.parametrize("act", ["relu", "sigmoid", "tanh", "softrelu", "softsign"])
+def test_dense_runs_its_activation_inside_fully_connected(device, act):
+    """Dense(activation=...) is one fully_connected call with act_type, with the
+    values and gradients of FullyConnected followed by Activation; a hook on the
+    activation block keeps it a block of its own (the hook must see its call)."""
+    from mxcore import autograd, profiler
+    layer = nn.Dense(4, in_units=3, activation=act)
+    layer.initialize(mx.init.Xavier(), ctx=device)
+    x = nd.array(np.random.default_rng(1).normal(size=(5, 3)), ctx=device, dtype="float32")
+    w, b = layer.weight.data(), layer.bias.data()
+    profiler.set_state("run")
+    try:
+        with autograd.record():
+            y = layer(x)
+        y.backward(nd.ones_like(y) * 0.5)
+    finally:
+        profiler.set_state("stop")
+    table = profiler.dumps(format="json", reset=True)
+    called = set(json.loads(table)["operator"])
+    assert "fully_connected" in called and act not in called and "Activation" not in called
+    gw = layer.weight.grad().asnumpy()
+    ref_w = w.copy()
+    ref_w.attach_grad()
+    with autograd.record():
+        ref = nd.Activation(nd.FullyConnected(x, ref_w, b), act_type=act)
+    ref.backward(nd.ones_like(ref) * 0.5)
+    np.testing.assert_allclose(y.asnumpy(), ref.asnumpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gw, ref_w.grad.asnumpy(), rtol=1e-5, atol=1e-6)
+
+    seen = []
+    layer.act.register_forward_hook(lambda block, inputs, out: seen.append(out.shape))
+    np.testing.assert_allclose(layer(x).asnumpy(), ref.asnumpy(), rtol=1e-6, atol=1e-7)
+    assert seen == [(5, 4)]
 
 
 def test_initializer_precedence_and_reinit(device):

@@ -6,6 +6,7 @@ from typing import Callable, Union
 
 from mxcore.base import MXCoreError
 from mxcore.gluon.block import Block, HybridBlock
+from mxcore.ops.nn import FC_ACTIVATIONS
 
 
 class Sequential(Block):
@@ -77,9 +78,15 @@ class Dense(HybridBlock):
         self.weight.shape = (self._units, n_in)
 
     def hybrid_forward(self, F, x, weight, bias=None):
+        act = self.act
+        fused = None
+        if act is not None and act._act_type in FC_ACTIVATIONS and \
+                not (act._forward_hooks or act._forward_pre_hooks):
+            # the activation runs inside the fully_connected kernel (one op, one pass)
+            fused, act = act._act_type, None
         out = F.FullyConnected(x, weight, bias, no_bias=bias is None, num_hidden=self._units,
-                               flatten=self._flatten)
-        return self.act(out) if self.act is not None else out
+                               flatten=self._flatten, act_type=fused)
+        return act(out) if act is not None else out
 
     def __repr__(self) -> str:
         shape = self.weight.shape

@@ -1,5 +1,5 @@
 """softmax / log_softmax (max-shifted for stability; float16 computes in
-float32), fully_connected, the fused softmax cross-entropy, layer_norm and its
+float32), fully_connected (with its fused activation), the fused softmax cross-entropy, layer_norm and its
 fused backward (float16 computes in float32)."""
 from __future__ import annotations
 
@@ -25,11 +25,23 @@ def kernels(xp, special):
         r = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         return r.astype(x.dtype, copy=False)
 
-    def fully_connected(x, w, *bias, flatten, no_bias):
+    # fully_connected's fused activations, in place on the fresh product (the same
+    # formulas as the elementwise kernels)
+    activations = {
+        "relu": lambda o: xp.maximum(o, 0, out=o),
+        "sigmoid": lambda o: special.expit(o, out=o),
+        "tanh": lambda o: xp.tanh(o, out=o),
+        "softrelu": lambda o: xp.logaddexp(0, o, out=o),
+        "softsign": lambda o: xp.divide(o, xp.abs(o) + 1, out=o),
+    }
+
+    def fully_connected(x, w, *bias, flatten, no_bias, act_type):
         x2 = x.reshape(x.shape[0], -1) if flatten else x
         out = x2 @ w.T
         if bias:
             out += bias[0]
+        if act_type is not None:
+            activations[act_type](out)
         return out
 
     def softmax_ce_loss(x, label, axis):

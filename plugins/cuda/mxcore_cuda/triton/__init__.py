@@ -22,8 +22,9 @@ BF16 = frozenset(hal.BFLOAT16_DTYPES)
 FLOAT = frozenset(hal.FLOAT_DTYPES) | BF16
 INT = frozenset(hal.INT_DTYPES)
 
-UNARY_OPS = {name: FLOAT for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos",
-                                      "reciprocal", "floor", "ceil", "abs", "square")}
+UNARY_OPS = {name: FLOAT for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "softrelu",
+                                      "sin", "cos", "reciprocal", "floor", "ceil", "abs",
+                                      "square")}
 UNARY_OPS.update({name: FLOAT | INT for name in ("negative", "relu")})
 BINARY_OPS = {name: FLOAT | INT for name in ("add", "subtract", "multiply", "maximum",
                                              "minimum")}
@@ -196,6 +197,22 @@ def batched(shapes, dtypes, attrs) -> bool:
     return _product_ok(a, b, (a[0], a[1], b[2]), dtypes)
 
 
+def dense(shapes, dtypes, attrs) -> bool:
+    """fully_connected: non-empty operands of one dtype.  One launch replaces CuPy's
+    product, bias add and activation, so on a GPU it takes every 16-bit case (tensor
+    cores) and float32 below the launch window (launch-bound; larger float32
+    products stay with cuBLAS, faster than IEEE-float32 tl.dot)."""
+    from mxcore_cuda import INTERPRET
+    from mxcore_cuda.triton._runtime import MIN_ELEMENTS
+    x, w = shapes[0], shapes[1]
+    if len(w) != 2 or not one_dtype(dtypes) or numel(x) == 0 or numel(w) == 0:
+        return False
+    out = numel(x) // w[1] * w[0]
+    if INTERPRET:
+        return size_ok((numel(x) + numel(w) + out,))
+    return dtypes is None or dtypes[0] != "float32" or out < MIN_ELEMENTS
+
+
 def updates(shapes, dtypes, attrs) -> bool:
     """Fused optimizer updates: weight, gradient and states of one shape and
     dtype.  No minimum size on a GPU: one launch replaces several CuPy ones."""
@@ -249,6 +266,7 @@ def specs():
         out.append((name, "random", name, (), HALF_SINGLE, sampling))
     out.append(("dropout", "random", "dropout", (), HALF_SINGLE, unshared_mask))
     out.append(("dot", "matmul", "dot", (), PRODUCTS, matmul_2d))
+    out.append(("fully_connected", "matmul", "fully_connected", (), PRODUCTS, dense))
     for name in ("matmul", "batch_dot"):
         out.append((name, "matmul", name, (), PRODUCTS, batched))
     for name in ("sgd_update", "sgd_mom_update", "nag_mom_update", "adam_update",

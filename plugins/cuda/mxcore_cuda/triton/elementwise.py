@@ -121,6 +121,20 @@ def _relu(x):
     return tl.where(x > 0, x, 0)
 
 
+@formula(UNARY, "softrelu")
+@triton.jit
+def _softrelu(x):
+    # max(x, 0) + log1p(exp(-|x|)); log1p's series where 1 + e would round to 1
+    e = tl.exp(-tl.abs(x))
+    return tl.maximum(x, 0.0) + tl.where(e < 1e-4, e - 0.5 * e * e, tl.log(1.0 + e))
+
+
+@formula(UNARY, "softsign")
+@triton.jit
+def _softsign(x):
+    return x / (1.0 + tl.abs(x))
+
+
 @formula(UNARY, "floor")
 @triton.jit
 def _floor(x):

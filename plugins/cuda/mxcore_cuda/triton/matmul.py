@@ -4,6 +4,11 @@ batch grid dimension), float32 accumulation, grouped program order for L2
 reuse.  float32 uses IEEE products by default (matches numpy/cuBLAS);
 ``MXCORE_CUDA_TF32=1`` allows TF32.  No transposes (the guard declines them).
 
+``fully_connected`` is the same tile loop reading the (N, K) weight as the
+(K, N) operand through its strides, with an epilogue: the bias and the
+activation (``act_type``, a formula of the elementwise table) are applied to the
+float32 tile in registers, so a Dense layer is one launch and one write.
+
 Block configurations: on a GPU ``triton.autotune`` picks among a few per
 (M, N, K) and dtype, timing them once with CUDA events through CuPy (Triton's
 own benchmark helper needs torch); ``MXCORE_CUDA_MATMUL_AUTOTUNE=0`` uses the
@@ -19,33 +24,32 @@ import triton.language as tl
 
 from mxcore_cuda import INTERPRET
 from mxcore_cuda.triton._runtime import arg, contiguous, count, xp_of
+from mxcore_cuda.triton.elementwise import UNARY
 
 TF32 = os.environ.get("MXCORE_CUDA_TF32", "") not in ("", "0")
 AUTOTUNE = os.environ.get("MXCORE_CUDA_MATMUL_AUTOTUNE", "1") not in ("", "0")
 
 
 @triton.jit
-def _matmul_kernel(A, B, C, M, N, K, stride_am, stride_bk, stride_cm,
-                   stride_ab, stride_bb, stride_cb,
-                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                   GROUP_M: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr):
-    pid = tl.program_id(0)
-    batch = tl.program_id(1).to(tl.int64)
-    A += batch * stride_ab
-    B += batch * stride_bb
-    C += batch * stride_cb
+def _tile(pid, M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.constexpr):
+    """(pid_m, pid_n) of program ``pid`` in grouped order (GROUP_M row tiles share
+    their column tiles while those are still in L2)."""
     num_m = tl.cdiv(M, BLOCK_M)
     num_n = tl.cdiv(N, BLOCK_N)
     group = GROUP_M * num_n
     first_m = (pid // group) * GROUP_M
     size_m = min(num_m - first_m, GROUP_M)
-    pid_m = first_m + (pid % group) % size_m
-    pid_n = (pid % group) // size_m
-    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    return first_m + (pid % group) % size_m, (pid % group) // size_m
+
+
+@triton.jit
+def _product_tile(A, B, M, N, K, stride_am, stride_ak, stride_bk, stride_bn, rm, rn,
+                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                  PRECISION: tl.constexpr, UPCAST: tl.constexpr):
+    """The float32 (BLOCK_M, BLOCK_N) tile of A @ B at rows ``rm``, columns ``rn``."""
     rk = tl.arange(0, BLOCK_K)
-    a_ptrs = A + rm[:, None].to(tl.int64) * stride_am + rk[None, :]
-    b_ptrs = B + rk[:, None].to(tl.int64) * stride_bk + rn[None, :]
+    a_ptrs = A + rm[:, None].to(tl.int64) * stride_am + rk[None, :] * stride_ak
+    b_ptrs = B + rk[:, None] * stride_bk + rn[None, :].to(tl.int64) * stride_bn
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k in range(0, tl.cdiv(K, BLOCK_K)):
         k_left = K - k * BLOCK_K
@@ -55,10 +59,51 @@ def _matmul_kernel(A, B, C, M, N, K, stride_am, stride_bk, stride_cm,
             a = a.to(tl.float32)
             b = b.to(tl.float32)
         acc = tl.dot(a, b, acc, input_precision=PRECISION)
-        a_ptrs += BLOCK_K
+        a_ptrs += BLOCK_K * stride_ak
         b_ptrs += BLOCK_K * stride_bk
+    return acc
+
+
+@triton.jit
+def _matmul_kernel(A, B, C, M, N, K, stride_am, stride_bk, stride_cm,
+                   stride_ab, stride_bb, stride_cb,
+                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                   GROUP_M: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr):
+    batch = tl.program_id(1).to(tl.int64)
+    A += batch * stride_ab
+    B += batch * stride_bb
+    C += batch * stride_cb
+    pid_m, pid_n = _tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    acc = _product_tile(A, B, M, N, K, stride_am, 1, stride_bk, 1, rm, rn,
+                        BLOCK_M, BLOCK_N, BLOCK_K, PRECISION, UPCAST)
     c_ptrs = C + rm[:, None].to(tl.int64) * stride_cm + rn[None, :]
     tl.store(c_ptrs, acc.to(C.dtype.element_ty), mask=(rm[:, None] < M) & (rn[None, :] < N))
+
+
+@triton.jit
+def _identity(x):
+    return x
+
+
+@triton.jit
+def _fc_kernel(X, W, Bias, Y, M, N, K, stride_xm, stride_wn, stride_ym,
+               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+               GROUP_M: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+               HAS_BIAS: tl.constexpr, ACT: tl.constexpr):
+    """Y = ACT(X @ W.T + Bias): fully_connected with its epilogue in registers
+    (W is (N, K) row-major, read as the (K, N) operand through its strides)."""
+    pid_m, pid_n = _tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    acc = _product_tile(X, W, M, N, K, stride_xm, 1, 1, stride_wn, rm, rn,
+                        BLOCK_M, BLOCK_N, BLOCK_K, PRECISION, UPCAST)
+    if HAS_BIAS:
+        acc += tl.load(Bias + rn, mask=rn < N, other=0.0).to(tl.float32)[None, :]
+    acc = ACT(acc)
+    y_ptrs = Y + rm[:, None].to(tl.int64) * stride_ym + rn[None, :]
+    tl.store(y_ptrs, acc.to(Y.dtype.element_ty), mask=(rm[:, None] < M) & (rn[None, :] < N))
 
 
 def config(M, N, K, dtype):
@@ -102,20 +147,27 @@ def _cupy_bench(fn, quantiles=None, warmup=2, iters=10):
     return [t, t, t] if quantiles else t
 
 
+#: fully_connected also meets small batches (an MLP's 64 x 256): tiles that give
+#: such outputs more than a handful of programs
+SMALL_CONFIGS = {2: [_cfg(32, 64, 64, 4, 3), _cfg(16, 64, 64, 4, 3)],
+                 4: [_cfg(32, 64, 32, 4, 3), _cfg(16, 64, 32, 4, 3)]}
+
 _TUNED = {}
 
 
-def _tuned(width: int):
-    """The autotuned kernel for operands of ``width`` bytes (one config interpreted)."""
-    tuner = _TUNED.get(width)
+def _tuned(kernel, width: int):
+    """``kernel`` autotuned for operands of ``width`` bytes (one config interpreted)."""
+    key = (kernel, width)
+    tuner = _TUNED.get(key)
     if tuner is None:
         if INTERPRET:
             configs = [_cfg(32, 32, 32, 4, 1)]
-            tuner = triton.autotune(configs=configs, key=["M", "N", "K"])(_matmul_kernel)
+            tuner = triton.autotune(configs=configs, key=["M", "N", "K"])(kernel)
         else:
-            tuner = triton.autotune(configs=CONFIGS[width], key=["M", "N", "K"],
-                                    do_bench=_cupy_bench)(_matmul_kernel)
-        _TUNED[width] = tuner
+            configs = CONFIGS[width] + (SMALL_CONFIGS[width] if kernel is _fc_kernel else [])
+            tuner = triton.autotune(configs=configs, key=["M", "N", "K"],
+                                    do_bench=_cupy_bench)(kernel)
+        _TUNED[key] = tuner
     return tuner
 
 
@@ -158,8 +210,9 @@ def launch_tuned(a, b, c):
 
     def grid(meta):
         return (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]), batch)
-    _tuned(a.dtype.itemsize)[grid](arg(a), arg(b), arg(c), M, N, K, *_strides(a, b, c),
-                                   PRECISION=_precision(a), UPCAST=_upcast(a))
+    _tuned(_matmul_kernel, a.dtype.itemsize)[grid](
+        arg(a), arg(b), arg(c), M, N, K, *_strides(a, b, c),
+        PRECISION=_precision(a), UPCAST=_upcast(a))
 
 
 def _product(a, b):
@@ -190,6 +243,37 @@ def batch_dot(a, b, transpose_a, transpose_b):
     return c
 
 
+#: fully_connected's act_type -> the elementwise formula its epilogue applies
+ACTIVATIONS = {None: _identity, **{name: UNARY[name] for name in
+                                   ("relu", "sigmoid", "tanh", "softrelu", "softsign")}}
+
+
+def fully_connected(x, w, *bias, flatten, no_bias, act_type):
+    """act(x @ w.T + bias) in one launch: the bias and the activation are applied
+    to the float32 tile before it is stored (the CuPy path takes three)."""
+    N, K = w.shape
+    x2 = contiguous(x.reshape(x.shape[0], -1) if flatten else x.reshape(-1, K))
+    w = contiguous(w)
+    M = x2.shape[0]
+    y = xp_of(x2).empty((M, N), dtype=x2.dtype)
+    b = contiguous(bias[0]) if bias else y  # no bias: any pointer (never read)
+    meta = dict(PRECISION=_precision(x2), UPCAST=_upcast(x2), HAS_BIAS=bool(bias),
+                ACT=ACTIVATIONS[act_type])
+    args = (arg(x2), arg(w), arg(b), arg(y), M, N, K, K, K, N)
+    if AUTOTUNE:
+        def grid(m):
+            return (triton.cdiv(M, m["BLOCK_M"]) * triton.cdiv(N, m["BLOCK_N"]),)
+        _tuned(_fc_kernel, x2.dtype.itemsize)[grid](*args, **meta)
+    else:
+        bm, bn, bk, gm, warps, stages = config(M, N, K, x2.dtype)
+        _fc_kernel[(triton.cdiv(M, bm) * triton.cdiv(N, bn),)](
+            *args, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm, num_warps=warps,
+            num_stages=stages, **meta)
+    count("matmul.fully_connected")
+    return y if flatten else y.reshape(x.shape[:-1] + (N,))
+
+
 matmul.__qualname__ = "triton_matmul"
 dot.__qualname__ = "triton_dot"
 batch_dot.__qualname__ = "triton_batch_dot"
+fully_connected.__qualname__ = "triton_fully_connected"
