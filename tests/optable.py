@@ -423,6 +423,28 @@ for _act, _aref in [("relu", lambda v: np.maximum(v, 0)), ("sigmoid", special.ex
 case("fully_connected_relu_no_bias",
      lambda x, w: nd.FullyConnected(x, w, no_bias=True, act_type="relu"),
      lambda x, w: np.maximum(_fc(x, w), 0), (In((4, 6)), In((3, 6))), tol=_MM_T)
+_FC_DERIV = {None: lambda g, y: g, "relu": lambda g, y: g * (y > 0),
+             "sigmoid": lambda g, y: g * y * (1 - y), "tanh": lambda g, y: g * (1 - y * y),
+             "softrelu": lambda g, y: g * -np.expm1(-y),
+             "softsign": lambda g, y: g * (1 - np.abs(y)) ** 2}
+
+
+def _fc_backward(g, x, w, y, act, grads=(True, True, True)):
+    d = _FC_DERIV[act](g.reshape(-1, w.shape[0]), y.reshape(-1, w.shape[0]))
+    out = ((d @ w).reshape(x.shape), d.T @ x.reshape(-1, w.shape[1]), d.sum(0))
+    return tuple(v for v, wanted in zip(out, grads) if wanted)
+
+
+for _act in _FC_DERIV:
+    case(f"fully_connected_backward_{_act}",
+         lambda g, x, w, y, _a=_act: nd.fully_connected_backward(g, x, w, y, act_type=_a),
+         lambda g, x, w, y, _a=_act: _fc_backward(g, x, w, y, _a),
+         (In((4, 5)), In((4, 3, 2)), In((5, 6)), In((4, 5), "unit")), grad=False, tol=_MM_T)
+case("fully_connected_backward_weight_only",
+     lambda g, x, w, y: nd.fully_connected_backward(g, x, w, y, no_bias=True, flatten=False,
+                                                    act_type="relu", grads=(0, 1, 0)),
+     lambda g, x, w, y: _fc_backward(g, x, w, y, "relu", (0, 1, 0)),
+     (In((2, 3, 5)), In((2, 3, 4)), In((5, 4)), In((2, 3, 5), "away0")), grad=False, tol=_MM_T)
 case("softmax_ce_loss", nd.softmax_ce_loss, _ce,
      (In((4, 5)), In((4,), "index", "float32", False, 5)), tol=_SM_T)
 case("softmax_ce_loss_axis0", lambda x, i: nd.softmax_ce_loss(x, i, axis=0),

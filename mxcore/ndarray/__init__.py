@@ -18,7 +18,8 @@ from mxcore.ops.indexing import (getitem, one_hot, pick, setitem, slice, slice_a
                                  take)
 from mxcore.ops.linalg import batch_dot, dot, matmul
 from mxcore.ops.nn import (Activation, Dropout, FullyConnected, LayerNorm, LeakyReLU, activation,
-                           dropout, fully_connected, layer_norm, layer_norm_backward,
+                           dropout, fully_connected, fully_connected_backward, layer_norm,
+                           layer_norm_backward,
                            leaky_relu_act, log_softmax, softmax, softmax_ce_loss)
 from mxcore.ops.optimizer import (adadelta_update, adagrad_update, adam_update, adamw_update,
                                   multi_adam_update, multi_adamw_update, multi_sgd_mom_update,

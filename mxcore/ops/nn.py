@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from mxcore import autograd
-from mxcore.dispatch import invoke, invoke_binary, invoke_unary
+from mxcore.dispatch import invoke, invoke_unary
 from mxcore.ops import elemwise as E
 from mxcore.ops.elemwise import exp
 from mxcore.ops.indexing import one_hot
@@ -57,8 +57,7 @@ def log_softmax(data: NDArray, axis: int = -1, temperature=None) -> NDArray:
 #: "epilogue": one kernel and one write instead of three on a GPU), each with its
 #: derivative written from the activation's output y, which the op keeps
 FC_ACTIVATIONS = {
-    "relu": lambda g, y: (invoke_binary(E.RELU_GRAD, g, y) if not autograd.is_recording()
-                          else g * (y > 0)),
+    "relu": lambda g, y: g * (y > 0),
     "sigmoid": lambda g, y: g * y * (1.0 - y),
     "tanh": lambda g, y: g * (1.0 - E.square(y)),
     # sigmoid(x) = 1 - exp(-softplus(x)); expm1 keeps it exact where y is tiny
@@ -96,18 +95,82 @@ def _fc_infer(s, d, a):
 
 @FULLY_CONNECTED.def_grad
 def _fc_grad(c, g):
+    """A first-order backward runs ``fully_connected_backward`` (one op: the
+    activation's derivative and every wanted gradient); while recording
+    (``create_graph=True``) the rule is written in core ops, differentiable again."""
     x, w = c.inputs[0], c.inputs[1]
-    act = c.attrs["act_type"]
+    a = c.attrs
+    want = (c.needs_grad(0), c.needs_grad(1), not a["no_bias"] and c.needs_grad(2))
+    if not autograd.is_recording():
+        outs = iter(invoke(FC_BACKWARD, (g, x, w, c.outputs[0]), {**a, "grads": want}))
+        grads = tuple(next(outs) if wanted else None for wanted in want)
+        return grads[:2] if a["no_bias"] else grads
+    act = a["act_type"]
     if act is not None:  # through the activation first (from the kept output)
         g = FC_ACTIVATIONS[act](g, c.outputs[0])
     n_in = w.shape[1]
     x2 = x if x.ndim == 2 else reshape(x, (-1, n_in))
     g2 = g if g.ndim == 2 else reshape(g, (-1, w.shape[0]))
-    gx = reshape(dot(g2, w), x.shape) if c.needs_grad(0) else None  # input data: skipped
-    gw = dot(g2, x2, transpose_a=True) if c.needs_grad(1) else None
-    if c.attrs["no_bias"]:
+    gx = reshape(dot(g2, w), x.shape) if want[0] else None  # input data: skipped
+    gw = dot(g2, x2, transpose_a=True) if want[1] else None
+    if a["no_bias"]:
         return gx, gw
-    return gx, gw, _sum(g2, (0,)) if c.needs_grad(2) else None
+    return gx, gw, _sum(g2, (0,)) if want[2] else None
+
+
+FC_BACKWARD = Op("fully_connected_backward", 4, nout=-1,
+                 attrs={"flatten": True, "no_bias": False, "act_type": None,
+                        "grads": (True, True, True)},
+                 doc="fully_connected's gradients in one op: (out_grad, data, weight, "
+                     "output) -> the gradients ``grads`` asks for, of (data, weight, bias)")
+OPS.append(FC_BACKWARD)
+
+
+@FC_BACKWARD.def_infer
+def _fc_backward_infer(s, d, a):
+    from mxcore.base import MXCoreError
+    g, x, w, y = s
+    want = tuple(bool(v) for v in a["grads"])
+    if len(want) != 3 or not any(want) or (want[2] and a["no_bias"]):
+        raise MXCoreError(f"grads must be 3 flags, at least one set, no bias gradient "
+                          f"with no_bias; got {a['grads']!r}")
+    fc_attrs = {k: a[k] for k in ("flatten", "no_bias", "act_type")}
+    bias = () if a["no_bias"] else ((w[0],) if len(w) else (),)
+    (out,), (dt,) = _fc_infer((x, w) + bias, (d[1], d[2]) + (d[2],) * len(bias), fc_attrs)
+    if tuple(g) != out or tuple(y) != out or d[0] != dt or d[3] != dt:
+        raise MXCoreError(f"out_grad {tuple(g)} {d[0]} and output {tuple(y)} {d[3]} must "
+                          f"both be the forward output, {out} {dt}")
+    shapes = [x, w, (w[0],)]
+    return [shapes[i] for i in range(3) if want[i]], [dt] * sum(want)
+
+
+@FC_BACKWARD.def_grad
+def _fc_backward_grad(c, *g):
+    from mxcore.base import MXCoreError
+    raise MXCoreError("fully_connected_backward has no gradient rule; for higher-order "
+                      "gradients of fully_connected use autograd.grad(..., "
+                      "create_graph=True), which records the gradient in differentiable ops")
+
+
+def fully_connected_backward(out_grad: NDArray, data: NDArray, weight: NDArray,
+                             output: NDArray, no_bias: bool = False, flatten: bool = True,
+                             act_type: Optional[str] = None, grads=None) -> tuple:
+    """The gradients of ``output = fully_connected(data, weight, bias, ...,
+    act_type=act_type)`` given ``out_grad``: ``(d data, d weight[, d bias])``, or the
+    ones ``grads`` (three flags) asks for, in one op (the activation's derivative is
+    taken from ``output``).  Not differentiable itself."""
+    from mxcore.base import MXCoreError, OperatorError
+    want = tuple(bool(v) for v in (grads or (True, True, not no_bias)))
+    attrs = {"flatten": bool(flatten), "no_bias": bool(no_bias), "act_type": act_type,
+             "grads": want}
+    inputs = (out_grad, data, weight, output)
+    try:
+        FC_BACKWARD.infer_shape_dtype([x.shape for x in inputs], [x.dtype for x in inputs],
+                                      attrs)
+    except MXCoreError as exc:
+        raise OperatorError("fully_connected_backward", str(exc), [x.shape for x in inputs],
+                            [x.dtype for x in inputs], data.context) from None
+    return invoke(FC_BACKWARD, inputs, attrs)
 
 
 def fully_connected(data: NDArray, weight: NDArray, bias=None, num_hidden: int = 0,

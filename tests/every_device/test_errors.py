@@ -68,6 +68,21 @@ def test_dense_with_float64_input_and_float32_weights_says_so(device):
         net(nd.ones((2, 3), ctx=device, dtype="float64"))
 
 
+def test_fully_connected_act_type_and_backward_inputs_are_checked(device):
+    x, w = nd.ones((2, 3), ctx=device), nd.ones((4, 3), ctx=device)
+    with pytest.raises(OperatorError, match=r"'fully_connected'.*act_type.*'gelu'"):
+        nd.FullyConnected(x, w, no_bias=True, act_type="gelu")
+    y = nd.FullyConnected(x, w, no_bias=True, act_type="relu")
+    with pytest.raises(OperatorError, match=r"'fully_connected_backward'.*out_grad \(2, 5\)"
+                                            r".*\(2, 4\).*on " + repr(device).replace("(", r"\(")
+                                            .replace(")", r"\)")):
+        nd.fully_connected_backward(nd.ones((2, 5), ctx=device), x, w, y, no_bias=True)
+    with pytest.raises(OperatorError, match=r"'fully_connected_backward'.*no bias gradient"):
+        nd.fully_connected_backward(y, x, w, y, no_bias=True, grads=(1, 1, 1))
+    with pytest.raises(OperatorError, match=r"'fully_connected_backward'.*float64"):
+        nd.fully_connected_backward(y.astype("float64"), x, w, y, no_bias=True)
+
+
 def test_different_devices():
     a, b = nd.ones((2,), ctx=mx.cpu(0)), nd.ones((2,), ctx=mx.cpu(1))
     with pytest.raises(OperatorError, match=r"different devices.*cpu\(0\).*cpu\(1\)"):

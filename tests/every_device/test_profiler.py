@@ -54,7 +54,7 @@ def test_training_steps_become_a_chrome_trace(device, tmp_path):
     names = [e["name"] for e in ops]
     # forward, backward and optimizer kernels, once per step each
     for name, per_step in (("fully_connected", 2), ("softmax_ce_loss", 1),
-                           ("softmax_ce_loss_grad", 1), ("relu_grad", 1)):
+                           ("softmax_ce_loss_grad", 1), ("fully_connected_backward", 2)):
         assert names.count(name) == 3 * per_step, (name, names)
     assert any(n.startswith("multi_sgd") or n == "sgd_update" for n in names)
     fc = next(e for e in ops if e["name"] == "fully_connected")

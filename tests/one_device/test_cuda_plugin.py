@@ -201,6 +201,21 @@ KERNELS_SCRIPT = """
             assert winner("fully_connected", ((37, 21), (10, 21), (10,)), dtype,
                           {"flatten": True, "no_bias": False, "act_type": "relu"}) == \
                 "triton.matmul.fully_connected"
+            # backward in one op; the data's gradient skipped when it is not wanted
+            (gx, cx) = both(rng.normal(size=(37, 21)), dtype)
+            for v in (gw, gbias, cw, cbias):
+                v.attach_grad()
+            with mx.autograd.record():
+                yg = mx.nd.FullyConnected(gx, gw, gbias, act_type="tanh")
+                yc = mx.nd.FullyConnected(cx, cw, cbias, act_type="tanh")
+            yg.backward(yg * 0 + 0.5)
+            yc.backward(yc * 0 + 0.5)
+            close(gw.grad, cw.grad, gtol)
+            close(gbias.grad, cbias.grad, gtol)
+            assert winner("fully_connected_backward", ((37, 10), (37, 21), (10, 21), (37, 10)),
+                          dtype, {"flatten": True, "no_bias": False, "act_type": "tanh",
+                                  "grads": (False, True, True)}) == \
+                "triton.matmul.fully_connected_backward"
 
         adam_hp = dict(beta1=0.8, beta2=0.99, epsilon=1e-6, rescale_grad=0.5, clip_gradient=0.7)
         for dtype, tol in (("float32", 2e-5), ("float64", 1e-12), ("float16", 2e-3)):

@@ -1,9 +1,10 @@
 """softmax / log_softmax (max-shifted for stability; float16 computes in
-float32), fully_connected (with its fused activation), the fused softmax cross-entropy, layer_norm and its
-fused backward (float16 computes in float32)."""
+float32), fully_connected (with its fused activation) and its one-op backward, the
+fused softmax cross-entropy, layer_norm and its fused backward (float16 computes in
+float32)."""
 from __future__ import annotations
 
-from mxcore_cpu.kernels._dtypes import FLOAT, via_float32
+from mxcore_cpu.kernels._dtypes import FLOAT, acc_dtype, via_float32
 
 
 def kernels(xp, special):
@@ -43,6 +44,28 @@ def kernels(xp, special):
         if act_type is not None:
             activations[act_type](out)
         return out
+
+    # fully_connected_backward: out_grad through the activation, from its output y
+    derivatives = {
+        None: lambda g, y: g,
+        "relu": lambda g, y: g * (y > 0),
+        "sigmoid": lambda g, y: g * y * (1 - y),
+        "tanh": lambda g, y: g * (1 - y * y),
+        "softrelu": lambda g, y: g * -xp.expm1(-y),
+        "softsign": lambda g, y: g * xp.square(1 - xp.abs(y)),
+    }
+
+    def fully_connected_backward(g, x, w, y, flatten, no_bias, act_type, grads):
+        n, k = w.shape
+        g2 = derivatives[act_type](g.reshape(-1, n), y.reshape(-1, n))
+        out = []
+        if grads[0]:
+            out.append((g2 @ w).reshape(x.shape))
+        if grads[1]:
+            out.append(g2.T @ x.reshape(-1, k))
+        if grads[2]:
+            out.append(g2.sum(axis=0, dtype=acc_dtype(xp, g2.dtype)).astype(g2.dtype, copy=False))
+        return tuple(out)
 
     def softmax_ce_loss(x, label, axis):
         idx = label.astype(xp.int64)
@@ -110,4 +133,6 @@ def kernels(xp, special):
             "dropout": (dropout, FLOAT),
             "softmax": (softmax, FLOAT), "log_softmax": (log_softmax, FLOAT),
             "softmax_ce_loss_grad": (softmax_ce_loss_grad, FLOAT),
-            "fully_connected": (via_float32(xp, fully_connected), FLOAT), "softmax_ce_loss": (softmax_ce_loss, FLOAT)}
+            "fully_connected": (via_float32(xp, fully_connected), FLOAT),
+            "fully_connected_backward": (via_float32(xp, fully_connected_backward), FLOAT),
+            "softmax_ce_loss": (softmax_ce_loss, FLOAT)}

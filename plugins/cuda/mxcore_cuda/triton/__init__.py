@@ -197,20 +197,30 @@ def batched(shapes, dtypes, attrs) -> bool:
     return _product_ok(a, b, (a[0], a[1], b[2]), dtypes)
 
 
-def dense(shapes, dtypes, attrs) -> bool:
-    """fully_connected: non-empty operands of one dtype.  One launch replaces CuPy's
-    product, bias add and activation, so on a GPU it takes every 16-bit case (tensor
-    cores) and float32 below the launch window (launch-bound; larger float32
-    products stay with cuBLAS, faster than IEEE-float32 tl.dot)."""
+def _dense_ok(x, w, dtypes) -> bool:
+    """A non-empty fully_connected of one dtype: interpreted, small operands; on a GPU
+    every 16-bit product (tensor cores), and float32 ones up to FUSED_FP32_MAX_MACS
+    multiply-adds (larger stay with cuBLAS SGEMM, faster than IEEE-float32 tl.dot)."""
     from mxcore_cuda import INTERPRET
-    from mxcore_cuda.triton._runtime import MIN_ELEMENTS
-    x, w = shapes[0], shapes[1]
+    from mxcore_cuda.triton._runtime import FUSED_FP32_MAX_MACS
     if len(w) != 2 or not one_dtype(dtypes) or numel(x) == 0 or numel(w) == 0:
         return False
-    out = numel(x) // w[1] * w[0]
+    rows = numel(x) // w[1]
     if INTERPRET:
-        return size_ok((numel(x) + numel(w) + out,))
-    return dtypes is None or dtypes[0] != "float32" or out < MIN_ELEMENTS
+        return size_ok((numel(x) + numel(w) + rows * w[0],))
+    return dtypes is None or dtypes[0] != "float32" or rows * w[0] * w[1] <= FUSED_FP32_MAX_MACS
+
+
+def dense(shapes, dtypes, attrs) -> bool:
+    """fully_connected: one launch for CuPy's product, bias add and activation; every
+    16-bit size on a GPU, float32 up to MXCORE_CUDA_FUSED_FP32_MAX_MACS."""
+    return _dense_ok(shapes[0], shapes[1], dtypes)
+
+
+def dense_backward(shapes, dtypes, attrs) -> bool:
+    """fully_connected_backward (out_grad, data, weight, output): two launches for
+    CuPy's up to six; sizes as for fully_connected."""
+    return _dense_ok(shapes[1], shapes[2], dtypes)
 
 
 def updates(shapes, dtypes, attrs) -> bool:
@@ -267,6 +277,8 @@ def specs():
     out.append(("dropout", "random", "dropout", (), HALF_SINGLE, unshared_mask))
     out.append(("dot", "matmul", "dot", (), PRODUCTS, matmul_2d))
     out.append(("fully_connected", "matmul", "fully_connected", (), PRODUCTS, dense))
+    out.append(("fully_connected_backward", "matmul", "fully_connected_backward", (), PRODUCTS,
+                dense_backward))
     for name in ("matmul", "batch_dot"):
         out.append((name, "matmul", name, (), PRODUCTS, batched))
     for name in ("sgd_update", "sgd_mom_update", "nag_mom_update", "adam_update",

@@ -27,6 +27,14 @@ INTERPRET_MAX_ELEMENTS = int(os.environ.get("MXCORE_CUDA_INTERPRET_MAX", 1 << 16
 MIN_ELEMENTS = int(os.environ.get("MXCORE_CUDA_TRITON_MIN_ELEMENTS", 1 << 16))
 
 
+#: fully_connected and its backward (fused: one launch for CuPy's two to six) take
+#: every 16-bit product on a GPU (tensor cores), but float32 ones only up to this many
+#: multiply-adds: IEEE-float32 tl.dot runs on the FMA units, slower than cuBLAS SGEMM,
+#: so past a few microseconds of device time (2**26: ~64x1024x1024) the launches saved
+#: no longer pay for it.
+FUSED_FP32_MAX_MACS = int(os.environ.get("MXCORE_CUDA_FUSED_FP32_MAX_MACS", 1 << 26))
+
+
 def xp_of(a):
     """The array module of ``a`` (numpy in interpreted mode, cupy on GPUs)."""
     if INTERPRET or isinstance(a, (np.ndarray, np.generic)):

@@ -8,6 +8,8 @@ reuse.  float32 uses IEEE products by default (matches numpy/cuBLAS);
 (K, N) operand through its strides, with an epilogue: the bias and the
 activation (``act_type``, a formula of the elementwise table) are applied to the
 float32 tile in registers, so a Dense layer is one launch and one write.
+``fully_connected_backward`` forms the output gradient through the activation's
+derivative in registers too, and gets d data, d weight and d bias in two launches.
 
 Block configurations: on a GPU ``triton.autotune`` picks among a few per
 (M, N, K) and dtype, timing them once with CUDA events through CuPy (Triton's
@@ -104,6 +106,47 @@ def _fc_kernel(X, W, Bias, Y, M, N, K, stride_xm, stride_wn, stride_ym,
     acc = ACT(acc)
     y_ptrs = Y + rm[:, None].to(tl.int64) * stride_ym + rn[None, :]
     tl.store(y_ptrs, acc.to(Y.dtype.element_ty), mask=(rm[:, None] < M) & (rn[None, :] < N))
+
+
+@triton.jit
+def _fc_grad_kernel(G, Y, B, C, SUM, M, N, K, stride_gm, stride_gk, stride_bk,
+                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                    GROUP_M: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+                    DERIV: tl.constexpr, ROW_SUMS: tl.constexpr):
+    """C (M, N) = D @ B, D = DERIV(G, Y) the output gradient through the activation,
+    read as an (M, K) operand through strides (so D^T is a stride swap) and formed in
+    registers; with ROW_SUMS the programs of the first column tile also store D's
+    row sums (the bias gradient).  fully_connected_backward launches it for
+    d data = D @ W and for d weight = D^T @ X with d bias."""
+    pid_m, pid_n = _tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    rk = tl.arange(0, BLOCK_K)
+    d_offs = rm[:, None].to(tl.int64) * stride_gm + rk[None, :].to(tl.int64) * stride_gk
+    b_ptrs = B + rk[:, None].to(tl.int64) * stride_bk + rn[None, :]
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    sums = tl.zeros((BLOCK_M,), dtype=tl.float32)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        k_left = K - k * BLOCK_K
+        d_mask = (rm[:, None] < M) & (rk[None, :] < k_left)
+        g = tl.load(G + d_offs, mask=d_mask, other=0.0).to(tl.float32)
+        y = tl.load(Y + d_offs, mask=d_mask, other=0.0).to(tl.float32)
+        d = DERIV(g, y)
+        if ROW_SUMS:
+            sums += tl.sum(d, axis=1)
+        b = tl.load(b_ptrs, mask=(rk[:, None] < k_left) & (rn[None, :] < N), other=0.0)
+        if UPCAST:  # the interpreter multiplies bfloat16 as raw bits: give it float32
+            b = b.to(tl.float32)
+        else:
+            d = d.to(B.dtype.element_ty)
+        acc = tl.dot(d, b, acc, input_precision=PRECISION)
+        d_offs += BLOCK_K * stride_gk
+        b_ptrs += BLOCK_K * stride_bk
+    c_ptrs = C + rm[:, None].to(tl.int64) * N + rn[None, :]
+    tl.store(c_ptrs, acc.to(C.dtype.element_ty), mask=(rm[:, None] < M) & (rn[None, :] < N))
+    if ROW_SUMS:
+        if pid_n == 0:
+            tl.store(SUM + rm, sums.to(SUM.dtype.element_ty), mask=rm < M)
 
 
 def config(M, N, K, dtype):
@@ -273,7 +316,86 @@ def fully_connected(x, w, *bias, flatten, no_bias, act_type):
     return y if flatten else y.reshape(x.shape[:-1] + (N,))
 
 
+@triton.jit
+def _d_identity(g, y):
+    return g
+
+
+@triton.jit
+def _d_relu(g, y):
+    return tl.where(y > 0, g, 0.0)
+
+
+@triton.jit
+def _d_sigmoid(g, y):
+    return g * y * (1.0 - y)
+
+
+@triton.jit
+def _d_tanh(g, y):
+    return g * (1.0 - y * y)
+
+
+@triton.jit
+def _d_softrelu(g, y):
+    # sigmoid(x) = 1 - exp(-y), y = softrelu(x): -expm1(-y), by its series where small
+    return g * tl.where(y < 1e-4, y - 0.5 * y * y, 1.0 - tl.exp(-y))
+
+
+@triton.jit
+def _d_softsign(g, y):
+    s = 1.0 - tl.abs(y)
+    return g * s * s
+
+
+#: act_type -> the derivative, from the activation's output y, that backward applies
+DERIVATIVES = {None: _d_identity, "relu": _d_relu, "sigmoid": _d_sigmoid, "tanh": _d_tanh,
+               "softrelu": _d_softrelu, "softsign": _d_softsign}
+
+
+def _grad_product(g2, y2, b, c, sums, M, N, K, stride_gm, stride_gk, act_type):
+    """c (M, N) = DERIV(g2, y2) (an (M, K) operand through strides) @ b (K, N)."""
+    meta = dict(PRECISION=_precision(b), UPCAST=_upcast(b), DERIV=DERIVATIVES[act_type],
+                ROW_SUMS=sums is not None)
+    args = (arg(g2), arg(y2), arg(b), arg(c), arg(c if sums is None else sums), M, N, K,
+            stride_gm, stride_gk, N)
+    if AUTOTUNE:
+        def grid(m):
+            return (triton.cdiv(M, m["BLOCK_M"]) * triton.cdiv(N, m["BLOCK_N"]),)
+        _tuned(_fc_grad_kernel, b.dtype.itemsize)[grid](*args, **meta)
+    else:
+        bm, bn, bk, gm, warps, stages = config(M, N, K, b.dtype)
+        _fc_grad_kernel[(triton.cdiv(M, bm) * triton.cdiv(N, bn),)](
+            *args, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm, num_warps=warps,
+            num_stages=stages, **meta)
+
+
+def fully_connected_backward(g, x, w, y, flatten, no_bias, act_type, grads):
+    """The wanted gradients of fully_connected in at most two launches, the
+    activation's derivative formed in registers: d data = D @ W, then d weight =
+    D^T @ X with d bias = D's column sums, D = out_grad through the activation
+    (CuPy takes up to six: derivative, two products, a reduction)."""
+    N, K = w.shape
+    xp = xp_of(w)
+    g2, y2, w = contiguous(g.reshape(-1, N)), contiguous(y.reshape(-1, N)), contiguous(w)
+    M = g2.shape[0]
+    out = []
+    if grads[0]:
+        gx = xp.empty((M, K), dtype=w.dtype)
+        _grad_product(g2, y2, w, gx, None, M, K, N, N, 1, act_type)
+        out.append(gx.reshape(x.shape))
+    if grads[1] or grads[2]:
+        x2 = contiguous(x.reshape(-1, K))
+        gw = xp.empty((N, K), dtype=w.dtype)
+        gb = xp.empty((N,), dtype=w.dtype) if grads[2] else None
+        _grad_product(g2, y2, x2, gw, gb, N, K, M, 1, N, act_type)
+        out += [v for v, wanted in ((gw, grads[1]), (gb, grads[2])) if wanted]
+    count("matmul.fully_connected_backward")
+    return tuple(out)
+
+
 matmul.__qualname__ = "triton_matmul"
 dot.__qualname__ = "triton_dot"
 batch_dot.__qualname__ = "triton_batch_dot"
 fully_connected.__qualname__ = "triton_fully_connected"
+fully_connected_backward.__qualname__ = "triton_fully_connected_backward"
