@@ -423,11 +423,13 @@ def mlp_variants(work, timeout=90.0):
     """The MLP epoch vs PyTorch again, in fresh processes, with every size sent to
     Triton (MXCORE_CUDA_TRITON_MIN_ELEMENTS=1), with only the fused kernels on
     Triton (=2**62): which side of the default the small-tensor threshold should
-    move; and with the fused Dense kernel denied (CuPy's product, bias add and relu
-    instead), which says whether its one launch beats CuPy's three."""
+    move; and with the fused Dense kernels denied (CuPy's product, bias add and relu,
+    and the composed backward instead): whether their launches beat CuPy's."""
     deny_fc = Path(work) / "deny_triton_fc.toml"
     deny_fc.write_text('[ops.fully_connected.cuda]\n'
-                       'deny = ["mxcore-cuda:triton.matmul.fully_connected"]\n')
+                       'deny = ["mxcore-cuda:triton.matmul.fully_connected"]\n'
+                       '[ops.fully_connected_backward.cuda]\n'
+                       'deny = ["mxcore-cuda:triton.matmul.fully_connected_backward"]\n')
     out = {}
     for label, extra in (("all_triton", {"MXCORE_CUDA_TRITON_MIN_ELEMENTS": "1"}),
                          ("fused_only", {"MXCORE_CUDA_TRITON_MIN_ELEMENTS": str(1 << 62)}),
@@ -499,6 +501,15 @@ def eager_latency():
         "cupy_softmax_ce_64x10": per_call(
             lambda: kernels["cupy.nn.softmax_ce_loss"](logits._data, cl, axis=-1)),
     }
+    # the MLP's first Dense layer, forward (relu) and backward (weight and bias)
+    ch = cupy.maximum(cx @ cw.T, 0)
+    fc = dict(flatten=True, no_bias=False, act_type="relu")
+    fcb = dict(fc, grads=(False, True, True))
+    for impl in ("triton.matmul", "cupy.nn"):
+        out["kernel_call"][f"{impl.split('.')[0]}_dense_relu_64x784x256"] = per_call(
+            lambda: kernels[f"{impl}.fully_connected"](cx, cw, b._data, **fc))
+        out["kernel_call"][f"{impl.split('.')[0]}_dense_relu_backward_64x784x256"] = per_call(
+            lambda: kernels[f"{impl}.fully_connected_backward"](ch, cx, cw, ch, **fcb))
     try:
         import torch
         t10 = torch.ones((10, 10), device="cuda")

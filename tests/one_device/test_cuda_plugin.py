@@ -617,9 +617,25 @@ def test_recorded_triton_launches_compile_for_a_gpu(interpreted_runs):
     kernels = {tuple(e["kernel"]) for e in launches}
     assert len(kernels) >= 15, kernels
     code = """
-        import json, sys
+        import json, sys, types
         from tests.one_device.triton_launches import compile_all, distinct
+        from mxcore_cuda.triton import matmul
         entries = distinct(json.loads(sys.stdin.read()))
+        # the Dense kernels' GPU-only small-tile configurations (launch-bound sizes;
+        # interpreted runs use their own blocks)
+        small = {}
+        for e in entries:
+            if e["kernel"][1] in ("_fc_kernel", "_fc_grad_kernel"):
+                width = 4 if "fp32" in json.dumps(e["signature"]) else 2
+                for mnk in ((64, 256, 784), (64, 10, 256), (256, 784, 64), (100, 200, 64)):
+                    bm, bn, bk, gm, warps, stages = matmul.small_config(
+                        *mnk, types.SimpleNamespace(itemsize=width))
+                    c = dict(e, constexprs={**e["constexprs"], "BLOCK_M": bm, "BLOCK_N": bn,
+                                            "BLOCK_K": bk, "GROUP_M": gm},
+                             options={"num_warps": warps, "num_stages": stages})
+                    small.setdefault(json.dumps(c, sort_keys=True), c)
+        assert len(small) >= 12, len(small)
+        entries += list(small.values())
         failures = compile_all(entries)
         print(len(entries), "compiled;", len(failures), "failed")
         print("\\n".join(failures))

@@ -25,7 +25,7 @@ import triton
 import triton.language as tl
 
 from mxcore_cuda import INTERPRET
-from mxcore_cuda.triton._runtime import arg, contiguous, count, xp_of
+from mxcore_cuda.triton._runtime import FUSED_FP32_MAX_MACS, arg, contiguous, count, xp_of
 from mxcore_cuda.triton.elementwise import UNARY
 
 TF32 = os.environ.get("MXCORE_CUDA_TF32", "") not in ("", "0")
@@ -160,6 +160,32 @@ def config(M, N, K, dtype):
     return 128, 128, 32, 8, 8, 3
 
 
+def small_config(M, N, K, dtype):
+    """Launch-bound products (an MLP's 64 x 784 x 256): small tiles, so that even a
+    batch-sized M spreads over many SMs, and no autotuning (its benchmark would
+    compile every candidate for microseconds of device time)."""
+    if INTERPRET:
+        return config(M, N, K, dtype)
+    bm = 16 if M <= 64 else 32
+    bn = 32 if N <= 128 else 64
+    return bm, bn, 64 if dtype.itemsize == 2 else 32, 8, 2 if bm * bn <= 512 else 4, 2
+
+
+def _launch(kernel, args, meta, M, N, K, dtype):
+    """``kernel`` over an (M, N) output reduced over K: autotuned when the product is
+    large, the small-tile configuration when it is launch-bound."""
+    small = M * N * K <= FUSED_FP32_MAX_MACS
+    if AUTOTUNE and not small:
+        def grid(m):
+            return (triton.cdiv(M, m["BLOCK_M"]) * triton.cdiv(N, m["BLOCK_N"]),)
+        _tuned(kernel, dtype.itemsize)[grid](*args, **meta)
+        return
+    bm, bn, bk, gm, warps, stages = (small_config if small else config)(M, N, K, dtype)
+    kernel[(triton.cdiv(M, bm) * triton.cdiv(N, bn),)](
+        *args, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm, num_warps=warps,
+        num_stages=stages, **meta)
+
+
 def _cfg(bm, bn, bk, warps, stages):
     return triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8},
                          num_warps=warps, num_stages=stages)
@@ -190,11 +216,6 @@ def _cupy_bench(fn, quantiles=None, warmup=2, iters=10):
     return [t, t, t] if quantiles else t
 
 
-#: fully_connected also meets small batches (an MLP's 64 x 256): tiles that give
-#: such outputs more than a handful of programs
-SMALL_CONFIGS = {2: [_cfg(32, 64, 64, 4, 3), _cfg(16, 64, 64, 4, 3)],
-                 4: [_cfg(32, 64, 32, 4, 3), _cfg(16, 64, 32, 4, 3)]}
-
 _TUNED = {}
 
 
@@ -207,8 +228,7 @@ def _tuned(kernel, width: int):
             configs = [_cfg(32, 32, 32, 4, 1)]
             tuner = triton.autotune(configs=configs, key=["M", "N", "K"])(kernel)
         else:
-            configs = CONFIGS[width] + (SMALL_CONFIGS[width] if kernel is _fc_kernel else [])
-            tuner = triton.autotune(configs=configs, key=["M", "N", "K"],
+            tuner = triton.autotune(configs=CONFIGS[width], key=["M", "N", "K"],
                                     do_bench=_cupy_bench)(kernel)
         _TUNED[key] = tuner
     return tuner
@@ -303,15 +323,7 @@ def fully_connected(x, w, *bias, flatten, no_bias, act_type):
     meta = dict(PRECISION=_precision(x2), UPCAST=_upcast(x2), HAS_BIAS=bool(bias),
                 ACT=ACTIVATIONS[act_type])
     args = (arg(x2), arg(w), arg(b), arg(y), M, N, K, K, K, N)
-    if AUTOTUNE:
-        def grid(m):
-            return (triton.cdiv(M, m["BLOCK_M"]) * triton.cdiv(N, m["BLOCK_N"]),)
-        _tuned(_fc_kernel, x2.dtype.itemsize)[grid](*args, **meta)
-    else:
-        bm, bn, bk, gm, warps, stages = config(M, N, K, x2.dtype)
-        _fc_kernel[(triton.cdiv(M, bm) * triton.cdiv(N, bn),)](
-            *args, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm, num_warps=warps,
-            num_stages=stages, **meta)
+    _launch(_fc_kernel, args, meta, M, N, K, x2.dtype)
     count("matmul.fully_connected")
     return y if flatten else y.reshape(x.shape[:-1] + (N,))
 
@@ -359,15 +371,7 @@ def _grad_product(g2, y2, b, c, sums, M, N, K, stride_gm, stride_gk, act_type):
                 ROW_SUMS=sums is not None)
     args = (arg(g2), arg(y2), arg(b), arg(c), arg(c if sums is None else sums), M, N, K,
             stride_gm, stride_gk, N)
-    if AUTOTUNE:
-        def grid(m):
-            return (triton.cdiv(M, m["BLOCK_M"]) * triton.cdiv(N, m["BLOCK_N"]),)
-        _tuned(_fc_grad_kernel, b.dtype.itemsize)[grid](*args, **meta)
-    else:
-        bm, bn, bk, gm, warps, stages = config(M, N, K, b.dtype)
-        _fc_grad_kernel[(triton.cdiv(M, bm) * triton.cdiv(N, bn),)](
-            *args, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm, num_warps=warps,
-            num_stages=stages, **meta)
+    _launch(_fc_grad_kernel, args, meta, M, N, K, b.dtype)
 
 
 def fully_connected_backward(g, x, w, y, flatten, no_bias, act_type, grads):
