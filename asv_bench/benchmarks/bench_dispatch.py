@@ -4,13 +4,14 @@ Small-array ops are dispatch-bound (the kernel itself is ~0.3 us in numpy), so
 ``time_add_small`` & co. measure mxcore's Python overhead: cache look-up,
 engine push, NDArray wrapping and, when recording, the tape node.
 
-Units: the dispatch-scale benchmarks (everything but ``MatMul`` and
+Units: the dispatch-scale benchmarks (everything but ``MatMul``, ``DenseStep`` and
 ``PeakMem``) time a batch of ``CALLS = 1000`` calls, so **read their "ms" as
 "us per call"** (1.20 ms = 1.20 us per call).  The batch is needed because the
 installed asv_runner (0.3.2) times a single call per sample whenever a
 benchmark class has a ``setup`` (its fix for asv#966: every call sees fresh
 setup state), and one ~1 us call is dominated by timer overhead and cold
-caches.  ``time_matmul`` times one ``dot`` per sample.
+caches.  ``time_matmul`` times one ``dot`` per sample, ``time_dense_step`` one
+layer step.
 
 Every class is parametrised over the devices that are installed and available
 on the machine running the benchmarks (``mxcore.available_devices()``, as
@@ -189,6 +190,37 @@ class BackwardSmall(_DeviceBench):
         step = self._step
         for _ in _BATCH:
             step()
+        if self.sync is not None:
+            self.sync()
+
+
+class DenseStep(_DeviceBench):
+    """One recorded Dense layer (64 x 784 input, 256 units, relu) and its backward
+    (weight and bias gradients), per call: ``fused`` runs ``FullyConnected(...,
+    act_type="relu")`` (one op forward, one ``fully_connected_backward``),
+    otherwise ``relu(FullyConnected(...))`` (the composed form: two ops forward,
+    four backward).  The ratio is what the fused op saves on each device."""
+
+    params = [DEVICES, [True, False]]
+    param_names = ["device", "fused"]
+
+    def setup(self, device, fused):
+        self._setup_device(device)
+        self.x = _array(_random((64, 784), 0), self.dev)
+        self.w = _array(_random((256, 784), 1) * 0.05, self.dev)
+        self.b = _array(_random((256,), 2), self.dev)
+        self.w.attach_grad()
+        self.b.attach_grad()
+        self.time_dense_step(device, fused)
+
+    def time_dense_step(self, device, fused):
+        fc = mx.nd.FullyConnected
+        with mx.autograd.record():
+            if fused:
+                y = fc(self.x, self.w, self.b, act_type="relu")
+            else:
+                y = mx.nd.relu(fc(self.x, self.w, self.b))
+        y.backward()
         if self.sync is not None:
             self.sync()
 
