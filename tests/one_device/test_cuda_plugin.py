@@ -173,6 +173,8 @@ KERNELS_SCRIPT = """
             (ga, ca), (gb, cb) = both(a, dtype), both(b, dtype)
             close(mx.nd.matmul(ga, gb), mx.nd.matmul(ca, cb), tol)
             close(mx.nd.dot(ga, gb), mx.nd.dot(ca, cb), tol)
+            from mxcore_cuda.triton import matmul as tm  # what the GPU check reports
+            assert "BLOCK_M" in tm.best_config(tm._matmul_kernel, np.dtype(dtype).itemsize)
             # transposes are declined by the guard: the numpy fallback serves them
             close(mx.nd.dot(ga, ga, transpose_b=True), mx.nd.dot(ca, ca, transpose_b=True), tol)
             assert winner("dot", ((64, 48), (64, 48)), dtype,

@@ -234,6 +234,13 @@ def _tuned(kernel, width: int):
     return tuner
 
 
+def best_config(kernel, width: int) -> str:
+    """The configuration the autotuner chose for ``kernel`` at operand ``width``
+    (for reports; "" before its first tuned launch)."""
+    tuner = _TUNED.get((kernel, width))
+    return str(getattr(tuner, "best_config", "") or "")
+
+
 def _precision(a):
     return "tf32" if (TF32 and a.dtype.itemsize == 4) else "ieee"
 
