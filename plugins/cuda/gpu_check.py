@@ -110,7 +110,7 @@ def matmul_bench(size):
         ref = cupy.matmul(a, b)
         r = {"cublas_tflops": flops / timeit(lambda: cupy.matmul(a, b, out=c), sync) / 1e12}
         configs = [None] if dt == "float32" else [
-            None, (128, 128, 64, 8, 4, 4), (256, 128, 64, 8, 8, 3), (128, 128, 32, 8, 4, 4)]
+            None, (128, 256, 64, 8, 8, 4), (256, 128, 64, 8, 8, 3), (128, 128, 64, 8, 4, 4)]
         best = None
         for cfg in configs:
             try:

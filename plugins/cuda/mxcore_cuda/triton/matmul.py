@@ -193,7 +193,9 @@ def _cfg(bm, bn, bk, warps, stages):
 
 #: autotuning candidates (GPU) per operand width in bytes
 CONFIGS = {
-    2: [_cfg(128, 256, 64, 8, 3), _cfg(256, 128, 64, 8, 3), _cfg(128, 128, 64, 4, 4),
+    # Hopper: 128x256 / 256x128 tiles with four stages (192 KiB of shared memory)
+    2: [_cfg(128, 256, 64, 8, 3), _cfg(256, 128, 64, 8, 3), _cfg(128, 256, 64, 8, 4),
+        _cfg(256, 128, 64, 8, 4), _cfg(128, 128, 64, 4, 4),
         _cfg(128, 128, 32, 4, 4), _cfg(64, 256, 32, 4, 4), _cfg(128, 64, 64, 4, 4),
         _cfg(64, 128, 64, 4, 4), _cfg(64, 64, 64, 4, 4)],
     4: [_cfg(128, 128, 32, 8, 3), _cfg(128, 256, 32, 8, 3), _cfg(128, 64, 32, 4, 4),
