@@ -570,11 +570,29 @@ def test_gpu_guards_send_small_calls_to_the_cupy_fallback():
                  {"lr": 0.1, "momentum": 0.9, "wd": 0.0, "rescale_grad": 1.0,
                   "clip_gradient": -1.0})):
             print(kind, op, winner(op, small, attrs), winner(op, big, attrs))
+        fc = {"flatten": True, "no_bias": False, "act_type": "relu"}
+        fcb = {**fc, "grads": (False, True, True)}
+        mlp, big = ((64, 784), (256, 784), (256,)), ((1024, 4096), (4096, 4096), (4096,))
+        for dtype in ("float32", "bfloat16"):
+            print("dense", dtype, winner("fully_connected", mlp, fc, dtype),
+                  winner("fully_connected", big, fc, dtype),
+                  winner("fully_connected_backward", ((64, 256), mlp[0], mlp[1], (64, 256)),
+                         fcb, dtype),
+                  winner("fully_connected_backward",
+                         ((1024, 4096), big[0], big[1], (1024, 4096)), fcb, dtype))
         print("random", winner("random_uniform", (), {"shape": (10,), "low": 0.0, "high": 1.0,
                                                       "dtype": "float32"}))
     """
     out = _python(code)
     assert "MIN 65536" in out
+    # fused Dense: float32 up to FUSED_FP32_MAX_MACS (the MLP's layer), cuBLAS above it;
+    # 16-bit always
+    dense = {ln.split()[1]: ln.split()[2:] for ln in out.splitlines() if ln.startswith("dense")}
+    t, c = "triton.matmul.", "cupy.nn."
+    assert dense["float32"] == [t + "fully_connected", c + "fully_connected",
+                                t + "fully_connected_backward", c + "fully_connected_backward"]
+    assert dense["bfloat16"] == [t + "fully_connected"] * 2 + [t + "fully_connected_backward"] * 2
+    out = "\n".join(ln for ln in out.splitlines() if not ln.startswith("dense"))
     rows = [line.split() for line in out.splitlines()[1:-1]]
     assert {r[0] for r in rows} == {"single", "fused"}
     for kind, op, small, big in rows:
@@ -585,8 +603,24 @@ def test_gpu_guards_send_small_calls_to_the_cupy_fallback():
                              text=True, env={**_env(False),
                                              "MXCORE_CUDA_TRITON_MIN_ELEMENTS": "1"}, cwd=ROOT)
     assert env_out.returncode == 0, env_out.stderr
-    assert all(ln.split()[2].startswith("triton.") for ln in env_out.stdout.splitlines()[1:-1])
+    assert all(ln.split()[2].startswith("triton.") for ln in env_out.stdout.splitlines()[1:-1]
+               if not ln.startswith("dense"))
     assert env_out.stdout.splitlines()[-1].split()[1].startswith("triton.")
+
+
+def test_cupy_shim_keeps_attributes_and_adds_errstate():
+    """The CuPy table's ``xp``: attributes come from the wrapped module and are
+    kept after the first read (kernels read them on every call); ``errstate``,
+    which CuPy lacks, is a no-op context manager."""
+    import numpy as np
+    from mxcore_cuda.arraymodule import _CupyShim
+    shim = _CupyShim(np)
+    assert "maximum" not in vars(shim)
+    assert shim.maximum is np.maximum and vars(shim)["maximum"] is np.maximum
+    with shim.errstate(divide="ignore"):
+        pass
+    with pytest.raises(AttributeError):
+        shim.no_such_function
 
 
 def test_interpreted_device_passes_the_every_device_suite():

@@ -63,7 +63,11 @@ class _CupyShim:
         self._cupy = cupy
 
     def __getattr__(self, name):
-        return getattr(self._cupy, name)
+        # kernels read xp.<name> on every call: keep it, so that later reads are plain
+        # instance attributes instead of a __getattr__ call each
+        value = getattr(self._cupy, name)
+        setattr(self, name, value)
+        return value
 
     @staticmethod
     def errstate(**kwargs):
