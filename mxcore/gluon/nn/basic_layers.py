@@ -6,6 +6,7 @@ from typing import Callable, Union
 
 from mxcore.base import MXCoreError
 from mxcore.gluon.block import Block, HybridBlock
+from mxcore.gluon.nn.activations import Activation
 from mxcore.ops.nn import FC_ACTIVATIONS
 
 
@@ -68,7 +69,6 @@ class Dense(HybridBlock):
             self.bias = self.params.get("bias", shape=(units,), init=bias_initializer,
                                         dtype=dtype, allow_deferred_init=True) if use_bias else None
             if activation is not None:
-                from mxcore.gluon.nn.activations import Activation
                 self.act = Activation(activation, prefix=f"{activation}_")
             else:
                 self.act = None
@@ -80,7 +80,7 @@ class Dense(HybridBlock):
     def hybrid_forward(self, F, x, weight, bias=None):
         act = self.act
         fused = None
-        if act is not None and act._act_type in FC_ACTIVATIONS and \
+        if type(act) is Activation and act._act_type in FC_ACTIVATIONS and \
                 not (act._forward_hooks or act._forward_pre_hooks):
             # the activation runs inside the fully_connected kernel (one op, one pass)
             fused, act = act._act_type, None
