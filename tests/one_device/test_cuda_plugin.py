@@ -623,6 +623,53 @@ def test_cupy_shim_keeps_attributes_and_adds_errstate():
         shim.no_such_function
 
 
+def _refusing_bfloat16(fn):
+    """``fn`` as CuPy 14's cupyx has it: no bfloat16 loops (cupy#9630)."""
+    def call(*args, **kwargs):
+        if any(getattr(a, "dtype", None) == "bfloat16" for a in args):
+            raise TypeError("no bfloat16 loop")
+        return fn(*args, **kwargs)
+    return call
+
+
+def test_cupyx_calls_compute_bfloat16_in_float32():
+    """The CuPy table's cupyx calls (special functions, scatter-add), checked with
+    numpy stand-ins that refuse bfloat16 as cupyx does: bfloat16 is computed in
+    float32 and rounded once; other dtypes reach the function unchanged."""
+    import types
+
+    import numpy as np
+    import scipy.special
+    from mxcore_cuda.arraymodule import _cupy_only, _SpecialShim
+    bf16 = np.dtype("bfloat16")
+    seen = []
+    fake = types.SimpleNamespace(expit=_refusing_bfloat16(
+        lambda x, out=None: seen.append(x.dtype) or scipy.special.expit(x, out=out)))
+    special = _SpecialShim(fake)
+    x = np.linspace(-4, 4, 9)
+    for dt in ("float32", bf16):
+        xs = x.astype(dt)
+        want = scipy.special.expit(xs.astype(np.float32)).astype(dt)
+        got = special.expit(xs)
+        assert got.dtype == dt and np.array_equal(got, want)
+        out = np.empty_like(xs)
+        assert special.expit(xs, out=out) is out and np.array_equal(out, want)
+    assert seen == [np.float32] * 4  # bfloat16 reached it as float32
+
+    def scatter_add(out, key, g):
+        np.add.at(out, key, g)
+    kernels = _cupy_only(np, scatter_add=_refusing_bfloat16(scatter_add))
+    g = np.arange(1.0, 7.0).reshape(3, 2)
+    idx = np.array([1, 1, 0])
+    for dt in ("float32", bf16):
+        gi = kernels["getitem_grad"](g.astype(dt), (idx,), (4, 2))
+        assert gi.dtype == dt
+        np.testing.assert_array_equal(gi.astype(np.float64), [[5, 6], [4, 6], [0, 0], [0, 0]])
+        ti = kernels["take_grad"](g.T.copy().astype(dt), idx, 1, "clip", 3)
+        assert ti.dtype == dt
+        np.testing.assert_array_equal(ti.astype(np.float64), [[5, 4, 0], [6, 6, 0]])
+
+
 def test_interpreted_device_passes_the_every_device_suite():
     """tests/every_device on the interpreted cuda:0 (Triton kernels interpreted,
     the rest numpy fallbacks), split over two processes (MXCORE_TEST_SHARD) so that

@@ -19,7 +19,11 @@ What in the CPU tables is numpy-specific, and how CuPy gets around it:
   ``device.CupyGenerator`` adds it;
 * ``xp.add.at`` (getitem_grad, take_grad): replaced by CuPy-only kernels using
   ``cupyx.scatter_add`` (``CUPY_ONLY``), which interpreted mode skips: there the
-  numpy versions run.
+  numpy versions run;
+* bfloat16 in ``cupyx``: CuPy 14 supports bfloat16 (through ml_dtypes) in its core,
+  but "``cupyx`` does *not* support bfloat16 yet in most places" (cupy#9630), so
+  ``_SpecialShim`` (``cupyx.scipy.special``: sigmoid, erf, gelu) and the
+  scatter-add kernels compute bfloat16 in float32 and round once.
 """
 from __future__ import annotations
 
@@ -74,18 +78,54 @@ class _CupyShim:
         return contextlib.nullcontext()
 
 
-def _cupy_only(cupy) -> Dict[str, tuple]:
-    import cupyx
+BF16 = hal.DTYPES.get("bfloat16")
+
+
+class _SpecialShim:
+    """A special-functions module whose functions compute bfloat16 in float32 and
+    round once (CuPy 14's ``cupyx.scipy.special`` has no bfloat16 loops); other
+    dtypes go straight through."""
+
+    def __init__(self, special):
+        self._special = special
+
+    def __getattr__(self, name):
+        fn = getattr(self._special, name)
+
+        def call(x, out=None):
+            if x.dtype != BF16:
+                return fn(x) if out is None else fn(x, out=out)
+            r = fn(x.astype(np.float32)).astype(BF16)
+            if out is None:
+                return r
+            out[...] = r
+            return out
+        call.__name__ = name
+        setattr(self, name, call)  # later reads skip __getattr__
+        return call
+
+
+def _cupy_only(cupy, scatter_add=None) -> Dict[str, tuple]:
+    if scatter_add is None:
+        import cupyx
+        scatter_add = cupyx.scatter_add
 
     def advanced(key):
         return any(hasattr(k, "shape") and hasattr(k, "dtype") for k in key)
 
+    def scatter_into(shape, key, g):
+        """zeros(shape) with g added at key (repeated indices accumulate);
+        bfloat16 accumulates in float32 (cupyx has no bfloat16 scatter-add)."""
+        acc = cupy.float32 if g.dtype == BF16 else g.dtype
+        out = cupy.zeros(shape, dtype=acc)
+        scatter_add(out, key, g.astype(acc, copy=False))
+        return out.astype(g.dtype, copy=False)
+
     def getitem_grad(g, key, shape):
-        out = cupy.zeros(shape, dtype=g.dtype)
         if advanced(key):
-            cupyx.scatter_add(out, key, g)
-        else:
-            out[key] = g
+            return scatter_into(shape, key, g)
+        out = cupy.zeros(shape, dtype=g.dtype)
+        out[key] = g
         return out
 
     def take_grad(g, indices, axis, mode, size):
@@ -97,9 +137,7 @@ def _cupy_only(cupy) -> Dict[str, tuple]:
         else:
             idx = cupy.where(idx < 0, idx + size, idx)
         shape = g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:]
-        out = cupy.zeros(shape, dtype=g.dtype)
-        cupyx.scatter_add(out, (slice(None),) * axis + (idx,), g)
-        return out
+        return scatter_into(shape, (slice(None),) * axis + (idx,), g)
 
     return {"getitem_grad": getitem_grad, "take_grad": take_grad}
 
@@ -118,7 +156,8 @@ class _LazyCupyTable:
                     import cupy
                     import cupyx.scipy.special
                     table = {o: fn for o, (fn, _, _) in
-                             _tables(_CupyShim(cupy), cupyx.scipy.special).items()}
+                             _tables(_CupyShim(cupy),
+                                     _SpecialShim(cupyx.scipy.special)).items()}
                     table.update(_cupy_only(cupy))
                     self._table = {o: on_array_device(fn) for o, fn in table.items()}
         return self._table[op]
