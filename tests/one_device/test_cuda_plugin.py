@@ -561,6 +561,8 @@ def test_gpu_guards_send_small_calls_to_the_cupy_fallback():
                  {"ord": 2, "axis": (0,), "keepdims": False}),
                 ("single", "argmax", ((10, 10),), ((512, 256),), {"axis": 0, "keepdims": False}),
                 ("single", "matmul", ((64, 64), (64, 64)), ((512, 256), (256, 256)), {}),
+                ("single", "batch_dot", ((4, 16, 16), (4, 16, 16)),
+                 ((4, 256, 256), (4, 256, 256)), {"transpose_a": False, "transpose_b": False}),
                 ("fused", "softmax", ((10, 10),), ((512, 256),), {"axis": 1, "temperature": None}),
                 ("fused", "softmax_ce_loss", ((64, 10), (64,)), ((4096, 16), (4096,)),
                  {"axis": 1}),
@@ -570,6 +572,9 @@ def test_gpu_guards_send_small_calls_to_the_cupy_fallback():
                  {"lr": 0.1, "momentum": 0.9, "wd": 0.0, "rescale_grad": 1.0,
                   "clip_gradient": -1.0})):
             print(kind, op, winner(op, small, attrs), winner(op, big, attrs))
+        # more batches than a grid's second dimension takes: CuPy at any size
+        print("gridlimit", winner("batch_dot", ((70000, 16, 16), (70000, 16, 16)),
+                                   {"transpose_a": False, "transpose_b": False}))
         fc = {"flatten": True, "no_bias": False, "act_type": "relu"}
         fcb = {**fc, "grads": (False, True, True)}
         mlp, big = ((64, 784), (256, 784), (256,)), ((1024, 4096), (4096, 4096), (4096,))
@@ -587,12 +592,14 @@ def test_gpu_guards_send_small_calls_to_the_cupy_fallback():
     assert "MIN 65536" in out
     # fused Dense: float32 up to FUSED_FP32_MAX_MACS (the MLP's layer), cuBLAS above it;
     # 16-bit always
-    dense = {ln.split()[1]: ln.split()[2:] for ln in out.splitlines() if ln.startswith("dense")}
+    assert "gridlimit cupy.linalg.batch_dot" in out, out
+    dense = {ln.split()[1]: ln.split()[2:] for ln in out.splitlines()
+             if ln.startswith("dense ")}
     t, c = "triton.matmul.", "cupy.nn."
     assert dense["float32"] == [t + "fully_connected", c + "fully_connected",
                                 t + "fully_connected_backward", c + "fully_connected_backward"]
     assert dense["bfloat16"] == [t + "fully_connected"] * 2 + [t + "fully_connected_backward"] * 2
-    out = "\n".join(ln for ln in out.splitlines() if not ln.startswith("dense"))
+    out = "\n".join(ln for ln in out.splitlines() if not ln.startswith(("dense", "gridlimit")))
     rows = [line.split() for line in out.splitlines()[1:-1]]
     assert {r[0] for r in rows} == {"single", "fused"}
     for kind, op, small, big in rows:
@@ -604,7 +611,8 @@ def test_gpu_guards_send_small_calls_to_the_cupy_fallback():
                                              "MXCORE_CUDA_TRITON_MIN_ELEMENTS": "1"}, cwd=ROOT)
     assert env_out.returncode == 0, env_out.stderr
     assert all(ln.split()[2].startswith("triton.") for ln in env_out.stdout.splitlines()[1:-1]
-               if not ln.startswith("dense"))
+               if not ln.startswith(("dense", "gridlimit")))
+    assert "gridlimit cupy.linalg.batch_dot" in env_out.stdout
     assert env_out.stdout.splitlines()[-1].split()[1].startswith("triton.")
 
 

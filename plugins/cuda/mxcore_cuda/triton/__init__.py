@@ -184,15 +184,20 @@ def matmul_2d(shapes, dtypes, attrs) -> bool:
     return len(a) == 2 and len(b) == 2 and _product_ok(a, b, (a[0], b[1]), dtypes)
 
 
+#: CUDA's limit on a grid's second dimension (the batch dimension of batched products)
+MAX_GRID_Y = 65535
+
+
 def batched(shapes, dtypes, attrs) -> bool:
-    """batch_dot (and matmul of 3-D operands): one batch size, matrix dimensions
-    multiples of 16, no transposes, one dtype; matmul also takes 2-D @ 2-D."""
+    """batch_dot (and matmul of 3-D operands): one batch size (at most 65535, a
+    grid dimension), matrix dimensions multiples of 16, no transposes, one dtype;
+    matmul also takes 2-D @ 2-D."""
     if attrs.get("transpose_a") or attrs.get("transpose_b") or len(shapes) != 2:
         return False
     a, b = shapes
     if len(a) == 2 and len(b) == 2:
         return matmul_2d(shapes, dtypes, attrs)
-    if len(a) != 3 or len(b) != 3 or a[0] != b[0] or a[0] == 0:
+    if len(a) != 3 or len(b) != 3 or a[0] != b[0] or not 0 < a[0] <= MAX_GRID_Y:
         return False
     return _product_ok(a, b, (a[0], a[1], b[2]), dtypes)
 
