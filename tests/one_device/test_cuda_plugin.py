@@ -572,6 +572,14 @@ def test_gpu_guards_send_small_calls_to_the_cupy_fallback():
                  {"lr": 0.1, "momentum": 0.9, "wd": 0.0, "rescale_grad": 1.0,
                   "clip_gradient": -1.0})):
             print(kind, op, winner(op, small, attrs), winner(op, big, attrs))
+        # bfloat16: Triton at every size (CuPy's bfloat16 is experimental)
+        print("bf16", *[winner(op, shp, a, "bfloat16") for op, shp, a in (
+            ("add", ((10, 10), (10,)), {}), ("exp", ((10, 10),), {}),
+            ("mul_scalar", ((10, 10),), {"scalar": 2.0}),
+            ("sum", ((10, 10),), {"axis": (1,), "keepdims": False}),
+            ("matmul", ((64, 64), (64, 64)), {}))],
+            reg.resolve("random_uniform", "cuda", "bfloat16", (), (),
+                        {"shape": (10,), "low": 0.0, "high": 1.0, "dtype": "bfloat16"}).name)
         # more batches than a grid's second dimension takes: CuPy at any size
         print("gridlimit", winner("batch_dot", ((70000, 16, 16), (70000, 16, 16)),
                                    {"transpose_a": False, "transpose_b": False}))
@@ -593,13 +601,16 @@ def test_gpu_guards_send_small_calls_to_the_cupy_fallback():
     # fused Dense: float32 up to FUSED_FP32_MAX_MACS (the MLP's layer), cuBLAS above it;
     # 16-bit always
     assert "gridlimit cupy.linalg.batch_dot" in out, out
+    bf16 = next(ln.split()[1:] for ln in out.splitlines() if ln.startswith("bf16"))
+    assert len(bf16) == 6 and all(w.startswith("triton.") for w in bf16), bf16
     dense = {ln.split()[1]: ln.split()[2:] for ln in out.splitlines()
              if ln.startswith("dense ")}
     t, c = "triton.matmul.", "cupy.nn."
     assert dense["float32"] == [t + "fully_connected", c + "fully_connected",
                                 t + "fully_connected_backward", c + "fully_connected_backward"]
     assert dense["bfloat16"] == [t + "fully_connected"] * 2 + [t + "fully_connected_backward"] * 2
-    out = "\n".join(ln for ln in out.splitlines() if not ln.startswith(("dense", "gridlimit")))
+    out = "\n".join(ln for ln in out.splitlines()
+                   if not ln.startswith(("dense", "gridlimit", "bf16")))
     rows = [line.split() for line in out.splitlines()[1:-1]]
     assert {r[0] for r in rows} == {"single", "fused"}
     for kind, op, small, big in rows:
@@ -611,7 +622,7 @@ def test_gpu_guards_send_small_calls_to_the_cupy_fallback():
                                              "MXCORE_CUDA_TRITON_MIN_ELEMENTS": "1"}, cwd=ROOT)
     assert env_out.returncode == 0, env_out.stderr
     assert all(ln.split()[2].startswith("triton.") for ln in env_out.stdout.splitlines()[1:-1]
-               if not ln.startswith(("dense", "gridlimit")))
+               if not ln.startswith(("dense", "gridlimit", "bf16")))
     assert "gridlimit cupy.linalg.batch_dot" in env_out.stdout
     assert env_out.stdout.splitlines()[-1].split()[1].startswith("triton.")
 

@@ -46,17 +46,18 @@ ARG_OPS = ("argmax", "argmin")
 # guards ----------------------------------------------------------------------------------
 # Guards run once per (shapes, attrs) signature (mxcore.dispatch caches the choice).
 # ``worth_launching``: interpreted, arrays up to the interpreter's maximum; on a GPU, at
-# least MXCORE_CUDA_TRITON_MIN_ELEMENTS elements (smaller ones go to the CuPy fallback).
+# least MXCORE_CUDA_TRITON_MIN_ELEMENTS elements (smaller ones go to the CuPy fallback),
+# bfloat16 at every size.
 def unary_size(shapes, dtypes, attrs) -> bool:
     """Elementwise unary and scalar forms: the array's size is in the launch window."""
-    return worth_launching(shapes[0])
+    return worth_launching(shapes[0], dtypes)
 
 
 def broadcastable(shapes, dtypes, attrs) -> bool:
     """Elementwise binary: inputs that broadcast, to a pattern of at most 4 merged
     dimensions, with an output in the launch window."""
     p = broadcast_plan(tuple(shapes))
-    return p is not None and len(p[1]) <= MAX_DIMS and worth_launching(p[0])
+    return p is not None and len(p[1]) <= MAX_DIMS and worth_launching(p[0], dtypes)
 
 
 def reduce_split(shape: Sequence[int], axis) -> Optional[Tuple[int, int, int]]:
@@ -87,7 +88,7 @@ def axis_run(shapes, dtypes, attrs) -> bool:
     """Reductions: over all axes or one contiguous run of axes (leading, middle or
     trailing), a non-empty input (under 2**31 elements) in the launch window."""
     shape = shapes[0]
-    return (0 < numel(shape) < 2**31 and worth_launching(shape)
+    return (0 < numel(shape) < 2**31 and worth_launching(shape, dtypes)
             and reduce_split(shape, attrs.get("axis")) is not None)
 
 
@@ -127,7 +128,7 @@ def layer_norm_backward_last(shapes, dtypes, attrs) -> bool:
 def sampling(shapes, dtypes, attrs) -> bool:
     """random_uniform/normal: int32 offsets, a size in the launch window."""
     shape = tuple(attrs.get("shape", ()))
-    return numel(shape) < 2**31 and worth_launching(shape)
+    return numel(shape) < 2**31 and worth_launching(shape, (attrs.get("dtype"),))
 
 
 def unshared_mask(shapes, dtypes, attrs) -> bool:
@@ -173,7 +174,7 @@ def _product_ok(a, b, out, dtypes) -> bool:
         return False
     if INTERPRET:
         return size_ok((numel(a) + numel(b) + numel(out),))
-    return worth_launching(out)
+    return worth_launching(out, dtypes)
 
 
 def matmul_2d(shapes, dtypes, attrs) -> bool:

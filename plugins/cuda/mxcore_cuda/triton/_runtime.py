@@ -102,12 +102,17 @@ def size_ok(shape) -> bool:
     return numel(shape) <= INTERPRET_MAX_ELEMENTS
 
 
-def worth_launching(shape) -> bool:
+def worth_launching(shape, dtypes=()) -> bool:
     """The size window of launch-bound kernels: interpreted, up to the interpreter's
-    maximum; on a GPU, at least MIN_ELEMENTS (smaller calls go to the CuPy fallback)."""
+    maximum; on a GPU, at least MIN_ELEMENTS (smaller calls go to the CuPy fallback),
+    except bfloat16 (the first of ``dtypes``), which takes every size: CuPy's
+    bfloat16 support is experimental (cupy#9494), the Triton kernels are the ones CI
+    checks in bfloat16, and small bfloat16 calls are rare in training."""
     n = numel(shape)
     if INTERPRET:
         return n <= INTERPRET_MAX_ELEMENTS
+    if dtypes and dtypes[0] == "bfloat16":
+        return n > 0
     return n >= MIN_ELEMENTS
 
 
