@@ -387,12 +387,16 @@ def mlp_vs_torch(rounds=3):
     for run in runners.values():
         run()
     times = {k: [] for k in runners}
+    host = {k: [] for k in runners}
     for _ in range(rounds):
         for name, run in runners.items():
             t = time.perf_counter()
-            run()
+            queued = run()  # when the last step was launched
             times[name].append(time.perf_counter() - t)
+            host[name].append(queued - t)
     out = {name: round(statistics.median(v), 3) for name, v in times.items()}
+    # host time near the epoch time: launch-bound (host work), not GPU-bound
+    out["host_s"] = {name: round(statistics.median(v), 3) for name, v in host.items()}
     if "torch" in times:
         out["ratio_mxcore_over_torch"] = round(statistics.median(
             a / b for a, b in zip(times["mxcore"], times["torch"])), 2)
