@@ -119,8 +119,10 @@ class DataLoader:
         Worker processes (or threads with ``thread_pool=True``); 0 loads in the
         main process.
     pin_memory : bool
-        Accepted for MXNet compatibility; batches are returned on the CPU, and on
-        a device whose arrays live in host memory there is nothing to pin.
+        Accepted for MXNet compatibility; batches are returned on the CPU.  There
+        is nothing to pin here: host devices share the batches' memory, and the
+        cuda device stages each host-to-device copy through pinned buffers itself
+        (asynchronously, ``mxcore_cuda.staging``).
     pin_device_id : int
         Accepted for MXNet compatibility (see ``pin_memory``).
     prefetch : int
