@@ -1,7 +1,8 @@
 """Smoke test of the Triton kernels on the real cuda:0 at small shapes (run by
 gpu_check.py with MXCORE_CUDA_TRITON_MIN_ELEMENTS=1 so the guards take them):
 broadcast/scalar/comparison elementwise, reductions, layer norm, batched
-products, random and dropout, each against the CPU device.  Prints SMOKE OK."""
+products, fused Dense forward and backward, random and dropout, each against
+the CPU device.  Prints SMOKE OK."""
 import numpy as np, time
 import mxcore as mx
 from mxcore_cuda.triton._runtime import LAUNCHES
@@ -42,6 +43,18 @@ for dtype, tol in (("float32", 1e-4), ("float16", 2e-2)):
     close(mx.nd.matmul(ga, gb), mx.nd.matmul(ca, cb), tol)
     (ga, ca), (gb, cb) = both(rng.normal(size=(64, 48)), dtype), both(rng.normal(size=(48, 32)), dtype)
     close(mx.nd.dot(ga, gb), mx.nd.dot(ca, cb), tol)
+# fused Dense: bias + activation epilogue, and the one-op backward (odd sizes: masked tiles)
+for dtype, tol in (("float32", 1e-4), ("float16", 2e-2), ("bfloat16", 5e-2)):
+    (gx, cx), (gw, cw), (gb, cb) = both(rng.normal(size=(37, 21)), dtype), both(rng.normal(size=(10, 21)) * 0.3, dtype), both(rng.normal(size=10), dtype)
+    for act in (None, "relu", "sigmoid", "tanh", "softrelu", "softsign"):
+        for v in (gx, gw, gb, cx, cw, cb):
+            v.attach_grad()
+        with mx.autograd.record():
+            yg = mx.nd.FullyConnected(gx, gw, gb, act_type=act); yc = mx.nd.FullyConnected(cx, cw, cb, act_type=act)
+        yg.backward(yg * 0 + 0.5); yc.backward(yc * 0 + 0.5)
+        for u, v in ((yg, yc), (gx.grad, cx.grad), (gw.grad, cw.grad), (gb.grad, cb.grad)):
+            close(u, v, tol)
+assert LAUNCHES["matmul.fully_connected"] >= 18 and LAUNCHES["matmul.fully_connected_backward"] >= 18
 mx.random.seed(5); u1 = mx.nd.random.uniform(-1, 3, shape=(60, 50), ctx=gpu).asnumpy()
 mx.random.seed(5); u2 = mx.nd.random.uniform(-1, 3, shape=(60, 50), ctx=gpu).asnumpy()
 u3 = mx.nd.random.uniform(-1, 3, shape=(60, 50), ctx=gpu).asnumpy()

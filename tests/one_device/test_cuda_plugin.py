@@ -917,6 +917,17 @@ def test_gpu_check_scripts_compile(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_gpu_smoke_script_passes_on_the_interpreted_device():
+    """The GPU check's smoke script, as gpu_check.py runs it (size threshold off), on
+    the interpreted device: its calls and expectations stay in step with the plugin."""
+    env = {**_env(True), "MXCORE_CUDA_TRITON_MIN_ELEMENTS": "1"}
+    script = ROOT / "plugins" / "cuda" / "gpu_smoke.py"
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       timeout=300, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.rstrip().endswith("SMOKE OK"), r.stdout[-2000:]
+
+
 def test_interpreted_device_reports_memory_through_mx_context():
     out = _python("""
         import mxcore as mx
