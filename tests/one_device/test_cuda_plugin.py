@@ -917,6 +917,68 @@ def test_gpu_check_scripts_compile(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def _calls_into_mxcore(path: Path) -> list:
+    """Attribute reads and calls of ``path`` on names it imports from mxcore,
+    mxcore_cuda or hal that do not exist or whose arguments do not bind to the
+    callee's signature (the script may only run on a lent GPU)."""
+    import ast
+    import importlib
+    import inspect
+    tree = ast.parse(path.read_text())
+    ours = ("mxcore", "mxcore_cuda", "hal")
+    names = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ours:
+            for a in node.names:
+                try:
+                    names[a.asname or a.name] = importlib.import_module(f"{node.module}.{a.name}")
+                except ImportError:
+                    names[a.asname or a.name] = getattr(importlib.import_module(node.module),
+                                                        a.name)
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] in ours:
+                    names[a.asname or a.name.split(".")[0]] = importlib.import_module(
+                        a.name if a.asname else a.name.split(".")[0])
+    problems = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.value.id in names and not hasattr(names[node.value.id], node.attr):
+            problems.append(f"{path.name}:{node.lineno}: no {node.value.id}.{node.attr}")
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name) and node.func.value.id in names):
+            continue
+        fn = getattr(names[node.func.value.id], node.func.attr, None)
+        if fn is None or any(isinstance(a, ast.Starred) for a in node.args) \
+                or any(k.arg is None for k in node.keywords):
+            continue
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            continue
+        try:
+            sig.bind(*node.args, **{k.arg: None for k in node.keywords})
+        except TypeError as exc:
+            problems.append(f"{path.name}:{node.lineno}: {node.func.value.id}."
+                            f"{node.func.attr}(): {exc}")
+    return problems
+
+
+def test_gpu_scripts_call_what_mxcore_has(tmp_path):
+    """The GPU check's calls into mxcore/mxcore_cuda name attributes that exist and
+    pass arguments their signatures take (a renamed or re-signed helper would
+    otherwise fail only on the next lent GPU).  The checker itself catches a call
+    with a missing argument."""
+    cuda = ROOT / "plugins" / "cuda"
+    for name in ("gpu_check.py", "gpu_mlp_vs_torch.py", "gpu_smoke.py"):
+        assert _calls_into_mxcore(cuda / name) == []
+    bad = tmp_path / "bad.py"
+    bad.write_text("from mxcore_cuda.triton import matmul as tm\n"
+                   "tm.best_config(tm._matmul_kernel)\ntm.no_such_helper\n")
+    problems = _calls_into_mxcore(bad)
+    assert len(problems) == 2 and "width" in problems[0] and "no_such_helper" in problems[1]
+
+
 def test_gpu_smoke_script_passes_on_the_interpreted_device():
     """The GPU check's smoke script, as gpu_check.py runs it (size threshold off), on
     the interpreted device: its calls and expectations stay in step with the plugin."""
