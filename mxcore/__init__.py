@@ -14,6 +14,7 @@ from mxcore import random  # noqa: E402
 from mxcore import gluon  # noqa: E402
 from mxcore import lr_scheduler, optimizer  # noqa: E402
 from mxcore import initializer, initializer as init, metric, profiler  # noqa: E402
+from mxcore import test_utils, util  # noqa: E402
 from mxcore.base import MXCoreError, MXNetError, OperatorError  # noqa: E402
 from mxcore.device import (Context, available_devices, cpu, cpu_pinned, current_context,  # noqa: E402
                            default_device, device, gpu, num_gpus)
@@ -21,4 +22,5 @@ from mxcore.device import (Context, available_devices, cpu, cpu_pinned, current_
 __all__ = ["Device", "Context", "context", "autograd", "engine", "nd", "ndarray", "random", "gluon",
            "initializer", "init", "metric", "profiler", "optimizer", "lr_scheduler", "cpu", "gpu",
            "cpu_pinned", "device", "num_gpus", "current_context", "default_device",
-           "available_devices", "MXCoreError", "MXNetError", "OperatorError"]
+           "available_devices", "test_utils", "util", "MXCoreError", "MXNetError",
+           "OperatorError"]

@@ -7,9 +7,10 @@ fails at once with the reason.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Dict, List
 
-from hal import Device, DeviceType, DeviceUnavailableError, parse_device
+from hal import Device, DeviceType, DeviceUnavailableError, parse_device, scoped_device
 
 Context = Device  # MXNet's name
 _checked: set = set()
@@ -74,8 +75,26 @@ def synchronize(dev: Device = None) -> None:
             dt.synchronize(d.index)
 
 
+#: per thread, the default set by ``set_default_device`` (MXNet: set_default_context)
+_DEFAULT = threading.local()
+
+
+def set_default_device(dev) -> None:
+    """Make ``dev`` (checked; None: unset) this thread's default device, under any
+    ``with device:`` block."""
+    _DEFAULT.device = None if dev is None else device(dev)
+
+
 def default_device() -> Device:
-    """``MXCORE_DEVICE`` if set, else ``cpu(0)``."""
+    """Where arrays are made without a ``ctx``: the device of the innermost ``with
+    device:`` block of this thread, else the one ``set_default_device`` set, else
+    ``MXCORE_DEVICE`` if set, else ``cpu(0)``."""
+    dev = scoped_device()
+    if dev is not None:
+        return dev
+    dev = getattr(_DEFAULT, "device", None)
+    if dev is not None:
+        return dev
     spec = os.environ.get("MXCORE_DEVICE")
     return device(spec) if spec else cpu()
 

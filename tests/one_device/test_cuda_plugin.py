@@ -990,15 +990,31 @@ def test_gpu_smoke_script_passes_on_the_interpreted_device():
     assert r.stdout.rstrip().endswith("SMOKE OK"), r.stdout[-2000:]
 
 
-def test_interpreted_device_reports_memory_through_mx_context():
+def test_gpu_count_and_memory_through_mxnets_names():
     out = _python("""
         import mxcore as mx
         assert mx.context.num_gpus() == 1 and mx.context.gpu(0) == mx.gpu(0)
         free, total = mx.context.gpu_memory_info(0)
         assert 0 < free <= total, (free, total)
+        # MXNet's other spellings of the same questions
+        assert mx.util.get_gpu_count() == 1 and list(mx.test_utils.list_gpus()) == [0]
+        assert mx.util.get_gpu_memory(0)[1] == total
+        ctx = mx.gpu() if mx.test_utils.list_gpus() else mx.cpu()
+        with ctx:
+            assert mx.nd.ones((2,)).context == mx.gpu(0)
         print("OK")
     """, interpret=True)
     assert out.strip().endswith("OK")
+    out = _python("""
+        import mxcore as mx
+        from hal import DeviceUnavailableError
+        assert mx.util.get_gpu_count() == 0 and list(mx.test_utils.list_gpus()) == []
+        try:
+            mx.util.get_gpu_memory(0)
+        except DeviceUnavailableError as exc:
+            print("ERR", exc)
+    """)
+    assert "ERR device cuda:0 is unavailable" in out, out
 
 
 @pytest.mark.skipif(not (ROOT / "data" / "mnist" / "train-images-idx3-ubyte.gz").exists(),

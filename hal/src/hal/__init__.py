@@ -4,7 +4,8 @@ A device plugin needs only this package (numpy + pluggy): the device protocol
 (`DeviceType`, `Device`, `Stream`, `Event`), the kernel record (`Kernel`), the
 dtype table and the pluggy hook specifications with their `hookimpl` marker.
 """
-from hal.device import Device, DeviceType, DeviceUnavailableError, Event, Stream, parse_device
+from hal.device import (Device, DeviceType, DeviceUnavailableError, Event, Stream, parse_device,
+                        scoped_device)
 from hal.dtypes import (ALL_DTYPES, BFLOAT16_DTYPES, DTYPES, FLOAT_DTYPES, INT_DTYPES, dtype_name,
                         is_float, to_dtype)
 from hal.hookspecs import PLUGIN_API_VERSION, hookimpl, hookspec, PROJECT_NAME
@@ -12,6 +13,7 @@ from hal.kernel import Kernel
 
 __all__ = [
     "Device", "DeviceType", "DeviceUnavailableError", "Event", "Stream", "parse_device",
+    "scoped_device",
     "DTYPES", "FLOAT_DTYPES", "INT_DTYPES", "ALL_DTYPES", "BFLOAT16_DTYPES", "dtype_name",
     "is_float", "to_dtype",
     "PLUGIN_API_VERSION", "PROJECT_NAME", "hookimpl", "hookspec", "Kernel",

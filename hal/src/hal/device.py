@@ -71,6 +71,28 @@ class Device:
                 return False
         return self is other
 
+    # ``with mx.gpu(0):`` (MXNet's ``with ctx:``): the thread's default device inside
+    def __enter__(self) -> "Device":
+        stack = getattr(_SCOPES, "stack", None)
+        if stack is None:
+            stack = _SCOPES.stack = []
+        stack.append(self)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        _SCOPES.stack.pop()
+        return False
+
+
+#: per thread, the devices of the enclosing ``with device:`` blocks (innermost last)
+_SCOPES = threading.local()
+
+
+def scoped_device() -> Device | None:
+    """The device of the innermost ``with device:`` block of this thread, if any."""
+    stack = getattr(_SCOPES, "stack", None)
+    return stack[-1] if stack else None
+
 
 _DEVICE_RE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(?:[:(]\s*(\d+)\s*\)?)?\s*$")
 _KIND_ALIASES = {"gpu": "cuda"}
