@@ -90,3 +90,21 @@ def test_hookspecs_are_pluggy_markers():
     pm.add_hookspecs(hal.hookspecs)
     assert {"register_devices", "register_kernels", "register_ops"} <= set(
         name for name in dir(pm.hook) if name.startswith("register_"))
+
+
+def test_device_blocks_stack_per_thread():
+    import threading
+
+    from hal import Device, scoped_device
+    a, b = Device("cpu", 0), Device("cuda", 1)  # values only: no device is touched
+    assert scoped_device() is None
+    with a:
+        with b as entered:
+            assert entered is b and scoped_device() is b
+            other = []
+            t = threading.Thread(target=lambda: other.append(scoped_device()))
+            t.start()
+            t.join()
+            assert other == [None]
+        assert scoped_device() is a
+    assert scoped_device() is None
