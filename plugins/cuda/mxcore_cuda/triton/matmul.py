@@ -50,8 +50,8 @@ def _product_tile(A, B, M, N, K, stride_am, stride_ak, stride_bk, stride_bn, rm,
                   PRECISION: tl.constexpr, UPCAST: tl.constexpr):
     """The float32 (BLOCK_M, BLOCK_N) tile of A @ B at rows ``rm``, columns ``rn``."""
     rk = tl.arange(0, BLOCK_K)
-    a_ptrs = A + rm[:, None].to(tl.int64) * stride_am + rk[None, :] * stride_ak
-    b_ptrs = B + rk[:, None] * stride_bk + rn[None, :].to(tl.int64) * stride_bn
+    a_ptrs = A + rm[:, None].to(tl.int64) * stride_am + rk[None, :].to(tl.int64) * stride_ak
+    b_ptrs = B + rk[:, None].to(tl.int64) * stride_bk + rn[None, :].to(tl.int64) * stride_bn
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k in range(0, tl.cdiv(K, BLOCK_K)):
         k_left = K - k * BLOCK_K
