@@ -64,15 +64,29 @@ def synchronize(dev: Device = None) -> None:
     every device this process has used (whose plugin is still registered).
     Asynchronous devices (cuda) return from kernel calls before the kernels run;
     host devices make this a no-op."""
+    for d, dt in _used(dev):
+        dt.synchronize(d.index)
+
+
+def empty_cache(dev: Device = None) -> None:
+    """Return the memory cached by ``dev``'s allocator (CUDA: CuPy's device and
+    pinned memory pools) but used by no array to the system, so other processes
+    and libraries can have it (MXNet's ``ctx.empty_cache()``,
+    ``torch.cuda.empty_cache()``); without ``dev``, for every device this process
+    has used.  Live arrays keep their memory."""
+    for d, dt in _used(dev):
+        dt.empty_cache(d.index)
+
+
+def _used(dev: Device = None, kind: str = None):
+    """(device, DeviceType) pairs: ``dev`` alone, or every device this process has
+    used (of ``kind``, when given) whose plugin is still registered."""
     if dev is not None:
-        device_type(dev).synchronize(dev.index)
-        return
+        return [(dev, device_type(dev))]
     from mxcore.plugins import registry
     types = registry().devices
-    for d in list(_checked):
-        dt = types.get(d.kind)
-        if dt is not None:
-            dt.synchronize(d.index)
+    return [(d, types[d.kind]) for d in list(_checked)
+            if d.kind in types and kind in (None, d.kind)]
 
 
 #: per thread, the default set by ``set_default_device`` (MXNet: set_default_context)
@@ -128,4 +142,4 @@ def device_status() -> Dict[str, str]:
 
 __all__ = ["Context", "Device", "DeviceUnavailableError", "cpu", "gpu", "device", "num_gpus",
            "default_device", "current_context", "available_devices", "device_type",
-           "synchronize"]
+           "synchronize", "empty_cache"]

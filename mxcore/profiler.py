@@ -109,11 +109,11 @@ class ProfilingEngine:
 
 
 def _synchronize(kind: str) -> None:
-    from mxcore.plugins import registry
-    dtype = registry().devices.get(kind)
-    if dtype is not None:
-        for i in range(dtype.device_count()):
-            dtype.synchronize(i)
+    """Wait for the devices of ``kind`` this process has used (not every GPU on the
+    machine: another process's work there is not this kernel's time)."""
+    from mxcore.device import _used
+    for dev, dtype in _used(kind=kind):
+        dtype.synchronize(dev.index)
 
 
 # the MXNet API ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 gpu_check.py with MXCORE_CUDA_TRITON_MIN_ELEMENTS=1 so the guards take them):
 broadcast/scalar/comparison elementwise, reductions, layer norm, batched
 products, fused Dense forward and backward, random and dropout, each against
-the CPU device.  Prints SMOKE OK."""
+the CPU device; empty_cache returns the memory pool's unused blocks.  Prints SMOKE OK."""
 import numpy as np, time
 import mxcore as mx
 from mxcore_cuda.triton._runtime import LAUNCHES
@@ -64,5 +64,12 @@ n = mx.nd.random.normal(1, 2, shape=(4000,), ctx=gpu).asnumpy(); print(n.mean(),
 with mx.autograd.record():
     d = mx.nd.Dropout(mx.nd.ones((50, 40), ctx=gpu), p=0.3).asnumpy()
 print((d==0).mean(), np.unique(d))
+# empty_cache: the pool's unused blocks go back, live arrays keep their memory
+from mxcore.device import device_type
+keep = mx.nd.ones((1 << 20,), ctx=gpu); gone = mx.nd.ones((1 << 22,), ctx=gpu); del gone
+before = device_type(gpu).memory_stats(0); mx.context.empty_cache(gpu); after = device_type(gpu).memory_stats(0)
+if "pool_total_bytes" in before:  # a real GPU (the interpreted device has no pool)
+    assert after["pool_total_bytes"] < before["pool_total_bytes"] and after["pool_used_bytes"] >= 4 << 20, (before, after)
+assert keep.sum().asscalar() == 1 << 20
 print(round(time.time() - t, 2), dict(LAUNCHES))
 print("SMOKE OK")

@@ -905,6 +905,37 @@ def test_kernels_run_on_their_arrays_gpu_when_there_are_several(monkeypatch, gpu
         placement.several_gpus.cache_clear()
 
 
+def test_empty_cache_frees_both_pools_on_the_named_gpu(monkeypatch):
+    """``empty_cache`` on cuda:N returns the unused blocks of CuPy's device and pinned
+    memory pools, inside device N's context.  Stand-in CuPy module: no GPU needed."""
+    import types
+
+    from mxcore_cuda.device import CUDADevice
+
+    log = []
+    current = [0]
+
+    class Device:
+        def __init__(self, i):
+            self.i = i
+
+        def __enter__(self):
+            current.append(self.i)
+
+        def __exit__(self, *exc):
+            current.pop()
+
+    def pool(name):
+        return types.SimpleNamespace(free_all_blocks=lambda: log.append((name, current[-1])))
+    fake = types.SimpleNamespace(
+        cuda=types.SimpleNamespace(Device=Device),
+        get_default_memory_pool=lambda: pool("device"),
+        get_default_pinned_memory_pool=lambda: pool("pinned"))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    CUDADevice().empty_cache(1)
+    assert log == [("device", 1), ("pinned", 1)] and current == [0]
+
+
 def test_gpu_check_scripts_compile(tmp_path):
     """The GPU check runs only where a GPU is lent: at least keep its scripts
     syntactically valid (Python and bash) between those runs."""

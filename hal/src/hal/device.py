@@ -198,6 +198,10 @@ class DeviceType:
     def memory_stats(self, index: int) -> Dict[str, int]:
         return {}
 
+    def empty_cache(self, index: int) -> None:
+        """Hand the memory a caching allocator holds but no array uses back to the
+        system (MXNet's ``Context.empty_cache``); a no-op where nothing is cached."""
+
     # ordering ---------------------------------------------------------------
     def synchronize(self, index: int) -> None:
         pass

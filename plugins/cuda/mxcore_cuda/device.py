@@ -158,6 +158,13 @@ class CUDADevice(hal.DeviceType):
                     "pool_total_bytes": int(pool.total_bytes()),
                     "device_free_bytes": int(free), "device_total_bytes": int(total)}
 
+    def empty_cache(self, index: int) -> None:
+        # blocks still referenced (live arrays, the staging ring's buffers) stay
+        cupy = _cupy()
+        with cupy.cuda.Device(index):
+            cupy.get_default_memory_pool().free_all_blocks()
+            cupy.get_default_pinned_memory_pool().free_all_blocks()
+
     # ordering -----------------------------------------------------------------------------
     def synchronize(self, index: int) -> None:
         _cupy().cuda.Device(index).synchronize()
