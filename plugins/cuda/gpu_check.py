@@ -428,17 +428,20 @@ def mlp_variants(work, timeout=90.0):
     """The MLP epoch vs PyTorch again, in fresh processes, with every size sent to
     Triton (MXCORE_CUDA_TRITON_MIN_ELEMENTS=1), with only the fused kernels on
     Triton (=2**62): which side of the default the small-tensor threshold should
-    move; and with the fused Dense kernels denied (CuPy's product, bias add and relu,
-    and the composed backward instead): whether their launches beat CuPy's."""
+    move; with the fused Dense kernels denied (CuPy's product, bias add and relu,
+    and the composed backward instead): whether their launches beat CuPy's; and
+    with Triton's own launch path instead of the cached launcher."""
     deny_fc = Path(work) / "deny_triton_fc.toml"
     deny_fc.write_text('[ops.fully_connected.cuda]\n'
                        'deny = ["mxcore-cuda:triton.matmul.fully_connected"]\n'
                        '[ops.fully_connected_backward.cuda]\n'
                        'deny = ["mxcore-cuda:triton.matmul.fully_connected_backward"]\n')
     out = {}
-    for label, extra in (("all_triton", {"MXCORE_CUDA_TRITON_MIN_ELEMENTS": "1"}),
-                         ("fused_only", {"MXCORE_CUDA_TRITON_MIN_ELEMENTS": str(1 << 62)}),
-                         ("dense_on_cupy", {"MXCORE_REGISTRY": str(deny_fc)})):
+    variants = (("no_fast_launch", {"MXCORE_CUDA_FAST_LAUNCH": "0"}),
+                ("dense_on_cupy", {"MXCORE_REGISTRY": str(deny_fc)}),
+                ("all_triton", {"MXCORE_CUDA_TRITON_MIN_ELEMENTS": "1"}),
+                ("fused_only", {"MXCORE_CUDA_TRITON_MIN_ELEMENTS": str(1 << 62)}))
+    for label, extra in variants:
         env = {**os.environ, **extra,
                "PYTHONPATH": f"{Path(work) / 'site'}:{os.environ.get('PYTHONPATH', '')}"}
         try:
@@ -451,6 +454,19 @@ def mlp_variants(work, timeout=90.0):
         except subprocess.TimeoutExpired:
             out[label] = f"timed out after {timeout} s"
     return out
+
+
+@step("launch_overhead")
+def launch_overhead(timeout=60.0):
+    """launch_overhead.py on this host's CPU (a separate process: it installs a
+    stand-in Triton driver): host us per launch, Triton's path vs the cached one."""
+    r = subprocess.run([sys.executable, str(ROOT / "plugins/cuda/launch_overhead.py"),
+                        "--rounds", "5", "--calls", "1000"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=timeout)
+    lines = r.stdout.strip().splitlines()
+    if r.returncode or not lines:
+        return {"returncode": r.returncode, "tail": r.stderr[-1500:]}
+    return json.loads(lines[-1])
 
 
 @step("eager_latency")
@@ -515,6 +531,14 @@ def eager_latency():
             lambda: kernels[f"{impl}.fully_connected"](cx, cw, b._data, **fc))
         out["kernel_call"][f"{impl.split('.')[0]}_dense_relu_backward_64x784x256"] = per_call(
             lambda: kernels[f"{impl}.fully_connected_backward"](ch, cx, cw, ch, **fcb))
+    # the same Triton kernel launched through Triton's own path (no cached launcher)
+    from mxcore_cuda.triton import _launch
+    _launch.ENABLED = False
+    try:
+        out["kernel_call"]["triton_dense_relu_64x784x256_triton_path"] = per_call(
+            lambda: kernels["triton.matmul.fully_connected"](cx, cw, b._data, **fc))
+    finally:
+        _launch.ENABLED = True
     try:
         import torch
         t10 = torch.ones((10, 10), device="cuda")
@@ -589,13 +613,14 @@ def main():
         if not args.skip_mnist:
             mlp_vs_torch()
             eager_latency()
+            launch_overhead()
             mnist_epoch(args.mnist, args.work)
         if not args.skip_conformance:
             left = args.budget - (time.time() - T0) - 10
             conformance(args.conformance_timeout or max(30.0, left), args.work)
         left = args.budget - (time.time() - T0)
         if not args.skip_mnist and left > 60:  # what the conformance run left over
-            mlp_variants(args.work, timeout=left / 3 - 5)
+            mlp_variants(args.work, timeout=left / 4 - 5)
     RESULT["total_s"] = round(time.time() - T0, 1)
     text = json.dumps(RESULT, default=str)
     out = os.environ.get("OUT")

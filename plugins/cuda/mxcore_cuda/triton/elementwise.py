@@ -30,6 +30,7 @@ import triton.language as tl
 import numpy as np
 
 from mxcore_cuda.triton._layout import MAX_DIMS, c_strides, collapse, expanded_strides
+from mxcore_cuda.triton._launch import cdiv, launch
 from mxcore_cuda.triton._runtime import arg, contiguous, count, elementwise_block, xp_of
 
 UNARY = {}
@@ -306,7 +307,7 @@ def unary(name: str):
         n = x.size
         if n:
             block = elementwise_block(n)
-            _unary_kernel[(triton.cdiv(n, block),)](arg(x), arg(y), n, OP=op, BLOCK=block)
+            launch(_unary_kernel, (cdiv(n, block),), arg(x), arg(y), n, OP=op, BLOCK=block)
             count(tag)
         return y
     kernel.__name__ = kernel.__qualname__ = f"triton_{name}"
@@ -324,8 +325,8 @@ def binary(name: str):
             n = a.size
             if n:
                 block = elementwise_block(n)
-                _binary_kernel[(triton.cdiv(n, block),)](arg(a), arg(b), arg(y), n, OP=op,
-                                                         BLOCK=block)
+                launch(_binary_kernel, (cdiv(n, block),), arg(a), arg(b), arg(y), n, OP=op,
+                       BLOCK=block)
                 count(tag)
             return y
         out = tuple(np.broadcast_shapes(a.shape, b.shape))
@@ -342,8 +343,8 @@ def binary(name: str):
         d = _pad4(sizes, 1)
         sa, sb = _pad4(strides[0], 0), _pad4(strides[1], 0)
         block = elementwise_block(n)
-        _binary_nd_kernel[(triton.cdiv(n, block),)](arg(a), arg(b), arg(y), n, d[1], d[2], d[3],
-                                                    *sa, *sb, OP=op, BLOCK=block)
+        launch(_binary_nd_kernel, (cdiv(n, block),), arg(a), arg(b), arg(y), n, d[1], d[2], d[3],
+               *sa, *sb, OP=op, BLOCK=block)
         count(tag)
         return y
     kernel.__name__ = kernel.__qualname__ = f"triton_{name}"
@@ -372,8 +373,8 @@ def scalar(name: str):
         if n:
             s = float(np.dtype(x.dtype).type(scalar))  # the scalar in the array's dtype
             block = elementwise_block(n)
-            _scalar_kernel[(triton.cdiv(n, block),)](arg(x), arg(y), n, s, OP=op,
-                                                     REVERSE=reverse, BLOCK=block)
+            launch(_scalar_kernel, (cdiv(n, block),), arg(x), arg(y), n, s, OP=op,
+                   REVERSE=reverse, BLOCK=block)
             count(tag)
         return y
     kernel.__name__ = kernel.__qualname__ = f"triton_{name}"

@@ -25,6 +25,7 @@ import triton
 import triton.language as tl
 
 from mxcore_cuda import INTERPRET
+from mxcore_cuda.triton._launch import cdiv, launch as launch_kernel
 from mxcore_cuda.triton._runtime import FUSED_FP32_MAX_MACS, arg, contiguous, count, xp_of
 from mxcore_cuda.triton.elementwise import UNARY
 
@@ -177,13 +178,12 @@ def _launch(kernel, args, meta, M, N, K, dtype):
     small = M * N * K <= FUSED_FP32_MAX_MACS
     if AUTOTUNE and not small:
         def grid(m):
-            return (triton.cdiv(M, m["BLOCK_M"]) * triton.cdiv(N, m["BLOCK_N"]),)
+            return (cdiv(M, m["BLOCK_M"]) * cdiv(N, m["BLOCK_N"]),)
         _tuned(kernel, dtype.itemsize)[grid](*args, **meta)
         return
     bm, bn, bk, gm, warps, stages = (small_config if small else config)(M, N, K, dtype)
-    kernel[(triton.cdiv(M, bm) * triton.cdiv(N, bn),)](
-        *args, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm, num_warps=warps,
-        num_stages=stages, **meta)
+    launch_kernel(kernel, (cdiv(M, bm) * cdiv(N, bn),), *args, BLOCK_M=bm, BLOCK_N=bn,
+                  BLOCK_K=bk, GROUP_M=gm, num_warps=warps, num_stages=stages, **meta)
 
 
 def _cfg(bm, bn, bk, warps, stages):
@@ -268,11 +268,10 @@ def launch(a, b, c, cfg=None):
     N = b.shape[-1]
     batch = a.shape[0] if a.ndim == 3 else 1
     bm, bn, bk, gm, warps, stages = cfg or config(M, N, K, a.dtype)
-    grid = (triton.cdiv(M, bm) * triton.cdiv(N, bn), batch)
-    _matmul_kernel[grid](arg(a), arg(b), arg(c), M, N, K, *_strides(a, b, c),
-                         BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm,
-                         PRECISION=_precision(a), UPCAST=_upcast(a), num_warps=warps,
-                         num_stages=stages)
+    grid = (cdiv(M, bm) * cdiv(N, bn), batch)
+    launch_kernel(_matmul_kernel, grid, arg(a), arg(b), arg(c), M, N, K, *_strides(a, b, c),
+                  BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm, PRECISION=_precision(a),
+                  UPCAST=_upcast(a), num_warps=warps, num_stages=stages)
 
 
 def launch_tuned(a, b, c):
@@ -281,7 +280,7 @@ def launch_tuned(a, b, c):
     batch = a.shape[0] if a.ndim == 3 else 1
 
     def grid(meta):
-        return (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]), batch)
+        return (cdiv(M, meta["BLOCK_M"]) * cdiv(N, meta["BLOCK_N"]), batch)
     _tuned(_matmul_kernel, a.dtype.itemsize)[grid](
         arg(a), arg(b), arg(c), M, N, K, *_strides(a, b, c),
         PRECISION=_precision(a), UPCAST=_upcast(a))

@@ -15,6 +15,7 @@ import triton
 import triton.language as tl
 
 from mxcore_cuda import INTERPRET
+from mxcore_cuda.triton._launch import launch
 from mxcore_cuda.triton._runtime import arg, contiguous, count, next_pow2, xp_of
 
 #: layer_norm_backward: at most this many programs (on a GPU, a few per SM keep it busy
@@ -48,8 +49,8 @@ def layer_norm(x, gamma, beta, axis, eps):
     if x.size:
         ncols = x.shape[-1]
         block = next_pow2(ncols)
-        _layer_norm_kernel[(x.size // ncols,)](arg(x), arg(gamma), arg(beta), arg(y), ncols,
-                                               float(eps), BLOCK=block, num_warps=_warps(block))
+        launch(_layer_norm_kernel, (x.size // ncols,), arg(x), arg(gamma), arg(beta), arg(y), ncols,
+               float(eps), BLOCK=block, num_warps=_warps(block))
         count("norm.layer_norm")
     return y
 
@@ -101,9 +102,8 @@ def layer_norm_backward(dy, x, gamma, axis, eps):
     programs = -(-nrows // per)
     part = xp.empty((programs, 2, ncols), xp.float32)
     block = next_pow2(ncols)
-    _layer_norm_backward_kernel[(programs,)](arg(dy), arg(x), arg(gamma), arg(dx), arg(part),
-                                             nrows, ncols, per, float(eps), BLOCK=block,
-                                             num_warps=_warps(block))
+    launch(_layer_norm_backward_kernel, (programs,), arg(dy), arg(x), arg(gamma), arg(dx),
+           arg(part), nrows, ncols, per, float(eps), BLOCK=block, num_warps=_warps(block))
     count("norm.layer_norm_backward")
     dgb = part.sum(axis=0).astype(x.dtype, copy=False)
     return dx, dgb[0], dgb[1]

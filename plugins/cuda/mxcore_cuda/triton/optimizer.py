@@ -36,6 +36,7 @@ import triton
 import triton.language as tl
 
 from mxcore_cuda import INTERPRET
+from mxcore_cuda.triton._launch import cdiv, launch
 from mxcore_cuda.triton._runtime import arg, count, elementwise_block, upload, xp_of
 
 #: op -> (kernel KIND, states per weight)
@@ -170,9 +171,9 @@ def _launch(kind: str, groups: Sequence[Sequence], per_weight: Sequence[Tuple[fl
     f64 = w0.dtype == np.float64
     block = elementwise_block(max(sizes)) if INTERPRET else BLOCK
     progs = _programs(sizes, block * ITERS, _current_device())
-    nprog = sum(triton.cdiv(n, block * ITERS) for n in sizes)
-    _update_kernel[(nprog,)](arg(upload(words)), arg(progs), arg(w0), len(words) - 7,
-                             KIND=code, CLIP=clip, F64=f64, BLOCK=block, ITERS=ITERS)
+    nprog = sum(cdiv(n, block * ITERS) for n in sizes)
+    launch(_update_kernel, (nprog,), arg(upload(words)), arg(progs), arg(w0), len(words) - 7,
+           KIND=code, CLIP=clip, F64=f64, BLOCK=block, ITERS=ITERS)
 
 
 def _run(kind: str, groups, per_weight, shared, clip) -> None:

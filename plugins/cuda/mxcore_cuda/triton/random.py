@@ -10,6 +10,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from mxcore_cuda.triton._launch import cdiv, launch
 from mxcore_cuda.triton._runtime import arg, contiguous, count, elementwise_block, numel, xp_of
 
 
@@ -41,8 +42,8 @@ def _sampler(normal: bool):
         n = numel(shape)
         if n:
             block = elementwise_block(n)
-            _random_kernel[(triton.cdiv(n, block),)](arg(y), n, seed, float(a), float(b),
-                                                     NORMAL=normal, BLOCK=block)
+            launch(_random_kernel, (cdiv(n, block),), arg(y), n, seed, float(a), float(b),
+                   NORMAL=normal, BLOCK=block)
             count(tag)
         return y
     if normal:
@@ -76,7 +77,7 @@ def dropout(x, p, seed, axes):
     n = x.size
     if n:
         block = elementwise_block(n)
-        _dropout_kernel[(triton.cdiv(n, block),)](arg(x), arg(y), n, int(seed), float(p),
-                                                  1.0 / (1.0 - float(p)), BLOCK=block)
+        launch(_dropout_kernel, (cdiv(n, block),), arg(x), arg(y), n, int(seed), float(p),
+               1.0 / (1.0 - float(p)), BLOCK=block)
         count("random.dropout")
     return y

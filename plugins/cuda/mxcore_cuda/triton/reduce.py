@@ -28,6 +28,7 @@ import triton.language as tl
 
 from mxcore_cuda import INTERPRET
 from mxcore_cuda.triton import reduce_split
+from mxcore_cuda.triton._launch import cdiv, launch
 from mxcore_cuda.triton._runtime import arg, contiguous, count, next_pow2, xp_of
 
 # how values combine, what is applied to each loaded value (MAP) and to each result
@@ -289,26 +290,25 @@ def _chunk(outer: int, nred: int, inner: int) -> int:
     if inner == 1:
         if outer >= FEW_PROGRAMS or nred <= CHUNK:
             return nred
-        return builtins.max(CHUNK, triton.cdiv(nred, MAX_CHUNKS))
+        return builtins.max(CHUNK, cdiv(nred, MAX_CHUNKS))
     block_r, bi = _tile(inner, nred)
-    programs = outer * triton.cdiv(inner, bi)
-    n = builtins.min(triton.cdiv(FEW_PROGRAMS, programs), triton.cdiv(nred, MIN_TILES * block_r))
+    programs = outer * cdiv(inner, bi)
+    n = builtins.min(cdiv(FEW_PROGRAMS, programs), cdiv(nred, MIN_TILES * block_r))
     if programs >= FEW_PROGRAMS or n <= 1:
         return nred
-    return triton.cdiv(triton.cdiv(nred, n), block_r) * block_r
+    return cdiv(cdiv(nred, n), block_r) * block_r
 
 
 def _launch(kernels, arrays, outer, nred, inner, chunk, nchunks, scalars, consts) -> None:
     rows, cols = kernels
     ptrs = [arg(a) for a in arrays]
     if inner == 1:
-        rows[(outer, nchunks)](*ptrs, nred, chunk, nchunks, *scalars,
-                               BLOCK=_block(builtins.min(chunk, nred)), **consts)
+        launch(rows, (outer, nchunks), *ptrs, nred, chunk, nchunks, *scalars,
+               BLOCK=_block(builtins.min(chunk, nred)), **consts)
     else:
         block_r, bi = _tile(inner, builtins.min(chunk, nred))
-        cols[(outer * triton.cdiv(inner, bi), nchunks)](*ptrs, nred, inner, chunk, nchunks,
-                                                         *scalars, BLOCK_R=block_r,
-                                                         BLOCK_I=bi, **consts)
+        launch(cols, (outer * cdiv(inner, bi), nchunks), *ptrs, nred, inner, chunk, nchunks,
+               *scalars, BLOCK_R=block_r, BLOCK_I=bi, **consts)
 
 
 def _out_shape(shape, axis, keepdims: bool) -> Tuple[int, ...]:
@@ -329,7 +329,7 @@ def _reduce(x, axis: Optional[Sequence[int]], keepdims: bool, kind: str, tag: st
     # fresh gradient buffer instead of copying it into .grad
     y = xp.empty(_out_shape(x.shape, axis, keepdims), dtype=x.dtype)
     chunk = _chunk(outer, nred, inner)
-    nchunks = triton.cdiv(nred, chunk)
+    nchunks = cdiv(nred, chunk)
     if nchunks > 1:
         part = xp.empty((outer * nchunks * inner,), dtype=xp.float64 if f64 else xp.float32)
         _launch(REDUCE, (x, part), outer, nred, inner, chunk, nchunks, (1,),
@@ -373,7 +373,7 @@ def arg_reduction(kind: str) -> Callable:
         f64 = x.dtype == xp.float64
         y = xp.empty(_out_shape(x.shape, axes, keepdims), dtype=xp.float32)
         chunk = _chunk(outer, nred, inner)
-        nchunks = triton.cdiv(nred, chunk)
+        nchunks = cdiv(nred, chunk)
         consts = dict(MAXIMUM=maximum, F64=f64)
         if nchunks > 1:
             n = outer * nchunks * inner

@@ -7,6 +7,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from mxcore_cuda.triton._launch import launch
 from mxcore_cuda.triton._runtime import arg, contiguous, count, next_pow2, xp_of
 
 
@@ -58,9 +59,8 @@ def _softmax(log: bool):
             rows = x.size // ncols
             scale = _temperature_scale(temperature)
             block = next_pow2(ncols)
-            _softmax_kernel[(rows,)](arg(x), arg(y), ncols, 1.0 if scale is None else scale,
-                                     LOG=log, SCALE=scale is not None, BLOCK=block,
-                                     num_warps=_warps(block))
+            launch(_softmax_kernel, (rows,), arg(x), arg(y), ncols, 1.0 if scale is None else scale,
+                   LOG=log, SCALE=scale is not None, BLOCK=block, num_warps=_warps(block))
             count(tag)
         return y
     kernel.__name__ = kernel.__qualname__ = "triton_log_softmax" if log else "triton_softmax"
@@ -96,8 +96,8 @@ def _ce(x, label, g, grad: bool):
     y = xp.empty_like(x) if grad else xp.empty((rows,), dtype=x.dtype)
     if rows and ncols:
         block = next_pow2(ncols)
-        _ce_kernel[(rows,)](arg(x), arg(label), arg(g), arg(y), ncols, GRAD=grad,
-                            BLOCK=block, num_warps=_warps(block))
+        launch(_ce_kernel, (rows,), arg(x), arg(label), arg(g), arg(y), ncols, GRAD=grad,
+               BLOCK=block, num_warps=_warps(block))
         count("softmax.softmax_ce_loss_grad" if grad else "softmax.softmax_ce_loss")
     return y
 
