@@ -30,12 +30,19 @@ import os
 import threading
 from typing import Any, Dict, Tuple
 
-from triton import knobs
 from triton.runtime import driver
 
 from mxcore_cuda import INTERPRET
 
-ENABLED = os.environ.get("MXCORE_CUDA_FAST_LAUNCH", "1") != "0" and not INTERPRET
+try:  # Triton 3.4+: launch hooks live in knobs.runtime
+    from triton.knobs import runtime as _RUNTIME
+    _KNOWN = hasattr(_RUNTIME, "launch_enter_hook") and hasattr(_RUNTIME, "launch_exit_hook")
+except ImportError:
+    _RUNTIME, _KNOWN = None, False
+
+#: only where this Triton's hooks can be seen (an older one keeps its own path)
+ENABLED = (os.environ.get("MXCORE_CUDA_FAST_LAUNCH", "1") != "0" and not INTERPRET
+           and _KNOWN)
 
 #: (id(kernel), device, specialisation, options) -> (launcher, function, metadata) or
 #: None (that signature keeps Triton's path).  Bounded: a process that keeps making new
@@ -64,21 +71,25 @@ def launch(kernel, grid: Tuple[int, ...], *args, **meta) -> None:
     except Exception:  # another Triton's layout, or bad arguments: Triton's path says
         kernel[grid](*args, **meta)
         return
-    if entry and _hooks_idle(knobs.runtime):
+    if entry and _hooks_idle(_RUNTIME):
         run, function, metadata = entry
         n = len(grid)
         run(grid[0], grid[1] if n > 1 else 1, grid[2] if n > 2 else 1,
             active.get_current_stream(device), function, metadata, None, None, None,
             *bound.values())
         return
-    compiled = kernel[grid](*args, **meta)
-    if entry is False and len(_ENTRIES) < MAX_ENTRIES:
+    if entry is not False or len(_ENTRIES) >= MAX_ENTRIES:
+        kernel[grid](*args, **meta)
+        return
+    # a new signature: while its launcher is swapped for the recorder, no other
+    # thread's launch through here may reach it
+    with _LOCK:
+        compiled = kernel[grid](*args, **meta)
         recorded, run = _record(kernel, compiled, grid, args, meta)
         ok = recorded is not None and _same(
             recorded, (*_grid3(grid), active.get_current_stream(device), compiled.function,
                        compiled.packed_metadata), bound)
-        with _LOCK:
-            _ENTRIES[key] = (run, compiled.function, compiled.packed_metadata) if ok else None
+        _ENTRIES[key] = (run, compiled.function, compiled.packed_metadata) if ok else None
 
 
 def _grid3(grid) -> Tuple[int, int, int]:
@@ -99,7 +110,7 @@ def _record(kernel, compiled, grid, args, meta):
     returned, hooks installed)."""
     if compiled is None or not hasattr(compiled, "function"):
         return None, None
-    if not _hooks_idle(knobs.runtime):
+    if not _hooks_idle(_RUNTIME):
         return None, None
     # Triton 3.x: ``run`` is a property over ``_run``; older: a plain attribute
     attr = "_run" if isinstance(getattr(type(compiled), "run", None), property) else "run"
