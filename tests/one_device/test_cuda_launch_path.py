@@ -151,3 +151,4 @@ def test_launch_overhead_benchmark_runs():
                             "log_softmax_64x10"}
     for times in kernels.values():
         assert times["triton_path_us"] > 0 and times["mxcore_cached_us"] > 0, times
+

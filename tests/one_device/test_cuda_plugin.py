@@ -749,6 +749,30 @@ def test_recorded_triton_launches_compile_for_a_gpu(interpreted_runs):
     assert int(r.stdout.split()[0]) >= 100, r.stdout  # every kernel's variants
 
 
+def test_every_kernel_gets_a_cached_launcher(interpreted_runs):
+    """One recorded launch of each Triton kernel, replayed on a stand-in driver
+    (``mxcore_cuda.standin_driver``: sm_90 compiles, launches logged): each kernel's
+    launches are cached by ``mxcore_cuda.triton._launch`` (none silently keeps
+    Triton's slower path) and hand the launcher what Triton's own path hands it.
+    (tests/one_device/test_cuda_launch_path.py checks the cache itself.)"""
+    code = """
+        import json, sys
+        from mxcore_cuda import standin_driver
+        standin_driver.install()
+        from tests.one_device.triton_launches import one_per_kernel, replay_cached
+        entries = one_per_kernel(json.loads(sys.stdin.read()))
+        failures = replay_cached(entries)
+        print(len(entries), "kernels;", len(failures), "failed")
+        print("\\n".join(failures))
+    """
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                       input=json.dumps(interpreted_runs["launches"]), capture_output=True,
+                       text=True, timeout=600, env=_env(False), cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    first = r.stdout.strip().splitlines()[0]
+    assert first.endswith("; 0 failed") and int(first.split()[0]) >= 15, r.stdout[-5000:]
+
+
 def test_triton_launches_follow_cupys_device_and_stream(monkeypatch):
     """On a GPU, Triton kernels must launch on CuPy's current device and stream (the
     ones CuPy fallbacks and pinned uploads use): checked on a stand-in driver."""

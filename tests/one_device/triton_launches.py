@@ -127,3 +127,63 @@ def compile_all(entries: List[dict], capability: int = 90) -> List[str]:
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         results = pool.map(_compile, entries, [capability] * len(entries), chunksize=8)
         return [r for r in results if r is not None]
+
+
+def one_per_kernel(entries: List[dict]) -> List[dict]:
+    """The first recorded launch of each kernel."""
+    out: Dict[str, dict] = {}
+    for e in entries:
+        out.setdefault(json.dumps(e["kernel"]), e)
+    return list(out.values())
+
+
+def _value(kind: str, index: int):
+    """A stand-in argument of a recorded Triton type: a 16-byte aligned pointer,
+    or a scalar of that type (ints divisible by 16, as most real sizes are)."""
+    import numpy as np
+
+    from mxcore_cuda.standin_driver import Pointer
+    if kind.startswith("*"):
+        names = {v: k for k, v in POINTEE.items()}
+        return Pointer((index + 1) << 20, np.dtype(names[kind[1:]]))
+    return {"i1": True, "i32": 32, "i64": 2**31 + 32, "fp32": 0.5}[kind]
+
+
+def replay_cached(entries: List[dict]) -> List[str]:
+    """Launch each recorded signature on the stand-in driver (install it first)
+    through Triton's path and twice through ``mxcore_cuda.triton._launch``: the
+    launcher must receive the same call each time, and the signature must get a
+    cached entry (not fall back).  The failures, one line each."""
+    import importlib
+
+    import triton
+    from mxcore_cuda import standin_driver as sd
+    from mxcore_cuda.triton import _launch
+    failures = []
+    for e in entries:
+        where = ".".join(e["kernel"])
+        try:
+            fn = getattr(importlib.import_module(e["kernel"][0]), e["kernel"][1])
+            while not isinstance(fn, triton.runtime.JITFunction):
+                fn = fn.fn
+            args, meta = [], dict(e["options"])
+            for i, (name, kind) in enumerate(e["signature"].items()):
+                if kind == "constexpr":
+                    v = e["constexprs"][name]
+                    if isinstance(v, dict):
+                        v = getattr(importlib.import_module(v["jit"][0]), v["jit"][1])
+                    meta[name] = v
+                else:
+                    args.append(_value(kind, i))
+            fn[(2, 1)](*args, **meta)
+            ref = sd.LOG[-1]
+            calls = []
+            for _ in range(2):
+                _launch.launch(fn, (2, 1), *args, **meta)
+                calls.append(sd.LOG[-1])
+            cached = [v for k, v in _launch._ENTRIES.items() if k[0] == id(fn)]
+            if calls != [ref, ref] or not cached or None in cached:
+                failures.append(f"{where}: cached {cached}, calls differ: {calls != [ref, ref]}")
+        except Exception as exc:
+            failures.append(f"{where}: {type(exc).__name__}: {str(exc)[:300]}")
+    return failures
