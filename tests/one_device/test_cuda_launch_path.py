@@ -152,3 +152,25 @@ def test_launch_overhead_benchmark_runs():
     for times in kernels.values():
         assert times["triton_path_us"] > 0 and times["mxcore_cached_us"] > 0, times
 
+
+
+def test_mlp_step_on_the_gpu_code_path_launches_eight_kernels():
+    """plugins/cuda/standin_step.py runs the MNIST MLP training step through the cuda
+    device's GPU code path (kernels compiled for sm_90, launched on the stand-in
+    driver): six operators and eight Triton launches a step (two fused Dense
+    forwards, three Dense backward products, softmax cross-entropy and its
+    gradient, one fused optimizer update); more would show up here first."""
+    import json
+    import sys
+
+    from tests.one_device.test_cuda_plugin import ROOT, _run
+    r = _run([sys.executable, str(ROOT / "plugins/cuda/standin_step.py"), "--steps", "20",
+              "--rounds", "1"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["operator_calls_per_step"] == {
+        "fully_connected": 2, "fully_connected_backward": 2, "multi_sgd_mom_update": 1,
+        "ones_like": 1, "softmax_ce_loss": 1, "softmax_ce_loss_grad": 1}, out
+    assert out["kernel_launches_per_step"] == 8, out
+    for path in ("cached", "triton_path"):
+        assert out[path]["total"] > 0, out

@@ -960,6 +960,46 @@ def test_empty_cache_frees_both_pools_on_the_named_gpu(monkeypatch):
     assert log == [("device", 1), ("pinned", 1)] and current == [0]
 
 
+def test_optimizer_tables_upload_only_when_they_change():
+    """The fused update's table (addresses, sizes, hyper-parameters) goes to the device
+    once and is reused while nothing in it changes; a new learning rate makes a new
+    one.  (Gradients are fresh arrays each step, so their addresses alternate between
+    two buffers: two tables per learning rate.)  The updates match the CPU device's."""
+    out = _python("""
+        import numpy as np
+        import mxcore as mx
+        from mxcore import autograd, gluon
+        from mxcore_cuda.triton import optimizer as topt
+        uploads = []
+        real = topt.upload
+        topt.upload = lambda host: uploads.append(host.copy()) or real(host)
+        weights = {}
+        for dev in (mx.cpu(), mx.gpu(0)):
+            net = gluon.nn.Dense(3, in_units=4)
+            net.initialize(ctx=dev)
+            net.weight.set_data(mx.nd.array(np.linspace(-0.5, 0.5, 12, dtype=np.float32)
+                                            .reshape(3, 4), ctx=dev))
+            trainer = gluon.Trainer(net.collect_params(), "sgd",
+                                    {"learning_rate": 0.1, "momentum": 0.9})
+            x = mx.nd.array(np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4), ctx=dev)
+            for step in range(8):
+                if step == 4:
+                    trainer.set_learning_rate(0.05)
+                with autograd.record():
+                    loss = (net(x) ** 2).sum()
+                loss.backward()
+                trainer.step(2)
+            weights[dev.kind] = net.weight.data().asnumpy()
+        np.testing.assert_allclose(weights["cuda"], weights["cpu"], rtol=1e-6, atol=1e-7)
+        tables = [t for t in uploads if len(t) == 2 * topt.RECORD + 7]  # not the program map
+        assert len({t.tobytes() for t in tables}) == len(tables)  # none uploaded twice
+        print("UPLOADS", len(tables), [float(t.view(np.float64)[5]) for t in tables])
+    """, interpret=True)
+    uploads = out.split("UPLOADS ")[1]
+    assert uploads.startswith(("2 [0.1, 0.05]", "3 [0.1, 0.1, 0.05]", "3 [0.1, 0.05, 0.05]",
+                               "4 [0.1, 0.1, 0.05, 0.05]")), out  # 8 steps
+
+
 def test_gpu_check_scripts_compile(tmp_path):
     """The GPU check runs only where a GPU is lent: at least keep its scripts
     syntactically valid (Python and bash) between those runs."""

@@ -13,11 +13,13 @@ MXNet's, the same as mxcore_cpu.kernels.optimizer:
 * adamw:    s = clip(rescale_grad*g); m, v as adam;
             w -= eta*(lr*m/(sqrt(v) + epsilon) + wd*w)
 
-How one launch reaches every weight: a table of int64 words, uploaded with
-each call (``_runtime.upload``: no synchronisation), holds per weight a record
+How one launch reaches every weight: a table of int64 words holds per weight a record
 ``[weight, grad, state1, state2 addresses, size, lr, wd, eta, 1 - lr*wd,
-lr*wd]`` (floats as their float64 bits), then the shared hyper-parameters.  A
-second table, cached by the list of sizes (it depends on nothing else), maps
+lr*wd]`` (floats as their float64 bits), then the shared hyper-parameters.  It
+is packed with ``struct`` and reaches the GPU through ``_runtime.upload`` (no
+synchronisation); the last few uploaded tables are kept by content, so the usual
+training step, whose addresses and hyper-parameters do not change, uploads
+nothing (a device table is only ever read).  A second table, cached by the list of sizes (it depends on nothing else), maps
 each program to (weight, first element): a program updates CHUNK elements of
 one weight.  Addresses become typed pointers in the kernel (int64 ->
 pointer cast); the dtype comes from the first weight, passed as a real
@@ -28,7 +30,10 @@ copies written back afterwards.
 """
 from __future__ import annotations
 
+import collections
 import functools
+import struct
+import threading
 from typing import Dict, Sequence, Tuple
 
 import numpy as np
@@ -43,6 +48,13 @@ from mxcore_cuda.triton._runtime import arg, count, elementwise_block, upload, x
 KINDS: Dict[str, Tuple[int, int]] = {"sgd": (0, 0), "sgd_mom": (1, 1), "nag_mom": (2, 1),
                                      "adam": (3, 2), "adamw": (4, 2)}
 RECORD = 10  # int64 words per weight
+#: a weight's record and the shared hyper-parameters, as the table stores them
+_RECORD = struct.Struct("<5q5d")
+_SHARED = struct.Struct("<7d")
+#: (device, table bytes) -> its device copy, the most recently used last
+_TABLES: "collections.OrderedDict[tuple, object]" = collections.OrderedDict()
+MAX_TABLES = 8
+_TABLES_LOCK = threading.Lock()
 #: programs update BLOCK elements ITERS times (GPU: 8192-element chunks, fewer programs
 #: and a smaller program table for big weights)
 BLOCK = 1024
@@ -158,22 +170,39 @@ def _launch(kind: str, groups: Sequence[Sequence], per_weight: Sequence[Tuple[fl
         return
     code, nstates = KINDS[kind]
     sizes = tuple(g[0].size for g, _ in groups)
-    words = np.zeros(RECORD * len(groups) + 7, dtype=np.int64)
-    floats = words.view(np.float64)
-    for t, (arrays, (lr, wd, eta)) in enumerate(groups):
-        r = RECORD * t
+    records = []
+    for arrays, (lr, wd, eta) in groups:
         w = _address(arrays[0])
         states = [_address(s) for s in arrays[2:2 + nstates]] + [w] * (2 - nstates)
-        words[r:r + 5] = (w, _address(arrays[1]), *states, arrays[0].size)
-        floats[r + 5:r + 10] = (lr, wd, eta, 1.0 - lr * wd, lr * wd)
-    floats[-7:] = shared
+        records.append(_RECORD.pack(w, _address(arrays[1]), *states, arrays[0].size,
+                                    lr, wd, eta, 1.0 - lr * wd, lr * wd))
+    records.append(_SHARED.pack(*shared))
+    device = _current_device()
+    table = _device_table(b"".join(records), device)
     w0 = groups[0][0][0]
     f64 = w0.dtype == np.float64
     block = elementwise_block(max(sizes)) if INTERPRET else BLOCK
-    progs = _programs(sizes, block * ITERS, _current_device())
+    progs = _programs(sizes, block * ITERS, device)
     nprog = sum(cdiv(n, block * ITERS) for n in sizes)
-    launch(_update_kernel, (nprog,), arg(upload(words)), arg(progs), arg(w0), len(words) - 7,
+    launch(_update_kernel, (nprog,), arg(table), arg(progs), arg(w0), RECORD * len(groups),
            KIND=code, CLIP=clip, F64=f64, BLOCK=block, ITERS=ITERS)
+
+
+def _device_table(raw: bytes, device: int):
+    """The table ``raw`` on ``device``: uploaded once, then reused while it is one of
+    the MAX_TABLES most recently used (kernels only read it)."""
+    key = (device, raw)
+    with _TABLES_LOCK:
+        table = _TABLES.get(key)
+        if table is not None:
+            _TABLES.move_to_end(key)
+            return table
+    table = upload(np.frombuffer(raw, dtype="<i8").copy())
+    with _TABLES_LOCK:
+        _TABLES[key] = table
+        while len(_TABLES) > MAX_TABLES:
+            _TABLES.popitem(last=False)
+    return table
 
 
 def _run(kind: str, groups, per_weight, shared, clip) -> None:
