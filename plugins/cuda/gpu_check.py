@@ -456,17 +456,29 @@ def mlp_variants(work, timeout=90.0):
     return out
 
 
-@step("launch_overhead")
-def launch_overhead(timeout=60.0):
-    """launch_overhead.py on this host's CPU (a separate process: it installs a
-    stand-in Triton driver): host us per launch, Triton's path vs the cached one."""
-    r = subprocess.run([sys.executable, str(ROOT / "plugins/cuda/launch_overhead.py"),
-                        "--rounds", "5", "--calls", "1000"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=timeout)
+def _standin_script(name, *argv, timeout=60.0):
+    """A stand-in-driver script on this host's CPU, in its own process (it replaces
+    the process's Triton driver); its JSON."""
+    r = subprocess.run([sys.executable, str(ROOT / "plugins/cuda" / name), *argv], cwd=ROOT,
+                       capture_output=True, text=True, timeout=timeout)
     lines = r.stdout.strip().splitlines()
     if r.returncode or not lines:
         return {"returncode": r.returncode, "tail": r.stderr[-1500:]}
     return json.loads(lines[-1])
+
+
+@step("launch_overhead")
+def launch_overhead():
+    """Host us per launch on this CPU, Triton's path vs the cached one."""
+    return _standin_script("launch_overhead.py", "--rounds", "5", "--calls", "1000")
+
+
+@step("standin_step")
+def standin_step():
+    """The MLP step's host time on the GPU code path without the GPU (what CPU-only
+    machines measure), on this host: set against mlp_vs_torch.host_s it calibrates
+    that estimate."""
+    return _standin_script("standin_step.py", "--steps", "500", "--rounds", "3")
 
 
 @step("eager_latency")
@@ -614,6 +626,7 @@ def main():
             mlp_vs_torch()
             eager_latency()
             launch_overhead()
+            standin_step()
             mnist_epoch(args.mnist, args.work)
         if not args.skip_conformance:
             left = args.budget - (time.time() - T0) - 10
