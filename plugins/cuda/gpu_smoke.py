@@ -2,7 +2,8 @@
 gpu_check.py with MXCORE_CUDA_TRITON_MIN_ELEMENTS=1 so the guards take them):
 broadcast/scalar/comparison elementwise, reductions, layer norm, batched
 products, fused Dense forward and backward, random and dropout, each against
-the CPU device; empty_cache returns the memory pool's unused blocks.  Prints SMOKE OK."""
+the CPU device; DLPack exchange with CuPy and PyTorch without copies; empty_cache
+returns the memory pool's unused blocks.  Prints SMOKE OK."""
 import numpy as np, time
 import mxcore as mx
 from mxcore_cuda.triton._runtime import LAUNCHES
@@ -64,6 +65,28 @@ n = mx.nd.random.normal(1, 2, shape=(4000,), ctx=gpu).asnumpy(); print(n.mean(),
 with mx.autograd.record():
     d = mx.nd.Dropout(mx.nd.ones((50, 40), ctx=gpu), p=0.3).asnumpy()
 print((d==0).mean(), np.unique(d))
+# DLPack without copies on the device: CuPy and PyTorch (where installed) share memory
+xp = mx.nd.zeros((1,), ctx=gpu)._data.__class__.__module__.split(".")[0]
+if xp == "cupy":
+    import cupy
+    ptr = lambda a: a._data.data.ptr
+    c = cupy.arange(12, dtype=cupy.float32).reshape(3, 4)
+    m = mx.nd.from_dlpack(c)
+    assert m.context == gpu and ptr(m) == c.data.ptr and m.shape == (3, 4)
+    back = cupy.from_dlpack(m)
+    assert back.data.ptr == c.data.ptr
+    m[:] = 7  # writes land in the CuPy array: one buffer
+    assert float(c.sum()) == 84.0
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None and torch.cuda.is_available():
+        t = torch.from_dlpack(m)
+        assert t.is_cuda and t.data_ptr() == c.data.ptr
+        t2 = torch.ones(5, device="cuda")
+        m2 = mx.nd.from_dlpack(t2)
+        assert ptr(m2) == t2.data_ptr() and m2.context == gpu and m2.sum().asscalar() == 5
 # empty_cache: the pool's unused blocks go back, live arrays keep their memory
 from mxcore.device import device_type
 keep = mx.nd.ones((1 << 20,), ctx=gpu); gone = mx.nd.ones((1 << 22,), ctx=gpu); del gone
