@@ -4,7 +4,8 @@ cached launcher of ``mxcore_cuda.triton._launch``.
 
 Runs anywhere: on the stand-in driver (``mxcore_cuda.standin_driver``) kernels
 compile for sm_90 and "launch" into a log, so the times are everything on the
-host except the C call into the CUDA driver (a few microseconds on either path).
+host except the CUDA launcher itself (Triton's thin Python wrapper and its C call
+into the driver: the same few microseconds on either path).
 Rounds alternate the two paths; medians and the median of per-round ratios.
 
     python plugins/cuda/launch_overhead.py [--rounds 7] [--calls 2000]

@@ -1,12 +1,14 @@
 """A stand-in Triton driver for machines without a GPU: kernels compile for a real
 target (sm_90, with Triton's compiler and bundled ptxas) and "launch" into a log.
 
-Everything on the host side of a launch is Triton's own code -- binding and
-specialising arguments, the kernel cache, ``CompiledKernel``, the CUDA
-launcher's Python part -- except the C function that would call
-``cuLaunchKernel``: it appends its arguments to ``LOG`` instead.  Tests use it to
-check that ``mxcore_cuda.triton._launch`` passes the launcher exactly what
-Triton's own path passes; ``plugins/cuda/launch_overhead.py`` times both paths.
+Everything on the host side of a launch up to the CUDA launcher is Triton's own
+code -- binding and specialising arguments, the kernel cache,
+``CompiledKernel`` -- and the launcher is replaced by one that appends its call
+to ``LOG`` (Triton's launcher, a thin Python wrapper around a C call into the
+CUDA driver, differs between Triton versions; this one does not).  Tests use it
+to check that ``mxcore_cuda.triton._launch`` passes the launcher exactly what
+Triton's own path passes; ``plugins/cuda/launch_overhead.py`` and
+``standin_step.py`` time host work with it.
 
 ``install()`` replaces the active driver of this process; it is not for
 processes that run kernels (interpreted or on a GPU).
@@ -16,8 +18,9 @@ from __future__ import annotations
 import itertools
 from typing import List, Tuple
 
-#: one entry per launch: (grid x, y, z, stream, function, kernel metadata, global
-#: scratch, profile scratch, kernel arguments)
+#: one entry per launch: (grid x, y, z, stream, function, kernel metadata, kernel
+#: arguments); what is passed for launch hooks is left out (Triton's path passes its
+#: hook chains, the cached path None when they are empty)
 LOG: List[Tuple] = []
 #: what the next launches report as CuPy's current stream
 STREAM = [7]
@@ -40,16 +43,20 @@ class _Utils:
                 "max_num_regs": 65536, "warpSize": 32, "sm_clock_rate": 1980000,
                 "mem_clock_rate": 2619000, "mem_bus_width": 5120}
 
-    def build_signature_metadata(self, signature):
-        return tuple(signature)
 
-    def launch(self, gx, gy, gz, stream, function, cooperative, pdl, kernel_metadata,
-               launch_metadata, enter_hook, exit_hook, global_scratch, profile_scratch,
-               annotations, signature, args):
+class LoggingLauncher:
+    """A compiled kernel's launcher: logs the call Triton 3.x makes, ``(grid x, y,
+    z, stream, function, metadata, launch metadata, enter hook, exit hook, *kernel
+    arguments)``, and runs the hooks as the real one does."""
+
+    def __init__(self, src, metadata):
+        pass
+
+    def __call__(self, gx, gy, gz, stream, function, kernel_metadata, launch_metadata,
+                 enter_hook, exit_hook, *args):
         if enter_hook is not None:
             enter_hook(launch_metadata)
-        LOG.append((gx, gy, gz, stream, function, kernel_metadata, global_scratch,
-                    profile_scratch, tuple(args)))
+        LOG.append((gx, gy, gz, stream, function, kernel_metadata, args))
         if exit_hook is not None:
             exit_hook(launch_metadata)
 
@@ -58,9 +65,8 @@ class StandInDriver:
     """What ``triton.runtime.driver.active`` offers, for an sm_90 device 0."""
 
     def __init__(self):
-        from triton.backends.nvidia.driver import CudaLauncher
         self.utils = _Utils()
-        self.launcher_cls = CudaLauncher
+        self.launcher_cls = LoggingLauncher
 
     def get_current_device(self) -> int:
         return 0
@@ -81,11 +87,7 @@ class StandInDriver:
 
 def install() -> StandInDriver:
     """Make the stand-in this process's active Triton driver."""
-    import triton.backends.nvidia.driver as nvidia
     from triton.runtime import driver
-    if nvidia.PyKernelArg is None:  # set by the real driver's compiled C helpers
-        nvidia.PyKernelArg = lambda nested_tuple, type: (nested_tuple, type)
-        nvidia.ARG_CONSTEXPR, nvidia.ARG_KERNEL, nvidia.ARG_TUPLE = "constexpr", "arg", "tuple"
     d = StandInDriver()
     driver.set_active(d)
     return d
