@@ -5,14 +5,13 @@ A GPU step this small is bound by the host: dispatch, autograd, the kernels'
 Python wrappers and the launches.  Here the step runs on the interpreted
 device's host memory, but Triton's kernels are compiled for sm_90 and launched
 on the stand-in driver (``mxcore_cuda.standin_driver``) instead of being
-interpreted, so everything on the host side of the GPU path runs: mxcore's
-dispatch and autograd, the plugin's kernel wrappers, Triton's binder and
-launcher, and the launch cache.  The numbers leave out what only a GPU has:
-the CUDA launcher (Triton's thin wrapper and its driver call), CuPy's allocations
-(numpy allocates here) and CuPy's fallbacks (one ``ones_like`` a step runs in
-numpy).  A pointer argument
-costs about 1 us more here than with CuPy, because numpy arrays expose their
-address through ``__array_interface__``.  The kernels do not run, so the values are
+interpreted, so the host side of the GPU path runs: mxcore's dispatch and
+autograd, the plugin's kernel wrappers, Triton's binder and kernel cache, and
+the launch cache.  The numbers leave out what only a GPU has: the CUDA launcher
+(Triton's thin wrapper and its driver call), CuPy's allocations (numpy allocates
+here) and CuPy's fallbacks (one ``ones_like`` a step runs in numpy).  A pointer
+argument costs about 1 us more here than with CuPy, because numpy arrays expose
+their address through ``__array_interface__``.  The kernels do not run, so the values are
 meaningless: only time is measured.
 
 Rounds alternate the cached launch path and Triton's own path
