@@ -110,7 +110,13 @@ def default_device() -> Device:
     if dev is not None:
         return dev
     spec = os.environ.get("MXCORE_DEVICE")
-    return device(spec) if spec else cpu()
+    if not spec:
+        return cpu()
+    try:
+        return device(spec)
+    except (DeviceUnavailableError, ValueError, TypeError) as exc:
+        raise DeviceUnavailableError(f"MXCORE_DEVICE={spec!r} names no usable device: {exc}") \
+            from None
 
 
 current_context = default_device

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Sequence
 
-from hal import Device
+import hal
+from hal import Device, DeviceType
 from mxcore import autograd as _autograd
 from mxcore import engine as _engine_mod
 from mxcore.base import MXCoreError, OperatorError, UnknownOperatorError
@@ -63,11 +64,31 @@ class _Guarded:
         if fn is None:
             from mxcore.plugins import registry
             dtypes = tuple(d.dtype.name for d in datas)
-            fn = registry().resolve(self.op.name, self.kind, self.dtype, shapes, dtypes, attrs).fn
+            reg = registry()
+            fn = _for_device(reg.resolve(self.op.name, self.kind, self.dtype, shapes, dtypes,
+                                         attrs).fn, reg, self.kind)
             if len(self.by_sig) >= self.MAX_SIGS:
                 self.by_sig.clear()
             self.by_sig[sig] = fn
         return fn
+
+
+def _for_device(fn, reg, kind: str):
+    """The kernel as dispatch calls it: wrapped so that its outputs pass through the
+    device type's ``adopt_output`` when the device overrides it (no wrapper, and no
+    cost, otherwise)."""
+    dt = reg.devices.get(kind)
+    if dt is None or type(dt).adopt_output is DeviceType.adopt_output:
+        return fn
+    adopt = dt.adopt_output
+
+    def adopting(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        if type(out) is tuple:
+            return tuple([adopt(o) for o in out])
+        return adopt(out)
+    adopting.__wrapped__ = fn  # the profiler names it after the kernel
+    return adopting
 
 
 def _resolve(op: Op, kind: str, dtype) -> Any:
@@ -84,17 +105,65 @@ def _resolve(op: Op, kind: str, dtype) -> Any:
         reg.resolve(op.name, kind, name)
         entry = _Guarded(op, kind, name)
     else:
-        entry = reg.resolve(op.name, kind, name).fn
+        entry = _for_device(reg.resolve(op.name, kind, name).fn, reg, kind)
     op.cache[(kind, dtype)] = entry
     return entry
 
 
-def _error(op: Op, exc: Exception, datas, device) -> OperatorError:
+def _serving_kernel(op: Op, kind: str, datas, attrs):
+    """The registry entry that serves a call (for error messages; slow path)."""
+    from mxcore.plugins import registry
+    try:
+        shapes = tuple(tuple(d.shape) for d in datas)
+        dtypes = tuple(d.dtype.name for d in datas)
+        dtype = dtypes[op.dtype_arg] if datas else attrs.get("dtype", "float32")
+        return registry().resolve(op.name, kind, hal.dtype_name(dtype), shapes, dtypes, attrs)
+    except Exception:  # noqa: BLE001 - naming the kernel must never mask the real error
+        return None
+
+
+def _first_call(op: Op, key, run, datas, attrs, device: Device):
+    """The first call of an op on a (device kind, dtype) pair, after its kernel was
+    resolved: run it, then hold its outputs to the op's shape/dtype rule.  A kernel
+    that returns another dtype (float64 for float32...) or shape than the rule gives
+    is reported naming its plugin, and stays unchecked-in so it is checked again."""
+    out = run()
+    if op.infer is None or op.mutates:
+        return out
+    try:
+        shapes, dtypes = op.infer_shape_dtype([d.shape for d in datas],
+                                              [d.dtype for d in datas], attrs)
+        want = [(tuple(s), hal.dtype_name(d)) for s, d in zip(shapes, dtypes)]
+    except Exception:  # noqa: BLE001 - the wrappers validate core calls; no opinion here
+        return out
+    outs = out if isinstance(out, tuple) else (out,)
+    got = [(tuple(o._data.shape), o._data.dtype.name) for o in outs]
+    if len(got) == len(want) and all(
+            g[1] == w[1] and (g[0] == w[0] or -1 in w[0]) for g, w in zip(got, want)):
+        return out
+    op.cache.pop(key, None)
+    k = _serving_kernel(op, device.kind, datas, attrs)
+    who = f"kernel {k.provider}:{k.name}" if k is not None else "its kernel"
+    raise OperatorError(op.name, f"{who} returned {_fmt(got)} where the operator's rule gives "
+                        f"{_fmt(want)}; the kernel is wrong (fix or deny it in a policy file)",
+                        [d.shape for d in datas], [d.dtype for d in datas], device)
+
+
+def _fmt(outs) -> str:
+    return ", ".join(f"{s} {d}" for s, d in outs)
+
+
+def _error(op: Op, exc: Exception, datas, device, attrs=_EMPTY) -> OperatorError:
     if isinstance(exc, OperatorError):
         return exc
     shapes = [tuple(getattr(d, "shape", ())) for d in datas]
     dtypes = [str(getattr(d, "dtype", type(d).__name__)) for d in datas]
-    msg = str(exc) if isinstance(exc, MXCoreError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, MXCoreError):
+        msg = str(exc)
+    else:  # an exception from kernel code: say whose kernel it was
+        k = _serving_kernel(op, device.kind, datas, attrs) if device is not None else None
+        who = f"kernel {k.provider}:{k.name} raised " if k is not None else ""
+        msg = f"{who}{type(exc).__name__}: {exc}"
     return OperatorError(op.name, msg, shapes, dtypes, device)
 
 
@@ -131,7 +200,9 @@ def invoke(op: Op, inputs: Sequence[NDArray], attrs: Dict[str, Any] = _EMPTY):
     try:
         fn = op.cache[(dev.kind, datas[op.dtype_arg].dtype)]
     except KeyError:
-        fn = _resolve(op, dev.kind, datas[op.dtype_arg].dtype)
+        key = (dev.kind, datas[op.dtype_arg].dtype)
+        _resolve(op, *key)
+        return _first_call(op, key, lambda: invoke(op, inputs, attrs), datas, attrs, dev)
     except AttributeError:
         raise OperatorError(op.name, f"expected NDArray inputs, got "
                             f"{[type(x).__name__ for x in inputs]}") from None
@@ -144,7 +215,7 @@ def invoke(op: Op, inputs: Sequence[NDArray], attrs: Dict[str, Any] = _EMPTY):
             m = op.mutates
             out = _push(fn, datas, attrs, m(attrs) if callable(m) else m)
     except Exception as exc:
-        raise _error(op, exc, datas, dev) from exc
+        raise _error(op, exc, datas, dev, attrs) from exc
     if op.nout == 1:
         r = _new(NDArray)
         r._data = out
@@ -180,7 +251,9 @@ def invoke_nullary(op: Op, device: Device, attrs: Dict[str, Any], dtype) -> NDAr
         fn = op.cache[(device.kind, dtype_key)]
     except KeyError:
         device_type(device)  # raises a clear error for unknown/unavailable devices
-        fn = _resolve(op, device.kind, dtype_key)
+        _resolve(op, device.kind, dtype_key)
+        return _first_call(op, (device.kind, dtype_key),
+                           lambda: invoke_nullary(op, device, attrs, dtype), (), attrs, device)
     try:
         if type(fn) is _Guarded:
             fn = fn.pick((), attrs)
@@ -189,7 +262,7 @@ def invoke_nullary(op: Op, device: Device, attrs: Dict[str, Any], dtype) -> NDAr
         else:
             out = _push(fn, (), attrs)
     except Exception as exc:
-        raise _error(op, exc, (), device) from exc
+        raise _error(op, exc, (), device, attrs) from exc
     return wrap(out, device)
 
 
@@ -208,7 +281,9 @@ def invoke_binary(op: Op, a: NDArray, b: NDArray) -> NDArray:
     try:
         fn = op.cache[(dev.kind, ad.dtype)]
     except KeyError:
-        fn = _resolve(op, dev.kind, ad.dtype)
+        _resolve(op, dev.kind, ad.dtype)
+        return _first_call(op, (dev.kind, ad.dtype), lambda: invoke_binary(op, a, b),
+                           (ad, bd), _EMPTY, dev)
     try:
         if ad.dtype != bd.dtype:
             raise OperatorError(op.name, "inputs have different dtypes; cast one with .astype()",
@@ -234,7 +309,9 @@ def invoke_unary(op: Op, a: NDArray, attrs: Dict[str, Any] = _EMPTY) -> NDArray:
     try:
         fn = op.cache[(dev.kind, ad.dtype)]
     except KeyError:
-        fn = _resolve(op, dev.kind, ad.dtype)
+        _resolve(op, dev.kind, ad.dtype)
+        return _first_call(op, (dev.kind, ad.dtype), lambda: invoke_unary(op, a, attrs),
+                           (ad,), attrs, dev)
     except AttributeError:
         raise OperatorError(op.name, f"expected an NDArray, got {type(a).__name__}") from None
     try:
@@ -242,7 +319,7 @@ def invoke_unary(op: Op, a: NDArray, attrs: Dict[str, Any] = _EMPTY) -> NDArray:
             fn = fn.pick((ad,), attrs)
         out = _push(fn, (ad,), attrs)
     except Exception as exc:
-        raise _error(op, exc, (ad,), dev) from exc
+        raise _error(op, exc, (ad,), dev, attrs) from exc
     r = _new(NDArray)
     r._data = out
     r._device = dev

@@ -39,7 +39,7 @@ class GradContext:
 class Op:
     __slots__ = ("name", "nin", "nout", "attrs", "infer", "grad", "dtype_arg",
                  "saves_output", "needs_rng", "nullary", "doc", "cache", "aliases",
-                 "provider", "mutates", "volatile_attrs", "__weakref__")
+                 "provider", "mutates", "volatile_attrs", "checked", "__weakref__")
 
     def __init__(self, name: str, nin: int = 1, nout: int = 1,
                  attrs: Optional[Dict[str, Any]] = None, *, dtype_arg: int = 0,
@@ -69,6 +69,9 @@ class Op:
         # (device kind, dtype) -> kernel fn, or a resolver for guarded kernels.
         # Filled by the registry; cleared whenever registrations change.
         self.cache: Dict[Tuple, Any] = {}
+        # call signature -> the rule's (shapes, dtypes), for calls by name
+        # (``mx.nd.invoke``): each signature is held to the rule once
+        self.checked: Dict[Tuple, Any] = {}
 
     # rule registration (decorators) ------------------------------------------
     def def_infer(self, fn: Callable) -> Callable:

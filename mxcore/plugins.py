@@ -11,10 +11,15 @@ Environment switches:
 * ``MXCORE_PLUGINS=a,b``     load only these plugins (entry-point names)
 * ``MXCORE_NO_THIRD_PARTY=1`` load only the plugins shipped in this repository
 * ``MXCORE_TRACE_PLUGINS=1``  print every hook call to stderr (pluggy tracing)
+
+A plugin is built-in when its entry point comes from the distribution that ships it
+(``BUILTIN_MODULES``), not merely when it has a built-in's name: anyone can name an
+entry point ``cpu``.  Such an impostor is refused with a recorded error.
 """
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import traceback
@@ -39,6 +44,20 @@ BUILTIN_MODULES = {"core": ("mxcore.ops", "mxcore"), "cpu": ("mxcore_cpu.plugin"
                    "cuda": ("mxcore_cuda.plugin", "mxcore-cuda"),
                    "arm": ("mxcore_arm.plugin", "mxcore-arm"),
                    "contrib_ops": ("mxcore_contrib_ops.plugin", "mxcore-contrib-ops")}
+#: entry-point name -> the distribution that owns it
+BUILTIN_DISTRIBUTIONS = {name: dist for name, (_, dist) in BUILTIN_MODULES.items()}
+
+
+def _normalize(dist: str) -> str:
+    """PEP 503 name normalisation (``mxcore_cpu`` and ``mxcore-cpu`` are one name)."""
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+def is_builtin(name: str, distribution: str) -> bool:
+    """Whether an entry point is one of this repository's plugins: its name and the
+    distribution it comes from both match."""
+    owner = BUILTIN_DISTRIBUTIONS.get(name)
+    return owner is not None and _normalize(distribution) == owner
 
 
 @dataclass
@@ -111,35 +130,47 @@ class PluginSystem:
             self.pm.trace.root.setwriter(sys.stderr.write)
             self.pm.enable_tracing()
 
-    def _wanted(self, name: str) -> Optional[str]:
+    def _wanted(self, name: str, builtin: bool) -> Optional[str]:
         only = os.environ.get("MXCORE_PLUGINS")
         if only is not None:
             names = {n.strip() for n in only.split(",") if n.strip()}
             if name not in names:
                 return "not listed in MXCORE_PLUGINS"
-        if os.environ.get("MXCORE_NO_THIRD_PARTY") and name not in BUILTIN_PLUGINS:
+        if os.environ.get("MXCORE_NO_THIRD_PARTY") and not builtin:
             return "third-party plugins disabled by MXCORE_NO_THIRD_PARTY"
         return None
 
     def load_entry_points(self) -> None:
-        eps = sorted(entry_points(group=ENTRY_POINT_GROUP),
-                     key=lambda ep: (ep.name not in BUILTIN_PLUGINS, ep.name))
-        for ep in eps:
-            if ep.name in self.plugins:
-                continue
+        found = []
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
             dist = getattr(ep, "dist", None)
-            info = PluginInfo(name=ep.name, module=ep.value, builtin=ep.name in BUILTIN_PLUGINS,
-                              distribution=getattr(dist, "name", "") or "",
+            dist_name = getattr(dist, "name", "") or ""
+            found.append((ep, dist_name, is_builtin(ep.name, dist_name)))
+        # built-ins first, so a third-party plugin never shadows one
+        found.sort(key=lambda f: (not f[2], f[0].name, f[1]))
+        for ep, dist_name, builtin in found:
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(name=ep.name, module=ep.value, builtin=builtin,
+                              distribution=dist_name,
                               version=getattr(dist, "version", "") or "")
+            if ep.name in self.plugins or ep.name in BUILTIN_DISTRIBUTIONS and not builtin:
+                # a name already taken, or a built-in's name claimed by another distribution:
+                # refused and reported under a key of its own
+                owner = BUILTIN_DISTRIBUTIONS.get(ep.name) or self.plugins[ep.name].distribution
+                info.error = (f"entry point {ep.name!r} of distribution {dist_name or '?'!r} is "
+                              f"refused: the name belongs to {owner!r}; rename the entry point")
+                self.plugins[f"{ep.name} ({dist_name or ep.value})"] = info
+                continue
             self.plugins[ep.name] = info
-            info.skipped = self._wanted(ep.name)
+            info.skipped = self._wanted(ep.name, builtin)
             if info.skipped:
                 continue
             try:
                 module = ep.load()
-            except BaseException as exc:  # noqa: BLE001 - any import failure is reported
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - any import failure is reported,
+                # sys.exit() in a plugin's import included: it must not end the user's program
                 info.error = _describe(exc, f"import of {ep.value} failed")
                 continue
             self._register(module, info)
@@ -154,7 +185,7 @@ class PluginSystem:
                 continue
             info = PluginInfo(name=name, module=module_name, builtin=True, distribution=dist,
                               version="(not installed)")
-            skipped = self._wanted(name)
+            skipped = self._wanted(name, True)
             try:
                 module = importlib.import_module(module_name) if not skipped else None
             except ModuleNotFoundError as exc:
@@ -163,7 +194,9 @@ class PluginSystem:
                 self.plugins[name] = info
                 info.error = _describe(exc, f"import of {module_name} failed")
                 continue
-            except Exception as exc:  # noqa: BLE001 - reported, never fatal
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - reported, never fatal
                 self.plugins[name] = info
                 info.error = _describe(exc, f"import of {module_name} failed")
                 continue
@@ -217,7 +250,9 @@ class PluginSystem:
                             "register_kernels": staging.kernel}[hook]
                 caller(register=register)
             staging.commit()
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - sys.exit() in a hook included
             info.error = _describe(exc, "registration failed")
             info.hooks = []
             self.pm.unregister(plugin)
@@ -230,6 +265,8 @@ class PluginSystem:
 def _describe(exc: BaseException, what: str) -> str:
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
+    if isinstance(exc, SystemExit):
+        return f"{what}: the plugin called sys.exit({exc.code!r}){where}"
     return f"{what}: {type(exc).__name__}: {exc}{where}"
 
 

@@ -85,7 +85,8 @@ class ProfilingEngine:
             return self.inner.push(fn, args, attrs, mutates)
         start = time.perf_counter_ns()
         out = self.inner.push(fn, args, attrs, mutates)
-        op, kernel, kind = p.names.get(fn) or self._unknown(fn)
+        op, kernel, kind = (p.names.get(fn) or p.names.get(getattr(fn, "__wrapped__", None))
+                             or self._unknown(fn))
         if p.config["synchronize"]:
             self.inner.wait_all()
             _synchronize(kind)

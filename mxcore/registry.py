@@ -31,6 +31,49 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+#: the keys a policy table may hold, at each level (every value is a list of strings)
+_GLOBAL_KEYS = ("prefer", "deny")
+_DEVICE_KEYS = ("fallback", "prefer", "deny")
+_OP_KEYS = ("prefer", "deny")
+
+
+def validate_policy(data: Dict[str, Any], source: str) -> None:
+    """Reject a policy file with unknown sections or keys, or values that are not
+    lists of strings: a typo must not be silently ignored."""
+    def fail(where: str, msg: str):
+        raise PluginError(f"kernel policy file {source}: {where} {msg} "
+                          "(see registry.toml for the format)")
+
+    def strings(where: str, value: Any):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            fail(where, f"must be a list of strings, got {type(value).__name__} {value!r}")
+
+    def table(where: str, node: Any, keys) -> None:
+        if not isinstance(node, dict):
+            fail(where, f"must be a table, got {type(node).__name__} {node!r}")
+        for key, value in node.items():
+            if key not in keys:
+                fail(where, f"has unknown key {key!r} (allowed: {', '.join(keys)})")
+            strings(f"{where} {key}", value)
+
+    for key, node in data.items():
+        if key == "global":
+            table("[global]", node, _GLOBAL_KEYS)
+        elif key in ("devices", "ops"):
+            if not isinstance(node, dict):
+                fail(f"[{key}]", f"must be a table, got {type(node).__name__} {node!r}")
+            for name, sub in node.items():
+                if key == "devices":
+                    table(f"[devices.{name}]", sub, _DEVICE_KEYS)
+                    continue
+                if not isinstance(sub, dict):
+                    fail(f"[ops.{name}]", f"must be a table of device kinds, got {sub!r}")
+                for kind, leaf in sub.items():
+                    table(f"[ops.{name}.{kind}]", leaf, _OP_KEYS)
+        else:
+            fail(f"key {key!r}", "is unknown (allowed: global, devices, ops)")
+
+
 @dataclass
 class Policy:
     """The parsed registry.toml (plus the user's overrides)."""
@@ -41,14 +84,18 @@ class Policy:
     @classmethod
     def load(cls, path: Optional[str] = None) -> "Policy":
         data, sources = {}, []
-        for p in (DEFAULT_POLICY_PATH, path or os.environ.get("MXCORE_REGISTRY")):
+        user = path or os.environ.get("MXCORE_REGISTRY")
+        for p in (DEFAULT_POLICY_PATH, user):
             if not p:
                 continue
+            name = f"{p} (MXCORE_REGISTRY)" if p == user and not path else str(p)
             try:
                 with open(p, "rb") as f:
-                    data = _merge(data, tomllib.load(f))
+                    loaded = tomllib.load(f)
             except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise PluginError(f"cannot read kernel policy file {p}: {exc}") from exc
+                raise PluginError(f"cannot read kernel policy file {name}: {exc}") from exc
+            validate_policy(loaded, name)
+            data = _merge(data, loaded)
             sources.append(str(p))
         return cls(data, sources)
 
@@ -60,8 +107,11 @@ class Policy:
             node = node[key]
         return list(node) if isinstance(node, list) else []
 
-    def fallback(self, kind: str) -> List[str]:
-        return self._list("devices", kind, "fallback")
+    def fallback(self, kind: str) -> Optional[List[str]]:
+        """The policy's fallback chain for a kind, or None when the policy is silent
+        (then the device type's own ``fallback`` applies)."""
+        node = self.data.get("devices", {}).get(kind, {})
+        return list(node["fallback"]) if "fallback" in node else None
 
     def preference(self, op: str, kind: str) -> List[str]:
         return (self._list("ops", op, kind, "prefer") + self._list("devices", kind, "prefer")
@@ -175,6 +225,15 @@ class Registry:
                 f"{', '.join(sorted(self.devices)) or 'none'}; `mxcore plugins` shows load errors)"
             ) from None
 
+    def fallback(self, kind: str) -> List[str]:
+        """Where a kind borrows kernels: the policy's chain for it when it names one
+        (registry.toml, MXCORE_REGISTRY), else what the device type declares."""
+        chain = self.policy.fallback(kind)
+        if chain is None:
+            dt = self.devices.get(kind)
+            chain = list(getattr(dt, "fallback", ()) or ())
+        return chain
+
     def chain(self, kind: str) -> List[str]:
         seen, out = set(), []
         todo = [kind]
@@ -184,7 +243,7 @@ class Registry:
                 continue
             seen.add(k)
             out.append(k)
-            todo.extend(self.policy.fallback(k))
+            todo.extend(self.fallback(k))
         return out
 
     def candidates(self, op: str, kind: str, dtype: str, shapes=None, dtypes=None,
@@ -228,8 +287,14 @@ class Registry:
         if viable:
             return viable[0].kernel
         if not cands:
-            raise NoKernelError(f"operator {op!r} has no kernel for device kind {kind!r}"
-                                f" (searched: {' -> '.join(self.chain(kind))})")
+            served = sorted({k for (o, k) in self.kernels if o == op})
+            raise NoKernelError(
+                f"operator {op!r} has no kernel for device kind {kind!r}"
+                f" (searched: {' -> '.join(self.chain(kind))}; kernels exist for: "
+                f"{', '.join(served) or 'no device'}). A device kind can borrow another "
+                f"kind's kernels through a fallback chain: the device type's `fallback` "
+                f"attribute, or `[devices.{kind}] fallback = [...]` in a policy file named "
+                "by MXCORE_REGISTRY")
         have = sorted({d for c in cands for d in c.kernel.dtypes})
         why = "; ".join(f"{qualified(c.kernel)}: {c.rejected}" for c in cands)
         raise NoKernelError(f"operator {op!r} has no kernel on {kind!r} for dtype {dtype}"

@@ -51,3 +51,28 @@ def device(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def runtime_plugins():
+    """Registers plugins on the process's plugin system and removes them (and
+    any policy change) afterwards, so that other tests see the usual state."""
+    from mxcore.plugins import system
+    from mxcore.registry import Policy, _merge
+    s = system()
+    reg = s.registry
+    saved_policy = reg.policy
+    names = []
+
+    def register(plugin, name, prefer=None):
+        if prefer is not None:
+            reg.policy = Policy(_merge(saved_policy.data, prefer), saved_policy.sources)
+        info = s.register_plugin(plugin, name)
+        names.append(name)
+        return info
+
+    yield register
+    for name in names:
+        s.unregister_plugin(name)
+    reg.policy = saved_policy
+    reg.invalidate()

@@ -1,5 +1,6 @@
 """``mx.nd``: the NDArray type and every core operator as a function."""
 from mxcore.ndarray.ndarray import NDArray  # noqa: I001 - must come first
+import hal as _hal
 from mxcore.ops.creation import (arange, array, cast, copy, empty, from_dlpack, full, full_like,
                                  linspace, ones, ones_like, to_device, to_dlpack_for_read,
                                  to_dlpack_for_write, zeros, zeros_like)
@@ -51,8 +52,65 @@ def waitall() -> None:
     synchronize()
 
 
+#: distinct call signatures whose rule check is kept per op
+_MAX_CHECKED = 4096
+
+
+def _signature(inputs, attrs):
+    key = (inputs[0]._device.kind, tuple([(x._data.shape, x._data.dtype) for x in inputs]))
+    try:
+        return key + (tuple(attrs.items()),)
+    except TypeError:
+        return key + (tuple((k, repr(v)) for k, v in attrs.items()),)
+
+
+def _check_call(op, inputs, attrs):
+    """Hold a call by name to the op's rules: arity, NDArray inputs, and its
+    shape/dtype rule, once per signature.  Returns the signature when it is new
+    (the outputs are then checked against the rule too), else None."""
+    from mxcore.base import OperatorError
+    if any(type(x) is not NDArray for x in inputs):
+        raise OperatorError(op.name, "expected NDArray inputs, got "
+                            f"{[type(x).__name__ for x in inputs]}")
+    shapes = [x._data.shape for x in inputs]
+    dtypes = [x._data.dtype for x in inputs]
+    if (op.nin >= 0 and len(inputs) != op.nin) or not inputs:
+        want = f"{op.nin}" if op.nin >= 0 else "at least 1"
+        raise OperatorError(op.name, f"takes {want} input array(s), got {len(inputs)}",
+                            shapes, dtypes, inputs[0]._device if inputs else None)
+    sig = _signature(inputs, attrs)
+    if sig in op.checked:
+        return None
+    want = None
+    if op.infer is not None:
+        try:
+            out_shapes, out_dtypes = op.infer_shape_dtype(shapes, dtypes, attrs)
+        except Exception as exc:  # noqa: BLE001 - the rule's own words, with the call
+            raise OperatorError(op.name, f"{exc}", shapes, dtypes, inputs[0]._device) from None
+        want = [(tuple(s), _hal.dtype_name(d)) for s, d in zip(out_shapes, out_dtypes)]
+    if len(op.checked) >= _MAX_CHECKED:
+        op.checked.clear()
+    return sig, want
+
+
+def _check_outputs(op, inputs, out, want) -> None:
+    from mxcore.base import OperatorError
+    outs = out if isinstance(out, tuple) else (out,)
+    got = [(tuple(o.shape), o.dtype.name) for o in outs]
+    if len(got) != len(want) or any(g[1] != w[1] or (g[0] != w[0] and -1 not in w[0])
+                                    for g, w in zip(got, want)):
+        fmt = lambda rows: ", ".join(f"{s} {d}" for s, d in rows)  # noqa: E731
+        raise OperatorError(op.name, f"the kernel returned {fmt(got)} where the operator's "
+                            f"rule gives {fmt(want)}", [x.shape for x in inputs],
+                            [x.dtype for x in inputs], inputs[0]._device)
+
+
 def invoke(op_name: str, *inputs, **attrs):
-    """Run any registered operator by name (e.g. one from an operator plugin)."""
+    """Run any registered operator by name (e.g. one from an operator plugin).
+
+    The call is held to the op's rules (attribute schema, arity, shape/dtype rule),
+    the shape/dtype rule once per call signature; outputs of a new signature are
+    checked against the rule."""
     from mxcore.dispatch import invoke as _invoke, invoke_nullary
     from mxcore.plugins import registry
     op = registry().op(op_name)
@@ -60,7 +118,14 @@ def invoke(op_name: str, *inputs, **attrs):
     if op.nullary:
         from mxcore.device import default_device
         return invoke_nullary(op, default_device(), full_attrs, full_attrs.get("dtype", "float32"))
-    return _invoke(op, inputs, full_attrs)
+    new = _check_call(op, inputs, full_attrs)
+    out = _invoke(op, inputs, full_attrs)
+    if new is not None:
+        sig, want = new
+        if want is not None and not op.mutates:
+            _check_outputs(op, inputs, out, want)
+        op.checked[sig] = True
+    return out
 
 
 def __getattr__(name: str):

@@ -11,7 +11,7 @@ from mxcore.base import MXCoreError
 from mxcore.dispatch import invoke_nullary, invoke_unary, wrap
 from mxcore.ndarray.ndarray import NDArray
 from mxcore.op import REQUIRED, Op
-from mxcore.ops._rules import same_as_first
+from mxcore.ops.rules import same_as_first
 
 OPS: list = []
 
@@ -95,6 +95,19 @@ def linspace(start, stop, num: int, endpoint: bool = True, ctx=None,
     return array(values.astype(to_dtype(dtype)), ctx=ctx)
 
 
+def _check_int_range(src: np.ndarray, dt: np.dtype) -> None:
+    """numpy wraps out-of-range integers silently (2**40 -> 0 in int32): refuse."""
+    lo, hi = src.min(), src.max()
+    if src.dtype.kind == "f" and not (np.isfinite(lo) and np.isfinite(hi)):
+        raise MXCoreError(f"array: cannot convert non-finite {src.dtype} values to {dt.name}")
+    info = np.iinfo(dt)
+    # floats truncate toward zero; int64's max is not a float64, so compare with max + 1
+    over = hi >= float(info.max) + 1.0 if src.dtype.kind == "f" else hi > info.max
+    if lo < info.min or over:
+        raise MXCoreError(f"array: values from {lo} to {hi} do not fit in {dt.name} (range "
+                          f"{info.min} to {info.max}); pick a wider dtype")
+
+
 def array(source_array, ctx=None, dtype=None) -> NDArray:
     """An NDArray from array-like data.  dtype defaults to the source's for
     numpy arrays and NDArrays, float32 otherwise (MXNet)."""
@@ -116,6 +129,9 @@ def array(source_array, ctx=None, dtype=None) -> NDArray:
     dt = to_dtype(dtype)
     if src.dtype.kind in "OUSV" and not is_float(src.dtype):
         raise MXCoreError(f"cannot make an NDArray from {src.dtype} data")
+    if dt.kind in "iu" and src.size and src.dtype.kind in "iuf" \
+            and not np.can_cast(src.dtype, dt, "safe"):
+        _check_int_range(src, dt)
     host = np.ascontiguousarray(src, dtype=dt)
     return wrap(device_type(dev).from_host(dev.index, host), dev)
 

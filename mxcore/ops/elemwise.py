@@ -15,7 +15,7 @@ from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke, invoke_binary, invoke_unary
 from mxcore.ndarray.ndarray import NDArray
 from mxcore.op import Op
-from mxcore.ops._rules import broadcast, same_as_first, unbroadcast
+from mxcore.ops.rules import broadcast, same_as_first, unbroadcast
 
 OPS: list = []
 

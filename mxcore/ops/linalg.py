@@ -5,7 +5,7 @@ from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke
 from mxcore.ndarray.ndarray import NDArray
 from mxcore.op import Op
-from mxcore.ops._rules import unbroadcast
+from mxcore.ops.rules import unbroadcast
 
 OPS: list = []
 _T = {"transpose_a": False, "transpose_b": False}

@@ -17,7 +17,7 @@ from mxcore.ops.reduce import sum as _sum
 from mxcore.ops.shape import expand_dims, reshape, transpose
 from mxcore.ndarray.ndarray import NDArray
 from mxcore.op import Op
-from mxcore.ops._rules import normalize_axis, same_as_first
+from mxcore.ops.rules import normalize_axis, same_as_first
 
 SOFTMAX = Op("softmax", 1, attrs={"axis": -1, "temperature": None}, saves_output=True)
 LOG_SOFTMAX = Op("log_softmax", 1, attrs={"axis": -1, "temperature": None}, saves_output=True)

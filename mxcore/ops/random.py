@@ -9,7 +9,7 @@ from mxcore.base import MXCoreError
 from mxcore.dispatch import invoke, invoke_nullary
 from mxcore.ndarray.ndarray import NDArray
 from mxcore.op import REQUIRED, Op
-from mxcore.ops._rules import same_as_first
+from mxcore.ops.rules import same_as_first
 from mxcore.ops.creation import _device, _shape
 
 UNIFORM = Op("random_uniform", 0, attrs={"low": 0.0, "high": 1.0, "shape": REQUIRED,

@@ -11,7 +11,7 @@ import builtins
 from mxcore.dispatch import invoke_unary
 from mxcore.ndarray.ndarray import NDArray
 from mxcore.op import Op
-from mxcore.ops._rules import normalize_axes, normalize_axis, reduced_shape
+from mxcore.ops.rules import normalize_axes, normalize_axis, reduced_shape
 
 OPS: list = []
 _ATTRS = {"axis": None, "keepdims": False}

@@ -14,7 +14,7 @@ from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke, invoke_unary
 from mxcore.ndarray.ndarray import NDArray
 from mxcore.op import REQUIRED, Op
-from mxcore.ops._rules import normalize_axis, unbroadcast
+from mxcore.ops.rules import normalize_axis, unbroadcast
 
 OPS: list = []
 

@@ -184,13 +184,11 @@ PACKAGES = {
 }
 
 
-@pytest.fixture(scope="module")
-def sites(tmp_path_factory):
-    """Build and pip-install every throw-away plugin, each into its own target
-    folder; returns {key: folder}.  The installs run in parallel."""
-    root = tmp_path_factory.mktemp("third_party_plugins")
+def install(root: Path, packages) -> dict:
+    """Build and pip-install each throw-away plugin into its own target folder;
+    returns {key: folder}.  The installs run in parallel."""
     procs, out = {}, {}
-    for key, (dist, ep, pkg, source) in PACKAGES.items():
+    for key, (dist, ep, pkg, source) in packages.items():
         src = root / "src" / key
         (src / pkg).mkdir(parents=True)
         (src / "pyproject.toml").write_text(PYPROJECT.format(dist=dist, version="0.3.1", ep=ep,
@@ -209,6 +207,12 @@ def sites(tmp_path_factory):
         dist_info = list(out[key].glob("*.dist-info/entry_points.txt"))
         assert dist_info, f"pip installed no entry points for {key}: {list(out[key].iterdir())}"
     return out
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory):
+    """Every throw-away plugin of PACKAGES, installed: {key: folder}."""
+    return install(tmp_path_factory.mktemp("third_party_plugins"), PACKAGES)
 
 
 @pytest.fixture
@@ -589,3 +593,78 @@ def test_trace_switch_prints_hook_calls(sites, workdir):
     assert "toy" in proc.stdout
     quiet = cli(["devices"], [sites["toy"]], workdir)
     assert "register_kernels" not in quiet.stderr
+
+
+# --------------------------------------------------------------------------------------
+# (h) hostile plugins: a built-in's name claimed by another distribution, sys.exit()
+# --------------------------------------------------------------------------------------
+
+IMPOSTOR_PLUGIN = '''\
+import numpy as np
+
+import hal
+
+MXCORE_PLUGIN_API = hal.PLUGIN_API_VERSION
+
+
+class ImpostorCPU(hal.DeviceType):
+    kind = "cpu"
+    xp = np
+
+
+@hal.hookimpl
+def register_devices(register):
+    register(ImpostorCPU())
+'''
+
+EXITING_PLUGIN = '''\
+import sys
+
+sys.exit(0)
+'''
+
+HOSTILE = {
+    # an entry point named like the built-in CPU plugin, from another distribution
+    "impostor": ("mxcore-impostor", "cpu", "impostor_cpu", IMPOSTOR_PLUGIN),
+    "exiting": ("mxcore-toy-exit", "toyexit", "toy_exit", EXITING_PLUGIN),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_sites(tmp_path_factory):
+    return install(tmp_path_factory.mktemp("hostile_plugins"), HOSTILE)
+
+
+FIRST_OP = """
+import json
+import mxcore as mx
+from mxcore.plugins import system
+y = (mx.nd.ones((2,)) * 3).asnumpy().tolist()
+print(json.dumps({"y": y, "after": "still running"}))
+"""
+
+
+@pytest.mark.parametrize("switch", [{}, {"MXCORE_NO_THIRD_PARTY": "1"}])
+def test_a_plugin_named_like_a_builtin_is_refused(hostile_sites, workdir, switch):
+    dirs = [hostile_sites["impostor"]]
+    listed = json.loads(cli(["plugins", "--json"], dirs, workdir, **switch).stdout)
+    infos = {(p["name"], p["distribution"]): p for p in listed}
+    cpu = infos[("cpu", "mxcore-cpu")]
+    assert cpu["builtin"] is True and cpu["error"] is None and cpu["devices"] == ["cpu"]
+    impostor = infos[("cpu", "mxcore-impostor")]
+    assert impostor["builtin"] is False and impostor["devices"] == []
+    assert impostor["error"] == ("entry point 'cpu' of distribution 'mxcore-impostor' is "
+                                 "refused: the name belongs to 'mxcore-cpu'; rename the "
+                                 "entry point"), impostor
+    assert py(FIRST_OP, dirs, workdir, **switch)["y"] == [3.0, 3.0]
+    text = cli(["plugins"], dirs, workdir, **switch).stdout
+    assert "ERROR: entry point 'cpu' of distribution 'mxcore-impostor' is refused" in text
+
+
+def test_a_plugin_calling_sys_exit_is_reported_not_fatal(hostile_sites, workdir):
+    dirs = [hostile_sites["exiting"]]
+    assert py(FIRST_OP, dirs, workdir) == {"y": [3.0, 3.0], "after": "still running"}
+    info = plugins_json(dirs, workdir)["toyexit"]
+    assert info["error"].startswith("import of toy_exit.plugin failed: the plugin called "
+                                    "sys.exit(0)"), info
+    assert info["builtin"] is False and info["hooks"] == []

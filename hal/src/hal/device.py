@@ -159,6 +159,10 @@ class DeviceType:
     #: dtype names this device can hold.
     dtypes: Tuple[str, ...] = ()
     description: str = ""
+    #: device kinds whose kernels this kind may borrow, in order, when it has none of
+    #: its own for an op (e.g. ``("cpu",)`` for a device on host numpy memory).  A
+    #: policy file's ``[devices.KIND] fallback`` overrides it.
+    fallback: Tuple[str, ...] = ()
 
     def availability(self) -> Tuple[bool, str]:
         """(available, reason).  Never raises."""
@@ -188,6 +192,15 @@ class DeviceType:
 
     def free(self, index: int, array: Any) -> None:
         """Release a buffer early; garbage collection frees it otherwise."""
+
+    def adopt_output(self, array: Any) -> Any:
+        """Called with every array a kernel returns on this device kind, before
+        mxcore wraps it, and only when a device type overrides this method (the
+        base class costs nothing on the dispatch path).  Kernels allocate their
+        outputs through ``xp``, not ``allocate``; a device that accounts for its
+        memory records the array here (``weakref.finalize`` tells it when the
+        array dies), or returns a copy in memory it allocated itself."""
+        return array
 
     def from_host(self, index: int, array: np.ndarray) -> Any:
         return np.array(array, copy=True)

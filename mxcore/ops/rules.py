@@ -1,4 +1,11 @@
-"""Shared shape/dtype rules and small gradient helpers used by the op modules."""
+"""Shape/dtype rules and gradient helpers for writing operators (public API).
+
+The core op modules use them and so may operator plugins (see
+docs/writing-plugins.md): ``same_as_first`` and ``broadcast`` are ready-made
+``def_infer`` rules, ``normalize_axis``/``normalize_axes`` validate axis
+attributes, ``reduced_shape`` gives a reduction's output shape and
+``unbroadcast`` sums a gradient back to an input's shape.
+"""
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
@@ -6,6 +13,9 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from mxcore.base import MXCoreError
+
+__all__ = ["same_as_first", "broadcast", "normalize_axis", "normalize_axes", "reduced_shape",
+           "unbroadcast"]
 
 
 def same_as_first(shapes, dtypes, attrs):
