@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence
@@ -102,13 +101,12 @@ class Autotuner:
         return best
 
     def _save(self) -> None:
+        from mxcore.serialization import atomic_path
         folder = os.path.dirname(os.path.abspath(self.path))
         try:
             os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".autotune.", dir=folder)
-            with os.fdopen(fd, "w") as f:
+            with atomic_path(self.path) as tmp, open(tmp, "w") as f:
                 json.dump(self.results, f, indent=1)
-            os.replace(tmp, self.path)
         except OSError:
             pass  # an unwritable cache only costs re-timing in the next process
 

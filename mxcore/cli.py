@@ -6,14 +6,140 @@
     mxcore kernels explain OP --device cpu --dtype float32 --shape 2,3 --shape 3,4
     mxcore train mnist [--epochs N] ...      train the MNIST MLP (see --help)
     mxcore demo [--epochs N] [--device DEV]  train a linear model with autograd
+
+Errors are one line on stderr, ``mxcore: error: ...``; ``--debug`` (anywhere on the
+command line) or ``MXCORE_DEBUG=1`` adds the traceback.  Exit codes:
+
+    0    success
+    1    an internal error (a bug in mxcore or a plugin): rerun with --debug
+    2    a user error: bad arguments, unknown device kind, operator or dtype,
+         unusable device, unreadable data, unwritable output (any MXCoreError,
+         hal.DeviceUnavailableError or OSError)
+    3    ``train``: the training loss (or the parameters) became NaN or infinite;
+         training stopped and nothing was saved
+    130  interrupted (Ctrl-C): 128 + SIGINT
+    141  standard output was closed early (``mxcore kernels | head``): 128 + SIGPIPE,
+         what a shell reports for a program that SIGPIPE ended; nothing is printed
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
-from typing import List, Optional
+import traceback
+from typing import Callable, List, NoReturn, Optional, Tuple
 
+from mxcore.base import MXCoreError
+
+EXIT_OK = 0
+EXIT_INTERNAL_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NON_FINITE = 3
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
+
+class UsageError(MXCoreError):
+    """A request the command line cannot serve as asked (unknown device kind, op...)."""
+
+
+# argument types: they raise ArgumentTypeError so that argparse reports the flag ------------
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") \
+                from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        return value
+    parse.__name__ = f"int>={low}"
+    return parse
+
+
+def finite_float(low: float = 0.0, low_inclusive: bool = False,
+                 high: Optional[float] = None) -> Callable[[str], float]:
+    """An argparse type: a finite number above ``low`` (or equal to it when
+    ``low_inclusive``) and below ``high`` when given."""
+    bound = (f">= {low:g}" if low_inclusive else f"> {low:g}") + (
+        f" and < {high:g}" if high is not None else "")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if (not math.isfinite(value) or value < low or (value == low and not low_inclusive)
+                or (high is not None and value >= high)):
+            raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text!r}")
+        return value
+    parse.__name__ = f"float{bound}"
+    return parse
+
+
+def device_spec(text: str) -> str:
+    """An argparse type: a device written ``kind[:index]`` (kept as text; whether the
+    kind exists is checked when the command runs, after plugins load)."""
+    from hal import parse_device
+    try:
+        parse_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def shape_spec(text: str) -> Tuple[int, ...]:
+    """An argparse type: a shape such as ``2,3`` or ``(2, 3)``; empty for a scalar."""
+    body = text.strip().strip("()")
+    try:
+        dims = tuple(int(p) for p in body.split(",") if p.strip()) if body else ()
+    except ValueError:
+        dims = None
+    if dims is None or any(d < 0 for d in dims):
+        raise argparse.ArgumentTypeError(
+            f"expected a shape of non-negative integers such as 2,3, got {text!r}")
+    return dims
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where they say nothing (flags, None) or the help text
+    already explains the default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        # identity checks: a default of 0 is worth showing, and 0 == False
+        if (default is None or default is False or default == [] or default == argparse.SUPPRESS
+                or "default" in text):
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every parser (subcommands included): defaults in --help, errors in one line."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"mxcore: error: {message} (see '{self.prog} --help')\n")
+
+
+def _add_debug(p: argparse.ArgumentParser, top: bool = False) -> None:
+    # on every subparser too, so that it may follow the subcommand; SUPPRESS there keeps
+    # a subparser's default from overwriting `mxcore --debug ...`
+    p.add_argument("--debug", action="store_true",
+                   default=False if top else argparse.SUPPRESS,
+                   help="print the traceback of an error (also MXCORE_DEBUG=1)")
+
+
+# commands ----------------------------------------------------------------------------------
 
 def _plugins(args) -> int:
     from mxcore.plugins import system
@@ -54,31 +180,44 @@ def _devices(args) -> int:
     return 0
 
 
-def _parse_shape(text: str):
-    text = text.strip().strip("()")
-    return tuple(int(p) for p in text.split(",") if p.strip()) if text else ()
+def _known_kind(reg, spec: str) -> str:
+    """The kind of device ``spec``, which must be one the registry knows: a registered
+    device, or a kind some plugin registered kernels for."""
+    from hal import parse_device
+    kind = parse_device(spec).kind
+    known = sorted(set(reg.devices) | {dev for (_, dev) in reg.kernels})
+    if kind not in known:
+        raise UsageError(f"unknown device kind {kind!r} (known kinds: "
+                         f"{', '.join(known) or 'none'}; `mxcore plugins` shows load errors)")
+    return kind
+
+
+def _known_op(reg, name: str) -> None:
+    if name not in reg.ops and not any(op == name for (op, _) in reg.kernels):
+        reg.op(name)  # raises UnknownOperatorError, which says where to look
 
 
 def _kernels(args) -> int:
-    from hal import parse_device
     from mxcore.plugins import registry
     from mxcore.registry import qualified
     reg = registry()
+    if args.markdown:
+        from mxcore.kernel_docs import render
+        sys.stdout.write(render(reg))
+        return 0
     if args.action == "explain":
         if not args.op:
-            print("usage: mxcore kernels explain OP --device DEV --dtype DTYPE [--shape S ...]",
-                  file=sys.stderr)
-            return 2
-        kind = parse_device(args.device or "cpu").kind
-        shapes = tuple(_parse_shape(s) for s in args.shape) or None
+            raise UsageError("explain needs an operator (usage: mxcore kernels explain OP "
+                             "--device DEV --dtype DTYPE [--shape S ...])")
+        kind = _known_kind(reg, args.device or "cpu")
+        _known_op(reg, args.op)
+        shapes = tuple(args.shape) or None
         dtypes = (args.dtype,) * len(shapes) if shapes else None
-        try:
-            print(reg.explain(args.op, kind, args.dtype, shapes, dtypes, {}))
-        except Exception as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        print(reg.explain(args.op, kind, args.dtype, shapes, dtypes, {}))
         return 0
-    kind = parse_device(args.device).kind if args.device else None
+    kind = _known_kind(reg, args.device) if args.device else None
+    if args.op:
+        _known_op(reg, args.op)
     rows = []
     for (op, dev), ks in sorted(reg.kernels.items()):
         if (args.op and op != args.op) or (kind and dev != kind):
@@ -131,39 +270,118 @@ def _demo(args) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="mxcore", description="mxcore command line")
+def _train_mnist(args) -> int:
+    from mxcore.recipes import mnist
+    mnist.train(args)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mxcore`` argument parser."""
+    import hal
+    from mxcore.recipes import mnist
+    parser = _Parser(prog="mxcore", description="mxcore command line")
+    _add_debug(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plugins", help="list plugins")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_debug(p)
     p.set_defaults(func=_plugins)
     p = sub.add_parser("devices", help="list device kinds")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_debug(p)
     p.set_defaults(func=_devices)
     p = sub.add_parser("kernels", help="list kernels, or explain a resolution")
-    p.add_argument("action", nargs="?", choices=["list", "explain"], default="list")
+    p.add_argument("action", nargs="?", choices=["list", "explain"], default="list",
+                   help="list kernels, or explain which one serves a call")
     p.add_argument("op", nargs="?", help="operator (for explain)")
-    p.add_argument("--op", dest="op_filter")
-    p.add_argument("--device")
-    p.add_argument("--dtype", default="float32")
-    p.add_argument("--shape", action="append", default=[], help="input shape, e.g. 2,3")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--op", dest="op_filter", metavar="OP",
+                   help="list only this operator's kernels")
+    p.add_argument("--device", type=device_spec,
+                   help="device kind, e.g. cpu or cuda (list: all kinds; explain: cpu)")
+    p.add_argument("--dtype", default="float32", choices=hal.ALL_DTYPES,
+                   help="input dtype (explain)")
+    p.add_argument("--shape", action="append", default=[], type=shape_spec,
+                   help="an input's shape, e.g. 2,3; once per input (explain)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (list)")
+    p.add_argument("--markdown", action="store_true",
+                   help="every op's kernel call, attributes and kernels per device, as "
+                        "markdown (docs/kernels.md is this, with MXCORE_NO_THIRD_PARTY=1)")
+    _add_debug(p)
     p.set_defaults(func=_kernels)
     p = sub.add_parser("train", help="train a model")
     models = p.add_subparsers(dest="model", required=True)
-    from mxcore.recipes import mnist
     m = models.add_parser("mnist", help="the MNIST MLP (784-256-10)")
     mnist.add_arguments(m)
-    m.set_defaults(func=lambda a: (mnist.train(a), 0)[1])
+    _add_debug(m)
+    m.set_defaults(func=_train_mnist)
     p = sub.add_parser("demo", help="train a linear model with autograd")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--device")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int_at_least(1), default=5, help="passes over the data")
+    p.add_argument("--device", type=device_spec,
+                   help="e.g. cpu, cuda:0 (default: MXCORE_DEVICE or cpu)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed")
+    _add_debug(p)
     p.set_defaults(func=_demo)
-    args = parser.parse_args(argv)
-    if args.command == "kernels":
-        args.op = args.op or args.op_filter
-    return args.func(args)
+    return parser
+
+
+def _debug_wanted(argv: List[str]) -> bool:
+    # from the raw arguments too: an error while building the parser comes first
+    return "--debug" in argv or os.environ.get("MXCORE_DEBUG", "") not in ("", "0")
+
+
+def _say(message: str) -> None:
+    try:
+        print(message, file=sys.stderr)
+    except (OSError, ValueError):
+        pass  # stderr is gone too: the exit code must do
+
+
+def _quiet_stdout() -> None:
+    """Point file descriptor 1 at /dev/null, so that the interpreter's last flush of the
+    closed pipe raises nothing at exit (Python's documented way for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a real file (captured in tests): nothing will flush to it
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line; returns the exit code (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_wanted(argv)
+    try:
+        args = build_parser().parse_args(argv)
+        debug = debug or bool(getattr(args, "debug", False))
+        if args.command == "kernels":
+            args.op = args.op or args.op_filter
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        _say("mxcore: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        from hal import DeviceUnavailableError
+        if debug:
+            traceback.print_exc()
+        recipe = sys.modules.get("mxcore.recipes.mnist")  # loaded if it raised
+        if recipe is not None and isinstance(exc, recipe.TrainingDivergedError):
+            _say(f"mxcore: error: {exc}")
+            return EXIT_NON_FINITE
+        if isinstance(exc, (MXCoreError, DeviceUnavailableError, OSError)):
+            _say(f"mxcore: error: {exc}")
+            return EXIT_USAGE
+        hint = "" if debug else " (rerun with --debug for the traceback)"
+        _say(f"mxcore: internal error: {type(exc).__name__}: {exc}{hint}")
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

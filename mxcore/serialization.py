@@ -3,8 +3,11 @@ writes.  Loading a file never runs code (no pickle anywhere)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import secrets
+import socket
 from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
@@ -12,29 +15,86 @@ import numpy as np
 from mxcore.base import MXCoreError
 
 
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (``kill(pid, 0)``: EPERM means it exists but
+    belongs to someone else)."""
+    if pid <= 0:
+        return True  # never a writer of ours: leave such files alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _host_tag() -> str:
+    # pids are only comparable on one host (and one pid namespace, which in
+    # containers goes with its own hostname): another host's files are never touched
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def _remove_stale_temporaries(folder: str, name: str, suffix: str, host: str) -> None:
+    """Remove the temporary files for ``name`` left in ``folder`` by writers of this
+    host that no longer run (killed before they could clean up)."""
+    if os.name != "posix":
+        return  # no kill(pid, 0) probe elsewhere (on Windows signal 0 is CTRL_C_EVENT)
+    pattern = re.compile(rf"\.{re.escape(name)}\.{host}\.(\d+)\.[0-9a-f]{{8}}{re.escape(suffix)}")
+    prefix = f".{name}.{host}."
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    me = os.getpid()
+    for entry in entries:
+        if not entry.startswith(prefix):
+            continue
+        m = pattern.fullmatch(entry)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        if pid != me and not _pid_alive(pid):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, entry))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str, suffix: str = ".tmp") -> Iterator[str]:
     """A fresh file beside ``path`` to write; renamed over ``path`` when the block
-    ends, removed if it raises, so readers see the old file or the whole new one.
-    The file gets the permissions ``open()`` would give (0o666 less the umask), even
-    when the writer replaces it (safetensors writes 0o600 files)."""
+    ends, removed if it raises (KeyboardInterrupt included), so readers see the old
+    file or the whole new one.  The file gets the permissions ``open()`` would give
+    (0o666 less the umask), even when the writer replaces it (safetensors writes
+    0o600 files).
+
+    The temporary file is ``.{name}.{host}.{pid}.{random}{suffix}``: a writer killed
+    outright (SIGKILL, power loss) cannot remove it, so every write first removes the
+    temporaries for the same target whose process (on this host) is gone.  Files of
+    running processes, this one's included, are kept."""
     path = os.path.abspath(os.fspath(path))
     folder, name = os.path.split(path)
-    while True:
-        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}{suffix}")
-        try:
-            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            break
-        except FileExistsError:
-            continue
+    host = _host_tag()
+    _remove_stale_temporaries(folder, name, suffix, host)
+    tmp = None
     try:
+        while True:
+            # named before it exists: an interrupt right after creating it must remove it
+            tmp = os.path.join(
+                folder, f".{name}.{host}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+            try:
+                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            except FileExistsError:
+                tmp = None  # another writer's
+                continue
+            break
         mode = os.stat(tmp).st_mode & 0o777  # 0o666 less the umask
         yield tmp
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise
 
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import time
 from typing import Dict, List, Optional
+
+from mxcore.base import MXCoreError
+from mxcore.serialization import atomic_path
 
 DEFAULTS = {"epochs": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.02, "momentum": 0.9,
             "wd": 0.0, "seed": 42, "hidden": 256}
@@ -24,32 +28,68 @@ def build_net(hidden: int = 256):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    p.add_argument("--optimizer", default=DEFAULTS["optimizer"],
-                   help="sgd, nag, adam, adamw, rmsprop, adagrad, adadelta")
-    p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="learning rate")
-    p.add_argument("--momentum", type=float, default=DEFAULTS["momentum"],
-                   help="momentum (sgd/nag)")
-    p.add_argument("--wd", type=float, default=DEFAULTS["wd"], help="weight decay")
-    p.add_argument("--hidden", type=int, default=DEFAULTS["hidden"])
-    p.add_argument("--device", default=None, help="e.g. cpu, cuda:0 (default: MXCORE_DEVICE or cpu)")
+    from mxcore.cli import device_spec, finite_float, int_at_least
+    from mxcore.optimizer import Optimizer
+    p.add_argument("--epochs", type=int_at_least(1), default=DEFAULTS["epochs"],
+                   help="passes over the training set")
+    p.add_argument("--batch-size", type=int_at_least(1), default=DEFAULTS["batch_size"],
+                   help="images per training step")
+    p.add_argument("--optimizer", type=str.lower, default=DEFAULTS["optimizer"],
+                   choices=sorted(Optimizer.opt_registry), help="optimizer")
+    p.add_argument("--lr", type=finite_float(0.0), default=DEFAULTS["lr"], help="learning rate")
+    p.add_argument("--momentum", type=finite_float(0.0, low_inclusive=True, high=1.0),
+                   default=DEFAULTS["momentum"], help="momentum (sgd/nag)")
+    p.add_argument("--wd", type=finite_float(0.0, low_inclusive=True), default=DEFAULTS["wd"],
+                   help="weight decay")
+    p.add_argument("--hidden", type=int_at_least(1), default=DEFAULTS["hidden"],
+                   help="units of the hidden layer")
+    p.add_argument("--device", type=device_spec, default=None,
+                   help="e.g. cpu, cuda:0 (default: MXCORE_DEVICE or cpu)")
     p.add_argument("--data-root", default=None,
                    help="folder with the MNIST gz files (default: MXCORE_DATA or ~/.mxcore/datasets)")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--seed", type=int_at_least(0), default=DEFAULTS["seed"], help="random seed")
     p.add_argument("--output", default="mnist-output", help="where parameters and history go")
-    p.add_argument("--limit", type=int, default=None,
-                   help="train on the first N training images only (quick runs)")
+    p.add_argument("--limit", type=int_at_least(1), default=None, metavar="N",
+                   help="train on the first N training images only, for quick runs "
+                        "(default: all 60000)")
     p.add_argument("--plot", action="store_true", help="also write a PNG of the curves "
                    "(needs matplotlib: pip install mxcore[plot])")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--profile", type=int, default=0, metavar="STEPS",
+    p.add_argument("--profile", type=int_at_least(0), default=0, metavar="STEPS",
                    help="profile the first STEPS training steps: a Chrome trace in "
                         "OUTPUT/profile.json (chrome://tracing, ui.perfetto.dev) and a "
-                        "per-operator table on stdout (on a GPU each kernel is waited for)")
-    p.add_argument("--threads", type=int, default=1,
+                        "per-operator table on stdout (on a GPU each kernel is waited for); "
+                        "0: no profile")
+    p.add_argument("--threads", type=int_at_least(0), default=1,
                    help="BLAS threads on the CPU (default 1: small steps gain nothing from "
                         "more, and lose a lot when cores are busy); 0 leaves it alone")
+
+
+class TrainingDivergedError(MXCoreError):
+    """The training loss or the parameters became NaN or infinite.  Raised before
+    anything is saved, so the files of an earlier run are kept."""
+
+
+def _check_loss(total: float, epoch: int, after_step: int, step: int) -> None:
+    """``total`` is the epoch's running loss sum at ``step``, last read finite at
+    ``after_step``: non-finite losses never become finite again in a sum of them."""
+    if math.isfinite(total):
+        return
+    where = (f"at step {step}" if step == after_step + 1
+             else f"between steps {after_step + 1} and {step}")
+    raise TrainingDivergedError(
+        f"training loss became {total} in epoch {epoch}, {where}; stopped without saving "
+        "parameters or history (try a lower --lr)")
+
+
+def _check_parameters(net, epoch: int) -> None:
+    """A last update can turn the parameters non-finite after the last loss was computed."""
+    import numpy as np
+    for name, param in net.collect_params().items():
+        if not np.isfinite(param.data().asnumpy()).all():
+            raise TrainingDivergedError(
+                f"parameter {name} became NaN or infinite in epoch {epoch}; stopped without "
+                "saving parameters or history (try a lower --lr)")
 
 
 def _datasets(root: Optional[str], limit: Optional[int]):
@@ -82,10 +122,70 @@ def _report_profile(profiler) -> None:
     print(f"profile of the first steps in {path}")
 
 
-def train(args) -> Dict[str, List[float]]:
+def _train_epoch(args, epoch: int, net, trainer, loss_fn, loader, device,
+                 history: Dict[str, List[float]], profile_left: int) -> int:
+    """One pass over ``loader``; appends the epoch's training figures to ``history``
+    and returns how many steps are still to profile."""
     import mxcore as mx
-    from mxcore import autograd, gluon
+    from mxcore import autograd
     from tqdm import tqdm
+    start = time.perf_counter()
+    seen = 0
+    # running sums stay on the device: reading them every step would make the host
+    # wait for an accelerator at each step (read every 50 steps, and at the end); the
+    # loss is checked for NaN/inf at those reads, as a non-finite term keeps the sum so
+    loss_sum = correct_sum = None
+    checked = 0  # the last step at which the running loss was read, and finite
+    step = 0
+    bar = tqdm(loader, desc=f"epoch {epoch}/{args.epochs}", leave=False,
+               unit="batch", disable=True if args.no_progress else None)  # None: TTY only
+    try:
+        for i, (data, label) in enumerate(bar):
+            step = i + 1
+            with mx.profiler.scope("train_step") if profile_left else _NO_SCOPE:
+                data, label = data.as_in_context(device), label.as_in_context(device)
+                with autograd.record():
+                    out = net(data)
+                    loss = loss_fn(out, label)
+                loss.backward()
+                n = data.shape[0]
+                trainer.step(n)
+            if profile_left:
+                profile_left -= 1
+                if not profile_left:
+                    _report_profile(mx.profiler)
+            batch_loss = loss.sum()
+            batch_correct = (out.argmax(axis=1) == label.astype(out.dtype)).sum()
+            loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+            correct_sum = batch_correct if correct_sum is None else correct_sum + batch_correct
+            seen += n
+            if i % 50 == 0:
+                running = float(loss_sum.asscalar())
+                _check_loss(running, epoch, checked, step)
+                checked = step
+                bar.set_postfix(loss=f"{running / seen:.4f}")
+                history["step_loss"].append(float(batch_loss.asscalar()) / n)
+    finally:
+        bar.close()
+    if profile_left:  # fewer steps than asked for
+        profile_left = 0
+        _report_profile(mx.profiler)
+    total_loss, correct = float(loss_sum.asscalar()), int(correct_sum.asscalar())
+    _check_loss(total_loss, epoch, checked, step)
+    _check_parameters(net, epoch)
+    history["epoch"].append(epoch)
+    history["train_loss"].append(total_loss / seen)
+    history["train_acc"].append(correct / seen)
+    history["seconds"].append(time.perf_counter() - start)
+    return profile_left
+
+
+def train(args) -> Dict[str, List[float]]:
+    """Train the MLP as ``args`` (from ``add_arguments``) say; save its parameters and a
+    JSON history in ``args.output``.  Raises TrainingDivergedError, before saving
+    anything, when the loss or the parameters become NaN or infinite."""
+    import mxcore as mx
+    from mxcore import gluon
 
     mx.random.seed(args.seed)
     device = mx.device(args.device) if args.device else mx.default_device()
@@ -115,52 +215,25 @@ def train(args) -> Dict[str, List[float]]:
         mx.profiler.set_config(filename=os.path.join(args.output, "profile.json"),
                                synchronize=not device_type(device).host_memory)
         mx.profiler.set_state("run")
-    for epoch in range(1, args.epochs + 1):
-        start = time.perf_counter()
-        seen = 0
-        # running sums stay on the device: reading them every step would make the host
-        # wait for an accelerator at each step (read every 50 steps, and at the end)
-        loss_sum = correct_sum = None
-        bar = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", leave=False,
-                   unit="batch", disable=True if args.no_progress else None)  # None: TTY only
-        for i, (data, label) in enumerate(bar):
-            with mx.profiler.scope("train_step") if profile_left else _NO_SCOPE:
-                data, label = data.as_in_context(device), label.as_in_context(device)
-                with autograd.record():
-                    out = net(data)
-                    loss = loss_fn(out, label)
-                loss.backward()
-                n = data.shape[0]
-                trainer.step(n)
-            if profile_left:
-                profile_left -= 1
-                if not profile_left:
-                    _report_profile(mx.profiler)
-            batch_loss = loss.sum()
-            batch_correct = (out.argmax(axis=1) == label.astype(out.dtype)).sum()
-            loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
-            correct_sum = batch_correct if correct_sum is None else correct_sum + batch_correct
-            seen += n
-            if i % 50 == 0:
-                bar.set_postfix(loss=f"{float(loss_sum.asscalar()) / seen:.4f}")
-                history["step_loss"].append(float(batch_loss.asscalar()) / n)
-        bar.close()
-        if profile_left:  # fewer steps than asked for
-            profile_left = 0
-            _report_profile(mx.profiler)
-        total_loss, correct = float(loss_sum.asscalar()), int(correct_sum.asscalar())
-        train_seconds = time.perf_counter() - start
-        test_acc = evaluate(net, test_loader, device)
-        history["epoch"].append(epoch)
-        history["train_loss"].append(total_loss / seen)
-        history["train_acc"].append(correct / seen)
-        history["test_acc"].append(test_acc)
-        history["seconds"].append(train_seconds)
-        print(f"epoch {epoch:2d}: train loss {total_loss / seen:.4f}  train acc "
-              f"{correct / seen:.4f}  test acc {test_acc:.4f}  {train_seconds:.1f}s")
+    import numpy as np
+    try:
+        # overflow ends as inf/NaN in the loss or the parameters, which are checked and
+        # reported in one line: numpy's warnings from CPU kernels would only add noise
+        with np.errstate(over="ignore", invalid="ignore"):
+            for epoch in range(1, args.epochs + 1):
+                profile_left = _train_epoch(args, epoch, net, trainer, loss_fn, train_loader,
+                                            device, history, profile_left)
+                test_acc = evaluate(net, test_loader, device)
+                history["test_acc"].append(test_acc)
+                print(f"epoch {epoch:2d}: train loss {history['train_loss'][-1]:.4f}  "
+                      f"train acc {history['train_acc'][-1]:.4f}  test acc {test_acc:.4f}  "
+                      f"{history['seconds'][-1]:.1f}s")
+    finally:
+        if profile_left:  # stopped early: take the profiler's engine out of the way
+            mx.profiler.set_state("stop")
     params_path = os.path.join(args.output, "mnist-mlp.safetensors")
     net.save_parameters(params_path)
-    with open(os.path.join(args.output, "history.json"), "w") as f:
+    with atomic_path(os.path.join(args.output, "history.json")) as tmp, open(tmp, "w") as f:
         json.dump({"config": {k: v for k, v in vars(args).items() if k != "func"},
                    "history": history}, f, indent=2)
     print(f"final test accuracy {history['test_acc'][-1]:.4f}; parameters in {params_path}")
@@ -187,6 +260,8 @@ def plot(history: Dict[str, List[float]], path: str) -> None:
     a2.set_ylabel("accuracy")
     a2.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    # the format from the target's name: the temporary file's name ends in .tmp
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=os.path.splitext(path)[1][1:] or "png")
     plt.close(fig)
     print(f"curves in {path}")

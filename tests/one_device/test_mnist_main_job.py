@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -79,3 +80,82 @@ def test_gluon_example_script_runs_unchanged():
     m = re.search(r"Test acc ([0-9.]+)", proc.stdout)
     assert m and float(m.group(1)) > 0.8
     os.remove(os.path.join(ROOT, "mnist_mlp.params"))
+
+
+def _run_cli(*argv, **kwargs):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MXCORE_PLUGINS", "MXCORE_REGISTRY", "MXCORE_DEVICE", "MXCORE_DEBUG")}
+    return subprocess.run([sys.executable, "-m", "mxcore.cli", *argv], capture_output=True,
+                          text=True, timeout=300, env=env, **kwargs)
+
+
+def test_a_non_finite_loss_stops_with_exit_3_and_keeps_the_previous_files(tmp_path):
+    out = tmp_path / "run"
+    common = ["train", "mnist", "--epochs", "1", "--limit", "640", "--data-root", DATA,
+              "--output", str(out), "--no-progress"]
+    good = _run_cli(*common)
+    assert good.returncode == 0, good.stderr
+    params, history = out / "mnist-mlp.safetensors", out / "history.json"
+    before = {p.name: p.read_bytes() for p in (params, history)}
+    # a valid but far too large learning rate: the loss overflows within a few steps
+    proc = _run_cli(*common, "--lr", "1e30")
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr  # no traceback, no numpy warnings
+    assert re.fullmatch(r"mxcore: error: training loss became (nan|inf) in epoch 1, "
+                        r"(at step \d+|between steps \d+ and \d+); stopped without saving "
+                        r"parameters or history \(try a lower --lr\)", lines[0]), lines[0]
+    assert {p.name: p.read_bytes() for p in (params, history)} == before
+    assert sorted(os.listdir(out)) == ["history.json", "mnist-mlp.safetensors"]
+
+
+def test_parameters_made_non_finite_by_the_last_step_are_not_saved(tmp_path):
+    # one step: its loss is computed on the initial (finite) parameters, and its update
+    # overflows them, so only a check of the parameters can see it
+    out = tmp_path / "run"
+    proc = _run_cli("train", "mnist", "--epochs", "1", "--limit", "1", "--batch-size", "1",
+                    "--lr", "3e38", "--momentum", "0", "--data-root", DATA,
+                    "--output", str(out), "--no-progress")
+    assert proc.returncode == 3, proc.stderr
+    assert re.fullmatch(r"mxcore: error: parameter \S+ became NaN or infinite in epoch 1; "
+                        r"stopped without saving parameters or history \(try a lower --lr\)\n",
+                        proc.stderr), proc.stderr
+    assert os.listdir(out) == []
+
+
+def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ("MXCORE_DEVICE", "MXCORE_DEBUG")}
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "mxcore.cli", "train", "mnist", "--epochs",
+                             "50", "--data-root", DATA, "--output", str(out), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().startswith("training MLP")  # inside the training loop
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err == "mxcore: interrupted\n"
+    assert os.listdir(out) == []
+
+
+def test_history_is_written_atomically(tmp_path, monkeypatch):
+    from mxcore.cli import main
+    from mxcore.recipes import mnist
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "history.json").write_text('{"previous": true}')
+
+    def fails_half_way(obj, f, **kwargs):
+        f.write('{"config": ')
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(mnist.json, "dump", fails_half_way)
+    rc = main(["train", "mnist", "--epochs", "1", "--limit", "64", "--data-root", DATA,
+               "--output", str(out), "--no-progress"])
+    assert rc == 2  # an OSError on a file is the user's to fix
+    assert (out / "history.json").read_text() == '{"previous": true}'
+    assert not [n for n in os.listdir(out) if n.startswith(".")]
