@@ -213,7 +213,11 @@ def _kernels(args) -> int:
         _known_op(reg, args.op)
         shapes = tuple(args.shape) or None
         dtypes = (args.dtype,) * len(shapes) if shapes else None
-        print(reg.explain(args.op, kind, args.dtype, shapes, dtypes, {}))
+        try:  # guards may read attributes: give them the op's defaults
+            attrs = reg.op(args.op).check_attrs({})
+        except Exception:  # noqa: BLE001 - required attributes have no default
+            attrs = {}
+        print(reg.explain(args.op, kind, args.dtype, shapes, dtypes, attrs))
         return 0
     kind = _known_kind(reg, args.device) if args.device else None
     if args.op:

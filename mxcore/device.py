@@ -78,6 +78,14 @@ def empty_cache(dev: Device = None) -> None:
         dt.empty_cache(d.index)
 
 
+def memory_stats(dev: Device = None) -> Dict[str, int]:
+    """What ``dev``'s plugin reports about its memory (``DeviceType.memory_stats``:
+    CUDA pool bytes, host RSS, a plugin's own accounting), for ``dev`` or the
+    default device (``torch.cuda.memory_stats``)."""
+    dev = default_device() if dev is None else device(dev)
+    return dict(device_type(dev).memory_stats(dev.index))
+
+
 def _used(dev: Device = None, kind: str = None):
     """(device, DeviceType) pairs: ``dev`` alone, or every device this process has
     used (of ``kind``, when given) whose plugin is still registered."""

@@ -8,6 +8,7 @@ on failure.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict, Sequence
 
 import hal
@@ -87,8 +88,8 @@ def _for_device(fn, reg, kind: str):
         if type(out) is tuple:
             return tuple([adopt(o) for o in out])
         return adopt(out)
-    adopting.__wrapped__ = fn  # the profiler names it after the kernel
-    return adopting
+    # the kernel's names and __wrapped__: the profiler and tests name it after the kernel
+    return functools.update_wrapper(adopting, fn)
 
 
 def _resolve(op: Op, kind: str, dtype) -> Any:

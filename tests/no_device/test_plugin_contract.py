@@ -250,9 +250,25 @@ def test_a_device_sees_every_kernel_output(runtime_plugins):
     b = a + a                                    # a binary kernel
     c = mx.nd.split(mx.nd.ones((4, 8), ctx=dev), num_outputs=2, axis=0)  # a tuple of two
     assert counting.live == 1024 * 2 + 128 + 64 * 2
+    from mxcore.device import memory_stats
+    assert memory_stats(dev) == {"live_bytes": counting.live}
+    assert memory_stats("countacc:0") == {"live_bytes": counting.live}
+    assert b.__class__ is mx.nd.NDArray
     del a, b, c
     gc.collect()
     assert counting.live == 0
+
+
+def test_the_adopting_wrapper_keeps_the_kernels_names(runtime_plugins):
+    from mxcore.dispatch import _for_device
+    from mxcore.plugins import registry
+    runtime_plugins(DevicePlugin(CountingDevice()), "fake-devices")
+
+    def my_kernel(x):
+        return x
+    wrapped = _for_device(my_kernel, registry(), "countacc")
+    assert wrapped is not my_kernel and wrapped.__wrapped__ is my_kernel
+    assert wrapped.__qualname__ == my_kernel.__qualname__
 
 
 def test_devices_that_do_not_adopt_outputs_get_the_kernel_itself():
@@ -317,3 +333,23 @@ def test_in_range_integer_conversions_still_work():
     assert mx.nd.array([1.7, -2.5], dtype="int32").asnumpy().tolist() == [1, -2]  # truncates
     assert mx.nd.array(np.arange(5, dtype=np.int64), dtype="uint8").asnumpy().tolist() == [
         0, 1, 2, 3, 4]
+
+
+class AttrGuarded:
+    """A kernel whose guard reads an attribute (softmax's axis)."""
+    MXCORE_PLUGIN_API = hal.PLUGIN_API_VERSION
+
+    @hal.hookimpl
+    def register_kernels(self, register):
+        register(hal.Kernel(op="softmax", device="cpu", fn=lambda x, axis, temperature: x,
+                            name="last_axis_softmax", dtypes={"float16"}, priority=9,
+                            applies=lambda shapes, dtypes, attrs: attrs["axis"] == -1))
+
+
+def test_explain_gives_guards_the_ops_default_attributes(runtime_plugins, capsys):
+    from mxcore.cli import main
+    runtime_plugins(AttrGuarded(), "attr-guarded")
+    assert main(["kernels", "explain", "softmax", "--dtype", "float16", "--shape", "2,3"]) == 0
+    out = capsys.readouterr().out
+    assert "winner: attr-guarded:last_axis_softmax" in out, out
+    assert "guard raised" not in out
