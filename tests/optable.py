@@ -445,6 +445,126 @@ case("fully_connected_backward_weight_only",
                                                     act_type="relu", grads=(0, 1, 0)),
      lambda g, x, w, y: _fc_backward(g, x, w, y, "relu", (0, 1, 0)),
      (In((2, 3, 5)), In((2, 3, 4)), In((5, 4)), In((2, 3, 5), "away0")), grad=False, tol=_MM_T)
+# --- convolution and pooling: direct loops over output positions (tiny shapes) ----
+def _conv_ref(x, w, b=None, stride=None, pad=None, dilate=None, groups=1):
+    nd_ = x.ndim - 2
+    stride, pad, dilate = stride or (1,) * nd_, pad or (0,) * nd_, dilate or (1,) * nd_
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in pad])
+    f_, cg = w.shape[:2]
+    k = w.shape[2:]
+    out = [(xp.shape[2 + i] - dilate[i] * (k[i] - 1) - 1) // stride[i] + 1 for i in range(nd_)]
+    y = np.zeros((x.shape[0], f_, *out))
+    for n in range(x.shape[0]):
+        for f in range(f_):
+            g = f // (f_ // groups)
+            for o in np.ndindex(*out):
+                acc = 0.0 if b is None else b[f]
+                for c in range(cg):
+                    for kk in np.ndindex(*k):
+                        at = tuple(o[i] * stride[i] + kk[i] * dilate[i] for i in range(nd_))
+                        acc += xp[(n, g * cg + c) + at] * w[(f, c) + kk]
+                y[(n, f) + o] = acc
+    return y
+
+
+def _pool_ref(x, kernel, stride=None, pad=None, pool_type="max", full=False,
+              include_pad=True, p=2):
+    nd_ = x.ndim - 2
+    stride, pad = stride or (1,) * nd_, pad or (0,) * nd_
+    sp = x.shape[2:]
+    out = []
+    for i in range(nd_):
+        span = sp[i] + 2 * pad[i] - kernel[i]
+        out.append((-(-span // stride[i]) if full else span // stride[i]) + 1)
+    y = np.zeros(x.shape[:2] + tuple(out))
+    for nc in np.ndindex(*x.shape[:2]):
+        for o in np.ndindex(*out):
+            lo = [o[i] * stride[i] - pad[i] for i in range(nd_)]
+            hi = [lo[i] + kernel[i] for i in range(nd_)]
+            # MXNet: avg counts the window clipped to the padded input, or to the input
+            inner = tuple(slice(max(lo[i], 0), min(hi[i], sp[i])) for i in range(nd_))
+            vals = x[nc + inner]
+            if pool_type == "max":
+                y[nc + o] = vals.max()
+            elif pool_type == "sum":
+                y[nc + o] = vals.sum()
+            elif pool_type == "lp":
+                y[nc + o] = (vals ** p).sum() ** (1.0 / p)
+            else:
+                if include_pad:
+                    count = np.prod([min(hi[i], sp[i] + pad[i]) - lo[i] for i in range(nd_)])
+                else:
+                    count = vals.size
+                y[nc + o] = vals.sum() / count
+    return y
+
+
+_CONV_T = {"float32": (1e-4, 1e-5), "float16": (2e-2, 2e-2), "bfloat16": (3e-2, 3e-2)}
+case("convolution_2d", lambda x, w, b: nd.Convolution(x, w, b, kernel=(3, 3), num_filter=4),
+     _conv_ref, (In((2, 3, 5, 5)), In((4, 3, 3, 3)), In((4,))), grad2=False, tol=_CONV_T)
+case("convolution_2d_stride_pad_dilate",
+     lambda x, w, b: nd.Convolution(x, w, b, kernel=(2, 3), num_filter=3, stride=(2, 1),
+                                    pad=(1, 2), dilate=(2, 1)),
+     lambda x, w, b: _conv_ref(x, w, b, (2, 1), (1, 2), (2, 1)),
+     (In((2, 2, 6, 5)), In((3, 2, 2, 3)), In((3,))), grad2=False, tol=_CONV_T)
+case("convolution_grouped_no_bias",
+     lambda x, w: nd.Convolution(x, w, kernel=(3, 3), num_filter=4, num_group=2,
+                                 no_bias=True, pad=(1, 1)),
+     lambda x, w: _conv_ref(x, w, None, None, (1, 1), None, 2),
+     (In((2, 4, 4, 4)), In((4, 2, 3, 3))), grad2=False, tol=_CONV_T)
+case("convolution_depthwise",
+     lambda x, w, b: nd.Convolution(x, w, b, kernel=(3, 3), num_filter=3, num_group=3,
+                                    stride=(2, 2)),
+     lambda x, w, b: _conv_ref(x, w, b, (2, 2), None, None, 3),
+     (In((1, 3, 5, 5)), In((3, 1, 3, 3)), In((3,))), grad2=False, tol=_CONV_T)
+case("convolution_1d",
+     lambda x, w, b: nd.Convolution(x, w, b, kernel=(3,), num_filter=2, stride=2, pad=1),
+     lambda x, w, b: _conv_ref(x, w, b, (2,), (1,)),
+     (In((2, 3, 7)), In((2, 3, 3)), In((2,))), grad2=False, tol=_CONV_T)
+case("convolution_3d",
+     lambda x, w, b: nd.Convolution(x, w, b, kernel=(2, 2, 2), num_filter=2, pad=(1, 0, 1)),
+     lambda x, w, b: _conv_ref(x, w, b, None, (1, 0, 1)),
+     (In((1, 2, 3, 3, 3)), In((2, 2, 2, 2, 2)), In((2,))), grad2=False, tol=_CONV_T)
+case("convolution_nhwc",
+     lambda x, w, b: nd.Convolution(x, w, b, kernel=(3, 3), num_filter=2, layout="NHWC"),
+     lambda x, w, b: _conv_ref(x.transpose(0, 3, 1, 2), w.transpose(0, 3, 1, 2), b)
+     .transpose(0, 2, 3, 1),
+     (In((2, 5, 5, 3)), In((2, 3, 3, 3)), In((2,))), grad2=False, tol=_CONV_T)
+for _pt in ("max", "avg", "sum", "lp"):
+    case(f"pooling_{_pt}_2d",
+         lambda x, _p=_pt: nd.Pooling(x, kernel=(2, 2), stride=(2, 2), pool_type=_p),
+         lambda x, _p=_pt: _pool_ref(x, (2, 2), (2, 2), pool_type=_p),
+         (In((2, 3, 5, 4), "distinct" if _pt == "max" else ("pos" if _pt == "lp" else "real")),),
+         grad2=False, tol=_CONV_T)
+case("pooling_max_pad_full_3x3s2",
+     lambda x: nd.Pooling(x, kernel=(3, 3), stride=(2, 2), pad=(1, 1),
+                          pooling_convention="full"),
+     lambda x: _pool_ref(x, (3, 3), (2, 2), (1, 1), full=True),
+     (In((1, 2, 6, 5), "distinct"),), grad2=False, tol=_CONV_T)
+case("pooling_avg_pad_full",
+     lambda x: nd.Pooling(x, kernel=(3, 2), stride=(2, 2), pad=(1, 1), pool_type="avg",
+                          pooling_convention="full"),
+     lambda x: _pool_ref(x, (3, 2), (2, 2), (1, 1), "avg", full=True),
+     (In((2, 2, 6, 5)),), grad2=False, tol=_CONV_T)
+case("pooling_avg_exclude_pad",
+     lambda x: nd.Pooling(x, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="avg",
+                          count_include_pad=False),
+     lambda x: _pool_ref(x, (3, 3), (2, 2), (1, 1), "avg", include_pad=False),
+     (In((2, 2, 5, 5)),), grad2=False, tol=_CONV_T)
+case("pooling_global_avg", lambda x: nd.Pooling(x, global_pool=True, pool_type="avg",
+                                                kernel=(1, 1)),
+     lambda x: _pool_ref(x, x.shape[2:], pool_type="avg"), (In((2, 3, 4, 3)),),
+     grad2=False, tol=_CONV_T)
+case("pooling_global_max_1d", lambda x: nd.Pooling(x, global_pool=True),
+     lambda x: _pool_ref(x, x.shape[2:]), (In((2, 3, 5), "distinct"),), grad2=False,
+     tol=_CONV_T)
+case("pooling_max_3d", lambda x: nd.Pooling(x, kernel=(2, 2, 2), stride=(1, 2, 2)),
+     lambda x: _pool_ref(x, (2, 2, 2), (1, 2, 2)), (In((1, 2, 3, 4, 4), "distinct"),),
+     grad2=False, tol=_CONV_T)
+case("pooling_avg_1d_nwc",
+     lambda x: nd.Pooling(x, kernel=(3,), stride=(2,), pool_type="avg", layout="NWC"),
+     lambda x: _pool_ref(x.transpose(0, 2, 1), (3,), (2,), pool_type="avg")
+     .transpose(0, 2, 1), (In((2, 7, 3)),), grad2=False, tol=_CONV_T)
 case("softmax_ce_loss", nd.softmax_ce_loss, _ce,
      (In((4, 5)), In((4,), "index", "float32", False, 5)), tol=_SM_T)
 case("softmax_ce_loss_axis0", lambda x, i: nd.softmax_ce_loss(x, i, axis=0),
