@@ -47,32 +47,27 @@ def kernels(xp, special):
             for o, n, s, d in zip(offset, out, stride, dilate))
 
     def im2col(x, kernel, stride, dilate, pad, groups):
-        """(G, N*P, Cg*K) matrix of x's windows, and the output's spatial shape."""
-        xp_ = pad_spatial(x, pad, pad)
-        win = windows(xp_, kernel, stride, dilate)  # (N, C, *out, *k)
+        """(N, G, Cg*K, P) columns of x's windows (one copy of the window view, laid
+        out so that the products below are per-sample GEMMs already in NCHW order),
+        and the output's spatial shape."""
+        xpad = pad_spatial(x, pad, pad)
+        win = windows(xpad, kernel, stride, dilate)                 # (N, C, *out, *k)
         n, c = x.shape[:2]
-        out = win.shape[2:2 + len(kernel)]
         nd = len(kernel)
-        win = win.reshape((n, groups, c // groups) + out + tuple(kernel))
-        # (G, N, *out, Cg, *k): rows are output positions, columns a window
-        order = (1, 0) + tuple(range(3, 3 + nd)) + (2,) + tuple(range(3 + nd, 3 + 2 * nd))
-        cols = xp.ascontiguousarray(win.transpose(order))
-        p = int(np.prod(out))
-        return cols.reshape(groups, n * p, -1), out
+        out = win.shape[2:2 + nd]
+        order = (0, 1) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd))
+        cols = xp.ascontiguousarray(win.transpose(order))           # (N, C, *k, *out)
+        return cols.reshape(n, groups, -1, int(np.prod(out))), out
 
-    def col2im(dcols, x_shape, kernel, stride, dilate, pad, groups, out):
-        """The adjoint of im2col: scatter-add (G, N*P, Cg*K) back to (N, C, *spatial)."""
+    def col2im(dcols, x_shape, kernel, stride, dilate, pad, out):
+        """The adjoint of im2col: scatter-add (N, G, Cg*K, P) back to (N, C, *spatial)."""
         n, c = x_shape[:2]
-        nd = len(kernel)
-        cg = c // groups
-        d = dcols.reshape((groups, n) + tuple(out) + (cg,) + tuple(kernel))
-        # -> (N, G, Cg, *out, *k) -> (N, C, *out, *k)
-        order = (1, 0, 2 + nd) + tuple(range(2, 2 + nd)) + tuple(range(3 + nd, 3 + 2 * nd))
-        d = d.transpose(order).reshape((n, c) + tuple(out) + tuple(kernel))
+        d = dcols.reshape((n, c) + tuple(kernel) + tuple(out))
         padded = tuple(s + 2 * p for s, p in zip(x_shape[2:], pad))
         dx = xp.zeros((n, c) + padded, dtype=dcols.dtype)
         for offset in itertools.product(*(range(k) for k in kernel)):
-            dx[offset_slices(offset, out, stride, dilate)] += d[(Ellipsis,) + offset]
+            dx[offset_slices(offset, out, stride, dilate)] += \
+                d[(slice(None), slice(None)) + offset]
         crop = (slice(None), slice(None)) + tuple(slice(p, p + s)
                                                   for p, s in zip(pad, x_shape[2:]))
         return dx[crop]
@@ -82,17 +77,13 @@ def kernels(xp, special):
         wd = work_dtype(dt)
         g = num_group
         cols, out = im2col(x.astype(wd, copy=False), kernel, stride, dilate, pad, g)
-        f = w.shape[0]
+        n, f = x.shape[0], w.shape[0]
         wg = w.astype(wd, copy=False).reshape(g, f // g, -1)       # (G, Fg, Cg*K)
-        y = xp.matmul(cols, wg.transpose(0, 2, 1))                 # (G, N*P, Fg)
-        n = x.shape[0]
-        y = y.reshape((g, n) + tuple(out) + (f // g,))
-        nd = len(out)
-        # -> (N, G, Fg, *out)
-        y = y.transpose((1, 0, 2 + nd) + tuple(range(2, 2 + nd))).reshape((n, f) + tuple(out))
+        y = xp.matmul(wg, cols)                                    # (N, G, Fg, P): NCHW order
+        y = y.reshape((n, f) + tuple(out))
         if bias:
-            y = y + bias[0].astype(wd, copy=False).reshape((1, f) + (1,) * nd)
-        return xp.ascontiguousarray(y.astype(dt, copy=False))
+            y += bias[0].astype(wd, copy=False).reshape((1, f) + (1,) * len(out))
+        return y.astype(dt, copy=False)
 
     def convolution_backward(gy, x, w, *, kernel, stride, dilate, pad, num_filter,
                              num_group, no_bias, grads):
@@ -101,23 +92,21 @@ def kernels(xp, special):
         g = num_group
         n, f = gy.shape[:2]
         out = gy.shape[2:]
-        nd = len(out)
-        # (N, F, *out) -> (G, N*P, Fg)
-        gyg = gy.astype(wd, copy=False).reshape((n, g, f // g) + tuple(out))
-        gyg = gyg.transpose((1, 0) + tuple(range(3, 3 + nd)) + (2,)).reshape(g, -1, f // g)
+        gyg = gy.astype(wd, copy=False).reshape(n, g, f // g, -1)   # (N, G, Fg, P)
         result = []
         if grads[0]:
-            wg = w.astype(wd, copy=False).reshape(g, f // g, -1)   # (G, Fg, Cg*K)
-            dcols = xp.matmul(gyg, wg)                              # (G, N*P, Cg*K)
-            result.append(col2im(dcols, x.shape, kernel, stride, dilate, pad, g, out)
-                          .astype(dt))
+            wg = w.astype(wd, copy=False).reshape(g, f // g, -1)    # (G, Fg, Cg*K)
+            dcols = xp.matmul(wg.transpose(0, 2, 1), gyg)            # (N, G, Cg*K, P)
+            result.append(xp.ascontiguousarray(
+                col2im(dcols, x.shape, kernel, stride, dilate, pad, out).astype(dt)))
         if grads[1]:
             cols, _ = im2col(x.astype(wd, copy=False), kernel, stride, dilate, pad, g)
-            dw = xp.matmul(gyg.transpose(0, 2, 1), cols)            # (G, Fg, Cg*K)
+            # per-sample (Fg, P) @ (P, Cg*K) summed over the batch: small GEMMs stay
+            # single-threaded in BLAS, where one large GEMM over N*P made threads wait
+            dw = xp.matmul(gyg, cols.transpose(0, 1, 3, 2)).sum(axis=0)
             result.append(dw.reshape(w.shape).astype(dt))
         if grads[2]:
-            axes = (0,) + tuple(range(2, 2 + nd))
-            result.append(gy.astype(wd, copy=False).sum(axis=axes).astype(dt))
+            result.append(gyg.sum(axis=3).sum(axis=0).reshape(f).astype(dt))
         return tuple(result)
 
     # pooling ------------------------------------------------------------------------
@@ -146,29 +135,40 @@ def kernels(xp, special):
         nd = len(kernel)
         return win.sum(axis=tuple(range(-nd, 0)))
 
+    def offsets(kernel):
+        return itertools.product(*(range(k) for k in kernel))
+
     def pooling(x, *, kernel, stride, pad, pool_type, pooling_convention,
                 count_include_pad, p_value):
+        # one elementwise pass per kernel offset over output-sized strided slices:
+        # numpy reduces over a window view's last axes far more slowly
         dt = x.dtype
         wd = work_dtype(dt)
         nd = len(kernel)
         extra, out = pool_geometry(x.shape, kernel, stride, pad, pooling_convention)
-        axes = tuple(range(-nd, 0))
+        unit = (1,) * nd
+        after = [p + e for p, e in zip(pad, extra)]
         xw = x.astype(wd, copy=False)
         if pool_type == "max":
-            fill = -xp.inf
-            xw = pad_spatial(xw, pad, [p + e for p, e in zip(pad, extra)], fill)
-            y = windows(xw, kernel, stride, (1,) * nd).max(axis=axes)
+            xw = pad_spatial(xw, pad, after, -xp.inf)
         else:
-            xw = pad_spatial(xw, pad, [p + e for p, e in zip(pad, extra)], 0.0)
-            win = windows(xw, kernel, stride, (1,) * nd)
+            xw = pad_spatial(xw, pad, after, 0.0)
             if pool_type == "lp":
-                y = (win ** p_value).sum(axis=axes) ** (1.0 / p_value)
+                xw = xw ** p_value
+        y = None
+        for offset in offsets(kernel):
+            v = xw[offset_slices(offset, out, stride, unit)]
+            if y is None:
+                y = v.copy()
+            elif pool_type == "max":
+                xp.maximum(y, v, out=y)
             else:
-                y = win.sum(axis=axes)
-                if pool_type == "avg":
-                    y = y / pool_counts(x.shape, kernel, stride, pad, extra,
-                                        count_include_pad, wd)
-        return xp.ascontiguousarray(y.astype(dt, copy=False))
+                y += v
+        if pool_type == "lp":
+            y **= 1.0 / p_value
+        elif pool_type == "avg":
+            y /= pool_counts(x.shape, kernel, stride, pad, extra, count_include_pad, wd)
+        return y.astype(dt, copy=False)
 
     def pooling_backward(gy, x, y, *, kernel, stride, pad, pool_type, pooling_convention,
                          count_include_pad, p_value):
@@ -185,11 +185,13 @@ def kernels(xp, special):
         unit = (1,) * nd
         if pool_type == "max":
             xpad = pad_spatial(xw, pad, after, -xp.inf)
-            win = windows(xpad, kernel, stride, unit)
-            flat = win.reshape(win.shape[:2 + nd] + (-1,))
-            first = flat.argmax(axis=-1)  # ties: the first maximum takes the gradient
-            for i, offset in enumerate(itertools.product(*(range(k) for k in kernel))):
-                dx[offset_slices(offset, out, stride, unit)] += g * (first == i)
+            yw = y.astype(wd, copy=False)
+            todo = xp.ones(yw.shape, dtype=bool)  # ties: the first maximum takes it
+            for offset in offsets(kernel):
+                sl = offset_slices(offset, out, stride, unit)
+                hit = (xpad[sl] == yw) & todo
+                dx[sl] += xp.where(hit, g, 0)
+                todo &= ~hit
         else:
             if pool_type == "avg":
                 g = g / pool_counts(x.shape, kernel, stride, pad, extra, count_include_pad,
@@ -200,11 +202,11 @@ def kernels(xp, special):
                 # d (sum x^p)^(1/p) / dx = x^(p-1) * y^(1-p); 0 where y is 0
                 with np.errstate(divide="ignore", invalid="ignore"):
                     scale = xp.where(yw != 0, g * yw ** (1.0 - p_value), 0.0)
-                for offset in itertools.product(*(range(k) for k in kernel)):
+                for offset in offsets(kernel):
                     sl = offset_slices(offset, out, stride, unit)
                     dx[sl] += scale * xpad[sl] ** (p_value - 1)
             else:
-                for offset in itertools.product(*(range(k) for k in kernel)):
+                for offset in offsets(kernel):
                     dx[offset_slices(offset, out, stride, unit)] += g
         crop = (slice(None), slice(None)) + tuple(slice(p, p + s)
                                                   for p, s in zip(pad, x.shape[2:]))
