@@ -36,7 +36,9 @@ class Kernel:
     def __post_init__(self):
         object.__setattr__(self, "dtypes", frozenset(self.dtypes))
         if not self.name:
-            object.__setattr__(self, "name", getattr(self.fn, "__qualname__", repr(self.fn)))
+            # numpy < 2.2 ufuncs have a __name__ but no __qualname__
+            name = getattr(self.fn, "__qualname__", None) or getattr(self.fn, "__name__", None)
+            object.__setattr__(self, "name", name or repr(self.fn))
 
     def accepts(self, dtype: str) -> bool:
         return dtype in self.dtypes

@@ -303,7 +303,12 @@ def _worker_seeds(n: int):
     from mxcore.device import device_type
     gen = device_type(_batch.cpu()).generator(0)
     try:
-        return [int(child.integers(2 ** 63)) for child in gen.spawn(n)]
+        if hasattr(gen, "spawn"):
+            children = gen.spawn(n)
+        else:  # numpy < 1.25: what Generator.spawn does, through the seed sequence
+            bits = gen.bit_generator
+            children = [np.random.Generator(type(bits)(s)) for s in bits._seed_seq.spawn(n)]
+        return [int(child.integers(2 ** 63)) for child in children]
     except (AttributeError, TypeError, ValueError):
         return [int(s) for s in gen.integers(2 ** 63, size=n)]
 

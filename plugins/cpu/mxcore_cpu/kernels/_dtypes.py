@@ -11,13 +11,28 @@ ALL = NUM | {"bool"}
 BFLOAT16 = hal.DTYPES.get("bfloat16")
 
 
+def is_half(xp, dtype) -> bool:
+    """float16 or bfloat16: too few mantissa bits to accumulate in."""
+    return dtype is BFLOAT16 or dtype == xp.float16  # identity: bfloat16's name is slow
+
+
 def acc_dtype(xp, dtype):
-    """Accumulation dtype: float16 sums run in float32, ints in int64."""
-    if dtype == xp.float16:
+    """Accumulation dtype: float16 and bfloat16 sums run in float32, ints in int64.
+
+    16-bit accumulators lose every addend below half an ulp of the running sum (a
+    bfloat16 sum of 4096 ones stops at 256), and what numpy and ml_dtypes do with
+    them changes between releases: accumulate in float32 and round once at the end."""
+    if is_half(xp, dtype):
         return xp.float32
     if dtype.kind in "iub":
         return xp.int64
     return dtype
+
+
+def as_float32(xp, x):
+    """``x`` in float32 if it is a 16-bit float, else ``x`` itself: the working
+    precision of normalisations and softmaxes, whose results are rounded once."""
+    return x.astype(xp.float32) if is_half(xp, x.dtype) else x
 
 
 def via_float32(xp, fn):

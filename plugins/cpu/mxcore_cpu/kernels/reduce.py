@@ -1,4 +1,5 @@
-"""Reduction kernels; float16 accumulates in float32, integers in int64."""
+"""Reduction kernels; float16 and bfloat16 accumulate in float32 and round once at the
+end, integers accumulate in int64."""
 from __future__ import annotations
 
 from mxcore_cpu.kernels._dtypes import ALL, FLOAT, NUM, acc_dtype
