@@ -287,3 +287,12 @@ def test_from_dlpack_names_unknown_devices():
     if mx.num_gpus() == 0:
         with pytest.raises(Exception, match="cuda"):
             nd.from_dlpack(OnGPU())
+
+
+def test_full_reductions_hold_arrays_not_scalars(device):
+    """A device's kernels return arrays: a full reduction's result is a 0-d array, which
+    a device's adopt_output can track (numpy scalars cannot be weakly referenced)."""
+    x = nd.array([[1.0, 2.0], [3.0, 4.0]], ctx=device)
+    for r in (x.sum(), x.mean(), mx.nd.prod(x), x.max(), mx.nd.norm(x)):
+        assert not isinstance(r._data, np.generic), type(r._data)
+        assert hasattr(r._data, "shape") and hasattr(r._data, "dtype")

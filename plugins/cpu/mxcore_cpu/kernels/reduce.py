@@ -8,8 +8,10 @@ from mxcore_cpu.kernels._dtypes import ALL, FLOAT, NUM, acc_dtype
 def kernels(xp, special):
     def accumulate(fn):
         def k(x, axis, keepdims):
-            return fn(x, axis=axis, keepdims=keepdims,
-                      dtype=acc_dtype(xp, x.dtype)).astype(x.dtype, copy=False)
+            # asarray: a full reduction gives a numpy scalar, and arrays are what
+            # devices hold (a scalar cannot even be weakly referenced)
+            return xp.asarray(fn(x, axis=axis, keepdims=keepdims,
+                                 dtype=acc_dtype(xp, x.dtype))).astype(x.dtype, copy=False)
         return k
 
     def extreme(fn):
