@@ -67,29 +67,38 @@ class _Guarded:
             dtypes = tuple(d.dtype.name for d in datas)
             reg = registry()
             fn = _for_device(reg.resolve(self.op.name, self.kind, self.dtype, shapes, dtypes,
-                                         attrs).fn, reg, self.kind)
+                                         attrs), reg, self.kind)
             if len(self.by_sig) >= self.MAX_SIGS:
                 self.by_sig.clear()
             self.by_sig[sig] = fn
         return fn
 
 
-def _for_device(fn, reg, kind: str):
-    """The kernel as dispatch calls it: wrapped so that its outputs pass through the
-    device type's ``adopt_output`` when the device overrides it (no wrapper, and no
-    cost, otherwise)."""
+def _for_device(kernel, reg, kind: str):
+    """The kernel's function as dispatch calls it on device kind ``kind``.  Wrapped
+    (only) when the device overrides ``adopt_output`` (its outputs pass through it) or
+    when the kernel is borrowed through a fallback chain (the wrapper records the kind
+    it runs on, for the profiler); plain otherwise, at no cost."""
+    fn = kernel.fn
     dt = reg.devices.get(kind)
-    if dt is None or type(dt).adopt_output is DeviceType.adopt_output:
-        return fn
-    adopt = dt.adopt_output
+    adopts = dt is not None and type(dt).adopt_output is not DeviceType.adopt_output
+    if adopts:
+        adopt = dt.adopt_output
 
-    def adopting(*args, **kwargs):
-        out = fn(*args, **kwargs)
-        if type(out) is tuple:
-            return tuple([adopt(o) for o in out])
-        return adopt(out)
+        def wrapper(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            if type(out) is tuple:
+                return tuple([adopt(o) for o in out])
+            return adopt(out)
+    elif kernel.device != kind:
+        def wrapper(*args, **kwargs):
+            return fn(*args, **kwargs)
+    else:
+        return fn
     # the kernel's names and __wrapped__: the profiler and tests name it after the kernel
-    return functools.update_wrapper(adopting, fn)
+    wrapper = functools.update_wrapper(wrapper, fn)
+    wrapper.mxcore_device_kind = kind
+    return wrapper
 
 
 def _resolve(op: Op, kind: str, dtype) -> Any:
@@ -106,7 +115,7 @@ def _resolve(op: Op, kind: str, dtype) -> Any:
         reg.resolve(op.name, kind, name)
         entry = _Guarded(op, kind, name)
     else:
-        entry = _for_device(reg.resolve(op.name, kind, name).fn, reg, kind)
+        entry = _for_device(reg.resolve(op.name, kind, name), reg, kind)
     op.cache[(kind, dtype)] = entry
     return entry
 

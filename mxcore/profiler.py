@@ -87,6 +87,8 @@ class ProfilingEngine:
         out = self.inner.push(fn, args, attrs, mutates)
         op, kernel, kind = (p.names.get(fn) or p.names.get(getattr(fn, "__wrapped__", None))
                              or self._unknown(fn))
+        # a kernel borrowed through a fallback chain runs on the calling device's kind
+        kind = getattr(fn, "mxcore_device_kind", kind)
         if p.config["synchronize"]:
             self.inner.wait_all()
             _synchronize(kind)

@@ -266,7 +266,8 @@ def test_the_adopting_wrapper_keeps_the_kernels_names(runtime_plugins):
 
     def my_kernel(x):
         return x
-    wrapped = _for_device(my_kernel, registry(), "countacc")
+    wrapped = _for_device(hal.Kernel(op="copy", device="cpu", fn=my_kernel, dtypes={"float32"}),
+                          registry(), "countacc")
     assert wrapped is not my_kernel and wrapped.__wrapped__ is my_kernel
     assert wrapped.__qualname__ == my_kernel.__qualname__
 
@@ -275,7 +276,24 @@ def test_devices_that_do_not_adopt_outputs_get_the_kernel_itself():
     from mxcore.dispatch import _for_device
     from mxcore.plugins import registry
     fn = np.add
-    assert _for_device(fn, registry(), "cpu") is fn
+    assert _for_device(hal.Kernel(op="add", device="cpu", fn=fn, dtypes={"float32"}),
+                       registry(), "cpu") is fn
+
+
+def test_the_profiler_names_the_device_a_borrowed_kernel_ran_on(runtime_plugins):
+    runtime_plugins(DevicePlugin(BorrowingDevice()), "fake-devices")
+    x = mx.nd.ones((3,), ctx=mx.device("fakeacc"))
+    mx.profiler.set_config(synchronize=True)
+    mx.profiler.set_state("run")
+    try:
+        (x * 2).wait_to_read()
+    finally:
+        mx.profiler.set_state("stop")
+        mx.profiler.set_config(synchronize=False)
+    events = [e for e in mx.profiler._P.events if e[0] == "mul_scalar"]
+    mx.profiler._P.events.clear()
+    assert events and events[-1][5]["device"] == "fakeacc"
+    assert events[-1][5]["kernel"].startswith("mxcore-cpu:")
 
 
 # --------------------------------------------------------------------------------------
