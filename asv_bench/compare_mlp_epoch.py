@@ -1,56 +1,65 @@
 #!/usr/bin/env python
 """One epoch of the MNIST MLP (784-256 ReLU-10, batch 64, SGD lr 0.1): mxcore
-eager vs PyTorch CPU eager vs a hand-written numpy loop.
+eager vs PyTorch CPU eager vs a hand-written numpy loop, each under the thread
+setting its variant names.
 
 A comparison script, not a test.  The data is already in memory (real MNIST
 from data/mnist, normalised, fixed batch order, no shuffling) so only the
 training step is timed.  The numpy loop is the floor for a numpy backend:
 manual forward/backward, in-place parameter updates, no framework.
 
-Method (the host is noisy): every library is pinned to one thread; the
-contenders run interleaved, one epoch each per round, in rotating order; the
-reported figure per contender is the median over rounds and each ratio is the
-median of per-round ratios against numpy (paired).
+Variants: a bare name (``mxcore``, ``torch``, ``numpy``) runs with default
+threads, as users run it (the thread variables ``OMP_NUM_THREADS``,
+``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MXCORE_CPU_THREADS`` are
+removed from its environment); ``NAME-Kt`` pins K threads: ``mxcore-1t`` sets
+``MXCORE_CPU_THREADS=1`` (what a user would do), ``numpy-1t`` the BLAS thread
+variables, ``torch-1t`` those plus ``torch.set_num_threads(1)``.  The default
+set is numpy-1t (the floor: every ratio is against it), mxcore, mxcore-1t,
+mxcore-Nt (N = the CPU count, when above 1) and torch (when installed).
+
+Method (the host is noisy): every measurement runs in a fresh process (thread
+pools start as a user's would), which builds the network from the same initial
+weights, trains ``--warmup`` steps untimed, then times one epoch; the variants
+run interleaved, one epoch each per round, in rotating order.  Each variant
+reports the median over rounds; each ratio is the median of per-round ratios
+(paired): against the floor, and mxcore's default against its best pinned
+setting in the same round.
 
 Apache MXNet 1.9.1 joins when ``--mxnet-python`` names the interpreter of a
 separate virtualenv that has it (``python -m venv /tmp/mxref && /tmp/mxref/bin/pip
-install mxnet==1.9.1 'numpy<1.24'``): a worker process there builds the same
-network with the same initial weights and times an epoch whenever this script
-asks, interleaved with the others.  MXNet is a reference, never a dependency.
+install mxnet==1.9.1 'numpy<1.24'``) as the variant ``mxnet-1t``: a process of
+that interpreter builds the same network with the same initial weights, warms
+up and times one epoch.  MXNet is a reference, never a dependency.
 
 ``--batch 4 --hidden 8`` makes the step dispatch-bound (the arithmetic is a few
 microseconds): the times are then each framework's host overhead per training
 step, which is what bounds a small model on a GPU.
 
 Usage:  python asv_bench/compare_mlp_epoch.py [--rounds 5] [--steps N] [--json]
-                                              [--batch 64] [--hidden 256]
+                                              [--variants numpy-1t,mxcore,mxcore-1t,torch]
+                                              [--batch 64] [--hidden 256] [--warmup 20]
                                               [--mxnet-python /tmp/mxref/bin/python]
 """
+import argparse
+import gzip
+import importlib.util
+import json
 import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[_var] = "1"
-
-import argparse  # noqa: E402
-import gzip  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-import mxcore as mx  # noqa: E402
-
-try:
-    import torch  # noqa: E402
-    torch.set_num_threads(1)
-except ImportError:
-    torch = None
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "data", "mnist")
 BATCH, LR, HIDDEN = 64, 0.1, 256
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+               "MXCORE_CPU_THREADS")
+FLOOR = "numpy-1t"
 
 
 def load_mnist():
@@ -70,15 +79,16 @@ def init_params(seed=0):
 
 
 class NumpyMLP:
-    name = "numpy"
-
-    def __init__(self, batches):
+    def __init__(self, batches, threads):
         self.batches = batches
         self.params = [p.copy() for p in init_params()]
 
-    def epoch(self):
+    def version(self):
+        return np.__version__
+
+    def epoch(self, batches):
         W1, b1, W2, b2 = self.params
-        for xb, yb in self.batches:
+        for xb, yb in batches:
             n = len(xb)
             h = xb @ W1.T
             h += b1
@@ -107,11 +117,11 @@ class NumpyMLP:
 
 
 class MxcoreMLP:
-    name = "mxcore"
-
-    def __init__(self, batches):
+    def __init__(self, batches, threads):
+        import mxcore as mx
         from mxcore import gluon
         from mxcore.gluon import nn
+        self.mx = mx
         self.batches = [(mx.nd.array(x), mx.nd.array(y, dtype="int32")) for x, y in batches]
         self.net = nn.HybridSequential()
         self.net.add(nn.Dense(HIDDEN, activation="relu", in_units=784), nn.Dense(10, in_units=HIDDEN))
@@ -121,9 +131,13 @@ class MxcoreMLP:
         self.loss = gluon.loss.SoftmaxCrossEntropyLoss()
         self.trainer = gluon.Trainer(self.net.collect_params(), "sgd", {"learning_rate": LR})
 
-    def epoch(self):
+    def version(self):
+        return self.mx.__version__
+
+    def epoch(self, batches):
+        mx = self.mx
         net, loss_fn, trainer, record = self.net, self.loss, self.trainer, mx.autograd.record
-        for xb, yb in self.batches:
+        for xb, yb in batches:
             with record():
                 loss = loss_fn(net(xb), yb)
             loss.backward()
@@ -132,9 +146,11 @@ class MxcoreMLP:
 
 
 class TorchMLP:
-    name = "torch"
-
-    def __init__(self, batches):
+    def __init__(self, batches, threads):
+        import torch
+        if threads:
+            torch.set_num_threads(threads)
+        self.torch = torch
         self.batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
         self.net = torch.nn.Sequential(torch.nn.Linear(784, HIDDEN), torch.nn.ReLU(),
                                        torch.nn.Linear(HIDDEN, 10))
@@ -144,13 +160,18 @@ class TorchMLP:
         self.opt = torch.optim.SGD(self.net.parameters(), lr=LR)
         self.loss = torch.nn.CrossEntropyLoss()
 
-    def epoch(self):
+    def version(self):
+        return self.torch.__version__
+
+    def epoch(self, batches):
         net, opt, loss_fn = self.net, self.opt, self.loss
-        for xb, yb in self.batches:
+        for xb, yb in batches:
             opt.zero_grad(set_to_none=True)
             loss_fn(net(xb), yb).backward()
             opt.step()
 
+
+RUNNERS = {"numpy": NumpyMLP, "mxcore": MxcoreMLP, "torch": TorchMLP}
 
 MXNET_WORKER = r"""
 import os, sys, time
@@ -162,7 +183,7 @@ from mxnet.gluon import nn
 data = np.load(sys.argv[1])
 x, y, params = data["x"], data["y"], [data[f"p{i}"] for i in range(4)]
 steps, batch, hidden = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[5])
-lr = float(sys.argv[4])
+lr, warmup = float(sys.argv[4]), int(sys.argv[6])
 batches = [(mx.nd.array(x[i:i + batch]), mx.nd.array(y[i:i + batch]))
            for i in range(0, steps * batch, batch)]
 net = nn.HybridSequential()
@@ -173,7 +194,7 @@ for p, v in zip(net.collect_params().values(), params):
 loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
 trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
 
-def epoch():
+def epoch(batches):
     for xb, yb in batches:
         with autograd.record():
             loss = loss_fn(net(xb), yb)
@@ -181,46 +202,77 @@ def epoch():
         trainer.step(xb.shape[0])
     mx.nd.waitall()
 
-epoch()
-print("ready", mx.__version__, flush=True)
-for line in sys.stdin:
-    t0 = time.perf_counter()
-    epoch()
-    print(time.perf_counter() - t0, flush=True)
+epoch(batches[:warmup])
+t0 = time.perf_counter()
+epoch(batches)
+print("RESULT", time.perf_counter() - t0, mx.__version__, flush=True)
 """
 
 
-class MXNetWorker:
-    """Apache MXNet 1.9.1 in another interpreter, timing epochs on request."""
+def parse_variant(name):
+    """'mxcore' -> ('mxcore', None); 'torch-1t' -> ('torch', 1)."""
+    m = re.fullmatch(r"(numpy|mxcore|torch|mxnet)(?:-(\d+)t)?", name)
+    if not m or (m.group(1) == "mxnet" and not m.group(2)):
+        raise argparse.ArgumentTypeError(
+            f"unknown variant {name!r}: numpy|mxcore|torch[-Kt], mxnet-1t")
+    return m.group(1), int(m.group(2)) if m.group(2) else None
 
-    name = "mxnet"
 
-    def __init__(self, python, x, y, steps):
-        import subprocess
-        import tempfile
-        self._dir = tempfile.TemporaryDirectory()
-        path = os.path.join(self._dir.name, "data.npz")
-        np.savez(path, x=x[:steps * BATCH], y=y[:steps * BATCH].astype(np.float32),
-                 **{f"p{i}": p for i, p in enumerate(init_params())})
-        env = dict(os.environ, OMP_NUM_THREADS="1", MXNET_CPU_WORKER_NTHREADS="1")
-        self.proc = subprocess.Popen([python, "-c", MXNET_WORKER, path, str(steps), str(BATCH),
-                                      str(LR), str(HIDDEN)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
-        line = self.proc.stdout.readline().split()
-        if not line or line[0] != "ready":
-            raise RuntimeError("the MXNet worker did not start")
-        self.version = line[1]
-        self.last = None
+def variant_env(name):
+    """The environment of a variant's process: a user's, less the thread
+    variables (default threads), or pinned to K threads."""
+    lib, threads = parse_variant(name)
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    if threads:
+        if lib == "mxcore":
+            env["MXCORE_CPU_THREADS"] = str(threads)
+        else:
+            for var in THREAD_VARS[:3]:
+                env[var] = str(threads)
+        if lib == "mxnet":
+            env["MXNET_CPU_WORKER_NTHREADS"] = str(threads)
+    return env
 
-    def epoch(self):
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
-        self.last = float(self.proc.stdout.readline())
 
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
-        self._dir.cleanup()
+def worker(args):
+    """Runs in the variant's own process: build, warm up, time one epoch."""
+    lib, threads = parse_variant(args.worker)
+    x, y = load_mnist()
+    batches = [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x), BATCH)]
+    if args.steps:
+        batches = batches[:args.steps]
+    runner = RUNNERS[lib](batches, threads)
+    data = getattr(runner, "batches", batches)
+    runner.epoch(data[:args.warmup])
+    t0 = time.perf_counter()
+    runner.epoch(data)
+    print("RESULT", time.perf_counter() - t0, runner.version(), flush=True)
+    return 0
+
+
+def run_variant(name, args, shared):
+    lib, _ = parse_variant(name)
+    if lib == "mxnet":
+        cmd = [args.mxnet_python, "-c", MXNET_WORKER, shared["npz"], str(shared["steps"]),
+               str(BATCH), str(LR), str(HIDDEN), str(args.warmup)]
+    else:
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", name,
+               "--batch", str(BATCH), "--hidden", str(HIDDEN), "--warmup", str(args.warmup)]
+        if args.steps:
+            cmd += ["--steps", str(args.steps)]
+    proc = subprocess.run(cmd, env=variant_env(name), stdout=subprocess.PIPE, text=True,
+                          check=True)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")][-1].split()
+    return float(line[1]), line[2]
+
+
+def default_variants():
+    names = [FLOOR, "mxcore", "mxcore-1t"]
+    if (os.cpu_count() or 1) > 1:
+        names.append(f"mxcore-{os.cpu_count()}t")
+    if importlib.util.find_spec("torch") is not None:
+        names.append("torch")
+    return names
 
 
 def main(argv=None):
@@ -228,60 +280,96 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=None, help="batches per epoch (default: all 938)")
+    ap.add_argument("--warmup", type=int, default=20, help="untimed steps before the epoch")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--batch", type=int, default=BATCH)
     ap.add_argument("--hidden", type=int, default=HIDDEN)
+    ap.add_argument("--variants", default=None,
+                    help="comma-separated: numpy|mxcore|torch[-Kt] (default: "
+                         + ",".join(default_variants()) + ")")
     ap.add_argument("--mxnet-python", default=None,
-                    help="python of a virtualenv with mxnet==1.9.1 (adds MXNet to the run)")
+                    help="python of a virtualenv with mxnet==1.9.1 (adds mxnet-1t to the run)")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     BATCH, HIDDEN = args.batch, args.hidden
-    x, y = load_mnist()
-    batches = [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x), BATCH)]
-    if args.steps:
-        batches = batches[:args.steps]
-    contenders = [NumpyMLP(batches), MxcoreMLP(batches)]
-    if torch is not None:
-        contenders.append(TorchMLP(batches))
-    mxnet = None
-    if args.mxnet_python:
-        mxnet = MXNetWorker(args.mxnet_python, x, y, len(batches))
-        contenders.append(mxnet)
-    for c in contenders:  # warm-up
-        c.epoch()
-    times = {c.name: [] for c in contenders}
-    for r in range(args.rounds):
-        order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
-        for c in order:
-            t0 = time.perf_counter()
-            c.epoch()
-            # the MXNet worker reports its own epoch time (no pipe latency)
-            times[c.name].append(c.last if c is mxnet else time.perf_counter() - t0)
-    if mxnet is not None:
-        mxnet.close()
-    ratios = {name: statistics.median(t / f for t, f in zip(ts, times["numpy"]))
-              for name, ts in times.items()}
-    result = {"steps": len(batches), "batch": BATCH, "hidden": HIDDEN, "rounds": args.rounds,
-              "median_s": {k: statistics.median(v) for k, v in times.items()},
-              "ratio_vs_numpy": ratios, "torch": torch.__version__ if torch else None,
-              "mxnet": mxnet.version if mxnet else None}
+    if args.worker:
+        return worker(args)
+
+    names = args.variants.split(",") if args.variants else default_variants()
+    if FLOOR not in names:
+        names.insert(0, FLOOR)
+    if args.mxnet_python and "mxnet-1t" not in names:
+        names.append("mxnet-1t")
+    for name in names:
+        try:
+            parse_variant(name)
+        except argparse.ArgumentTypeError as exc:
+            ap.error(str(exc))
+    steps = args.steps or -(-60000 // BATCH)
+    shared = {"steps": steps}
+    tmp = None
+    if "mxnet-1t" in names:
+        if not args.mxnet_python:
+            ap.error("mxnet-1t needs --mxnet-python")
+        tmp = tempfile.TemporaryDirectory()
+        x, y = load_mnist()
+        shared["npz"] = os.path.join(tmp.name, "data.npz")
+        np.savez(shared["npz"], x=x[:steps * BATCH], y=y[:steps * BATCH].astype(np.float32),
+                 **{f"p{i}": p for i, p in enumerate(init_params())})
+
+    times = {name: [] for name in names}
+    versions = {}
+    try:
+        for r in range(args.rounds):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for name in order:
+                seconds, versions[name] = run_variant(name, args, shared)
+                times[name].append(seconds)
+                if not args.json:
+                    print(f"  round {r + 1}: {name:10s} {seconds:.3f} s", file=sys.stderr)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+    def paired(a, b):
+        return statistics.median(x / y for x, y in zip(a, b))
+
+    ratios = {name: paired(ts, times[FLOOR]) for name, ts in times.items()}
+    pinned = [n for n in names if parse_variant(n)[0] == "mxcore" and parse_variant(n)[1]]
+    vs_best = None
+    if "mxcore" in times and pinned:
+        best = [min(times[n][i] for n in pinned) for i in range(args.rounds)]
+        vs_best = paired(times["mxcore"], best)
+    result = {"steps": steps, "batch": BATCH, "hidden": HIDDEN, "rounds": args.rounds,
+              "floor": FLOOR, "median_s": {k: statistics.median(v) for k, v in times.items()},
+              "ratio_vs_numpy": ratios, "mxcore_default_vs_best_pinned": vs_best,
+              "versions": versions, "cpu_count": os.cpu_count()}
+    if "torch" in times and "mxcore" in times:
+        result["mxcore_vs_torch"] = paired(times["mxcore"], times["torch"])
+    if "mxnet-1t" in times and "mxcore-1t" in times:
+        result["mxcore_vs_mxnet_1t"] = paired(times["mxcore-1t"], times["mxnet-1t"])
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"MNIST MLP 784-{HIDDEN}-10, batch {BATCH}, SGD lr {LR}, {len(batches)} steps/epoch, "
-          f"1 thread, {args.rounds} interleaved rounds")
-    for name in times:
-        print(f"  {name:8s} median {result['median_s'][name]:.3f} s/epoch "
-              f"({result['median_s'][name] / len(batches) * 1e6:.0f} us/step)   "
-              f"{ratios[name]:.2f}x numpy (paired)")
-    if torch is None:
+    print(f"MNIST MLP 784-{HIDDEN}-10, batch {BATCH}, SGD lr {LR}, {steps} steps/epoch, "
+          f"{args.rounds} interleaved rounds, a fresh process per epoch, {os.cpu_count()} CPUs")
+    for name in names:
+        med = result["median_s"][name]
+        print(f"  {name:10s} median {med:.3f} s/epoch ({med / steps * 1e6:.0f} us/step)   "
+              f"{ratios[name]:.2f}x {FLOOR} (paired)")
+    if importlib.util.find_spec("torch") is None:
         print("  torch not installed: pip install torch==2.13.0")
-    if "torch" in ratios:
-        print(f"mxcore/torch: {ratios['mxcore'] / ratios['torch']:.2f}x")
-    if "mxnet" in ratios:
-        print(f"mxcore/mxnet {mxnet.version}: {ratios['mxcore'] / ratios['mxnet']:.2f}x")
-    else:
-        print("  mxnet not measured: pass --mxnet-python (a venv with mxnet==1.9.1)")
-    print(f"mxcore vs the numpy floor: {ratios['mxcore']:.2f}x (goal <= 1.3x)")
+    if vs_best is not None:
+        print(f"mxcore default threads vs its best pinned setting ({', '.join(pinned)}): "
+              f"{vs_best:.2f}x (goal <= 1.1x)")
+    if "mxcore_vs_torch" in result:
+        print(f"mxcore/torch (default threads both): {result['mxcore_vs_torch']:.2f}x")
+    if "mxcore_vs_mxnet_1t" in result:
+        print(f"mxcore/mxnet {versions['mxnet-1t']} (one thread both): "
+              f"{result['mxcore_vs_mxnet_1t']:.2f}x")
+    if "mxcore" in ratios:
+        print(f"mxcore (default threads) vs the numpy floor: {ratios['mxcore']:.2f}x "
+              f"(goal <= 1.3x)")
     return 0
 
 

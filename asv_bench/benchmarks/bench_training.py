@@ -1,6 +1,13 @@
 """Training benchmarks: the MNIST MLP (784-256-10, batch 64, SGD) for a fixed
 number of steps on synthetic data of MNIST's shape (fixed seed), and its
-pieces (forward+loss, backward, optimizer step)."""
+pieces (forward+loss, backward, optimizer step); the same steps with the BLAS
+threads a user gets by default, in fresh processes."""
+import json
+import os
+import statistics
+import subprocess
+import sys
+
 import numpy as np
 
 import mxcore as mx
@@ -79,3 +86,86 @@ class OptimizerStep:
     def time_step(self, device, optimizer, aggregate):
         self.updater(self.index, self.grads, self.weights)
         mx.nd.waitall()
+
+
+# MLPEpoch's steps in a fresh process: warm-up, then ROUNDS timings of STEPS steps;
+# prints the median seconds
+_THREADS_SCRIPT = r"""
+import json, statistics, sys, time
+import numpy as np
+import mxcore as mx
+from mxcore import gluon
+from mxcore.gluon import nn
+steps, rounds = int(sys.argv[1]), int(sys.argv[2])
+rs = np.random.RandomState(0)
+x = rs.standard_normal((steps * 64, 784)).astype(np.float32)
+y = rs.randint(0, 10, steps * 64).astype(np.int32)
+batches = [(mx.nd.array(x[i:i + 64]), mx.nd.array(y[i:i + 64])) for i in range(0, len(x), 64)]
+mx.random.seed(0)
+net = nn.HybridSequential()
+net.add(nn.Dense(256, activation="relu", in_units=784), nn.Dense(10, in_units=256))
+net.initialize(mx.init.Xavier())
+loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+
+def run(bs):
+    for xb, yb in bs:
+        with mx.autograd.record():
+            loss = loss_fn(net(xb), yb)
+        loss.backward()
+        trainer.step(64)
+    mx.nd.waitall()
+
+run(batches[:10])
+times = []
+for _ in range(rounds):
+    t0 = time.perf_counter()
+    run(batches)
+    times.append(time.perf_counter() - t0)
+print(json.dumps(statistics.median(times)))
+"""
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "MXCORE_CPU_THREADS")
+_THREAD_RESULTS = {}
+
+
+def _threads_runs(pairs=3, rounds=3):
+    """{"default": [s, ...], "1": [s, ...]}: fresh processes, interleaved."""
+    if not _THREAD_RESULTS:
+        base = {k: v for k, v in os.environ.items() if k not in _THREAD_VARS}
+        envs = {"default": base, "1": dict(base, MXCORE_CPU_THREADS="1")}
+        for name in envs:
+            _THREAD_RESULTS[name] = []
+        for i in range(pairs):
+            for name in (["default", "1"] if i % 2 == 0 else ["1", "default"]):
+                r = subprocess.run([sys.executable, "-c", _THREADS_SCRIPT, str(STEPS),
+                                    str(rounds)], env=envs[name], capture_output=True,
+                                   text=True, timeout=600)
+                if r.returncode:
+                    raise RuntimeError(f"the MLP steps failed:\n{r.stderr[-2000:]}")
+                _THREAD_RESULTS[name].append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return _THREAD_RESULTS
+
+
+class MLPEpochThreads:
+    """MLPEpoch's STEPS training steps on the CPU as a user runs them: in a fresh
+    process with the thread variables removed (asv pins its own processes to one
+    thread), interleaved with fresh processes under MXCORE_CPU_THREADS=1, three
+    of each.  On two cores the default once ran ~40x slower than one thread (two
+    OpenBLAS runtimes on the hot path)."""
+
+    unit = "seconds"
+    timeout = 600
+
+    def setup(self):
+        self.runs = _threads_runs()
+
+    def track_default_threads(self):
+        """Seconds for STEPS steps with default threads (median over processes)."""
+        return statistics.median(self.runs["default"])
+
+    def track_default_vs_one_thread(self):
+        """Paired ratio: default threads over MXCORE_CPU_THREADS=1 (goal <= 1.1)."""
+        return statistics.median(d / o for d, o in zip(self.runs["default"], self.runs["1"]))
+
+    track_default_vs_one_thread.unit = "ratio"

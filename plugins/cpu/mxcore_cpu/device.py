@@ -1,14 +1,175 @@
-"""The CPU device type: host memory, numpy arrays, synchronous execution."""
+"""The CPU device type: host memory, numpy arrays, synchronous execution.
+
+BLAS threads: unless a thread count is set (``MXCORE_CPU_THREADS``,
+``set_num_threads``), matrix products smaller than ``SMALL_PRODUCT``
+multiply-adds run on one thread of numpy's BLAS and larger ones on its own
+thread count.  A second thread can save a small product at most a fraction of a
+millisecond, while a BLAS worker that waits for a busy core (other processes,
+data-loading workers) costs milliseconds on every product: on a loaded 2-core
+host the MNIST MLP's step (64x784x256 products) ran 7-10x slower on two
+threads than on one.
+"""
 from __future__ import annotations
 
+import ctypes
+import itertools
 import os
 import resource
 import sys
-from typing import Any, Dict, Tuple
+import threading
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
 import hal
+
+# m*n*k below which a product runs on one BLAS thread (64x784x256 is 12.8M; 256^3 is 16.8M):
+# about half a millisecond of single-threaded work
+SMALL_PRODUCT = 1 << 25
+
+
+class NumpyOpenBLAS:
+    """ctypes entry points of the OpenBLAS library numpy itself calls: its
+    thread count, and the level-1 ``axpy``/``scal`` numpy has no function for
+    (the optimizers' in-place updates run on the same BLAS runtime as the
+    products, never on a second one such as SciPy's)."""
+
+    def __init__(self, path: str):
+        self.lib = lib = ctypes.CDLL(path)  # already loaded: the same handle
+        for prefix, suffix in itertools.product(("", "scipy_"), ("", "64_", "_64")):
+            if hasattr(lib, f"{prefix}openblas_get_num_threads{suffix}"):
+                break
+        else:
+            raise OSError(f"{path}: no openblas_get_num_threads")
+        self._affixes = prefix, suffix
+        # the suffixed builds (numpy's wheels) take 64-bit integers
+        self._int = ctypes.c_int64 if suffix else ctypes.c_int
+        self.set_num_threads = self._fn("openblas_set_num_threads", [ctypes.c_int])
+        self.get_num_threads = self._fn("openblas_get_num_threads", [], ctypes.c_int)
+        self._level1 = None
+
+    def _fn(self, name, argtypes, restype=None):
+        prefix, suffix = self._affixes
+        fn = getattr(self.lib, f"{prefix}{name}{suffix}")
+        fn.argtypes, fn.restype = argtypes, restype
+        return fn
+
+    def level1(self) -> Dict[str, Tuple[Callable, Callable]]:
+        """dtype char ("f", "d") -> (axpy(n, a, x_ptr, y_ptr), scal(n, a, x_ptr)),
+        unit strides; empty when a call on a small vector does not give numpy's
+        result (the library is not what its symbols suggest)."""
+        if self._level1 is None:
+            self._level1 = {}
+            try:
+                for char, scalar in (("f", ctypes.c_float), ("d", ctypes.c_double)):
+                    letter = "s" if char == "f" else "d"
+                    i, p = self._int, ctypes.c_void_p
+                    ax = self._fn(f"cblas_{letter}axpy", [i, scalar, p, i, p, i])
+                    sc = self._fn(f"cblas_{letter}scal", [i, scalar, p, i])
+                    pair = (lambda n, a, x, y, ax=ax: ax(n, a, x, 1, y, 1),
+                            lambda n, a, x, sc=sc: sc(n, a, x, 1))
+                    if self._self_test(np.dtype(char), *pair):
+                        self._level1[char] = pair
+            except AttributeError:
+                self._level1 = {}
+        return self._level1
+
+    @staticmethod
+    def _self_test(dtype, axpy, scal) -> bool:
+        x = np.array([1.0, 2.0, 3.0], dtype)
+        y = np.array([10.0, 20.0, 30.0, 7.0], dtype)   # y[3]: must stay untouched
+        axpy(3, 2.0, x.ctypes.data, y.ctypes.data)
+        scal(2, 0.5, y.ctypes.data)
+        return y.tolist() == [6.0, 12.0, 36.0, 7.0]
+
+
+_OPENBLAS: Any = None  # NumpyOpenBLAS once found, False: none
+
+
+def numpy_openblas() -> Optional[NumpyOpenBLAS]:
+    """The OpenBLAS numpy calls, or None (another BLAS, or several OpenBLAS
+    libraries and none of them numpy's).  Looked up once, through threadpoolctl."""
+    global _OPENBLAS
+    if _OPENBLAS is None:
+        _OPENBLAS = False
+        try:
+            from threadpoolctl import threadpool_info
+            libs = [i["filepath"] for i in threadpool_info()
+                    if i.get("internal_api") == "openblas"]
+            # numpy's wheels carry their own OpenBLAS (numpy.libs/, numpy/.dylibs/); a numpy
+            # built against a system OpenBLAS shares it with scipy: then it is the only one
+            pkg = os.path.realpath(os.path.dirname(np.__file__))
+            own = [p for p in libs
+                   if os.path.realpath(p).startswith((pkg + os.sep, pkg + ".libs"))]
+            paths = own or (libs if len(libs) == 1 else [])
+            if len(paths) == 1:
+                _OPENBLAS = NumpyOpenBLAS(paths[0])
+        except Exception:  # pragma: no cover - no usable OpenBLAS: leave it to numpy
+            _OPENBLAS = False
+    return _OPENBLAS or None
+
+
+class ProductThreads:
+    """Puts numpy's BLAS on one thread for small products and back to its
+    thread count for large ones.  Called before every product with its m*n*k;
+    it calls into the BLAS library only when the size class changes (an MLP's
+    products are all small: once in all), and never through threadpoolctl,
+    whose look-up of the loaded libraries costs ~0.2 ms (done once, on the
+    first small product)."""
+
+    def __init__(self):
+        self.auto = True        # False while a thread count is set explicitly
+        self._single = False    # numpy's BLAS is on one thread by our doing
+        self._saved = 1         # its thread count before that
+        self._fns = None        # (set, get), looked up on first use; False: none
+        self._lock = threading.Lock()
+
+    def _new_lock(self) -> None:
+        self._lock = threading.Lock()
+
+    def __call__(self, mnk: int) -> None:
+        if mnk < SMALL_PRODUCT:
+            if not self._single and self.auto:
+                self._to_single()
+        elif self._single:
+            self.release()
+
+    def _to_single(self) -> None:
+        with self._lock:
+            if self._single or not self.auto:
+                return
+            if self._fns is None:
+                blas = numpy_openblas()
+                self._fns = (blas.set_num_threads, blas.get_num_threads) if blas else False
+            if not self._fns:
+                self.auto = False  # no OpenBLAS of numpy's to steer: leave threads alone
+                return
+            set_fn, get_fn = self._fns
+            self._saved = get_fn()
+            if self._saved > 1:
+                set_fn(1)
+            self._single = True
+
+    def release(self) -> None:
+        """Back to the thread count numpy's BLAS had before (large products,
+        an explicit thread count), unless someone else changed it since."""
+        with self._lock:
+            if self._single:
+                self._single = False
+                set_fn, get_fn = self._fns
+                if self._saved > 1 and get_fn() == 1:
+                    set_fn(self._saved)
+
+
+PRODUCT_THREADS = ProductThreads()
+if hasattr(os, "register_at_fork"):  # a fork (data-loading workers) while the lock is held
+    os.register_at_fork(after_in_child=PRODUCT_THREADS._new_lock)
+
+
+def product_threads(xp) -> Callable[[int], None]:
+    """The hook kernels call with a product's m*n*k before computing it (a
+    no-op for array modules other than numpy)."""
+    return PRODUCT_THREADS if xp is np else (lambda mnk: None)
 
 
 class CPUDevice(hal.DeviceType):
@@ -29,14 +190,24 @@ class CPUDevice(hal.DeviceType):
                 raise ValueError(f"MXCORE_CPU_THREADS must be an integer, got {threads!r}") \
                     from None
 
-    def set_num_threads(self, n: int) -> None:
-        """Threads the BLAS library may use (process-wide).  Small training
-        steps run best on one: on a busy host, BLAS threads waiting for a core
-        can make a 64x784x256 GEMM ten times slower."""
+    def set_num_threads(self, n: Optional[int]) -> None:
+        """Threads the BLAS libraries use for every product (process-wide);
+        ``None`` goes back to the default: one thread for products under
+        ``SMALL_PRODUCT`` multiply-adds, the libraries' own count above."""
         from threadpoolctl import threadpool_limits
+        if n is None:
+            if self._limiter is not None:
+                self._limiter.restore_original_limits()  # the counts before the first set
+                self._limiter = None
+            PRODUCT_THREADS.auto = True
+            return
         if n < 1:
             raise ValueError(f"the CPU device needs at least one thread, got {n}")
-        self._limiter = threadpool_limits(limits=n, user_api="blas")
+        PRODUCT_THREADS.auto = False
+        PRODUCT_THREADS.release()
+        limiter = threadpool_limits(limits=n, user_api="blas")
+        if self._limiter is None:
+            self._limiter = limiter
 
     def num_threads(self) -> int:
         from threadpoolctl import threadpool_info

@@ -10,9 +10,9 @@ wherever their guards accept a call.
 
 What in the CPU tables is numpy-specific, and how CuPy gets around it:
 
-* optimizer BLAS fast paths (``scipy.linalg.blas`` axpy/scal) and the blocked
-  scratch-buffer loop: the CPU table already turns both off when ``xp`` is not
-  numpy (whole-array ufunc passes instead);
+* the optimizers' blocked scratch-buffer loop and the products' BLAS-thread
+  hook (``mxcore_cpu.device.product_threads``): the CPU table already turns both
+  off when ``xp`` is not numpy (whole-array ufunc passes; no host BLAS to steer);
 * ``xp.errstate`` (integer division): CuPy has none; ``_CupyShim`` supplies a
   no-op context manager (CuPy does not warn on division by zero anyway);
 * ``Generator.permutation`` (shuffle): CuPy's Generator lacks it;

@@ -11,11 +11,14 @@ import itertools
 
 import numpy as np
 
+from mxcore_cpu.device import product_threads
 from mxcore_cpu.kernels._dtypes import FLOAT
+from mxcore_cpu.kernels.linalg import mnk
 
 
 def kernels(xp, special):
     as_strided = xp.lib.stride_tricks.as_strided
+    threads = product_threads(xp)  # one BLAS thread for small products (device.py)
 
     def work_dtype(dt):
         # float16/bfloat16: no BLAS, and too few bits to accumulate in
@@ -79,6 +82,7 @@ def kernels(xp, special):
         cols, out = im2col(x.astype(wd, copy=False), kernel, stride, dilate, pad, g)
         n, f = x.shape[0], w.shape[0]
         wg = w.astype(wd, copy=False).reshape(g, f // g, -1)       # (G, Fg, Cg*K)
+        threads(mnk(wg, cols))
         y = xp.matmul(wg, cols)                                    # (N, G, Fg, P): NCHW order
         y = y.reshape((n, f) + tuple(out))
         if bias:
@@ -96,6 +100,7 @@ def kernels(xp, special):
         result = []
         if grads[0]:
             wg = w.astype(wd, copy=False).reshape(g, f // g, -1)    # (G, Fg, Cg*K)
+            threads(mnk(wg.transpose(0, 2, 1), gyg))
             dcols = xp.matmul(wg.transpose(0, 2, 1), gyg)            # (N, G, Cg*K, P)
             result.append(xp.ascontiguousarray(
                 col2im(dcols, x.shape, kernel, stride, dilate, pad, out).astype(dt)))
@@ -103,6 +108,7 @@ def kernels(xp, special):
             cols, _ = im2col(x.astype(wd, copy=False), kernel, stride, dilate, pad, g)
             # per-sample (Fg, P) @ (P, Cg*K) summed over the batch: small GEMMs stay
             # single-threaded in BLAS, where one large GEMM over N*P made threads wait
+            threads(mnk(gyg, cols.transpose(0, 1, 3, 2)))
             dw = xp.matmul(gyg, cols.transpose(0, 1, 3, 2)).sum(axis=0)
             result.append(dw.reshape(w.shape).astype(dt))
         if grads[2]:

@@ -1,30 +1,38 @@
-"""softmax / log_softmax (max-shifted for stability; float16 computes in
+"""softmax / log_softmax (max-shifted for stability; float16 and bfloat16 compute in
 float32), fully_connected (with its fused activation) and its one-op backward, the
-fused softmax cross-entropy, layer_norm and its fused backward (float16 computes in
-float32)."""
+fused softmax cross-entropy, layer_norm and its fused backward (float16 and bfloat16
+compute in float32, rounded once at the end)."""
 from __future__ import annotations
 
-from mxcore_cpu.kernels._dtypes import FLOAT, acc_dtype, via_float32
+from mxcore_cpu.device import product_threads
+from mxcore_cpu.kernels._dtypes import FLOAT, acc_dtype, as_float32, via_float32
 
 
 def kernels(xp, special):
+    threads = product_threads(xp)  # one BLAS thread for small products (device.py)
+
+    # 16-bit floats are worked on in float32 (as_float32) and rounded once on return:
+    # their sums would otherwise accumulate in 16 bits
     def prepare(x, temperature):
-        a = x.astype(xp.float32) if x.dtype == xp.float16 else x
+        a = as_float32(xp, x)
         if temperature is not None and temperature != 1.0:
             a = a / temperature
         return a
 
-    def softmax(x, axis, temperature):
-        a = prepare(x, temperature)
+    def softmax_work(a, axis):
         e = xp.exp(a - a.max(axis=axis, keepdims=True))
         e /= e.sum(axis=axis, keepdims=True)
-        return e.astype(x.dtype, copy=False)
+        return e
+
+    def log_softmax_work(a, axis):
+        shifted = a - a.max(axis=axis, keepdims=True)
+        return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+    def softmax(x, axis, temperature):
+        return softmax_work(prepare(x, temperature), axis).astype(x.dtype, copy=False)
 
     def log_softmax(x, axis, temperature):
-        a = prepare(x, temperature)
-        shifted = a - a.max(axis=axis, keepdims=True)
-        r = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
-        return r.astype(x.dtype, copy=False)
+        return log_softmax_work(prepare(x, temperature), axis).astype(x.dtype, copy=False)
 
     # fully_connected's fused activations, in place on the fresh product (the same
     # formulas as the elementwise kernels)
@@ -38,6 +46,7 @@ def kernels(xp, special):
 
     def fully_connected(x, w, *bias, flatten, no_bias, act_type):
         x2 = x.reshape(x.shape[0], -1) if flatten else x
+        threads(w.size * x2.shape[-2] if x2.ndim > 1 else w.size)  # per matrix of a stack
         out = x2 @ w.T
         if bias:
             out += bias[0]
@@ -58,6 +67,7 @@ def kernels(xp, special):
     def fully_connected_backward(g, x, w, y, flatten, no_bias, act_type, grads):
         n, k = w.shape
         g2 = derivatives[act_type](g.reshape(-1, n), y.reshape(-1, n))
+        threads(w.size * g2.shape[0])  # both products are (batch x n x k)
         out = []
         if grads[0]:
             out.append((g2 @ w).reshape(x.shape))
@@ -69,34 +79,30 @@ def kernels(xp, special):
 
     def softmax_ce_loss(x, label, axis):
         idx = label.astype(xp.int64)
-        if x.ndim == 2 and axis == 1 and x.dtype != xp.float16:
+        a = as_float32(xp, x)
+        if x.ndim == 2 and axis == 1:
             # (batch, classes): log(sum(exp(x - max))) - (x[label] - max)
-            shifted = x - x.max(axis=1, keepdims=True)
+            shifted = a - a.max(axis=1, keepdims=True)
             lse = xp.log(xp.exp(shifted).sum(axis=1))
             lse -= shifted[xp.arange(x.shape[0]), idx]
-            return lse
-        logp = log_softmax(x, axis, None)
-        return -xp.take_along_axis(logp, xp.expand_dims(idx, axis), axis=axis).squeeze(axis)
+            return lse.astype(x.dtype, copy=False)
+        logp = log_softmax_work(a, axis)
+        loss = -xp.take_along_axis(logp, xp.expand_dims(idx, axis), axis=axis).squeeze(axis)
+        return loss.astype(x.dtype, copy=False)
 
     def softmax_ce_loss_grad(x, label, g, axis):
         idx = label.astype(xp.int64)
-        if x.ndim == 2 and axis == 1 and x.dtype != xp.float16:
-            p = xp.exp(x - x.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            p[xp.arange(x.shape[0]), idx] -= 1
-            p *= g[:, None]
-            return p
-        p = softmax(x, axis, None)
+        p = softmax_work(as_float32(xp, x), axis)
         if x.ndim == 2 and axis == 1:
             p[xp.arange(x.shape[0]), idx] -= 1
         else:
             idx = xp.expand_dims(idx, axis)
             xp.put_along_axis(p, idx, xp.take_along_axis(p, idx, axis=axis) - 1, axis=axis)
-        p *= xp.expand_dims(g, axis)
-        return p
+        p *= xp.expand_dims(as_float32(xp, g), axis)
+        return p.astype(x.dtype, copy=False)
 
     def layer_norm(x, gamma, beta, axis, eps):
-        a = x.astype(xp.float32) if x.dtype == xp.float16 else x
+        a = as_float32(xp, x)
         mean = a.mean(axis=axis, keepdims=True)
         d = a - mean
         var = (d * d).mean(axis=axis, keepdims=True)
@@ -108,7 +114,7 @@ def kernels(xp, special):
     def layer_norm_backward(dy, x, gamma, axis, eps):
         # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma
         axis %= x.ndim
-        a = x.astype(xp.float32) if x.dtype == xp.float16 else x
+        a = as_float32(xp, x)
         dy = dy.astype(a.dtype, copy=False)
         d = a - a.mean(axis=axis, keepdims=True)
         rstd = 1 / xp.sqrt((d * d).mean(axis=axis, keepdims=True) + eps)

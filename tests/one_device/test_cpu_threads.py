@@ -1,0 +1,307 @@
+"""BLAS runtimes and threads on the CPU training path.
+
+numpy and SciPy each load an OpenBLAS of their own.  A training step must call
+only numpy's: when the SGD update ran on SciPy's axpy/scal, the two thread
+pools' waiting workers starved each other and a Gluon MLP step took ~10x longer
+with default threads.  And with default threads, small products run on one BLAS
+thread (``mxcore_cpu.device.SMALL_PRODUCT``); large ones get the library's count
+back.  The end-to-end checks run in a fresh interpreter, so thread pools and
+imported modules are a user's.  Nothing here times anything."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import mxcore as mx
+from mxcore_cpu import device as cpu_device
+from mxcore_cpu.kernels.linalg import mnk
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+               "MXCORE_CPU_THREADS")
+
+
+def _run(code: str, *args: str, **env_vars: str) -> dict:
+    """Runs ``code`` in a fresh interpreter with default threads (the thread
+    variables removed, ``env_vars`` added); returns the JSON it prints last."""
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    env.update(env_vars)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# a few Gluon steps of a small MLP with each optimizer family; reports what the
+# process imported and, in "calls" mode, every call into SciPy's BLAS and LAPACK
+TRAIN = r"""
+import json, sys
+calls, wrapped = {}, 0
+if sys.argv[1] == "calls":
+    # count every call through scipy.linalg's BLAS/LAPACK wrappers (f2py objects)
+    import scipy.linalg.blas, scipy.linalg.lapack
+    for mod in (scipy.linalg.blas, scipy.linalg.lapack):
+        for name in dir(mod):
+            fn = getattr(mod, name)
+            if type(fn).__name__ == "fortran":
+                def counted(*a, _fn=fn, _name=name, **k):
+                    calls[_name] = calls.get(_name, 0) + 1
+                    return _fn(*a, **k)
+                setattr(mod, name, counted)
+                wrapped += 1
+import numpy as np
+import mxcore as mx
+from mxcore import autograd, gluon
+from mxcore.gluon import nn
+from mxcore_cpu.device import numpy_openblas
+
+blas = numpy_openblas()
+threads_before = blas.get_num_threads() if blas else None
+rs = np.random.RandomState(0)
+x = mx.nd.array(rs.standard_normal((64, 784)).astype(np.float32))
+y = mx.nd.array(rs.randint(0, 10, 64).astype(np.int32))
+loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+for opt, hp in [("sgd", {"learning_rate": 0.1}),
+                ("sgd", {"learning_rate": 0.1, "momentum": 0.9, "wd": 1e-4}),
+                ("nag", {"learning_rate": 0.1, "momentum": 0.9}),
+                ("adam", {"learning_rate": 1e-3}),
+                ("adamw", {"learning_rate": 1e-3, "wd": 1e-2})]:
+    net = nn.HybridSequential()
+    net.add(nn.Dense(256, activation="relu", in_units=784), nn.Dense(10, in_units=256))
+    net.initialize(mx.init.Xavier())
+    trainer = gluon.Trainer(net.collect_params(), opt, hp)
+    for _ in range(3):
+        with autograd.record():
+            loss = loss_fn(net(x), y)
+        loss.backward()
+        trainer.step(64)
+    assert np.isfinite(loss.asnumpy()).all()
+threads_during = blas.get_num_threads() if blas else None
+big = mx.nd.ones((512, 512))
+mx.nd.dot(big, big).wait_to_read()                     # 512^3 multiply-adds: a large product
+threads_after_large = blas.get_num_threads() if blas else None
+print(json.dumps({
+    "scipy_linalg": sorted(m for m in sys.modules if m.split(".")[:2] == ["scipy", "linalg"]
+                           and sys.argv[1] != "calls"),
+    "calls": calls, "wrapped": wrapped, "numpy_openblas": blas is not None, "threads_before": threads_before,
+    "threads_during": threads_during, "threads_after_large": threads_after_large}))
+"""
+
+
+def test_training_steps_do_not_import_scipy_linalg():
+    out = _run(TRAIN, "imports")
+    assert out["scipy_linalg"] == [], (
+        "a Gluon training step imported SciPy's BLAS/LAPACK wrappers: their OpenBLAS is a "
+        f"second runtime beside numpy's ({out['scipy_linalg'][:4]}...)")
+
+
+def test_training_steps_call_no_scipy_blas():
+    out = _run(TRAIN, "calls")
+    assert out["wrapped"] > 20                  # saxpy, sscal, ... were all replaced
+    assert out["calls"] == {}, f"SciPy BLAS/LAPACK called during training steps: {out['calls']}"
+
+
+def test_small_products_run_on_one_blas_thread_by_default():
+    out = _run(TRAIN, "imports")
+    if not out["numpy_openblas"]:
+        pytest.skip("numpy does not use an OpenBLAS of its own here")
+    if out["threads_before"] == 1:
+        pytest.skip("numpy's BLAS starts with one thread here (one CPU)")
+    assert out["threads_during"] == 1
+    assert out["threads_after_large"] == out["threads_before"]
+
+
+def test_explicit_thread_count_holds_for_every_product():
+    out = _run("""
+        import json
+        import mxcore as mx
+        from mxcore.device import device_type
+        from mxcore_cpu.device import PRODUCT_THREADS, numpy_openblas
+        get = numpy_openblas().get_num_threads if numpy_openblas() else (lambda: None)
+        a = mx.nd.ones((64, 64))
+        mx.nd.dot(a, a).wait_to_read()
+        pinned = get()                     # MXCORE_CPU_THREADS=2 covers small products too
+        t = device_type(mx.cpu())
+        t.set_num_threads(None)            # back to the default policy
+        mx.nd.dot(a, a).wait_to_read()
+        print(json.dumps({"pinned": pinned, "auto": PRODUCT_THREADS.auto, "small": get()}))
+        """, MXCORE_CPU_THREADS="2")
+    if out["pinned"] is None:
+        pytest.skip("numpy does not use an OpenBLAS of its own here")
+    assert out["pinned"] == 2
+    assert out["auto"] and out["small"] == 1
+
+
+class _FakeBlas:
+    def __init__(self, threads):
+        self.threads, self.sets = threads, []
+
+    def set(self, n):
+        self.sets.append(n)
+        self.threads = n
+
+    def get(self):
+        return self.threads
+
+
+def _policy(threads):
+    blas = _FakeBlas(threads)
+    policy = cpu_device.ProductThreads()
+    policy._fns = (blas.set, blas.get)
+    return policy, blas
+
+
+def test_policy_calls_the_library_only_when_the_size_class_changes():
+    policy, blas = _policy(4)
+    small, large = 64 * 784 * 256, cpu_device.SMALL_PRODUCT
+    for _ in range(5):
+        policy(small)
+    assert blas.sets == [1]
+    policy(large)
+    policy(large)
+    assert blas.sets == [1, 4]
+    policy(small)
+    assert blas.sets == [1, 4, 1]
+
+
+def test_policy_leaves_a_count_changed_by_someone_else():
+    policy, blas = _policy(4)
+    policy(1000)
+    blas.threads = 3                       # e.g. threadpoolctl, between two products
+    policy(cpu_device.SMALL_PRODUCT)
+    assert blas.sets == [1] and blas.threads == 3
+
+
+def test_policy_off_when_explicit_or_single_threaded():
+    policy, blas = _policy(4)
+    policy.auto = False
+    policy(1000)
+    assert blas.sets == []
+    policy, blas = _policy(1)              # the library already runs one thread
+    policy(1000)
+    policy(cpu_device.SMALL_PRODUCT)
+    assert blas.sets == []
+
+
+def test_other_array_modules_get_a_no_op_hook():
+    hook = cpu_device.product_threads(object())
+    assert hook is not cpu_device.PRODUCT_THREADS
+    assert hook(10) is None
+    assert cpu_device.product_threads(np) is cpu_device.PRODUCT_THREADS
+
+
+@pytest.mark.parametrize("a, b, expect", [
+    ((64, 784), (784, 256), 64 * 784 * 256),
+    ((784,), (784, 256), 784 * 256),
+    ((64, 784), (784,), 64 * 784),
+    ((8, 64, 32), (8, 32, 16), 64 * 32 * 16),   # a stack: one BLAS call per matrix
+    ((5,), (5,), 5),
+])
+def test_mnk(a, b, expect):
+    assert mnk(np.empty(a), np.empty(b)) == expect
+
+
+def test_products_match_numpy_in_both_size_classes():
+    rng = np.random.default_rng(0)
+    for m, k, n in [(8, 16, 4), (512, 512, 256)]:   # below and above SMALL_PRODUCT
+        a, b = rng.normal(size=(m, k)), rng.normal(size=(k, n))
+        np.testing.assert_allclose(mx.nd.dot(mx.nd.array(a, dtype="float64"),
+                                             mx.nd.array(b, dtype="float64")).asnumpy(),
+                                   a @ b, rtol=1e-12)
+        w = rng.normal(size=(n, k))
+        out = mx.nd.FullyConnected(mx.nd.array(a, dtype="float64"), mx.nd.array(w, dtype="float64"),
+                                   no_bias=True, num_hidden=n)
+        np.testing.assert_allclose(out.asnumpy(), a @ w.T, rtol=1e-12)
+
+
+@pytest.mark.parametrize("hp", [{}, {"momentum": 0.9}], ids=["sgd", "sgd_mom"])
+def test_sgd_without_clipping_allocates_nothing_of_weight_size(hp):
+    """SGD without clipping (its usual form) runs in place on blocks with cached
+    scratch, as the clipped form does (test_optimizers checks the clipped one)."""
+    shape = (1000, 1000)
+    rng = np.random.default_rng(0)
+    w = mx.nd.array(rng.normal(size=shape).astype(np.float32))
+    g = mx.nd.array(rng.normal(size=shape).astype(np.float32))
+    ref_w, ref_g = w.asnumpy().astype(np.float64), g.asnumpy().astype(np.float64)
+    opt = mx.optimizer.create("sgd", learning_rate=0.1, wd=1e-3, rescale_grad=0.5, **hp)
+    updater = mx.optimizer.get_updater(opt)
+    updater(0, g, w)                                    # states and scratch buffers
+    mom = np.zeros(shape)
+    for _ in range(2):                                  # the reference: two steps in all
+        if hp:
+            mom = 0.9 * mom - 0.1 * (0.5 * ref_g + 1e-3 * ref_w)
+            ref_w = ref_w + mom
+        else:
+            ref_w = (1 - 0.1 * 1e-3) * ref_w - 0.1 * 0.5 * ref_g
+    tracemalloc.start()
+    try:
+        updater(0, g, w)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 10, f"one step allocated up to {peak} bytes"
+    np.testing.assert_allclose(w.asnumpy(), ref_w, rtol=2e-5, atol=2e-6)
+
+
+def test_numpy_openblas_level1_routines():
+    blas = cpu_device.numpy_openblas()
+    if blas is None:
+        pytest.skip("numpy does not use an OpenBLAS of its own here")
+    routines = blas.level1()
+    assert set(routines) == {"f", "d"}
+    for char in "fd":
+        axpy, scal = routines[char]
+        x = np.arange(5, dtype=char)
+        y = np.ones(6, dtype=char)
+        axpy(5, -2.0, x.ctypes.data, y.ctypes.data)
+        scal(5, 3.0, y.ctypes.data)
+        np.testing.assert_array_equal(y, [3, -3, -9, -15, -21, 1])
+
+
+def _sgd_reference(w, grads, lr, wd, rs, momentum):
+    mom = np.zeros_like(w)
+    for g in grads:
+        if momentum:
+            mom = momentum * mom - lr * (rs * g + wd * w)
+            w = w + mom
+        else:
+            w = (1 - lr * wd) * w - lr * rs * g
+    return w, mom
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize("wd", [0.0, 0.05])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_large_sgd_updates_match_reference(dtype, momentum, wd, layout):
+    """Large contiguous weights without clipping take the BLAS path (numpy's
+    OpenBLAS), transposed views the ufunc path: both match the reference."""
+    from mxcore_cpu.kernels.optimizer import BLAS_MIN
+    rng = np.random.default_rng(3)
+    shape = (300, 517)
+    assert shape[0] * shape[1] >= BLAS_MIN
+    w0 = rng.normal(size=shape).astype(dtype)
+    grads = [(3 * rng.normal(size=shape)).astype(dtype) for _ in range(3)]
+    view = (lambda a: a.T) if layout == "transposed" else (lambda a: a)
+    w = view(mx.nd.array(w0, dtype=dtype))
+    mom = mx.nd.zeros(w.shape, dtype=dtype)
+    attrs = dict(lr=0.1, wd=wd, rescale_grad=0.5)
+    for g in grads:
+        gx = view(mx.nd.array(g, dtype=dtype))
+        if momentum:
+            assert mx.nd.sgd_mom_update(w, gx, mom, momentum=momentum, **attrs) is w
+        else:
+            assert mx.nd.sgd_update(w, gx, **attrs) is w
+        np.testing.assert_array_equal(gx.asnumpy(), view(g))   # the gradient is not written
+    ref_w, ref_mom = _sgd_reference(w0.astype(np.float64), [g.astype(np.float64) for g in grads],
+                                    0.1, wd, 0.5, momentum)
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(w.asnumpy(), view(ref_w), **tol)
+    if momentum:
+        np.testing.assert_allclose(mom.asnumpy(), view(ref_mom), **tol)
