@@ -1,4 +1,5 @@
-"""``mxcore train mnist``: the MNIST multilayer perceptron (784 -> 256 ReLU -> 10)
+"""``mxcore train mnist``: the MNIST multilayer perceptron (784 -> 256 ReLU -> 10),
+or LeNet-5 (``--model lenet``), on MNIST or Fashion-MNIST (``--dataset``),
 written with the Gluon API, with a progress bar, per-epoch metrics, saved
 parameters, a JSON history and an optional plot."""
 from __future__ import annotations
@@ -15,7 +16,22 @@ from mxcore.base import MXCoreError
 from mxcore.serialization import atomic_path
 
 DEFAULTS = {"epochs": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.02, "momentum": 0.9,
-            "wd": 0.0, "seed": 42, "hidden": 256}
+            "wd": 0.0, "lr_schedule": "constant", "seed": 42, "hidden": 256}
+
+MODELS = ("mlp", "lenet")
+DATASETS = ("mnist", "fashion-mnist")
+#: the optimizer settings each model trains well with; they replace DEFAULTS' (the
+#: MLP's) for the flags the user leaves out
+MODEL_DEFAULTS: Dict[str, Dict[str, object]] = {
+    "mlp": {"optimizer": "sgd", "lr": 0.02, "momentum": 0.9, "wd": 0.0,
+            "lr_schedule": "constant"},
+    "lenet": {"optimizer": "sgd", "lr": 0.02, "momentum": 0.9, "wd": 0.0,
+              "lr_schedule": "cosine"},
+}
+_DESCRIPTIONS = {"mlp": "MLP 784-{hidden}-10", "lenet": "LeNet-5"}
+#: dataset class name, and the mean and standard deviation of its training pixels
+_DATASETS = {"mnist": ("MNIST", 0.1307, 0.3081),
+             "fashion-mnist": ("FashionMNIST", 0.2860, 0.3530)}
 
 
 def build_net(hidden: int = 256):
@@ -27,26 +43,66 @@ def build_net(hidden: int = 256):
     return net
 
 
+def build_model(model: str = "mlp", hidden: int = 256):
+    """The network ``--model`` names: the MLP, or LeNet-5 from the model zoo."""
+    if model == "mlp":
+        return build_net(hidden)
+    if model == "lenet":
+        from mxcore.gluon.model_zoo import vision
+        return vision.get_model("lenet", classes=10)
+    raise MXCoreError(f"unknown model {model!r} (one of {', '.join(MODELS)})")
+
+
+class _Given(argparse.Action):
+    """Store the value and note that the user gave it: the model's own defaults
+    (``MODEL_DEFAULTS``) apply only to the flags left out."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace._given = frozenset(getattr(namespace, "_given", ())) | {self.dest}
+
+
+def _per_model(flag: str) -> str:
+    """Help text naming the models whose default for ``flag`` is not DEFAULTS'
+    (which the help shows as the flag's default)."""
+    return "".join(f"; --model {m}: {MODEL_DEFAULTS[m][flag]} unless given" for m in MODELS
+                   if MODEL_DEFAULTS[m][flag] != DEFAULTS[flag])
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from mxcore.cli import device_spec, finite_float, int_at_least
     from mxcore.optimizer import Optimizer
+    p.set_defaults(_given=frozenset())  # the flags given on the command line (_Given)
+    p.add_argument("--model", choices=MODELS, default="mlp",
+                   help="the network: the multilayer perceptron, or LeNet-5 (convolutional)")
+    p.add_argument("--dataset", choices=DATASETS, default="mnist",
+                   help="handwritten digits, or Zalando's Fashion-MNIST (same format)")
     p.add_argument("--epochs", type=int_at_least(1), default=DEFAULTS["epochs"],
                    help="passes over the training set")
     p.add_argument("--batch-size", type=int_at_least(1), default=DEFAULTS["batch_size"],
                    help="images per training step")
     p.add_argument("--optimizer", type=str.lower, default=DEFAULTS["optimizer"],
-                   choices=sorted(Optimizer.opt_registry), help="optimizer")
-    p.add_argument("--lr", type=finite_float(0.0), default=DEFAULTS["lr"], help="learning rate")
+                   choices=sorted(Optimizer.opt_registry), action=_Given,
+                   help=f"optimizer{_per_model('optimizer')}")
+    p.add_argument("--lr", type=finite_float(0.0), default=DEFAULTS["lr"], action=_Given,
+                   help=f"learning rate{_per_model('lr')}")
     p.add_argument("--momentum", type=finite_float(0.0, low_inclusive=True, high=1.0),
-                   default=DEFAULTS["momentum"], help="momentum (sgd/nag)")
+                   default=DEFAULTS["momentum"], action=_Given,
+                   help=f"momentum (sgd/nag){_per_model('momentum')}")
     p.add_argument("--wd", type=finite_float(0.0, low_inclusive=True), default=DEFAULTS["wd"],
-                   help="weight decay")
+                   action=_Given, help=f"weight decay{_per_model('wd')}")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"),
+                   default=DEFAULTS["lr_schedule"], action=_Given,
+                   help="keep the learning rate, or let it fall along a half cosine to 0 by "
+                        f"the last step{_per_model('lr_schedule')}")
     p.add_argument("--hidden", type=int_at_least(1), default=DEFAULTS["hidden"],
-                   help="units of the hidden layer")
+                   help="units of the MLP's hidden layer")
     p.add_argument("--device", type=device_spec, default=None,
                    help="e.g. cpu, cuda:0 (default: MXCORE_DEVICE or cpu)")
     p.add_argument("--data-root", default=None,
-                   help="folder with the MNIST gz files (default: MXCORE_DATA or ~/.mxcore/datasets)")
+                   help="folder with the dataset's four gz files (default: "
+                        "MXCORE_DATA/DATASET or ~/.mxcore/datasets/DATASET; Fashion-MNIST "
+                        "also from Debian's dataset-fashion-mnist package)")
     p.add_argument("--seed", type=int_at_least(0), default=DEFAULTS["seed"], help="random seed")
     p.add_argument("--output", default="mnist-output", help="where parameters and history go")
     p.add_argument("--limit", type=int_at_least(1), default=None, metavar="N",
@@ -92,13 +148,41 @@ def _check_parameters(net, epoch: int) -> None:
                 "saving parameters or history (try a lower --lr)")
 
 
-def _datasets(root: Optional[str], limit: Optional[int]):
-    from mxcore.gluon.data.vision import MNIST, transforms
-    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize(0.1307, 0.3081)])
-    train = MNIST(root=root, train=True)
+def _datasets(root: Optional[str], limit: Optional[int], dataset: str = "mnist"):
+    """(train, test) datasets of (1, 28, 28) normalised images: the MLP's Dense
+    flattens them and LeNet takes them as they are."""
+    from mxcore.gluon.data import vision
+    from mxcore.gluon.data.vision import transforms
+    from mxcore.gluon.data.vision.datasets import DatasetChecksumError
+    cls_name, mean, std = _DATASETS[dataset]
+    cls = getattr(vision, cls_name)
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
+    try:
+        train, test = cls(root=root, train=True), cls(root=root, train=False)
+    except DatasetChecksumError as exc:
+        if root is None:
+            raise
+        # most likely the other dataset's folder (same file names): the dataset's own
+        # advice, to delete the file and download it again, would lose that data
+        raise DatasetChecksumError(
+            f"--data-root {root} does not hold the {dataset} files "
+            f"({str(exc).splitlines()[0]}); give the folder of the {dataset} files, or "
+            "leave --data-root out") from None
     if limit:
         train = train.take(limit)
-    return train.transform_first(tf), MNIST(root=root, train=False).transform_first(tf)
+    return train.transform_first(tf), test.transform_first(tf)
+
+
+def resolve_defaults(args) -> None:
+    """Fill the optimizer flags the user left out with the model's defaults.  Only
+    for arguments from ``add_arguments``' parser: a namespace built otherwise says
+    nothing about which values were chosen, and is used as it is."""
+    if not hasattr(args, "_given"):
+        return
+    given = args._given
+    for key, value in MODEL_DEFAULTS[getattr(args, "model", "mlp")].items():
+        if key not in given:
+            setattr(args, key, value)
 
 
 def evaluate(net, loader, device) -> float:
@@ -181,23 +265,30 @@ def _train_epoch(args, epoch: int, net, trainer, loss_fn, loader, device,
 
 
 def train(args) -> Dict[str, List[float]]:
-    """Train the MLP as ``args`` (from ``add_arguments``) say; save its parameters and a
-    JSON history in ``args.output``.  Raises TrainingDivergedError, before saving
+    """Train the model as ``args`` (from ``add_arguments``) say; save its parameters and
+    a JSON history in ``args.output``.  Raises TrainingDivergedError, before saving
     anything, when the loss or the parameters become NaN or infinite."""
     import mxcore as mx
     from mxcore import gluon
 
+    model = getattr(args, "model", "mlp")
+    dataset = getattr(args, "dataset", "mnist")
+    resolve_defaults(args)
     mx.random.seed(args.seed)
     device = mx.device(args.device) if args.device else mx.default_device()
     if args.threads and device.kind == "cpu":
         from mxcore.device import device_type
         device_type(device).set_num_threads(args.threads)
-    train_ds, test_ds = _datasets(args.data_root, args.limit)
+    train_ds, test_ds = _datasets(args.data_root, args.limit, dataset)
     train_loader = gluon.data.DataLoader(train_ds, batch_size=args.batch_size, shuffle=True)
     test_loader = gluon.data.DataLoader(test_ds, batch_size=1000)
-    net = build_net(args.hidden)
+    net = build_model(model, args.hidden)
     net.initialize(mx.init.Xavier(magnitude=2.24), ctx=device)
     opt_params = {"learning_rate": args.lr, "wd": args.wd}
+    if args.lr_schedule == "cosine":
+        # per update: the last batch of an epoch may be short, and is a step too
+        steps = args.epochs * math.ceil(len(train_ds) / args.batch_size)
+        opt_params["lr_scheduler"] = mx.lr_scheduler.CosineScheduler(steps, base_lr=args.lr)
     if args.optimizer.lower() in ("sgd", "nag"):
         opt_params["momentum"] = args.momentum
     trainer = gluon.Trainer(net.collect_params(), args.optimizer, opt_params)
@@ -205,8 +296,10 @@ def train(args) -> Dict[str, List[float]]:
     history: Dict[str, List[float]] = {"epoch": [], "train_loss": [], "train_acc": [],
                                        "test_acc": [], "seconds": [], "step_loss": []}
     os.makedirs(args.output, exist_ok=True)
-    print(f"training MLP 784-{args.hidden}-10 on {device!r}: {len(train_ds)} images, "
-          f"batch {args.batch_size}, {args.optimizer} lr {args.lr}, {args.epochs} epochs")
+    print(f"training {_DESCRIPTIONS[model].format(hidden=args.hidden)} on {device!r}: "
+          f"{len(train_ds)} {dataset} images, batch {args.batch_size}, {args.optimizer} "
+          f"lr {args.lr}{' (cosine decay)' if args.lr_schedule == 'cosine' else ''}, "
+          f"{args.epochs} epochs")
     profile_left = max(0, args.profile)
     if profile_left:
         from mxcore.device import device_type
@@ -231,10 +324,11 @@ def train(args) -> Dict[str, List[float]]:
     finally:
         if profile_left:  # stopped early: take the profiler's engine out of the way
             mx.profiler.set_state("stop")
-    params_path = os.path.join(args.output, "mnist-mlp.safetensors")
+    params_path = os.path.join(args.output, f"{dataset}-{model}.safetensors")
     net.save_parameters(params_path)
     with atomic_path(os.path.join(args.output, "history.json")) as tmp, open(tmp, "w") as f:
-        json.dump({"config": {k: v for k, v in vars(args).items() if k != "func"},
+        json.dump({"config": {k: v for k, v in vars(args).items()
+                              if k not in ("func", "_given")},
                    "history": history}, f, indent=2)
     print(f"final test accuracy {history['test_acc'][-1]:.4f}; parameters in {params_path}")
     if args.plot:

@@ -159,3 +159,113 @@ def test_history_is_written_atomically(tmp_path, monkeypatch):
     assert rc == 2  # an OSError on a file is the user's to fix
     assert (out / "history.json").read_text() == '{"previous": true}'
     assert not [n for n in os.listdir(out) if n.startswith(".")]
+
+
+def test_lenet_one_epoch_on_a_subset_learns(tmp_path):
+    from mxcore.cli import main
+    out = tmp_path / "run"
+    rc = main(["train", "mnist", "--model", "lenet", "--epochs", "1", "--limit", "6400",
+               "--data-root", DATA, "--output", str(out), "--no-progress", "--seed", "3"])
+    assert rc == 0
+    record = json.loads((out / "history.json").read_text())
+    h, config = record["history"], record["config"]
+    assert h["step_loss"][-1] < h["step_loss"][0] / 2  # the loss falls
+    assert h["test_acc"][0] > 0.85  # chance is 0.10
+    # the model's own optimizer defaults, recorded as used
+    from mxcore.recipes.mnist import MODEL_DEFAULTS
+    assert {k: config[k] for k in MODEL_DEFAULTS["lenet"]} == MODEL_DEFAULTS["lenet"]
+    assert (config["model"], config["dataset"]) == ("lenet", "mnist")
+    assert "_given" not in config
+    assert sorted(os.listdir(out)) == ["history.json", "mnist-lenet.safetensors"]
+    # the file loads into the model zoo's LeNet and gives the same accuracy
+    import mxcore as mx
+    from mxcore.gluon.model_zoo import vision
+    from mxcore.recipes import mnist
+    net = vision.lenet(pretrained=True, root=str(out / "mnist-lenet.safetensors"), ctx=mx.cpu())
+    _, test = mnist._datasets(DATA, None)
+    acc = mnist.evaluate(net, mx.gluon.data.DataLoader(test, batch_size=2000), mx.cpu())
+    assert acc == pytest.approx(h["test_acc"][0], abs=1e-9)
+
+
+def test_model_defaults_apply_only_to_the_flags_left_out():
+    from mxcore import cli
+    from mxcore.recipes.mnist import DEFAULTS, MODEL_DEFAULTS, resolve_defaults
+
+    def resolved(*argv):
+        args = cli.build_parser().parse_args(["train", "mnist", *argv])
+        resolve_defaults(args)
+        return args
+    # the quick start is unchanged: the MLP on MNIST with DEFAULTS
+    args = resolved("--data-root", "data/mnist")
+    assert (args.model, args.dataset) == ("mlp", "mnist")
+    assert all(getattr(args, k) == v for k, v in DEFAULTS.items())
+    args = resolved("--model", "lenet")
+    assert all(getattr(args, k) == v for k, v in MODEL_DEFAULTS["lenet"].items())
+    # a value given explicitly stays, even when it is the MLP's default
+    args = resolved("--model", "lenet", "--lr", str(DEFAULTS["lr"]), "--optimizer", "Adam")
+    assert (args.lr, args.optimizer) == (DEFAULTS["lr"], "adam")
+    assert args.momentum == MODEL_DEFAULTS["lenet"]["momentum"]
+
+
+def test_cosine_schedule_falls_to_zero_at_the_last_step(tmp_path, monkeypatch):
+    import math
+
+    import mxcore as mx
+    from mxcore.cli import main
+    rates = {}
+
+    class Recording(mx.lr_scheduler.CosineScheduler):
+        def __call__(self, num_update):
+            rates[num_update] = super().__call__(num_update)
+            return rates[num_update]
+    monkeypatch.setattr(mx.lr_scheduler, "CosineScheduler", Recording)
+    rc = main(["train", "mnist", "--epochs", "2", "--limit", "100", "--batch-size", "64",
+               "--lr", "0.1", "--lr-schedule", "cosine", "--data-root", DATA,
+               "--output", str(tmp_path / "run"), "--no-progress"])
+    assert rc == 0
+    # 2 epochs of 2 steps (64 + a short last batch of 36): 4 updates
+    assert sorted(rates) == [1, 2, 3, 4]
+    assert rates[1] == pytest.approx(0.1 * (1 + math.cos(math.pi / 4)) / 2)
+    assert rates[4] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_unknown_model_or_dataset_is_a_usage_error(capsys):
+    from mxcore.cli import main
+    for flag, value in (("--model", "resnet"), ("--dataset", "cifar10")):
+        with pytest.raises(SystemExit) as info:
+            main(["train", "mnist", flag, value])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {flag}: invalid choice: '{value}'" in err
+
+
+def test_another_datasets_folder_is_named_without_advice_to_delete_it(tmp_path):
+    proc = _run_cli("train", "mnist", "--dataset", "fashion-mnist", "--data-root", DATA,
+                    "--epochs", "1", "--limit", "64", "--output", str(tmp_path / "run"),
+                    "--no-progress")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"mxcore: error: --data-root {DATA} does not hold the "
+                                  "fashion-mnist files (checksum mismatch for ")
+    assert proc.stderr.count("\n") == 1 and "delete" not in proc.stderr
+
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(FASHION, "t10k-labels-idx1-ubyte.gz")),
+                    reason="Fashion-MNIST is not installed (Debian: dataset-fashion-mnist)")
+def test_fashion_mnist_from_the_debian_package(tmp_path, monkeypatch, capsys):
+    from mxcore.cli import main
+    # an empty default root: the files must come from the package, not a download
+    monkeypatch.setenv("MXCORE_DATA", str(tmp_path / "datasets"))
+    out = tmp_path / "run"
+    rc = main(["train", "mnist", "--dataset", "fashion-mnist", "--epochs", "1", "--limit",
+               "3000", "--output", str(out), "--no-progress"])
+    assert rc == 0
+    assert "training MLP 784-256-10 on cpu(0): 3000 fashion-mnist images" in \
+        capsys.readouterr().out
+    record = json.loads((out / "history.json").read_text())
+    assert record["config"]["dataset"] == "fashion-mnist"
+    assert record["history"]["test_acc"][0] > 0.65  # chance is 0.10
+    assert sorted(os.listdir(out)) == ["fashion-mnist-mlp.safetensors", "history.json"]
+    assert not (tmp_path / "datasets").exists()

@@ -3,8 +3,16 @@ from mxcore.gluon.nn.activations import (ELU, GELU, SELU, Activation, LeakyReLU,
                                          Swish)
 from mxcore.gluon.nn.basic_layers import (Dense, Dropout, Flatten, HybridLambda,
                                           HybridSequential, Lambda, LayerNorm, Sequential)
+from mxcore.gluon.nn.conv_layers import (AvgPool1D, AvgPool2D, AvgPool3D, Conv1D, Conv2D,
+                                          Conv3D, GlobalAvgPool1D, GlobalAvgPool2D,
+                                          GlobalAvgPool3D, GlobalMaxPool1D, GlobalMaxPool2D,
+                                          GlobalMaxPool3D, MaxPool1D, MaxPool2D, MaxPool3D,
+                                          ReflectionPad2D)
 from mxcore.gluon.block import Block, HybridBlock
 
 __all__ = ["Activation", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "Swish", "Dense",
            "Dropout", "LayerNorm", "Flatten", "Lambda", "HybridLambda", "Sequential", "HybridSequential",
+           "Conv1D", "Conv2D", "Conv3D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D",
+           "AvgPool2D", "AvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D",
+           "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "ReflectionPad2D",
            "Block", "HybridBlock"]
