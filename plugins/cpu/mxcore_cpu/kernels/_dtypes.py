@@ -48,4 +48,5 @@ def via_float32(xp, fn):
             return tuple(o.astype(dt) for o in out)
         return out.astype(dt)
     kernel.__name__ = getattr(fn, "__name__", "kernel")
+    kernel.__wrapped__ = fn  # inspect.signature (docs/kernels.md) shows fn's parameters
     return kernel
