@@ -185,11 +185,13 @@ def _pick_infer(s, d, a):
 PICK.def_infer(_pick_infer)
 PICK_GRAD = _new("pick_grad", 2, attrs={"axis": -1, "keepdims": False, "mode": "clip",
                                         "size": REQUIRED})
-PICK_GRAD.def_infer(lambda s, d, a: ([_unpick_shape(s[1], a)], [d[0]]))
+PICK_GRAD.def_infer(lambda s, d, a: ([_unpick_shape(s[0], a)], [d[0]]))
 
 
-def _unpick_shape(index_shape, a):
-    shape = list(index_shape)
+def _unpick_shape(out_shape, a):
+    # from the out-gradient's shape (pick's output): with keepdims the index may lack the
+    # kept axis, so its shape does not say where the axis goes
+    shape = list(out_shape)
     if a["keepdims"]:
         shape[a["axis"]] = a["size"]
     else:

@@ -72,3 +72,16 @@ def test_nondifferentiable_inference():
         _op("add").infer(((2, 3), (4,)), (f32, f32), {})
     with pytest.raises(MXCoreError, match="differ"):
         _op("add").infer(((2,), (2,)), (f32, np.dtype("float64")), {})
+
+
+@pytest.mark.parametrize("g, index, keepdims, axis, out", [
+    ((4,), (4,), False, 0, (3, 4)),
+    ((1, 4), (4,), True, 0, (3, 4)),      # the index may lack the kept axis
+    ((1, 4), (1, 4), True, 0, (3, 4)),
+    ((3, 1), (3,), True, 1, (3, 5)),
+])
+def test_pick_grad_rule_gives_the_picked_arrays_shape(g, index, keepdims, axis, out):
+    from mxcore.ops.indexing import PICK_GRAD
+    attrs = {"axis": axis, "keepdims": keepdims, "mode": "clip", "size": out[axis]}
+    shapes, dtypes = PICK_GRAD.infer_shape_dtype([g, index], ["float32", "int64"], attrs)
+    assert tuple(shapes[0]) == out and dtypes[0] == "float32"
