@@ -1,5 +1,8 @@
-"""mxcore's error types."""
+"""mxcore's error types, and the few helpers of MXNet's ``mxnet.base`` that user code
+imports (``py_str``, ``data_dir``)."""
 from __future__ import annotations
+
+import os
 
 
 class MXCoreError(Exception):
@@ -38,3 +41,15 @@ class NoKernelError(MXCoreError, NotImplementedError):
 
 class PluginError(MXCoreError):
     """A plugin broke the plugin contract (e.g. equal kernel priorities)."""
+
+
+def py_str(x: bytes) -> str:
+    """bytes from a C string to str (MXNet's ``base.py_str``)."""
+    return x.decode("utf-8")
+
+
+def data_dir() -> str:
+    """Where mxcore keeps downloaded data: ``$MXCORE_HOME`` (``$MXNET_HOME`` is honoured
+    too), else ``~/.mxcore`` (MXNet's ``base.data_dir``)."""
+    home = os.environ.get("MXCORE_HOME") or os.environ.get("MXNET_HOME")
+    return home or os.path.join(os.path.expanduser("~"), ".mxcore")

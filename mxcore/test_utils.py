@@ -4,15 +4,17 @@ results with per-dtype tolerances (``almost_equal``, ``assert_almost_equal``,
 ``same``)."""
 from __future__ import annotations
 
+import contextlib
 import numbers
-from typing import Any, Tuple
+import os
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
 from mxcore.device import Device, default_device, num_gpus, set_default_device
 
-__all__ = ["list_gpus", "default_context", "set_default_context", "default_rtols",
-           "default_atols", "almost_equal", "assert_almost_equal", "same"]
+__all__ = ["environment", "list_gpus", "default_context", "set_default_context",
+           "default_rtols", "default_atols", "almost_equal", "assert_almost_equal", "same"]
 
 
 def list_gpus() -> range:
@@ -120,3 +122,30 @@ def assert_almost_equal(a: Any, b: Any, rtol=None, atol=None, names=("a", "b"),
 def same(a, b) -> bool:
     """Whether two arrays are equal element for element, with equal shapes."""
     return bool(np.array_equal(_host(a), _host(b)))
+
+
+@contextlib.contextmanager
+def environment(*args) -> Iterator[None]:
+    """Set environment variables for a block and restore them after (MXNet's
+    ``test_utils.environment``): ``environment(name, value)`` or
+    ``environment({name: value, ...})``; a value of None unsets the variable."""
+    if len(args) == 2:
+        changes: Dict[str, Optional[str]] = {args[0]: args[1]}
+    elif len(args) == 1 and isinstance(args[0], dict):
+        changes = dict(args[0])
+    else:
+        raise ValueError("environment() takes (name, value) or one dict of name -> value")
+    saved = {name: os.environ.get(name) for name in changes}
+    try:
+        for name, value in changes.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = str(value)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -62,3 +62,32 @@ def test_nan_shapes_dicts_and_bfloat16():
 def test_device_helpers_on_the_cpu():
     assert list(tu.list_gpus()) == list(range(mx.util.get_gpu_count()))
     assert tu.default_context() is mx.current_context()
+
+
+def test_environment_sets_and_restores_variables(monkeypatch):
+    import os
+
+    from mxcore.test_utils import environment
+    monkeypatch.setenv("MXCORE_TEST_A", "old")
+    monkeypatch.delenv("MXCORE_TEST_B", raising=False)
+    with environment("MXCORE_TEST_A", "new"):
+        assert os.environ["MXCORE_TEST_A"] == "new"
+    assert os.environ["MXCORE_TEST_A"] == "old"
+    with pytest.raises(RuntimeError):
+        with environment({"MXCORE_TEST_A": None, "MXCORE_TEST_B": 3}):
+            assert "MXCORE_TEST_A" not in os.environ and os.environ["MXCORE_TEST_B"] == "3"
+            raise RuntimeError("restored even so")
+    assert os.environ["MXCORE_TEST_A"] == "old" and "MXCORE_TEST_B" not in os.environ
+    with pytest.raises(ValueError):
+        with environment("only-a-name"):
+            pass
+
+
+def test_base_helpers_mxnet_code_imports(monkeypatch, tmp_path):
+    from mxcore.base import data_dir, py_str
+    assert py_str(b"caf\xc3\xa9") == "café"
+    monkeypatch.setenv("MXCORE_HOME", str(tmp_path))
+    assert data_dir() == str(tmp_path)
+    monkeypatch.delenv("MXCORE_HOME")
+    monkeypatch.delenv("MXNET_HOME", raising=False)
+    assert data_dir().endswith(".mxcore")
