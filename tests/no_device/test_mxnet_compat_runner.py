@@ -77,7 +77,7 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 &gt;       raise MXNetError("bad shape (2, 3) vs (4, 5)")
 E       mxcore.base.MXNetError: bad shape (2, 3) vs (4, 5)
 
-/work/main/mxcore/ndarray/ndarray.py:12: MXNetError</failure></testcase>
+{root}/mxcore/ndarray/ndarray.py:12: MXNetError</failure></testcase>
 <testcase classname="test_tiny" name="test_setup" time="0.0">
  <error message="failed on setup with &quot;TypeError: bad fixture&quot;">text</error></testcase>
 <testcase classname="test_tiny" name="test_skip" time="0.0">
@@ -95,7 +95,9 @@ E   ModuleNotFoundError: No module named 'mxnet.numpy'</error></testcase>
 
 def test_parse_junit_and_tables(tmp_path):
     path = tmp_path / "junit.xml"
-    path.write_text(JUNIT)
+    # a frame in the repository (wherever it is checked out) is shown relative to it
+    root = Path(compat.__file__).resolve().parents[1]
+    path.write_text(JUNIT.replace("{root}", str(root)))
     tests, collect_errors = compat.parse_junit(path, "test_tiny.py")
     assert tests["test_tiny.py::test_ok"] == {"outcome": "passed"}
     shape = tests["test_tiny.py::test_shape"]
