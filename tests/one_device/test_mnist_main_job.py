@@ -129,7 +129,10 @@ def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
     env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen([sys.executable, "-m", "mxcore.cli", "train", "mnist", "--epochs",
                              "50", "--data-root", DATA, "--output", str(out), "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            # a runner started in the background ignores SIGINT, and children
+                            # inherit that (Python then installs no KeyboardInterrupt handler)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdout.readline().startswith("training MLP")  # inside the training loop
         proc.send_signal(signal.SIGINT)
