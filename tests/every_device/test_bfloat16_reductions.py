@@ -151,3 +151,18 @@ def test_layer_norm_and_backward_of_a_long_axis(dtype, shape, axis, device):
     _check(outs[0], dx, dtype, 1e-4)
     _check(outs[1], (dyr * xhat).sum(axis=other), dtype, 1e-4)
     _check(outs[2], dyr.sum(axis=other), dtype, 1e-4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("how", ["take", "getitem"])
+def test_gradient_of_repeated_indices_accumulates_exactly(dtype, how, device):
+    """N picks of one element: its gradient is N (exact in 16-bit floats), where a
+    16-bit accumulation stops at 256 (bfloat16) or 2048 (float16)."""
+    x = mx.nd.ones((5,), ctx=device, dtype=dtype)
+    x.attach_grad()
+    idx = mx.nd.zeros((N,), ctx=device, dtype="int64")
+    with mx.autograd.record():
+        y = mx.nd.take(x, idx) if how == "take" else x[np.zeros(N, dtype=np.int64)]
+    y.backward()
+    got = x.grad.asnumpy().astype(np.float64)
+    np.testing.assert_array_equal(got, [N, 0, 0, 0, 0])

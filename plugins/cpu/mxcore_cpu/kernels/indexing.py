@@ -1,7 +1,7 @@
 """Indexing kernels: getitem/setitem, take, pick, one_hot and their adjoints."""
 from __future__ import annotations
 
-from mxcore_cpu.kernels._dtypes import ALL, NUM
+from mxcore_cpu.kernels._dtypes import ALL, NUM, acc_dtype
 
 
 def kernels(xp, special):
@@ -12,11 +12,13 @@ def kernels(xp, special):
         return xp.asarray(x[key])
 
     def getitem_grad(g, key, shape):
-        out = xp.zeros(shape, dtype=g.dtype)
         if advanced(key):
-            xp.add.at(out, key, g)
-        else:
-            out[key] = g
+            # repeated indices accumulate: in float32 for 16-bit floats, rounded once
+            out = xp.zeros(shape, dtype=acc_dtype(xp, g.dtype))
+            xp.add.at(out, key, g.astype(out.dtype, copy=False))
+            return out.astype(g.dtype, copy=False)
+        out = xp.zeros(shape, dtype=g.dtype)
+        out[key] = g
         return out
 
     def setitem(x, v, key):
@@ -43,9 +45,9 @@ def kernels(xp, special):
     def take_grad(g, indices, axis, mode, size):
         idx = fix_indices(indices, size, mode)
         shape = g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:]
-        out = xp.zeros(shape, dtype=g.dtype)
-        xp.add.at(out, (slice(None),) * axis + (idx,), g)
-        return out
+        out = xp.zeros(shape, dtype=acc_dtype(xp, g.dtype))  # repeated indices accumulate
+        xp.add.at(out, (slice(None),) * axis + (idx,), g.astype(out.dtype, copy=False))
+        return out.astype(g.dtype, copy=False)
 
     def pick_index(index, data_ndim, axis, size, mode):
         idx = fix_indices(index, size, mode)
