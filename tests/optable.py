@@ -565,6 +565,46 @@ case("pooling_avg_1d_nwc",
      lambda x: nd.Pooling(x, kernel=(3,), stride=(2,), pool_type="avg", layout="NWC"),
      lambda x: _pool_ref(x.transpose(0, 2, 1), (3,), (2,), pool_type="avg")
      .transpose(0, 2, 1), (In((2, 7, 3)),), grad2=False, tol=_CONV_T)
+# --- batch normalisation ----------------------------------------------------------
+def _bn_ref(x, g, b, m, v, axis=1, eps=1e-3, batch=False, fix_gamma=False):
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    red = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
+    if batch:
+        m, v = x.mean(axis=red), x.var(axis=red)
+    g = np.ones_like(g) if fix_gamma else g
+    return (x - m.reshape(shape)) / np.sqrt(v.reshape(shape) + eps) * g.reshape(shape) \
+        + b.reshape(shape)
+
+
+def _bn_train(*args, **kw):
+    with mx.autograd.train_mode():
+        return nd.BatchNorm(*args, **kw)
+
+
+_BN_IN = (In((4, 3, 2, 2)), In((3,)), In((3,)), In((3,), diff=False),
+          In((3,), "pos", diff=False))
+_BN_T = {"float16": (2e-2, 2e-2), "bfloat16": (3e-2, 3e-2), "float32": (1e-4, 1e-5)}
+case("batch_norm_global_stats",
+     lambda x, g, b, m, v: nd.BatchNorm(x, g, b, m, v, fix_gamma=False, use_global_stats=True),
+     _bn_ref, _BN_IN, grad2=False, tol=_BN_T)
+def _bn_predict(*args, **kw):
+    with mx.autograd.predict_mode():
+        return nd.BatchNorm(*args, **kw)
+
+
+case("batch_norm_moving_stats_in_predict_mode",
+     lambda x, g, b, m, v: _bn_predict(x, g, b, m, v, fix_gamma=False),
+     _bn_ref, _BN_IN, grad2=False, tol=_BN_T)
+case("batch_norm_training",
+     lambda x, g, b, m, v: _bn_train(x, g, b, m, v, fix_gamma=False, eps=1e-5),
+     lambda x, g, b, m, v: _bn_ref(x, g, b, m, v, eps=1e-5, batch=True),
+     (In((4, 3, 2), "distinct"),) + _BN_IN[1:], grad2=False, tol=_BN_T)
+case("batch_norm_training_fix_gamma_last_axis",
+     lambda x, g, b, m, v: _bn_train(x, g, b, m, v, axis=-1),
+     lambda x, g, b, m, v: _bn_ref(x, g, b, m, v, axis=-1, batch=True, fix_gamma=True),
+     (In((5, 2, 3), "distinct"), In((3,)), In((3,)), In((3,), diff=False),
+      In((3,), "pos", diff=False)), grad2=False, tol=_BN_T)
 case("softmax_ce_loss", nd.softmax_ce_loss, _ce,
      (In((4, 5)), In((4,), "index", "float32", False, 5)), tol=_SM_T)
 case("softmax_ce_loss_axis0", lambda x, i: nd.softmax_ce_loss(x, i, axis=0),

@@ -85,3 +85,34 @@ def test_lp_pooling_matches_torch():
     ty.sum().backward()
     np.testing.assert_allclose(y.asnumpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(x.grad.asnumpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("fix_gamma", [False, True])
+def test_batch_norm_training_matches_torch(fix_gamma):
+    rng = np.random.default_rng(3)
+    x, tx = _pair(rng, (6, 4, 3, 5))
+    g, tg = _pair(rng, (4,))
+    b, tb = _pair(rng, (4,))
+    mean = mx.nd.zeros((4,), dtype="float64")
+    var = mx.nd.ones((4,), dtype="float64")
+    for a in (x, g, b):
+        a.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.BatchNorm(x, g, b, mean, var, eps=1e-5, momentum=0.9, fix_gamma=fix_gamma)
+        loss = (y * y * y).sum()
+    assert mean.asnumpy().tolist() == [0.0] * 4  # the forward pass leaves the averages alone
+    loss.backward()
+    weight = torch.ones(4, dtype=torch.float64) if fix_gamma else tg
+    ty = F.batch_norm(tx, None, None, weight, tb, training=True, eps=1e-5)
+    (ty * ty * ty).sum().backward()
+    np.testing.assert_allclose(y.asnumpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(x.grad.asnumpy(), tx.grad.numpy(), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(b.grad.asnumpy(), tb.grad.numpy(), rtol=1e-10, atol=1e-10)
+    if fix_gamma:
+        assert np.all(g.grad.asnumpy() == 0)
+    else:
+        np.testing.assert_allclose(g.grad.asnumpy(), tg.grad.numpy(), rtol=1e-8, atol=1e-8)
+    # MXNet updates the moving averages in backward, with the biased batch variance
+    xs = tx.detach().numpy()
+    np.testing.assert_allclose(mean.asnumpy(), 0.1 * xs.mean(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(var.asnumpy(), 0.9 + 0.1 * xs.var(axis=(0, 2, 3)), rtol=1e-12)

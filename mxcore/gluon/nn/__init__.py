@@ -1,7 +1,7 @@
 """``gluon.nn``: layers."""
 from mxcore.gluon.nn.activations import (ELU, GELU, SELU, Activation, LeakyReLU, PReLU,
                                          Swish)
-from mxcore.gluon.nn.basic_layers import (Dense, Dropout, Flatten, HybridLambda,
+from mxcore.gluon.nn.basic_layers import (BatchNorm, Dense, Dropout, Flatten, HybridLambda,
                                           HybridSequential, Lambda, LayerNorm, Sequential)
 from mxcore.gluon.nn.conv_layers import (AvgPool1D, AvgPool2D, AvgPool3D, Conv1D, Conv2D,
                                           Conv3D, GlobalAvgPool1D, GlobalAvgPool2D,
@@ -11,7 +11,8 @@ from mxcore.gluon.nn.conv_layers import (AvgPool1D, AvgPool2D, AvgPool3D, Conv1D
 from mxcore.gluon.block import Block, HybridBlock
 
 __all__ = ["Activation", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "Swish", "Dense",
-           "Dropout", "LayerNorm", "Flatten", "Lambda", "HybridLambda", "Sequential", "HybridSequential",
+           "Dropout", "BatchNorm", "LayerNorm", "Flatten", "Lambda", "HybridLambda", "Sequential",
+           "HybridSequential",
            "Conv1D", "Conv2D", "Conv3D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D",
            "AvgPool2D", "AvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D",
            "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "ReflectionPad2D",

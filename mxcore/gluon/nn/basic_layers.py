@@ -143,6 +143,58 @@ class LayerNorm(HybridBlock):
                 f"scale={self._scale}, in_channels={n or None})")
 
 
+class BatchNorm(HybridBlock):
+    """Batch normalisation (MXNet's BatchNorm): while training, each batch is normalised
+    per channel (``axis``) by its own mean and variance, and the backward pass updates
+    ``running_mean``/``running_var`` (``running = running * momentum + batch * (1 -
+    momentum)``); in predict mode (or with ``use_global_stats``) the running averages
+    normalise.  ``scale=False``/``center=False`` keep gamma at 1/beta at 0 (not trained);
+    ``in_channels=0`` defers the parameters' shape to the first input."""
+
+    def __init__(self, axis: int = 1, momentum: float = 0.9, epsilon: float = 1e-5,
+                 center: bool = True, scale: bool = True, use_global_stats: bool = False,
+                 beta_initializer="zeros", gamma_initializer="ones",
+                 running_mean_initializer="zeros", running_variance_initializer="ones",
+                 in_channels: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self._kwargs = {"axis": int(axis), "eps": float(epsilon), "momentum": float(momentum),
+                        "fix_gamma": not scale, "use_global_stats": bool(use_global_stats)}
+        self._center, self._scale = bool(center), bool(scale)
+        shape = (int(in_channels),)
+        with self.name_scope():
+            self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
+                                         shape=shape, init=gamma_initializer,
+                                         allow_deferred_init=True, differentiable=scale)
+            self.beta = self.params.get("beta", grad_req="write" if center else "null",
+                                        shape=shape, init=beta_initializer,
+                                        allow_deferred_init=True, differentiable=center)
+            self.running_mean = self.params.get("running_mean", grad_req="null", shape=shape,
+                                                init=running_mean_initializer,
+                                                allow_deferred_init=True, differentiable=False)
+            self.running_var = self.params.get("running_var", grad_req="null", shape=shape,
+                                               init=running_variance_initializer,
+                                               allow_deferred_init=True, differentiable=False)
+
+    def infer_shape(self, x, *args) -> None:
+        axis = self._kwargs["axis"]
+        if not -x.ndim <= axis < x.ndim:
+            raise MXCoreError(f"BatchNorm {self.name!r}: axis {axis} is out of range for "
+                              f"input of shape {tuple(x.shape)}")
+        channels = x.shape[axis]
+        for p in (self.gamma, self.beta, self.running_mean, self.running_var):
+            p.shape = (channels,)
+
+    def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):
+        return F.BatchNorm(x, gamma, beta, running_mean, running_var, **self._kwargs)
+
+    def __repr__(self) -> str:
+        n = self.gamma.shape[0] if self.gamma.shape else 0
+        return (f"BatchNorm(axis={self._kwargs['axis']}, eps={self._kwargs['eps']}, "
+                f"momentum={self._kwargs['momentum']}, fix_gamma={self._kwargs['fix_gamma']}, "
+                f"use_global_stats={self._kwargs['use_global_stats']}, "
+                f"in_channels={n or None})")
+
+
 class Flatten(HybridBlock):
     """Reshape to (batch, -1)."""
 
