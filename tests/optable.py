@@ -681,5 +681,9 @@ case("composite_softmax_ce", lambda x, i: -nd.pick(nd.log_softmax(x), i).mean(),
      lambda x, i: np.asarray(-_pick(_log_softmax(x), i).mean()),
      (In((4, 5)), In((4,), "index", "float32", False, 5)))
 
+# op families whose cases live in modules of their own (each calls case() on import)
+from tests import (optable_conv, optable_linalg, optable_math, optable_norm,  # noqa: E402,F401,I001
+                   optable_ordering, optable_random, optable_rnn)
+
 BY_NAME = {c.name: c for c in CASES}
 assert len(BY_NAME) == len(CASES), "duplicate case names"

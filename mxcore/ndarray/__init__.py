@@ -3,6 +3,9 @@ from mxcore.ndarray.ndarray import NDArray  # noqa: I001 - must come first
 import hal as _hal
 from mxcore.ops.conv import Convolution, Pooling, convolution, pooling
 from mxcore.ops.norm import BatchNorm, batch_norm
+from mxcore.ops.ordering import *  # noqa: F401,F403  (names in its __all__)
+from mxcore.ops.embedding import *  # noqa: F401,F403
+from mxcore.ops.rnn import *  # noqa: F401,F403
 from mxcore.ops.creation import (arange, array, cast, copy, empty, from_dlpack, full, full_like,
                                  linspace, ones, ones_like, to_device, to_dlpack_for_read,
                                  to_dlpack_for_write, zeros, zeros_like)

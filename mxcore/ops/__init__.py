@@ -3,13 +3,13 @@ operator plugin (entry point ``core`` in group ``mxcore.plugins``)."""
 from __future__ import annotations
 
 from hal import PLUGIN_API_VERSION, hookimpl
-from mxcore.ops import (conv, creation, elemwise, indexing, linalg, nn, norm, optimizer,
-                        random, reduce, shape)
+from mxcore.ops import (conv, creation, elemwise, embedding, indexing, linalg, nn, norm,
+                        optimizer, ordering, random, reduce, rnn, shape)
 
 MXCORE_PLUGIN_API = PLUGIN_API_VERSION
 
-MODULES = (elemwise, reduce, linalg, shape, indexing, nn, conv, norm, creation, random,
-           optimizer)
+MODULES = (elemwise, reduce, linalg, shape, indexing, ordering, nn, conv, norm, embedding,
+           rnn, creation, random, optimizer)
 ALL_OPS = [op for module in MODULES for op in module.OPS]
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import scipy.special
 
 import hal
-from mxcore_cpu.kernels import (conv, creation, elemwise, indexing, linalg, nn, norm,
-                                optimizer, random, reduce, shape)
+from mxcore_cpu.kernels import (conv, creation, elemwise, embedding, indexing, linalg, nn,
+                                norm, optimizer, ordering, random, reduce, rnn, shape)
 
-FAMILIES = (elemwise, reduce, linalg, shape, indexing, nn, conv, norm, creation, random,
-            optimizer)
+FAMILIES = (elemwise, reduce, linalg, shape, indexing, ordering, nn, conv, norm, embedding,
+            rnn, creation, random, optimizer)
 
 
 def build(device: str, xp=np, special=scipy.special, priority: int = 0) -> List[hal.Kernel]:

@@ -1,0 +1,5 @@
+"""Op-table cases: linalg_* operators.  Imported by tests/optable.py, which
+collects every case into one table."""
+from __future__ import annotations
+
+from tests.optable import case  # noqa: F401
