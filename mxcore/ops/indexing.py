@@ -1,5 +1,7 @@
 """Indexing: basic and advanced ``x[key]`` and ``x[key] = v``, slice,
-slice_axis, take, pick, one_hot.
+slice_axis, take, pick, one_hot, batch_take, gather_nd/scatter_nd,
+ravel_multi_index/unravel_index, fill_element_0index, and the sequence ops
+SequenceMask/SequenceLast/SequenceReverse.
 
 Keys follow numpy: ints, slices, None, Ellipsis, integer or boolean index
 arrays (NDArray, numpy or lists).  Index arrays live on the host in the key.
@@ -234,3 +236,290 @@ def one_hot(indices: NDArray, depth: int, on_value=1.0, off_value=0.0,
         raise OperatorError("one_hot", f"depth must be non-negative, got {depth}")
     return invoke_unary(ONE_HOT, indices, {"depth": int(depth), "on_value": on_value,
                                            "off_value": off_value, "dtype": dtype_name(dtype)})
+
+
+def _fail(op: str, msg: str, *arrays: NDArray):
+    raise OperatorError(op, msg, [a.shape for a in arrays], [a.dtype for a in arrays],
+                        arrays[0].context if arrays else None)
+
+
+def choose_element_0index(data: NDArray, index, axis: int = -1, keepdims: bool = False,
+                          mode: str = "clip") -> NDArray:
+    """MXNet's older name of :func:`pick`."""
+    return pick(data, index, axis, keepdims, mode)
+
+
+def crop(data: NDArray, begin, end, step=None) -> NDArray:
+    """MXNet's older name of :func:`slice`."""
+    return slice(data, begin, end, step)
+
+
+def batch_take(a: NDArray, indices) -> NDArray:
+    """``out[i] = a.reshape(-1, a.shape[-1])[i, indices.flat[i]]`` in ``indices``'
+    shape, out-of-range indices clipped (MXNet's batch_take; pick is the newer form)."""
+    indices = _as_index_array(indices, a)
+    if a.ndim < 1 or a.shape[-1] == 0 or a.size // a.shape[-1] != indices.size:
+        _fail("batch_take", f"indices {indices.shape} need one entry per row of the data "
+              f"{a.shape} (its size over its last axis)", a, indices)
+    from mxcore.ops.shape import reshape
+    rows = reshape(a, (-1, a.shape[-1]))
+    return reshape(pick(rows, reshape(indices, (-1,)), axis=1), indices.shape)
+
+
+# gather_nd / scatter_nd ----------------------------------------------------------------
+GATHER_ND = _new("gather_nd", 2, doc="data[indices[0], ..., indices[M-1]] for each column "
+                 "of the (M, Y...) indices: shape (Y..., X_M...)")
+GATHER_ND_GRAD = _new("gather_nd_grad", 2, attrs={"shape": REQUIRED},
+                      aliases=("_backward_gather_nd",),
+                      doc="gather_nd's adjoint: zeros of ``shape`` with the gradient added "
+                          "at the indices (repeated indices accumulate)")
+SCATTER_ND = _new("scatter_nd", 2, attrs={"shape": REQUIRED},
+                  doc="zeros of ``shape`` with data written at the indices (gather_nd's "
+                      "inverse; with repeated indices one of the writes wins)")
+
+
+def _nd_index_rule(index_shape, target, what):
+    """The leading target axes the (M, Y...) indices address, checked."""
+    if len(index_shape) < 2:
+        raise MXCoreError(f"indices must have at least 2 axes (M, Y...), got "
+                          f"{tuple(index_shape)}")
+    m = index_shape[0]
+    if not 0 < m <= len(target):
+        raise MXCoreError(f"indices address {m} axes but the {what} has {len(target)}")
+    return m
+
+
+@GATHER_ND.def_infer
+def _gather_nd_infer(s, d, a):
+    m = _nd_index_rule(s[1], s[0], "data")
+    return [tuple(s[1][1:]) + tuple(s[0][m:])], [d[0]]
+
+
+def _scatter_nd_infer(s, d, a):
+    shape = tuple(a["shape"])
+    m = _nd_index_rule(s[1], shape, "output shape")
+    want = tuple(s[1][1:]) + shape[m:]
+    if tuple(s[0]) != want:
+        raise MXCoreError(f"data shape {tuple(s[0])} must be {want} for indices "
+                          f"{tuple(s[1])} and output shape {shape}")
+    return [shape], [d[0]]
+
+
+GATHER_ND_GRAD.def_infer(_scatter_nd_infer)
+SCATTER_ND.def_infer(_scatter_nd_infer)
+GATHER_ND.def_grad(lambda c, g: (invoke(GATHER_ND_GRAD, (g, c.inputs[1]),
+                                        {"shape": c.inputs[0].shape}), None))
+GATHER_ND_GRAD.def_grad(lambda c, g: (invoke(GATHER_ND, (g, c.inputs[1])), None))
+SCATTER_ND.def_grad(lambda c, g: (invoke(GATHER_ND, (g, c.inputs[1])), None))
+
+
+class IndexOutOfRange(OperatorError, IndexError):
+    """An index outside its axis: an OperatorError that is also the IndexError MXNet
+    raises."""
+
+
+def _nd_call(op: Op, name: str, data: NDArray, indices, attrs):
+    indices = _as_index_array(indices, data)
+    try:
+        op.infer_shape_dtype([data.shape, indices.shape], [data.dtype, indices.dtype], attrs)
+    except MXCoreError as exc:
+        _fail(name, str(exc), data, indices)
+    try:
+        return invoke(op, (data, indices), attrs)
+    except OperatorError as exc:
+        if not isinstance(exc.__cause__, IndexError):
+            raise
+        raise IndexOutOfRange(name, str(exc.__cause__), exc.shapes, exc.dtypes,
+                              exc.device) from None
+
+
+def gather_nd(data: NDArray, indices) -> NDArray:
+    """MXNet's gather_nd: ``indices`` of shape (M, Y...) picks
+    ``data[indices[0, y], ..., indices[M-1, y], ...]`` for every y; negative indices
+    count from the end, out-of-range ones are an error."""
+    return _nd_call(GATHER_ND, "gather_nd", data, indices, {})
+
+
+def scatter_nd(data: NDArray, indices, shape) -> NDArray:
+    """MXNet's scatter_nd: zeros of ``shape`` with ``data[y, ...]`` written at
+    ``indices[:, y]`` (the inverse of gather_nd)."""
+    return _nd_call(SCATTER_ND, "scatter_nd", data, indices,
+                    {"shape": tuple(int(v) for v in shape)})
+
+
+# ravel_multi_index / unravel_index -------------------------------------------------------
+RAVEL = _new("ravel_multi_index", attrs={"shape": REQUIRED},
+             doc="flat indices of the columns of a (len(shape), N) index array")
+UNRAVEL = _new("unravel_index", attrs={"shape": REQUIRED},
+               doc="the (len(shape), ...) multi-indices of flat indices")
+
+
+@RAVEL.def_infer
+def _ravel_infer(s, d, a):
+    if len(s[0]) != 2 or s[0][0] != len(a["shape"]):
+        raise MXCoreError(f"data must be ({len(a['shape'])}, N) for shape {a['shape']}, "
+                          f"got {tuple(s[0])}")
+    return [(s[0][1],)], [d[0]]
+
+
+UNRAVEL.def_infer(lambda s, d, a: ([(len(a["shape"]),) + tuple(s[0])], [d[0]]))
+
+
+def _ravel_shape(op: str, shape, data: NDArray) -> tuple:
+    shape = tuple(int(v) for v in shape)
+    if not shape or builtins.min(shape[1:], default=1) < 1 or not (shape[0] == -1
+                                                                   or shape[0] >= 1):
+        _fail(op, f"shape {shape} must be positive sizes (the first may be -1)", data)
+    return shape
+
+
+def ravel_multi_index(data: NDArray, shape=None) -> NDArray:
+    """Flat indices of the columns of ``data`` (one row per axis of ``shape``; the
+    first size may be -1) in ``data``'s dtype; indices are not range-checked (MXNet)."""
+    attrs = {"shape": _ravel_shape("ravel_multi_index", shape, data)}
+    try:
+        _ravel_infer([data.shape], [data.dtype], attrs)
+    except MXCoreError as exc:
+        _fail("ravel_multi_index", str(exc), data)
+    return invoke_unary(RAVEL, data, attrs)
+
+
+def unravel_index(data: NDArray, shape=None) -> NDArray:
+    """The multi-indices of flat indices, one row per axis of ``shape`` (the first size
+    may be -1: the first row is then the quotient), in ``data``'s dtype."""
+    return invoke_unary(UNRAVEL, data, {"shape": _ravel_shape("unravel_index", shape, data)})
+
+
+# fill_element_0index ---------------------------------------------------------------------
+FILL_ELEMENT = _new("fill_element_0index", 3,
+                    doc="a copy of the (N, M) lhs with lhs[i, rhs[i]] = mhs[i]")
+
+
+@FILL_ELEMENT.def_infer
+def _fill_element_infer(s, d, a):
+    if len(s[0]) != 2 or tuple(s[1]) != (s[0][0],) or tuple(s[2]) != (s[0][0],):
+        raise MXCoreError(f"lhs must be (N, M) with mhs and rhs of shape (N,), got "
+                          f"{tuple(s[0])}, {tuple(s[1])}, {tuple(s[2])}")
+    if d[0] != d[1]:
+        raise MXCoreError(f"lhs and mhs dtypes differ ({d[0]}, {d[1]})")
+    return [tuple(s[0])], [d[0]]
+
+
+def fill_element_0index(lhs: NDArray, mhs: NDArray, rhs: NDArray) -> NDArray:
+    """A copy of ``lhs`` with ``lhs[i, rhs[i]] = mhs[i]`` for each row i (indices
+    outside the row are skipped, as in MXNet; not differentiable)."""
+    rhs = _as_index_array(rhs, lhs)
+    try:
+        _fill_element_infer([lhs.shape, mhs.shape, rhs.shape],
+                            [lhs.dtype, mhs.dtype, rhs.dtype], {})
+    except MXCoreError as exc:
+        _fail("fill_element_0index", str(exc), lhs, mhs, rhs)
+    return invoke(FILL_ELEMENT, (lhs, mhs, rhs))
+
+
+# SequenceMask / SequenceLast / SequenceReverse -------------------------------------------
+# (data, sequence_length): data is (T, B, ...) for axis 0 or (B, T, ...) for axis 1;
+# lengths are truncated to integers.  No gradient reaches sequence_length.
+_SEQ_ATTRS = {"axis": 0}
+SEQ_MASK = _new("sequence_mask", 2, attrs={"value": 0.0, "axis": 0}, aliases=("SequenceMask",),
+                doc="data with the steps at or past each sequence's length set to ``value``")
+SEQ_LAST = _new("sequence_last", 2, attrs=dict(_SEQ_ATTRS), aliases=("SequenceLast",),
+                doc="each sequence's last step (its length - 1, clipped into the axis)")
+SEQ_LAST_GRAD = _new("sequence_last_grad", 2, attrs={"axis": 0, "size": REQUIRED},
+                     doc="sequence_last's adjoint: the gradient put at each sequence's last "
+                         "step of zeros with ``size`` steps")
+SEQ_REVERSE = _new("sequence_reverse", 2, attrs=dict(_SEQ_ATTRS),
+                   aliases=("SequenceReverse",),
+                   doc="each sequence's first ``length`` steps reversed (lengths clipped "
+                       "to the axis), the rest kept")
+
+
+def _seq_rule(s, a):
+    """The data shape, checked (``s[1]`` None: no lengths to check)."""
+    data, lengths, axis = s[0], s[1], a["axis"]
+    if axis not in (0, 1):
+        raise MXCoreError(f"axis must be 0 or 1 (the sequence axis), got {axis}")
+    if len(data) < 2:
+        raise MXCoreError(f"data must have at least 2 axes (sequence and batch), got "
+                          f"{tuple(data)}")
+    batch = data[1 - axis]
+    if lengths is not None and tuple(lengths) != (batch,):
+        raise MXCoreError(f"sequence_length must have shape ({batch},) (the batch axis "
+                          f"{1 - axis} of data {tuple(data)}), got {tuple(lengths)}")
+    return tuple(data)
+
+
+SEQ_MASK.def_infer(lambda s, d, a: ([_seq_rule(s, a)], [d[0]]))
+SEQ_REVERSE.def_infer(lambda s, d, a: ([_seq_rule(s, a)], [d[0]]))
+
+
+@SEQ_LAST.def_infer
+def _seq_last_infer(s, d, a):
+    shape = _seq_rule(s, a)
+    return [shape[:a["axis"]] + shape[a["axis"] + 1:]], [d[0]]
+
+
+@SEQ_LAST_GRAD.def_infer
+def _seq_last_grad_infer(s, d, a):
+    shape = list(s[0])
+    shape.insert(a["axis"], a["size"])
+    return [_seq_rule((tuple(shape), s[1]), a)], [d[0]]
+
+
+SEQ_MASK.def_grad(lambda c, g: (invoke(SEQ_MASK, (g, c.inputs[1]),
+                                       {"value": 0.0, "axis": c.attrs["axis"]}), None))
+SEQ_REVERSE.def_grad(lambda c, g: (invoke(SEQ_REVERSE, (g, c.inputs[1]), c.attrs), None))
+SEQ_LAST.def_grad(lambda c, g: (invoke(SEQ_LAST_GRAD, (g, c.inputs[1]), {
+    "axis": c.attrs["axis"], "size": c.inputs[0].shape[c.attrs["axis"]]}), None))
+SEQ_LAST_GRAD.def_grad(lambda c, g: (invoke(SEQ_LAST, (g, c.inputs[1]),
+                                            {"axis": c.attrs["axis"]}), None))
+
+
+def _sequence_call(name: str, op: Op, data: NDArray, sequence_length,
+                   use_sequence_length: bool, attrs, plain):
+    """Run ``op`` with the lengths, or ``plain(data)`` when every sequence is full."""
+    if sequence_length is not None:
+        sequence_length = _as_index_array(sequence_length, data)
+    arrays = (data,) if sequence_length is None else (data, sequence_length)
+    if bool(use_sequence_length) != (sequence_length is not None):
+        _fail(name, "sequence_length must be given exactly when use_sequence_length is "
+              "True", *arrays)
+    try:
+        _seq_rule((data.shape, getattr(sequence_length, "shape", None)), attrs)
+    except MXCoreError as exc:
+        _fail(name, str(exc), *arrays)
+    if sequence_length is None:
+        return plain(data)
+    return invoke(op, (data, sequence_length), attrs)
+
+
+def SequenceMask(data: NDArray, sequence_length: NDArray = None,  # noqa: N802 - MXNet's name
+                 use_sequence_length: bool = False, value: float = 0.0,
+                 axis: int = 0) -> NDArray:
+    """Steps at or past each sequence's length set to ``value`` (``axis``: the
+    sequence axis, 0 or 1; the other of the two is the batch axis)."""
+    from mxcore.ops.creation import copy
+    return _sequence_call("SequenceMask", SEQ_MASK, data, sequence_length,
+                          use_sequence_length, {"value": float(value), "axis": int(axis)},
+                          copy)
+
+
+def SequenceLast(data: NDArray, sequence_length: NDArray = None,  # noqa: N802
+                 use_sequence_length: bool = False, axis: int = 0) -> NDArray:
+    """Each sequence's last step: data without its sequence axis."""
+    ax = int(axis)
+    return _sequence_call("SequenceLast", SEQ_LAST, data, sequence_length,
+                          use_sequence_length, {"axis": ax},
+                          lambda x: getitem(x, (builtins.slice(None),) * ax + (-1,)))
+
+
+def SequenceReverse(data: NDArray, sequence_length: NDArray = None,  # noqa: N802
+                    use_sequence_length: bool = False, axis: int = 0) -> NDArray:
+    """Each sequence's first ``length`` steps in reverse order."""
+    from mxcore.ops.shape import flip
+    ax = int(axis)
+    return _sequence_call("SequenceReverse", SEQ_REVERSE, data, sequence_length,
+                          use_sequence_length, {"axis": ax}, lambda x: flip(x, ax))
+
+
+sequence_mask, sequence_last, sequence_reverse = SequenceMask, SequenceLast, SequenceReverse

@@ -1,6 +1,11 @@
 """Shape operators: reshape (with MXNet's special codes), transpose,
-broadcast_to, concat, stack, split, tile, repeat, pad.  expand_dims, squeeze,
-flatten and swapaxes are reshape/transpose with computed attributes.
+broadcast_to, concat, stack, split, tile, repeat, pad, diag, flip, shape_array and
+size_array.  expand_dims, squeeze, flatten, swapaxes, moveaxis, depth_to_space and
+space_to_depth are reshape/transpose with computed attributes; split_v2 and Crop
+are slices.
+
+``pad`` takes any number of axes (MXNet: 4-D or 5-D, the first two unpadded) and any
+dtype (MXNet: floats); where MXNet computes a result, mxcore computes the same one.
 """
 from __future__ import annotations
 
@@ -473,5 +478,243 @@ def pad(data: NDArray, mode: str = "constant", pad_width=(), constant_value=0.0)
     pw = tuple(int(p) for p in pad_width)
     if len(pw) != 2 * data.ndim or builtins.min(pw, default=0) < 0:
         _fail("pad", f"pad_width needs {2 * data.ndim} non-negative values, got {pw}", data)
+    if mode == "reflect" and any(builtins.max(lo, hi) >= n and lo + hi
+                                 for n, (lo, hi) in zip(data.shape, _pairs(pw, data.ndim))):
+        # numpy would reflect again at the far edge; MXNet refuses
+        _fail("pad", f"reflect padding must be smaller than the axis it pads: pad_width "
+              f"{pw} for shape {data.shape}", data)
     return invoke_unary(PAD, data, {"mode": mode, "pad_width": pw,
                                     "constant_value": float(constant_value)})
+
+
+Pad = pad
+Reshape = reshape
+broadcast_axes = broadcast_axis
+
+
+def Concat(*data: NDArray, dim: int = 1, num_args=None) -> NDArray:  # noqa: N802
+    """MXNet's Concat: :func:`concat`, with its ``num_args`` checked against the inputs."""
+    if len(data) == 1 and isinstance(data[0], (list, tuple)):
+        data = tuple(data[0])
+    if num_args is not None and int(num_args) != len(data):
+        raise OperatorError("concat", f"num_args={num_args} but {len(data)} arrays given")
+    return concat(*data, dim=dim)
+
+
+def moveaxis(tensor: NDArray, source, destination) -> NDArray:
+    """Axes ``source`` moved to positions ``destination`` (numpy's moveaxis)."""
+    nd = tensor.ndim
+    src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
+    dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
+    try:
+        src = tuple(normalize_axis(int(a), nd, "moveaxis") for a in src)
+        dst = tuple(normalize_axis(int(a), nd, "moveaxis") for a in dst)
+    except MXCoreError as exc:
+        _fail("moveaxis", str(exc), tensor)
+    if len(src) != len(dst) or len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        _fail("moveaxis", f"source {src} and destination {dst} must be distinct axes, as "
+              "many of each", tensor)
+    order = [a for a in range(nd) if a not in src]
+    for d, a in sorted(zip(dst, src)):
+        order.insert(d, a)
+    return invoke_unary(TRANSPOSE, tensor, {"axes": tuple(order)})
+
+
+def split_v2(ary: NDArray, indices_or_sections, axis: int = 0,
+             squeeze_axis: bool = False):
+    """numpy-style split: an int gives that many equal parts, a tuple of indices the
+    parts between them (MXNet's split_v2).  One part comes back as an array."""
+    from mxcore.ops.indexing import slice_axis
+    axis = normalize_axis(axis, ary.ndim, "split_v2")
+    n = ary.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        parts = int(indices_or_sections)
+        if parts < 1 or n % parts:
+            _fail("split_v2", f"axis {axis} of size {n} does not split into "
+                  f"{indices_or_sections} equal parts", ary)
+        bounds = [i * (n // parts) for i in range(parts + 1)]
+    else:
+        inner = [int(i) for i in indices_or_sections]
+        bounds = [0] + inner + [n]
+        if any(b > e for b, e in zip(bounds, bounds[1:])):
+            _fail("split_v2", f"indices {tuple(inner)} must be ascending within the axis "
+                  f"of size {n}", ary)
+    outs = [slice_axis(ary, axis, b, e) for b, e in zip(bounds, bounds[1:])]
+    if squeeze_axis:
+        outs = [squeeze(o, axis) for o in outs]
+    return outs[0] if len(outs) == 1 else outs
+
+
+def Crop(*data: NDArray, offset=(0, 0), h_w=(0, 0), center_crop: bool = False,  # noqa: N802
+         num_args: int = 1, name=None) -> NDArray:
+    """MXNet's legacy Crop of NCHW data: the (h, w) window at ``offset`` (or centred),
+    of size ``h_w`` or of the second input's height and width."""
+    from mxcore.ops.indexing import getitem
+    if len(data) != int(num_args) or len(data) not in (1, 2):
+        raise OperatorError("Crop", f"num_args={num_args} must be 1 or 2 and match the "
+                            f"{len(data)} inputs given")
+    x = data[0]
+    if x.ndim != 4:
+        _fail("Crop", f"data must be 4-D (N, C, H, W), got shape {x.shape}", *data)
+    h, w = data[1].shape[2:4] if len(data) == 2 else tuple(int(v) for v in h_w)
+    big_h, big_w = x.shape[2:]
+    if not (0 < h <= big_h and 0 < w <= big_w):
+        _fail("Crop", f"crop size {(h, w)} must fit the input's {(big_h, big_w)}", *data)
+    top, left = ((big_h - h) // 2, (big_w - w) // 2) if center_crop else \
+        tuple(int(v) for v in offset)
+    if not (0 <= top <= big_h - h and 0 <= left <= big_w - w):
+        _fail("Crop", f"offset {(top, left)} leaves no room for a {(h, w)} crop of "
+              f"{(big_h, big_w)}", *data)
+    return getitem(x, (builtins.slice(None), builtins.slice(None),
+                       builtins.slice(top, top + h), builtins.slice(left, left + w)))
+
+
+# depth_to_space / space_to_depth ----------------------------------------------------------
+def _block(op: str, data: NDArray, block_size) -> int:
+    b = int(block_size)
+    if b < 1:
+        _fail(op, f"block_size must be a positive integer, got {block_size}", data)
+    if data.ndim != 4:
+        _fail(op, f"data must be 4-D (N, C, H, W), got shape {data.shape}", data)
+    return b
+
+
+def depth_to_space(data: NDArray, block_size: int) -> NDArray:
+    """Channels moved into b x b spatial blocks: (N, C, H, W) -> (N, C/b^2, H*b, W*b),
+    channel ``(i*b + j)*C/b^2 + c`` going to block offset (i, j) of channel c."""
+    b = _block("depth_to_space", data, block_size)
+    n, c, h, w = data.shape
+    if c % (b * b):
+        _fail("depth_to_space", f"channels {c} must be a multiple of block_size^2 = {b * b}",
+              data)
+    x = reshape(data, (n, b, b, c // (b * b), h, w))
+    x = invoke_unary(TRANSPOSE, x, {"axes": (0, 3, 4, 1, 5, 2)})
+    return reshape(x, (n, c // (b * b), h * b, w * b))
+
+
+def space_to_depth(data: NDArray, block_size: int) -> NDArray:
+    """depth_to_space's inverse: (N, C, H, W) -> (N, C*b^2, H/b, W/b)."""
+    b = _block("space_to_depth", data, block_size)
+    n, c, h, w = data.shape
+    if h % b or w % b:
+        _fail("space_to_depth", f"height {h} and width {w} must be multiples of "
+              f"block_size {b}", data)
+    x = reshape(data, (n, c, h // b, b, w // b, b))
+    x = invoke_unary(TRANSPOSE, x, {"axes": (0, 3, 5, 1, 2, 4)})
+    return reshape(x, (n, c * b * b, h // b, w // b))
+
+
+# flip / reverse -------------------------------------------------------------------------
+FLIP = _new("flip", attrs={"axis": REQUIRED}, aliases=("reverse",),
+            doc="the order of elements reversed along each axis of ``axis``")
+FLIP.def_infer(lambda s, d, a: ([tuple(s[0])], [d[0]]))
+FLIP.def_grad(lambda c, g: (invoke_unary(FLIP, g, c.attrs),))
+
+
+def flip(data: NDArray, axis) -> NDArray:
+    """Elements reversed along ``axis`` (an int or a tuple; an axis listed twice is
+    reversed twice, as in MXNet).  Negative axes count from the end."""
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    try:
+        axes = [normalize_axis(int(a), data.ndim, "flip") for a in axes]
+    except MXCoreError as exc:
+        _fail("flip", str(exc), data)
+    odd = tuple(a for a in sorted(set(axes)) if axes.count(a) % 2)
+    if not odd:
+        from mxcore.ops.creation import copy
+        return copy(data)
+    return invoke_unary(FLIP, data, {"axis": odd})
+
+
+reverse = flip
+
+
+# diag ------------------------------------------------------------------------------------
+DIAG = _new("diag", attrs={"k": 0, "axis1": 0, "axis2": 1},
+            doc="a 1-D input as the k-th diagonal of a square matrix; otherwise the k-th "
+                "diagonals of the (axis1, axis2) planes, as a new last axis")
+DIAG_GRAD = _new("diag_grad", attrs={"k": 0, "axis1": 0, "axis2": 1, "shape": REQUIRED},
+                 doc="diag's adjoint for 2-D and larger inputs: zeros of ``shape`` with the "
+                     "gradient on the diagonals")
+
+
+def _diag_len(n1: int, n2: int, k: int) -> int:
+    return builtins.max(0, builtins.min(n1 + builtins.min(k, 0), n2 - builtins.max(k, 0)))
+
+
+def _diag_shape(shape, a):
+    """diag's output shape for an input of ``shape``, checked as MXNet does."""
+    k = a["k"]
+    if len(shape) < 1:
+        raise MXCoreError("diag needs at least one axis")
+    if len(shape) == 1:
+        n = shape[0] + abs(k)
+        return (n, n)
+    a1, a2 = a["axis1"], a["axis2"]
+    if a1 == a2 or not (0 <= a1 < len(shape) and 0 <= a2 < len(shape)):
+        raise MXCoreError(f"axis1 {a1} and axis2 {a2} must be distinct axes of a "
+                          f"{len(shape)}-d input")
+    if not -shape[a1] <= k <= shape[a2]:
+        raise MXCoreError(f"diagonal {k} does not exist in a {shape[a1]} x {shape[a2]} "
+                          "plane")
+    rest = tuple(s for i, s in enumerate(shape) if i not in (a1, a2))
+    return rest + (_diag_len(shape[a1], shape[a2], k),)
+
+
+DIAG.def_infer(lambda s, d, a: ([_diag_shape(s[0], a)], [d[0]]))
+
+
+@DIAG_GRAD.def_infer
+def _diag_grad_infer(s, d, a):
+    shape = tuple(a["shape"])
+    want = _diag_shape(shape, a)
+    if len(shape) < 2 or tuple(s[0]) != want:
+        raise MXCoreError(f"gradient shape {tuple(s[0])} is not diag's output {want} for an "
+                          f"input of shape {shape}")
+    return [shape], [d[0]]
+
+
+@DIAG.def_grad
+def _diag_grad(c, g):
+    x, a = c.inputs[0], c.attrs
+    if x.ndim == 1:  # the input is the diagonal of the output
+        return (invoke_unary(DIAG, g, {"k": a["k"], "axis1": 0, "axis2": 1}),)
+    return (invoke_unary(DIAG_GRAD, g, {**a, "shape": x.shape}),)
+
+
+DIAG_GRAD.def_grad(lambda c, g: (invoke_unary(DIAG, g, {k: v for k, v in c.attrs.items()
+                                                         if k != "shape"}),))
+
+
+def diag(data: NDArray, k: int = 0, axis1: int = 0, axis2: int = 1) -> NDArray:
+    """MXNet's diag: a 1-D input becomes the ``k``-th diagonal of a square matrix; a
+    larger input gives the ``k``-th diagonals of its (axis1, axis2) planes, on a new
+    last axis (numpy's diagonal)."""
+    try:
+        if data.ndim == 0:
+            raise MXCoreError("diag needs at least one axis (got a 0-d array)")
+        attrs = {"k": int(k), "axis1": 0, "axis2": 1}  # the axes mean nothing for 1-D
+        if data.ndim > 1:
+            attrs["axis1"] = normalize_axis(int(axis1), data.ndim, "diag")
+            attrs["axis2"] = normalize_axis(int(axis2), data.ndim, "diag")
+        _diag_shape(data.shape, attrs)
+    except MXCoreError as exc:
+        _fail("diag", str(exc), data)
+    return invoke_unary(DIAG, data, attrs)
+
+
+# shape_array / size_array -----------------------------------------------------------------
+SHAPE_ARRAY = _new("shape_array", doc="the input's shape as a 1-D int64 array")
+SIZE_ARRAY = _new("size_array", doc="the input's size as a (1,) int64 array")
+SHAPE_ARRAY.def_infer(lambda s, d, a: ([(len(s[0]),)], [np.dtype("int64")]))
+SIZE_ARRAY.def_infer(lambda s, d, a: ([(1,)], [np.dtype("int64")]))
+
+
+def shape_array(data: NDArray) -> NDArray:
+    """``data.shape`` as an int64 array on ``data``'s device (not differentiable)."""
+    return invoke_unary(SHAPE_ARRAY, data)
+
+
+def size_array(data: NDArray) -> NDArray:
+    """``data.size`` as a (1,) int64 array on ``data``'s device."""
+    return invoke_unary(SIZE_ARRAY, data)

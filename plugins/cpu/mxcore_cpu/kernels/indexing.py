@@ -1,4 +1,5 @@
-"""Indexing kernels: getitem/setitem, take, pick, one_hot and their adjoints."""
+"""Indexing kernels: getitem/setitem, take, pick, one_hot, gather_nd/scatter_nd,
+ravel/unravel, fill_element_0index, the sequence ops, and their adjoints."""
 from __future__ import annotations
 
 from mxcore_cpu.kernels._dtypes import ALL, NUM, acc_dtype
@@ -71,7 +72,100 @@ def kernels(xp, special):
         idx = indices.astype(xp.int64)[..., None]
         return xp.where(xp.arange(depth) == idx, on_value, off_value).astype(dtype)
 
+    # gather_nd / scatter_nd ------------------------------------------------------------
+    def nd_key(indices, shape):
+        """The (M, Y...) indices as M int64 arrays, negative ones counted from the end;
+        an index outside its axis is an IndexError, as in MXNet (one check per axis)."""
+        idx = indices.astype(xp.int64)
+        key = []
+        for axis in range(idx.shape[0]):
+            row, n = idx[axis], shape[axis]
+            if row.size:
+                lo, hi = int(row.min()), int(row.max())
+                if lo < -n or hi >= n:
+                    raise IndexError(f"index {lo if lo < -n else hi} is out of bounds for "
+                                     f"axis {axis} with size {n}")
+            key.append(xp.where(row < 0, row + n, row))
+        return tuple(key)
+
+    def gather_nd(x, indices):
+        return x[nd_key(indices, x.shape)]
+
+    def gather_nd_grad(g, indices, shape):
+        # repeated indices accumulate: in float32 for 16-bit floats, int64 for integers
+        out = xp.zeros(shape, dtype=acc_dtype(xp, g.dtype))
+        xp.add.at(out, nd_key(indices, shape), g.astype(out.dtype, copy=False))
+        return out.astype(g.dtype, copy=False)
+
+    def scatter_nd(x, indices, shape):
+        out = xp.zeros(shape, dtype=x.dtype)
+        out[nd_key(indices, shape)] = x
+        return out
+
+    # ravel_multi_index / unravel_index (loops over the axes of ``shape``) -----------------
+    def ravel_multi_index(x, shape):
+        idx = x.astype(xp.int64)
+        flat = idx[0]
+        for axis in range(1, len(shape)):
+            flat = flat * shape[axis] + idx[axis]
+        return flat.astype(x.dtype)
+
+    def unravel_index(x, shape):
+        rest = x.astype(xp.int64)
+        rows = []
+        for size in shape[:0:-1]:
+            rows.append(rest % size)
+            rest = rest // size
+        rows.append(rest)  # the first row is the quotient (the first size may be -1)
+        return xp.stack(rows[::-1]).astype(x.dtype)
+
+    def fill_element_0index(lhs, mhs, rhs):
+        hit = xp.arange(lhs.shape[1])[None, :] == rhs.astype(xp.int64)[:, None]
+        return xp.where(hit, mhs[:, None], lhs)
+
+    # sequence ops: the sequence axis is moved first, (T, B, ...) ---------------------------
+    def seq_first(x, axis):
+        return xp.moveaxis(x, axis, 0)
+
+    def seq_back(x, axis):
+        return x if axis == 0 else xp.ascontiguousarray(xp.moveaxis(x, 0, axis))
+
+    def last_steps(lengths, steps):
+        return xp.clip(lengths.astype(xp.int64) - 1, 0, steps - 1)
+
+    def sequence_mask(x, lengths, value, axis):
+        steps = x.shape[axis]
+        keep = xp.arange(steps)[:, None] < lengths.astype(xp.int64)[None, :]  # (T, B)
+        if axis == 1:
+            keep = keep.T
+        keep = keep.reshape(keep.shape + (1,) * (x.ndim - 2))
+        return xp.where(keep, x, xp.asarray(value).astype(x.dtype))
+
+    def sequence_last(x, lengths, axis):
+        d = seq_first(x, axis)
+        return d[last_steps(lengths, d.shape[0]), xp.arange(d.shape[1])]
+
+    def sequence_last_grad(g, lengths, axis, size):
+        out = xp.zeros((size,) + g.shape, dtype=g.dtype)
+        out[last_steps(lengths, size), xp.arange(g.shape[0])] = g
+        return seq_back(out, axis)
+
+    def sequence_reverse(x, lengths, axis):
+        d = seq_first(x, axis)
+        steps, batch = d.shape[:2]
+        n = xp.clip(lengths.astype(xp.int64), 0, steps)[None, :]
+        t = xp.arange(steps)[:, None]
+        src = xp.where(t < n, n - 1 - t, t)  # (T, B): the step each output step reads
+        return seq_back(d[src, xp.arange(batch)[None, :]], axis)
+
     return {
+        "gather_nd": (gather_nd, ALL), "gather_nd_grad": (gather_nd_grad, NUM),
+        "scatter_nd": (scatter_nd, ALL),
+        "ravel_multi_index": (ravel_multi_index, NUM), "unravel_index": (unravel_index, NUM),
+        "fill_element_0index": (fill_element_0index, ALL),
+        "sequence_mask": (sequence_mask, ALL), "sequence_last": (sequence_last, ALL),
+        "sequence_last_grad": (sequence_last_grad, NUM),
+        "sequence_reverse": (sequence_reverse, ALL),
         "getitem": (getitem, ALL), "getitem_grad": (getitem_grad, ALL),
         "setitem": (setitem, ALL), "setitem_scalar": (setitem_scalar, ALL),
         "take": (take, ALL), "take_grad": (take_grad, NUM),

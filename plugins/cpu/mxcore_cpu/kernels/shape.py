@@ -1,7 +1,8 @@
-"""Shape kernels.  reshape and transpose return views, as numpy does."""
+"""Shape kernels.  reshape and transpose return views, as numpy does; flip and diag
+return copies."""
 from __future__ import annotations
 
-from mxcore_cpu.kernels._dtypes import ALL
+from mxcore_cpu.kernels._dtypes import ALL, NUM
 
 
 def kernels(xp, special):
@@ -17,7 +18,28 @@ def kernels(xp, special):
             return xp.pad(x, pairs, mode="constant", constant_values=constant_value)
         return xp.pad(x, pairs, mode=mode)
 
+    def flip(x, axis):
+        # a copy: writing into the result must not change the input
+        return xp.flip(x, axis=axis).copy()
+
+    def diag(x, k, axis1, axis2):
+        if x.ndim == 1:
+            return xp.diag(x, k)
+        return xp.diagonal(x, k, axis1, axis2).copy()  # numpy's diagonal is a read-only view
+
+    def diag_grad(g, k, axis1, axis2, shape):
+        """zeros of ``shape`` with ``g`` on the k-th diagonals of the (axis1, axis2)
+        planes: written with the two axes last, then moved into place."""
+        rest = tuple(s for i, s in enumerate(shape) if i not in (axis1, axis2))
+        out = xp.zeros(rest + (shape[axis1], shape[axis2]), dtype=g.dtype)
+        steps = xp.arange(g.shape[-1])
+        out[..., steps + max(-k, 0), steps + max(k, 0)] = g
+        return xp.ascontiguousarray(xp.moveaxis(out, (-2, -1), (axis1, axis2)))
+
     return {
+        "flip": (flip, ALL), "diag": (diag, ALL), "diag_grad": (diag_grad, NUM),
+        "shape_array": (lambda x: xp.asarray(x.shape, dtype=xp.int64), ALL),
+        "size_array": (lambda x: xp.asarray([x.size], dtype=xp.int64), ALL),
         "reshape": (lambda x, shape: x.reshape(shape), ALL),
         "transpose": (lambda x, axes: xp.transpose(x, axes), ALL),
         # materialised: a broadcast view is read-only and shares one element
