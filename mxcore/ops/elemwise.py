@@ -1,12 +1,16 @@
-"""Elementwise operators: unary math, binary with numpy broadcasting, the
-scalar forms MXNet uses for ``x + 2``, comparisons, clip and where.
+"""Elementwise operators: unary math (trigonometric, hyperbolic, logarithms, roots,
+rounding, gamma functions), activations with attributes (smooth_l1, hard_sigmoid),
+binary with numpy broadcasting (arithmetic, hypot, logical), the scalar forms MXNet
+uses for ``x + 2``, comparisons, clip, where and add_n.
 
-Comparisons return the input dtype (1/0), as MXNet's ``mx.nd`` does.
+Comparisons and logical ops return the input dtype (1/0), as MXNet's ``mx.nd`` does;
+rounding and logical ops have no gradient (zero in MXNet).
 """
 from __future__ import annotations
 
 import math
 import numbers
+from typing import Optional
 
 import numpy as np
 
@@ -51,6 +55,32 @@ GELU = _op("gelu")
 FLOOR = _op("floor")
 CEIL = _op("ceil")
 ROUND = _op("round")
+ARCSIN = _op("arcsin")
+ARCCOS = _op("arccos")
+ARCTAN = _op("arctan")
+SINH = _op("sinh")
+COSH = _op("cosh")
+TAN = _op("tan", saves_output=True)
+ARCSINH = _op("arcsinh")
+ARCCOSH = _op("arccosh")
+ARCTANH = _op("arctanh")
+DEGREES = _op("degrees")
+RADIANS = _op("radians")
+LOG2 = _op("log2")
+LOG10 = _op("log10")
+CBRT = _op("cbrt", saves_output=True)
+RCBRT = _op("rcbrt", saves_output=True)
+RINT = _op("rint")
+FIX = _op("fix")
+TRUNC = _op("trunc")
+GAMMA = _op("gamma", saves_output=True)
+GAMMALN = _op("gammaln")
+ERFINV = _op("erfinv", saves_output=True)
+LOGICAL_NOT = _op("logical_not")
+SOFTSIGN = _op("softsign")
+# the derivatives of gamma and gammaln (not MXNet names; reachable as mx.nd.digamma)
+DIGAMMA = _op("digamma")
+TRIGAMMA = _op("trigamma")
 
 NEGATIVE.def_grad(lambda c, g: (-g,))
 ABS.def_grad(lambda c, g: (g * sign(c.inputs[0]),))
@@ -76,8 +106,38 @@ def _relu_grad(c, g):
     return (g * (c.inputs[0] > 0),)  # create_graph: differentiable form
 SOFTRELU.def_grad(lambda c, g: (g * sigmoid(c.inputs[0]),))
 ERF.def_grad(lambda c, g: (g * exp(-square(c.inputs[0])) * (2.0 / math.sqrt(math.pi)),))
-for _zero_grad_op in (SIGN, FLOOR, CEIL, ROUND):
+for _zero_grad_op in (SIGN, FLOOR, CEIL, ROUND, RINT, FIX, TRUNC, LOGICAL_NOT):
     _zero_grad_op.def_grad(lambda c, g: (None,))
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+ARCSIN.def_grad(lambda c, g: (g * rsqrt(1.0 - square(c.inputs[0])),))
+ARCCOS.def_grad(lambda c, g: (-(g * rsqrt(1.0 - square(c.inputs[0]))),))
+ARCTAN.def_grad(lambda c, g: (g / (square(c.inputs[0]) + 1.0),))
+SINH.def_grad(lambda c, g: (g * cosh(c.inputs[0]),))
+COSH.def_grad(lambda c, g: (g * sinh(c.inputs[0]),))
+TAN.def_grad(lambda c, g: (g * (square(c.outputs[0]) + 1.0),))
+ARCSINH.def_grad(lambda c, g: (g * rsqrt(square(c.inputs[0]) + 1.0),))
+ARCCOSH.def_grad(lambda c, g: (g * rsqrt(square(c.inputs[0]) - 1.0),))
+ARCTANH.def_grad(lambda c, g: (g / (1.0 - square(c.inputs[0])),))
+DEGREES.def_grad(lambda c, g: (g * (180.0 / math.pi),))
+RADIANS.def_grad(lambda c, g: (g * (math.pi / 180.0),))
+LOG2.def_grad(lambda c, g: (g / (c.inputs[0] * _LN2),))
+LOG10.def_grad(lambda c, g: (g / (c.inputs[0] * _LN10),))
+# cbrt' = 1 / (3 cbrt(x)^2); rcbrt' = -rcbrt(x) / (3 x)
+CBRT.def_grad(lambda c, g: (g / (square(c.outputs[0]) * 3.0),))
+RCBRT.def_grad(lambda c, g: (g * c.outputs[0] / c.inputs[0] * (-1.0 / 3.0),))
+GAMMA.def_grad(lambda c, g: (g * c.outputs[0] * digamma(c.inputs[0]),))
+GAMMALN.def_grad(lambda c, g: (g * digamma(c.inputs[0]),))
+# erfinv'(x) = sqrt(pi) / 2 * exp(erfinv(x)^2)
+ERFINV.def_grad(lambda c, g: (g * exp(square(c.outputs[0])) * (math.sqrt(math.pi) / 2.0),))
+SOFTSIGN.def_grad(lambda c, g: (g / square(abs(c.inputs[0]) + 1.0),))
+DIGAMMA.def_grad(lambda c, g: (g * trigamma(c.inputs[0]),))
+
+
+@TRIGAMMA.def_grad
+def _trigamma_grad(c, g):
+    raise MXCoreError("trigamma (the second derivative of gammaln) has no gradient rule: "
+                      "gamma and gammaln are differentiable twice")
 
 
 @LEAKY_RELU.def_grad
@@ -107,6 +167,12 @@ negative, abs, sign, exp, log, log1p, expm1, sqrt, rsqrt, square, reciprocal = m
     _unary_api, (NEGATIVE, ABS, SIGN, EXP, LOG, LOG1P, EXPM1, SQRT, RSQRT, SQUARE, RECIPROCAL))
 sin, cos, tanh, sigmoid, relu, softrelu, erf, gelu, floor, ceil, round = map(
     _unary_api, (SIN, COS, TANH, SIGMOID, RELU, SOFTRELU, ERF, GELU, FLOOR, CEIL, ROUND))
+arcsin, arccos, arctan, sinh, cosh, tan, arcsinh, arccosh, arctanh = map(
+    _unary_api, (ARCSIN, ARCCOS, ARCTAN, SINH, COSH, TAN, ARCSINH, ARCCOSH, ARCTANH))
+degrees, radians, log2, log10, cbrt, rcbrt, rint, fix, trunc = map(
+    _unary_api, (DEGREES, RADIANS, LOG2, LOG10, CBRT, RCBRT, RINT, FIX, TRUNC))
+gamma, gammaln, erfinv, logical_not, softsign, digamma, trigamma = map(
+    _unary_api, (GAMMA, GAMMALN, ERFINV, LOGICAL_NOT, SOFTSIGN, DIGAMMA, TRIGAMMA))
 softplus = softrelu
 
 
@@ -114,21 +180,62 @@ def leaky_relu(data: NDArray, slope: float = 0.25) -> NDArray:
     return invoke_unary(LEAKY_RELU, data, {"slope": float(slope)})
 
 
+# activations with attributes -----------------------------------------------------------
+SMOOTH_L1 = _op("smooth_l1", attrs={"scalar": 1.0},
+                doc="0.5 (sigma x)^2 where |x| < 1/sigma^2, else |x| - 0.5/sigma^2 "
+                    "(sigma = ``scalar``)")
+HARD_SIGMOID = _op("hard_sigmoid", attrs={"alpha": 0.2, "beta": 0.5}, saves_output=True,
+                   doc="clip(alpha x + beta, 0, 1)")
+
+
+def _inverse(s2: float) -> float:
+    """1 / sigma^2; sigma = 0 makes every x quadratic (all zeros), as in MXNet."""
+    return math.inf if s2 == 0 else 1.0 / s2
+
+
+@SMOOTH_L1.def_grad
+def _smooth_l1_grad(c, g):
+    x, s2 = c.inputs[0], c.attrs["scalar"] ** 2
+    quad = abs(x) < _inverse(s2)  # 1/0 mask: sigma^2 x inside, sign(x) outside (MXNet)
+    return (g * (quad * x * s2 + (1.0 - quad) * sign(x)),)
+
+
+@HARD_SIGMOID.def_grad
+def _hard_sigmoid_grad(c, g):
+    y = c.outputs[0]  # the slope inside (0, 1) strictly; flat (zero) at and past the ends
+    return (g * ((y > 0.0) * (y < 1.0)) * c.attrs["alpha"],)
+
+
+def smooth_l1(data: NDArray, scalar: float = 1.0) -> NDArray:
+    """MXNet's smooth_l1: ``0.5 * (scalar * x) ** 2`` where ``|x| < 1 / scalar ** 2``,
+    else ``|x| - 0.5 / scalar ** 2``."""
+    return invoke_unary(SMOOTH_L1, data, {"scalar": float(scalar)})
+
+
+def hard_sigmoid(data: NDArray, alpha: float = 0.2, beta: float = 0.5) -> NDArray:
+    """MXNet's hard_sigmoid: ``clip(alpha * x + beta, 0, 1)``."""
+    return invoke_unary(HARD_SIGMOID, data, {"alpha": float(alpha), "beta": float(beta)})
+
+
 # binary --------------------------------------------------------------------------------
-ADD = _op("add", 2, aliases=("broadcast_add", "elemwise_add"))
-SUBTRACT = _op("subtract", 2, aliases=("broadcast_sub", "elemwise_sub"))
+ADD = _op("add", 2, aliases=("broadcast_add", "elemwise_add", "broadcast_plus"))
+SUBTRACT = _op("subtract", 2, aliases=("broadcast_sub", "elemwise_sub", "broadcast_minus"))
 MULTIPLY = _op("multiply", 2, aliases=("broadcast_mul", "elemwise_mul"))
-DIVIDE = _op("divide", 2, aliases=("broadcast_div", "elemwise_div"))
+DIVIDE = _op("divide", 2, aliases=("broadcast_div", "elemwise_div", "true_divide"))
 POWER = _op("power", 2, saves_output=True, aliases=("broadcast_power",))
 MAXIMUM = _op("maximum", 2, aliases=("broadcast_maximum",))
 MINIMUM = _op("minimum", 2, aliases=("broadcast_minimum",))
-MOD = _op("mod", 2, aliases=("broadcast_mod",))
+MOD = _op("mod", 2, aliases=("broadcast_mod", "modulo"))
 EQUAL = _op("equal", 2, aliases=("broadcast_equal",))
 NOT_EQUAL = _op("not_equal", 2, aliases=("broadcast_not_equal",))
 GREATER = _op("greater", 2, aliases=("broadcast_greater",))
 GREATER_EQUAL = _op("greater_equal", 2, aliases=("broadcast_greater_equal",))
 LESS = _op("less", 2, aliases=("broadcast_lesser", "lesser"))
 LESS_EQUAL = _op("less_equal", 2, aliases=("broadcast_lesser_equal", "lesser_equal"))
+HYPOT = _op("hypot", 2, saves_output=True, aliases=("broadcast_hypot",))
+LOGICAL_AND = _op("logical_and", 2, aliases=("broadcast_logical_and",))
+LOGICAL_OR = _op("logical_or", 2, aliases=("broadcast_logical_or",))
+LOGICAL_XOR = _op("logical_xor", 2, aliases=("broadcast_logical_xor",))
 
 
 def _ub(c, ga, gb):
@@ -149,6 +256,10 @@ MAXIMUM.def_grad(lambda c, g: _ub(c, g * (c.inputs[0] >= c.inputs[1]),
 MINIMUM.def_grad(lambda c, g: _ub(c, g * (c.inputs[0] <= c.inputs[1]),
                                   g * (c.inputs[0] > c.inputs[1])))
 MOD.def_grad(lambda c, g: _ub(c, g, -(g * floor(c.inputs[0] / c.inputs[1]))))
+HYPOT.def_grad(lambda c, g: _ub(c, g * c.inputs[0] / c.outputs[0],
+                                g * c.inputs[1] / c.outputs[0]))
+for _zero_grad_op in (LOGICAL_AND, LOGICAL_OR, LOGICAL_XOR):
+    _zero_grad_op.def_grad(lambda c, g: (None, None))
 
 
 # scalar forms: x (op) s and s (op) x ------------------------------------------------------
@@ -174,6 +285,10 @@ GREATER_SCALAR = _sop("greater_scalar")
 GREATER_EQUAL_SCALAR = _sop("greater_equal_scalar")
 LESS_SCALAR = _sop("less_scalar")
 LESS_EQUAL_SCALAR = _sop("less_equal_scalar")
+HYPOT_SCALAR = _sop("hypot_scalar", saves_output=True)
+LOGICAL_AND_SCALAR = _sop("logical_and_scalar")
+LOGICAL_OR_SCALAR = _sop("logical_or_scalar")
+LOGICAL_XOR_SCALAR = _sop("logical_xor_scalar")
 
 ADD_SCALAR.def_grad(lambda c, g: (g,))
 SUB_SCALAR.def_grad(lambda c, g: (g,))
@@ -188,6 +303,9 @@ MAXIMUM_SCALAR.def_grad(lambda c, g: (g * (c.inputs[0] >= c.attrs["scalar"]),))
 MINIMUM_SCALAR.def_grad(lambda c, g: (g * (c.inputs[0] <= c.attrs["scalar"]),))
 MOD_SCALAR.def_grad(lambda c, g: (g,))
 RMOD_SCALAR.def_grad(lambda c, g: (-(g * floor(c.attrs["scalar"] / c.inputs[0])),))
+HYPOT_SCALAR.def_grad(lambda c, g: (g * c.inputs[0] / c.outputs[0],))
+for _zero_grad_op in (LOGICAL_AND_SCALAR, LOGICAL_OR_SCALAR, LOGICAL_XOR_SCALAR):
+    _zero_grad_op.def_grad(lambda c, g: (None,))
 
 # scalar op -> (binary op, operands swapped) for NDArray (op) numpy-array expressions
 _AS_BINARY = {
@@ -198,6 +316,8 @@ _AS_BINARY = {
     EQUAL_SCALAR: (EQUAL, False), NOT_EQUAL_SCALAR: (NOT_EQUAL, False),
     GREATER_SCALAR: (GREATER, False), GREATER_EQUAL_SCALAR: (GREATER_EQUAL, False),
     LESS_SCALAR: (LESS, False), LESS_EQUAL_SCALAR: (LESS_EQUAL, False),
+    HYPOT_SCALAR: (HYPOT, False), LOGICAL_AND_SCALAR: (LOGICAL_AND, False),
+    LOGICAL_OR_SCALAR: (LOGICAL_OR, False), LOGICAL_XOR_SCALAR: (LOGICAL_XOR, False),
 }
 
 _SCALAR_TYPES = (numbers.Number, np.number, np.bool_)
@@ -247,12 +367,23 @@ greater = _binary_api(GREATER, GREATER_SCALAR, LESS_SCALAR, _pyop.gt)
 greater_equal = _binary_api(GREATER_EQUAL, GREATER_EQUAL_SCALAR, LESS_EQUAL_SCALAR, _pyop.ge)
 less = _binary_api(LESS, LESS_SCALAR, GREATER_SCALAR, _pyop.lt)
 less_equal = _binary_api(LESS_EQUAL, LESS_EQUAL_SCALAR, GREATER_EQUAL_SCALAR, _pyop.le)
+hypot = _binary_api(HYPOT, HYPOT_SCALAR, HYPOT_SCALAR, math.hypot)
+# MXNet's Python forms of two scalars give 1/0
+logical_and = _binary_api(LOGICAL_AND, LOGICAL_AND_SCALAR, LOGICAL_AND_SCALAR,
+                          lambda a, b: int(bool(a) and bool(b)))
+logical_or = _binary_api(LOGICAL_OR, LOGICAL_OR_SCALAR, LOGICAL_OR_SCALAR,
+                         lambda a, b: int(bool(a) or bool(b)))
+logical_xor = _binary_api(LOGICAL_XOR, LOGICAL_XOR_SCALAR, LOGICAL_XOR_SCALAR,
+                          lambda a, b: int(bool(a) != bool(b)))
 subtract.__name__, lesser, lesser_equal = "subtract", less, less_equal
 broadcast_add, broadcast_sub, broadcast_mul, broadcast_div = add, subtract, multiply, divide
 broadcast_power, broadcast_maximum, broadcast_minimum, broadcast_mod = power, maximum, minimum, mod
 broadcast_equal, broadcast_not_equal, broadcast_greater = equal, not_equal, greater
 broadcast_greater_equal, broadcast_lesser, broadcast_lesser_equal = greater_equal, less, less_equal
 elemwise_add, elemwise_sub, elemwise_mul, elemwise_div = add, subtract, multiply, divide
+broadcast_plus, broadcast_minus, modulo, true_divide = add, subtract, mod, divide
+broadcast_hypot, broadcast_logical_and = hypot, logical_and
+broadcast_logical_or, broadcast_logical_xor = logical_or, logical_xor
 
 
 # clip and where ----------------------------------------------------------------------------
@@ -277,15 +408,29 @@ def clip(data: NDArray, a_min=None, a_max=None) -> NDArray:
     return invoke_unary(CLIP, data, {"a_min": a_min, "a_max": a_max})
 
 
-WHERE = Op("where", 3, dtype_arg=1)
+WHERE = Op("where", 3, dtype_arg=1,
+           doc="x where condition is non-zero, else y; a 1-D condition of a multi-dimensional "
+               "output selects its rows (MXNet), other shapes broadcast as in numpy")
 OPS.append(WHERE)
+
+
+def _row_condition(cond, out) -> bool:
+    """MXNet's rule: a 1-D condition picks whole rows (first-axis slices)."""
+    return len(cond) == 1 and len(out) > 1
 
 
 @WHERE.def_infer
 def _where_infer(shapes, dtypes, attrs):
     if dtypes[1] != dtypes[2]:
         raise MXCoreError(f"x and y dtypes differ: {dtypes[1]} vs {dtypes[2]}")
-    shape, _ = broadcast(shapes, (dtypes[1],) * 3, attrs)
+    cond, x, y = shapes
+    (out,), _ = broadcast((x, y), (dtypes[1],) * 2, attrs)
+    if _row_condition(cond, out):
+        if cond[0] != out[0]:
+            raise MXCoreError(f"a 1-D condition selects rows: its length {cond[0]} must be "
+                              f"the first dimension of x and y {out}")
+        return [out], [dtypes[1]]
+    shape, _ = broadcast((cond, out), (dtypes[1],) * 2, attrs)
     return shape, [dtypes[1]]
 
 
@@ -298,18 +443,70 @@ def _where_grad(c, g):
 
 
 def where(condition: NDArray, x: NDArray, y: NDArray) -> NDArray:
-    """Elements of ``x`` where ``condition`` is non-zero, else of ``y``."""
+    """Elements of ``x`` where ``condition`` is non-zero, else of ``y``.
+
+    As in MXNet, ``condition`` has the shape of ``x`` and ``y``, or is 1-D with one
+    value per row (``x.shape[0]``) selecting whole rows.  mxcore also broadcasts
+    shapes as numpy does, and takes a Python scalar for ``x`` or ``y``."""
     if not isinstance(x, NDArray):
         x = _full_like(y, x)
     if not isinstance(y, NDArray):
         y = _full_like(x, y)
-    if x._data.dtype != y._data.dtype:  # numpy would promote silently
-        raise OperatorError("where", f"x and y dtypes differ ({x.dtype} vs {y.dtype}); cast "
-                            "one with .astype()", [condition.shape, x.shape, y.shape],
-                            [condition.dtype, x.dtype, y.dtype], x.context)
+    if x._data.dtype != y._data.dtype or not (condition.shape == x.shape == y.shape):
+        try:  # numpy would promote dtypes silently and broadcast a 1-D condition by columns
+            _where_infer((condition.shape, x.shape, y.shape),
+                         (condition.dtype, x.dtype, y.dtype), {})
+        except MXCoreError as exc:
+            hint = "; cast one with .astype()" if x.dtype != y.dtype else ""
+            raise OperatorError("where", f"{exc}{hint}", [condition.shape, x.shape, y.shape],
+                                [condition.dtype, x.dtype, y.dtype], x.context) from None
     return invoke(WHERE, (condition, x, y))
 
 
 def _full_like(ref: NDArray, value) -> NDArray:
     from mxcore.ops.creation import full
     return full((), value, ctx=ref.context, dtype=ref.dtype)
+
+
+# add_n ----------------------------------------------------------------------------------------
+ADD_N = Op("add_n", -1, aliases=("ElementWiseSum",),
+           doc="the sum of any number of arrays of one shape and dtype")
+OPS.append(ADD_N)
+
+
+@ADD_N.def_infer
+def _add_n_infer(shapes, dtypes, attrs):
+    if not shapes:
+        raise MXCoreError("add_n needs at least one array")
+    if len(set(shapes)) > 1:  # MXNet does not broadcast here
+        raise MXCoreError(f"shapes differ: {', '.join(str(s) for s in shapes)}")
+    if len(set(dtypes)) > 1:
+        raise MXCoreError(f"dtypes differ: {', '.join(str(d) for d in dtypes)}")
+    return [shapes[0]], [dtypes[0]]
+
+
+ADD_N.def_grad(lambda c, g: (g,) * len(c.inputs))
+
+
+def add_n(*args: NDArray, out: Optional[NDArray] = None) -> NDArray:
+    """The elementwise sum of ``args`` (MXNet's add_n / ElementWiseSum): same shapes
+    and dtypes, no broadcasting; written into ``out`` when given (it may be one of
+    ``args``)."""
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):
+        args = tuple(args[0])
+    if not args or any(not isinstance(a, NDArray) for a in args):
+        raise OperatorError("add_n", "expected one or more NDArrays, got "
+                            f"{[type(a).__name__ for a in args]}")
+    try:
+        _add_n_infer(tuple(a.shape for a in args), tuple(a._data.dtype for a in args), {})
+    except MXCoreError as exc:
+        raise OperatorError("add_n", str(exc), [a.shape for a in args],
+                            [a.dtype for a in args], args[0].context) from None
+    result = invoke(ADD_N, args)
+    if out is None:
+        return result
+    out[:] = result
+    return out
+
+
+ElementWiseSum = add_n

@@ -1,12 +1,14 @@
-"""Neural-network operators: softmax, log_softmax, fully_connected, the fused
-softmax cross-entropy loss, layer_norm, and MXNet's Activation/LeakyReLU/Dropout
-built from core ops."""
+"""Neural-network operators: softmax, log_softmax (and SoftmaxActivation), softmin,
+fully_connected, the fused softmax cross-entropy loss (and MXNet's summed
+softmax_cross_entropy), layer_norm, and MXNet's Activation/LeakyReLU/Dropout built
+from core ops."""
 from __future__ import annotations
 
 from typing import Optional
 
 import numpy as np
 
+import hal
 from mxcore import autograd
 from mxcore.dispatch import invoke, invoke_unary
 from mxcore.ops import elemwise as E
@@ -50,6 +52,68 @@ def softmax(data: NDArray, axis: int = -1, temperature=None) -> NDArray:
 def log_softmax(data: NDArray, axis: int = -1, temperature=None) -> NDArray:
     ax = normalize_axis(axis, data.ndim, "log_softmax")
     return invoke_unary(LOG_SOFTMAX, data, {"axis": ax, "temperature": temperature})
+
+
+_SOFTMAX_ACTIVATION_AXES = {"instance": -1, "channel": 1}
+
+
+def SoftmaxActivation(data: NDArray, mode: str = "instance") -> NDArray:
+    """MXNet's SoftmaxActivation: softmax over the last axis (``mode='instance'``) or
+    over axis 1 (``mode='channel'``, at least 2-d)."""
+    axis = _SOFTMAX_ACTIVATION_AXES.get(mode)
+    if axis is None or (mode == "channel" and data.ndim < 2):
+        from mxcore.base import OperatorError
+        detail = (f"mode must be 'instance' or 'channel', got {mode!r}" if axis is None
+                  else "mode='channel' needs an input of at least 2 dimensions")
+        raise OperatorError("SoftmaxActivation", detail, [data.shape], [data.dtype],
+                            data.context)
+    return softmax(data, axis=axis)
+
+
+# softmin: softmax(-x / t), with MXNet's optional output dtype ----------------------------
+SOFTMIN = Op("softmin", 1, attrs={"axis": -1, "temperature": None, "dtype": None},
+             saves_output=True,
+             doc="softmax(-x / temperature) along ``axis``; ``dtype`` is the output's float "
+                 "dtype (None: the input's)")
+OPS.append(SOFTMIN)
+_SOFTMIN_DTYPES = ("float16", "float32", "float64", "bfloat16")
+
+
+@SOFTMIN.def_infer
+def _softmin_infer(s, d, a):
+    from mxcore.base import MXCoreError
+    if a["dtype"] is not None and a["dtype"] not in _SOFTMIN_DTYPES:
+        raise MXCoreError(f"dtype must be None or one of {_SOFTMIN_DTYPES}, got {a['dtype']!r}")
+    return [s[0]], [hal.to_dtype(a["dtype"]) if a["dtype"] is not None else d[0]]
+
+
+@SOFTMIN.def_grad
+def _softmin_grad(c, g):
+    from mxcore.ops.creation import cast
+    x, y, axis = c.inputs[0], c.outputs[0], c.attrs["axis"]
+    gx = -_scale((g - _sum(g * y, (axis,), keepdims=True)) * y, c.attrs["temperature"])
+    return (gx if gx.dtype == x.dtype else cast(gx, x.dtype),)
+
+
+def softmin(data: NDArray, axis: int = -1, temperature=None, dtype=None,
+            use_length: bool = False) -> NDArray:
+    """MXNet's softmin: ``softmax(-data / temperature)`` along ``axis``, in ``dtype``
+    (float16, float32 or float64; None keeps the input's)."""
+    from mxcore.base import MXCoreError, OperatorError
+    if use_length:
+        raise OperatorError("softmin", "use_length=True (a length input masking the data) "
+                            "is not supported", [data.shape], [data.dtype], data.context)
+    try:
+        if not hal.is_float(data.dtype):
+            raise MXCoreError(f"needs a float input, got {data.dtype}")
+        attrs = {"axis": normalize_axis(axis, data.ndim, "softmin"),
+                 "temperature": None if temperature is None else float(temperature),
+                 "dtype": None if dtype is None else hal.dtype_name(hal.to_dtype(dtype))}
+        _softmin_infer((data.shape,), (data.dtype,), attrs)
+    except (MXCoreError, TypeError, ValueError) as exc:
+        raise OperatorError("softmin", str(exc), [data.shape], [data.dtype],
+                            data.context) from None
+    return invoke_unary(SOFTMIN, data, attrs)
 
 
 # fully connected ------------------------------------------------------------------------
@@ -242,6 +306,19 @@ def softmax_ce_loss(data: NDArray, label: NDArray, axis: int = -1) -> NDArray:
     return invoke(SOFTMAX_CE, (data, label), {"axis": ax})
 
 
+def softmax_cross_entropy(data: NDArray, label: NDArray) -> NDArray:
+    """MXNet's softmax_cross_entropy: the cross-entropy of ``softmax(data)`` against
+    the class indices ``label``, summed over the batch: shape ``(1,)``.  ``data`` is
+    (batch, classes), ``label`` (batch,) of the same dtype (as MXNet requires)."""
+    if (data.ndim != 2 or label.shape != data.shape[:1]
+            or label._data.dtype != data._data.dtype):
+        from mxcore.base import OperatorError
+        raise OperatorError("softmax_cross_entropy", "expects data (batch, classes) and "
+                            "label (batch,) of the same dtype", [data.shape, label.shape],
+                            [data.dtype, label.dtype], data.context)
+    return _sum(softmax_ce_loss(data, label, axis=1))
+
+
 # layer norm ------------------------------------------------------------------------------
 LAYER_NORM = Op("layer_norm", 3, attrs={"axis": -1, "eps": 1e-5}, aliases=("LayerNorm",))
 OPS.append(LAYER_NORM)
@@ -379,7 +456,7 @@ def activation(data: NDArray, act_type: str = "relu") -> NDArray:
     if act_type == "relu":
         return invoke_unary(E.RELU, data)
     if act_type == "softsign":
-        return data / (E.abs(data) + 1.0)
+        return invoke_unary(E.SOFTSIGN, data)
     if act_type not in _ACT:
         from mxcore.base import OperatorError
         raise OperatorError("Activation", f"act_type must be one of {_ACT}, got {act_type!r}")

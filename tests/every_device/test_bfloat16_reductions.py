@@ -53,11 +53,11 @@ def _check(out, ref, dtype, scale_atol=0.0):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sum_of_ones_is_exact(dtype, device):
     x = _nd(np.ones(N, hal.to_dtype(dtype)), device)
-    assert float(mx.nd.sum(x).asnumpy()) == N
-    assert float(mx.nd.nansum(x).asnumpy()) == N
-    assert float(mx.nd.mean(x).asnumpy()) == 1.0
-    assert float(mx.nd.norm(x).asnumpy()) == 64.0
-    assert float(mx.nd.norm(x, ord=1).asnumpy()) == N
+    assert float(mx.nd.sum(x).asscalar()) == N
+    assert float(mx.nd.nansum(x).asscalar()) == N
+    assert float(mx.nd.mean(x).asscalar()) == 1.0
+    assert float(mx.nd.norm(x).asscalar()) == 64.0
+    assert float(mx.nd.norm(x, ord=1).asscalar()) == N
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,9 +1,10 @@
-"""softmax / log_softmax (max-shifted for stability; float16 and bfloat16 compute in
-float32), fully_connected (with its fused activation) and its one-op backward, the
+"""softmax / log_softmax / softmin (max-shifted for stability; float16 and bfloat16
+compute in float32), fully_connected (with its fused activation) and its one-op backward, the
 fused softmax cross-entropy, layer_norm and its fused backward (float16 and bfloat16
 compute in float32, rounded once at the end)."""
 from __future__ import annotations
 
+import hal
 from mxcore_cpu.device import product_threads
 from mxcore_cpu.kernels._dtypes import FLOAT, acc_dtype, as_float32, via_float32
 
@@ -33,6 +34,13 @@ def kernels(xp, special):
 
     def log_softmax(x, axis, temperature):
         return log_softmax_work(prepare(x, temperature), axis).astype(x.dtype, copy=False)
+
+    def softmin(x, axis, temperature, dtype):
+        out = x.dtype if dtype is None else hal.to_dtype(dtype)
+        a = prepare(x, temperature)
+        if out == xp.float64:  # a wider output dtype is also the working precision
+            a = a.astype(xp.float64, copy=False)
+        return softmax_work(-a, axis).astype(out, copy=False)
 
     # fully_connected's fused activations, in place on the fresh product (the same
     # formulas as the elementwise kernels)
@@ -138,6 +146,7 @@ def kernels(xp, special):
     return {"layer_norm": (layer_norm, FLOAT), "layer_norm_backward": (layer_norm_backward, FLOAT),
             "dropout": (dropout, FLOAT),
             "softmax": (softmax, FLOAT), "log_softmax": (log_softmax, FLOAT),
+            "softmin": (softmin, FLOAT),
             "softmax_ce_loss_grad": (softmax_ce_loss_grad, FLOAT),
             "fully_connected": (via_float32(xp, fully_connected), FLOAT),
             "fully_connected_backward": (via_float32(xp, fully_connected_backward), FLOAT),

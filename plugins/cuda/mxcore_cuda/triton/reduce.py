@@ -316,7 +316,7 @@ def _out_shape(shape, axis, keepdims: bool) -> Tuple[int, ...]:
     axes = set(range(nd)) if axis is None else {a % nd for a in axis}
     if keepdims:
         return tuple(1 if i in axes else n for i, n in enumerate(shape))
-    return tuple(n for i, n in enumerate(shape) if i not in axes)
+    return tuple(n for i, n in enumerate(shape) if i not in axes) or (1,)  # MXNet 1.x: never 0-d
 
 
 def _reduce(x, axis: Optional[Sequence[int]], keepdims: bool, kind: str, tag: str):
