@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mxcore as mx
-from mxcore.base import OperatorError
+from mxcore.base import MXCoreError, OperatorError
 from mxcore.gluon import nn
 
 
@@ -96,3 +96,18 @@ def test_wrong_channel_count_names_the_op_and_shapes(device):
     msg = str(info.value)
     assert msg.startswith("operator 'BatchNorm': gamma shape (4,) does not match the 3 "
                           "channels of data (8, 3, 4, 4) on axis 1"), msg
+
+
+def test_layer_wrong_channel_count_names_the_layer(device):
+    bn = nn.BatchNorm(in_channels=3)
+    bn.initialize(ctx=device)
+    assert repr(bn) == ("BatchNorm(axis=1, eps=1e-05, momentum=0.9, fix_gamma=False, "
+                        "use_global_stats=False, in_channels=3)")
+    with pytest.raises(MXCoreError, match=r"BatchNorm 'batchnorm\d+': input of shape "
+                                          r"\(2, 4, 5\) has 4 channels on axis 1, but the "
+                                          r"layer's parameters are for 3"):
+        bn(_data(device, (2, 4, 5)))
+    deferred = nn.BatchNorm()
+    deferred.initialize(ctx=device)
+    with pytest.raises(MXCoreError, match=r"BatchNorm 'batchnorm\d+': axis 1 is out of range"):
+        deferred(mx.nd.ones((3,), ctx=device))

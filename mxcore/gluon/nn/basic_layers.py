@@ -1,4 +1,6 @@
-"""Containers and basic layers: Sequential, Dense, Dropout, LayerNorm, Flatten, Lambda."""
+"""Containers and basic layers: Sequential, Dense, Dropout, the normalisation layers
+(BatchNorm, BatchNormReLU, SyncBatchNorm, InstanceNorm, LayerNorm, GroupNorm), Embedding,
+Flatten, Lambda."""
 from __future__ import annotations
 
 import math
@@ -130,17 +132,17 @@ class LayerNorm(HybridBlock):
                                         allow_deferred_init=True)
 
     def infer_shape(self, x, *args) -> None:
-        channels = x.shape[self._axis]
+        channels = _channels(self, x, self._axis)
         self.gamma.shape = (channels,)
         self.beta.shape = (channels,)
 
     def hybrid_forward(self, F, x, gamma, beta):
+        _check_channels(self, x, self._axis, gamma)
         return F.LayerNorm(x, gamma, beta, axis=self._axis, eps=self._epsilon)
 
     def __repr__(self) -> str:
-        n = self.gamma.shape[0] if self.gamma.shape else 0
-        return (f"LayerNorm(axis={self._axis}, epsilon={self._epsilon}, center={self._center}, "
-                f"scale={self._scale}, in_channels={n or None})")
+        return _repr(self, {"eps": self._epsilon, "axis": self._axis, "center": self._center,
+                            "scale": self._scale}, in_channels=_width(self.gamma))
 
 
 class BatchNorm(HybridBlock):
@@ -176,23 +178,180 @@ class BatchNorm(HybridBlock):
                                                allow_deferred_init=True, differentiable=False)
 
     def infer_shape(self, x, *args) -> None:
-        axis = self._kwargs["axis"]
-        if not -x.ndim <= axis < x.ndim:
-            raise MXCoreError(f"BatchNorm {self.name!r}: axis {axis} is out of range for "
-                              f"input of shape {tuple(x.shape)}")
-        channels = x.shape[axis]
+        channels = _channels(self, x, self._kwargs["axis"])
         for p in (self.gamma, self.beta, self.running_mean, self.running_var):
             p.shape = (channels,)
 
     def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):
+        _check_channels(self, x, self._kwargs["axis"], gamma)
         return F.BatchNorm(x, gamma, beta, running_mean, running_var, **self._kwargs)
 
     def __repr__(self) -> str:
-        n = self.gamma.shape[0] if self.gamma.shape else 0
-        return (f"BatchNorm(axis={self._kwargs['axis']}, eps={self._kwargs['eps']}, "
-                f"momentum={self._kwargs['momentum']}, fix_gamma={self._kwargs['fix_gamma']}, "
-                f"use_global_stats={self._kwargs['use_global_stats']}, "
-                f"in_channels={n or None})")
+        return _repr(self, self._kwargs, in_channels=_width(self.gamma) or None)
+
+
+class BatchNormReLU(BatchNorm):
+    """BatchNorm followed by ReLU (MXNet 1.9's fused layer; the same parameters)."""
+
+    def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):
+        return F.relu(super().hybrid_forward(F, x, gamma, beta, running_mean, running_var))
+
+
+class SyncBatchNorm(BatchNorm):
+    """MXNet's ``gluon.contrib.nn.SyncBatchNorm`` on one device, where it is BatchNorm
+    over axis 1: synchronising the batch statistics across devices is not supported, so
+    ``num_devices`` above 1 is refused."""
+
+    def __init__(self, in_channels: int = 0, num_devices=None, momentum: float = 0.9,
+                 epsilon: float = 1e-5, center: bool = True, scale: bool = True,
+                 use_global_stats: bool = False, beta_initializer="zeros",
+                 gamma_initializer="ones", running_mean_initializer="zeros",
+                 running_variance_initializer="ones", **kwargs):
+        ndev = 1 if num_devices is None else int(num_devices)
+        if ndev != 1:
+            raise MXCoreError(f"SyncBatchNorm: num_devices={num_devices} is not supported; "
+                              "batch statistics are per device (use num_devices=1)")
+        super().__init__(1, momentum, epsilon, center, scale, use_global_stats,
+                         beta_initializer, gamma_initializer, running_mean_initializer,
+                         running_variance_initializer, in_channels, **kwargs)
+        self._ndev = ndev
+
+    def __repr__(self) -> str:
+        kw = {k: v for k, v in self._kwargs.items() if k != "axis"}
+        return _repr(self, {**kw, "ndev": self._ndev, "key": self.prefix},
+                     in_channels=_width(self.gamma) or None)
+
+
+class InstanceNorm(HybridBlock):
+    """Instance normalisation (MXNet's InstanceNorm): each sample's channels (``axis``)
+    normalised over the remaining axes, then ``gamma * x_hat + beta`` per channel.
+    ``scale=False`` (the default, as in MXNet) keeps gamma at 1 and ``center=False`` beta
+    at 0 (not trained); ``in_channels=0`` defers their shape to the first input."""
+
+    def __init__(self, axis: int = 1, epsilon: float = 1e-5, center: bool = True,
+                 scale: bool = False, beta_initializer="zeros", gamma_initializer="ones",
+                 in_channels: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self._axis, self._epsilon = int(axis), float(epsilon)
+        self._center, self._scale = bool(center), bool(scale)
+        with self.name_scope():
+            self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
+                                         shape=(int(in_channels),), init=gamma_initializer,
+                                         allow_deferred_init=True)
+            self.beta = self.params.get("beta", grad_req="write" if center else "null",
+                                        shape=(int(in_channels),), init=beta_initializer,
+                                        allow_deferred_init=True)
+
+    def _check_rank(self, x) -> None:
+        if x.ndim < 3:
+            raise MXCoreError(f"InstanceNorm {self.name!r}: input of shape {tuple(x.shape)} "
+                              "needs rank >= 3 (batch, channel, spatial...)")
+
+    def infer_shape(self, x, *args) -> None:
+        self._check_rank(x)
+        channels = _channels(self, x, self._axis)
+        self.gamma.shape = (channels,)
+        self.beta.shape = (channels,)
+
+    def hybrid_forward(self, F, x, gamma, beta):
+        self._check_rank(x)
+        _check_channels(self, x, self._axis, gamma)
+        if self._axis % x.ndim == 1:
+            return F.InstanceNorm(x, gamma, beta, eps=self._epsilon)
+        x = F.swapaxes(x, 1, self._axis)
+        return F.swapaxes(F.InstanceNorm(x, gamma, beta, eps=self._epsilon), 1, self._axis)
+
+    def __repr__(self) -> str:
+        return _repr(self, {"eps": self._epsilon, "axis": self._axis, "center": self._center,
+                            "scale": self._scale}, in_channels=_width(self.gamma))
+
+
+class GroupNorm(HybridBlock):
+    """Group normalisation (MXNet's GroupNorm): the channels (axis 1) split into
+    ``num_groups`` groups, each sample's group normalised over its channels and the
+    spatial axes, then ``gamma * x_hat + beta`` with one gamma and beta per group (their
+    shape is (num_groups,), as in MXNet 1.x).  ``scale=False``/``center=False`` keep
+    gamma at 1/beta at 0 (not trained)."""
+
+    def __init__(self, num_groups: int = 1, epsilon: float = 1e-5, center: bool = True,
+                 scale: bool = True, beta_initializer="zeros", gamma_initializer="ones",
+                 prefix=None, params=None):
+        super().__init__(prefix=prefix, params=params)
+        self._num_groups, self._epsilon = int(num_groups), float(epsilon)
+        self._center, self._scale = bool(center), bool(scale)
+        if self._num_groups < 1:
+            raise MXCoreError(f"GroupNorm: num_groups must be positive, got {num_groups}")
+        with self.name_scope():
+            self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
+                                         shape=(self._num_groups,), init=gamma_initializer,
+                                         allow_deferred_init=True)
+            self.beta = self.params.get("beta", grad_req="write" if center else "null",
+                                        shape=(self._num_groups,), init=beta_initializer,
+                                        allow_deferred_init=True)
+
+    def hybrid_forward(self, F, x, gamma, beta):
+        if x.ndim < 3 or x.shape[1] % self._num_groups:
+            raise MXCoreError(
+                f"GroupNorm {self.name!r}: input of shape {tuple(x.shape)} needs rank >= 3 "
+                f"(batch, channel, spatial...) and a channel count (axis 1) divisible by "
+                f"num_groups={self._num_groups}")
+        return F.GroupNorm(x, gamma, beta, num_groups=self._num_groups, eps=self._epsilon)
+
+    def __repr__(self) -> str:
+        return _repr(self, {"eps": self._epsilon, "num_groups": self._num_groups,
+                            "center": self._center, "scale": self._scale})
+
+
+class Embedding(HybridBlock):
+    """A lookup table (MXNet's Embedding): integer-valued indices of any shape (clipped
+    to [0, input_dim - 1]) select rows of a (input_dim, output_dim) weight; the output
+    has shape ``x.shape + (output_dim,)``.  ``sparse_grad`` is accepted for
+    compatibility: the weight's gradient is dense."""
+
+    def __init__(self, input_dim: int, output_dim: int, dtype="float32",
+                 weight_initializer=None, sparse_grad: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self._kwargs = {"input_dim": int(input_dim), "output_dim": int(output_dim),
+                        "dtype": dtype, "sparse_grad": bool(sparse_grad)}
+        with self.name_scope():
+            self.weight = self.params.get("weight", shape=(int(input_dim), int(output_dim)),
+                                          init=weight_initializer, dtype=dtype,
+                                          allow_deferred_init=True)
+
+    def hybrid_forward(self, F, x, weight):
+        return F.Embedding(x, weight, **self._kwargs)
+
+    def __repr__(self) -> str:
+        kw = self._kwargs
+        return f"{type(self).__name__}({kw['input_dim']} -> {kw['output_dim']}, {kw['dtype']})"
+
+
+def _width(param) -> int:
+    """A (C,) parameter's C, 0 while its shape is deferred."""
+    return param.shape[0] if param.shape else 0
+
+
+def _channels(block, x, axis: int) -> int:
+    """The size of ``x``'s channel ``axis``, or an error naming the layer."""
+    if not -x.ndim <= axis < max(x.ndim, 1):
+        raise MXCoreError(f"{type(block).__name__} {block.name!r}: axis {axis} is out of range "
+                          f"for input of shape {tuple(x.shape)}")
+    return x.shape[axis]
+
+
+def _check_channels(block, x, axis: int, param) -> None:
+    """The input's channel count must be the one the parameters were made for."""
+    if _channels(block, x, axis) != param.shape[0]:
+        raise MXCoreError(
+            f"{type(block).__name__} {block.name!r}: input of shape {tuple(x.shape)} has "
+            f"{x.shape[axis]} channels on axis {axis}, but the layer's parameters are for "
+            f"{param.shape[0]}")
+
+
+def _repr(block, fields: dict, **extra) -> str:
+    """MXNet's layer repr: ``Name(key=value, ...)``."""
+    body = ", ".join(f"{k}={v!r}" for k, v in {**fields, **extra}.items())
+    return f"{type(block).__name__}({body})"
 
 
 class Flatten(HybridBlock):
