@@ -1,6 +1,6 @@
-"""Convolution and pooling layers (gluon.nn.Conv*D, *Pool*D, ReflectionPad2D):
-shapes, MXNet names and reprs, values against direct numpy loops, gradients,
-deferred shapes, parameter files and errors."""
+"""Convolution and pooling layers (gluon.nn.Conv*D, Conv*DTranspose, *Pool*D,
+ReflectionPad2D): shapes, MXNet names and reprs, values against direct numpy loops,
+gradients, deferred shapes, parameter files and errors."""
 from __future__ import annotations
 
 import itertools
@@ -18,6 +18,7 @@ from mxcore.gluon import nn
 nd = mx.nd
 
 CONV = {1: nn.Conv1D, 2: nn.Conv2D, 3: nn.Conv3D}
+CONV_T = {1: nn.Conv1DTranspose, 2: nn.Conv2DTranspose, 3: nn.Conv3DTranspose}
 MAXPOOL = {1: nn.MaxPool1D, 2: nn.MaxPool2D, 3: nn.MaxPool3D}
 AVGPOOL = {1: nn.AvgPool1D, 2: nn.AvgPool2D, 3: nn.AvgPool3D}
 GLOBALMAX = {1: nn.GlobalMaxPool1D, 2: nn.GlobalMaxPool2D, 3: nn.GlobalMaxPool3D}
@@ -45,6 +46,31 @@ def conv_ref(x, w, b, stride, pad, dilate, groups):
                 acc += xp[(slice(None), slice(g * cg, (g + 1) * cg)) + pos] @ w[(fi, slice(None))
                                                                               + ko]
             y[(slice(None), fi) + o] = acc + (b[fi] if b is not None else 0.0)
+    return y
+
+
+def conv_transpose_ref(x, w, b, stride, pad, dilate, adj, groups):
+    """Transposed convolution of x (N, C, *S) with w (C, F/groups, *K), plus b (F,):
+    input pixel i of channel c adds x * w[c, f, k] at output i * stride + k * dilate
+    - pad, for every kernel offset k."""
+    n, c = x.shape[:2]
+    fg = w.shape[1]
+    kernel = w.shape[2:]
+    cg = c // groups
+    out = [(s - 1) * st - 2 * p + d * (k - 1) + 1 + a
+           for s, st, p, d, k, a in zip(x.shape[2:], stride, pad, dilate, kernel, adj)]
+    y = np.zeros((n, fg * groups) + tuple(out))
+    for ci in range(c):
+        g = ci // cg
+        for i in itertools.product(*(range(v) for v in x.shape[2:])):
+            for ko in itertools.product(*(range(k) for k in kernel)):
+                o = tuple(ii * st + ki * d - p
+                          for ii, st, ki, d, p in zip(i, stride, ko, dilate, pad))
+                if all(0 <= oi < size for oi, size in zip(o, out)):
+                    y[(slice(None), slice(g * fg, (g + 1) * fg)) + o] += \
+                        x[(slice(None), ci) + i][:, None] * w[(ci, slice(None)) + ko][None]
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * len(out))
     return y
 
 
@@ -441,5 +467,163 @@ def test_wrong_rank_and_groups_are_errors_naming_the_layer(device):
     (lambda: nn.Conv2D(4, 2.5), "kernel_size must be an integer"),
 ])
 def test_bad_constructor_arguments(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+# transposed convolutions ---------------------------------------------------------------
+
+# dims, in_channels, spatial, channels, kernel, strides, padding, output_padding, dilation,
+# groups, bias
+TRANSPOSE_CASES = [
+    (1, 3, (5,), 2, 3, 2, 1, 1, 1, 1, True),
+    (2, 4, (3, 4), 6, (3, 2), (2, 3), (1, 0), (1, 2), 1, 2, True),
+    (2, 2, (4, 3), 3, 4, 2, 1, 0, (2, 1), 1, False),
+    (3, 2, (2, 3, 2), 4, 2, (1, 2, 2), (0, 1, 0), (0, 1, 1), 1, 2, True),
+]
+
+
+@pytest.mark.parametrize("case", TRANSPOSE_CASES, ids=lambda c: f"{c[0]}d-g{c[9]}-bias{c[10]}")
+def test_conv_transpose_values_and_shapes_match_a_numpy_loop(device, case):
+    dims, cin, spatial, channels, kernel, strides, padding, outpad, dilation, groups, bias = \
+        case
+
+    def per_dim(v):
+        return (v,) * dims if isinstance(v, int) else tuple(v)
+    layer = CONV_T[dims](channels, kernel, strides=strides, padding=padding,
+                         output_padding=outpad, dilation=dilation, groups=groups,
+                         use_bias=bias, in_channels=cin)
+    layer.initialize(ctx=device)
+    assert layer.weight.shape == (cin, channels // groups) + per_dim(kernel)
+    w, b = _init_like_reference(layer, device, 3)
+    x = np.random.default_rng(6).normal(size=(2, cin) + spatial)
+    ref = conv_transpose_ref(x, w, b, per_dim(strides), per_dim(padding), per_dim(dilation),
+                             per_dim(outpad), groups)
+    y = layer(_arr(x, device))
+    # MXNet's documented size: (size - 1) * strides - 2 * padding + kernel_size + outpad
+    # (with dilation d the kernel spans d * (kernel_size - 1) + 1)
+    assert y.shape[2:] == tuple((s - 1) * st - 2 * p + d * (k - 1) + 1 + a for s, st, p, d, k, a
+                                in zip(spatial, per_dim(strides), per_dim(padding),
+                                       per_dim(dilation), per_dim(kernel), per_dim(outpad)))
+    np.testing.assert_allclose(y.asnumpy(), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_conv_transpose_gradients_match_the_reference(device):
+    layer = nn.Conv2DTranspose(4, (3, 2), strides=(2, 1), padding=(1, 0), output_padding=(1, 0),
+                               groups=2, in_channels=2)
+    layer.initialize(ctx=device)
+    w, b = _init_like_reference(layer, device, 8)
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(2, 2, 3, 3))
+    xa = _arr(x, device)
+    xa.attach_grad()
+    with autograd.record():
+        y = layer(xa)
+    head = rng.normal(size=y.shape)
+    y.backward(_arr(head, device))
+    args = ((2, 1), (1, 0), (1, 1), (1, 0), 2)
+    dw = np.zeros_like(w)
+    for i in np.ndindex(*w.shape):
+        e = np.zeros_like(w)
+        e[i] = 1
+        dw[i] = (conv_transpose_ref(x, e, None, *args) * head).sum()
+    dx = np.zeros_like(x)
+    for i in np.ndindex(*x.shape):
+        e = np.zeros_like(x)
+        e[i] = 1
+        dx[i] = (conv_transpose_ref(e, w, None, *args) * head).sum()
+    np.testing.assert_allclose(layer.weight.grad().asnumpy(), dw, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer.bias.grad().asnumpy(), head.sum(axis=(0, 2, 3)),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(xa.grad.asnumpy(), dx, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_transpose_parameters_follow_mxnet(device):
+    net = nn.HybridSequential(prefix="gen_")
+    with net.name_scope():
+        net.add(nn.Conv2DTranspose(8, 4, strides=2, padding=1, use_bias=False),
+                nn.Conv2DTranspose(3, 4, strides=2, padding=1, groups=1, activation="tanh"),
+                nn.Conv1DTranspose(2, 3), nn.Conv3DTranspose(6, 1, groups=3, in_channels=3))
+    params = net.collect_params()
+    assert list(params.keys()) == ["gen_conv0_weight", "gen_conv1_weight", "gen_conv1_bias",
+                                   "gen_conv2_weight", "gen_conv2_bias", "gen_conv3_weight",
+                                   "gen_conv3_bias"]
+    # (in_channels, channels / groups, *kernel): in_channels deferred
+    assert params["gen_conv0_weight"].shape == (0, 8, 4, 4)
+    assert params["gen_conv2_weight"].shape == (0, 2, 3)
+    assert params["gen_conv3_weight"].shape == (3, 2, 1, 1, 1)
+    assert params["gen_conv1_bias"].shape == (3,)
+
+
+def test_conv_transpose_deferred_in_channels_and_channel_last(device):
+    layer = nn.Conv2DTranspose(6, 3, strides=2, output_padding=1, groups=3)
+    layer.initialize(mx.init.Xavier(), ctx=device)
+    assert layer.weight.shape == (0, 2, 3, 3)
+    y = layer(nd.ones((2, 9, 4, 5), ctx=device))
+    assert y.shape == (2, 6, 10, 12) and layer.weight.shape == (9, 2, 3, 3)
+    assert repr(layer) == ("Conv2DTranspose(9 -> 6, kernel_size=(3, 3), stride=(2, 2), "
+                           "output_padding=(1, 1), groups=3)")
+    last = nn.Conv2DTranspose(6, 3, strides=2, output_padding=1, groups=3, layout="NHWC")
+    last.initialize(ctx=device)
+    assert last.weight.shape == (0, 3, 3, 2)   # MXNet: (C, *kernel, channels / groups)
+    x = nd.random.normal(shape=(2, 9, 4, 5), ctx=device)
+    out = last(x.transpose((0, 2, 3, 1)))
+    assert last.weight.shape == (9, 3, 3, 2)
+    layer.weight.set_data(last.weight.data().transpose((0, 3, 1, 2)))
+    layer.bias.set_data(last.bias.data())
+    np.testing.assert_allclose(out.transpose((0, 3, 1, 2)).asnumpy(), layer(x).asnumpy(),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_conv_transpose_save_load_round_trip(device, tmp_path):
+    def make():
+        net = nn.HybridSequential()
+        with net.name_scope():
+            net.add(nn.Conv2DTranspose(4, 4, strides=2, padding=1, activation="relu"),
+                    nn.Conv2DTranspose(1, 3, padding=1))
+        return net
+    net = make()
+    net.initialize(mx.init.Xavier(), ctx=device)
+    x = nd.random.normal(shape=(2, 3, 4, 4), ctx=device)
+    expect = net(x).asnumpy()
+    assert expect.shape == (2, 1, 8, 8)
+    path = str(tmp_path / "gen.safetensors")
+    net.save_parameters(path)
+    other = make()
+    other.load_parameters(path, ctx=device)
+    assert other[0].weight.shape == (3, 4, 4, 4)
+    np.testing.assert_array_equal(other(x).asnumpy(), expect)
+
+
+def test_conv_transpose_wrong_channel_count_names_the_layer_and_the_shapes(device):
+    layer = nn.Conv2DTranspose(4, 3, in_channels=3, prefix="up_")
+    layer.initialize(ctx=device)
+    with pytest.raises(MXCoreError, match=r"Conv2DTranspose 'up': input of shape "
+                                          r"\(1, 2, 5, 5\) has 2 channels \(NCHW\), but the "
+                                          r"layer takes 3 \(weight up_weight has shape "
+                                          r"\(3, 4, 3, 3\)\)"):
+        layer(nd.ones((1, 2, 5, 5), ctx=device))
+    with pytest.raises(MXCoreError, match=r"Conv2DTranspose 'up' takes 4-d input"):
+        layer(nd.ones((1, 3, 5), ctx=device))
+    grouped = nn.Conv2DTranspose(4, 3, groups=2)
+    grouped.initialize(ctx=device)
+    with pytest.raises(MXCoreError, match="3 channels, not a multiple of groups=2"):
+        grouped(nd.ones((1, 3, 5, 5), ctx=device))
+    padded = nn.Conv2DTranspose(2, 3, padding=3, in_channels=1)
+    padded.initialize(ctx=device)
+    with pytest.raises(MXCoreError, match=r"pad \(3, 3\) is too large"):
+        padded(nd.ones((1, 1, 2, 2), ctx=device))  # the operator's own check
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: nn.Conv1DTranspose(4, 3, layout="NWC"), r"layout must be one of \('NCW',\)"),
+    (lambda: nn.Conv2DTranspose(4, 3, strides=2, output_padding=2),
+     r"output_padding \(2, 2\) must be smaller than strides \(2, 2\)"),
+    (lambda: nn.Conv2DTranspose(4, 3, output_padding=(1, 1, 1)),
+     "output_padding must be an integer or 2 integers"),
+    (lambda: nn.Conv3DTranspose(5, 3, groups=2), "must be multiples of groups"),
+    (lambda: nn.Conv2DTranspose(4, 3, layout="NCDHW"), "layout must be one of"),
+])
+def test_conv_transpose_bad_constructor_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()

@@ -1,5 +1,6 @@
-"""Convolution and pooling against PyTorch CPU with the same weights: forward values
-and gradients.  Skips when torch is not installed (it is never a dependency)."""
+"""Convolution, transposed convolution, upsampling, pooling and batch normalisation
+against PyTorch CPU with the same weights: forward values and gradients.  Skips when
+torch is not installed (it is never a dependency)."""
 from __future__ import annotations
 
 import numpy as np
@@ -45,6 +46,71 @@ def test_convolution_matches_torch(nd_, stride, pad, dilate, groups, bias):
     np.testing.assert_allclose(w.grad.asnumpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-9)
     if bias:
         np.testing.assert_allclose(b.grad.asnumpy(), tb.grad.numpy(), rtol=1e-10, atol=1e-9)
+
+
+@pytest.mark.parametrize("nd_, stride, pad, dilate, adj, groups, bias", [
+    (2, 1, 0, 1, 0, 1, True), (2, 2, 1, 1, 1, 1, True), (2, 2, 1, 2, 1, 1, False),
+    (2, 3, 2, 1, 2, 2, True), (2, 2, 0, 1, 0, 4, True), (1, 2, 1, 1, 1, 1, True),
+    (1, 3, 1, 2, 0, 2, False), (3, 1, 1, 1, 0, 1, True), (3, 2, 1, 1, 1, 2, False),
+])
+def test_deconvolution_matches_torch_conv_transpose(nd_, stride, pad, dilate, adj, groups,
+                                                    bias):
+    rng = np.random.default_rng(nd_ * 100 + stride * 10 + groups + adj)
+    c, f, k = 4, 8, 3
+    spatial = {1: (7,), 2: (5, 4), 3: (3, 4, 3)}[nd_]
+    x, tx = _pair(rng, (2, c) + spatial)
+    w, tw = _pair(rng, (c, f // groups) + (k,) * nd_)
+    b, tb = _pair(rng, (f,))
+    for a in (x, w, b):
+        a.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.Deconvolution(x, w, b if bias else None, kernel=(k,) * nd_, num_filter=f,
+                                stride=(stride,) * nd_, pad=(pad,) * nd_,
+                                dilate=(dilate,) * nd_, adj=(adj,) * nd_, num_group=groups,
+                                no_bias=not bias)
+        loss = (y * y).sum()
+    loss.backward()
+    conv_t = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[nd_]
+    ty = conv_t(tx, tw, tb if bias else None, stride=stride, padding=pad, output_padding=adj,
+                groups=groups, dilation=dilate)
+    (ty * ty).sum().backward()
+    assert y.shape == tuple(ty.shape)
+    np.testing.assert_allclose(y.asnumpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(x.grad.asnumpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(w.grad.asnumpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-9)
+    if bias:
+        np.testing.assert_allclose(b.grad.asnumpy(), tb.grad.numpy(), rtol=1e-10, atol=1e-9)
+
+
+def test_conv2d_transpose_layer_matches_torch():
+    rng = np.random.default_rng(12)
+    layer = mx.gluon.nn.Conv2DTranspose(6, 4, strides=2, padding=1, output_padding=1,
+                                        groups=2, in_channels=4)
+    layer.initialize()
+    torch_layer = torch.nn.ConvTranspose2d(4, 6, 4, stride=2, padding=1, output_padding=1,
+                                           groups=2).double()
+    with torch.no_grad():
+        layer.weight.set_data(mx.nd.array(torch_layer.weight.numpy(), dtype="float32"))
+        layer.bias.set_data(mx.nd.array(torch_layer.bias.numpy(), dtype="float32"))
+    x = rng.standard_normal((2, 4, 5, 5))
+    np.testing.assert_allclose(layer(mx.nd.array(x, dtype="float32")).asnumpy(),
+                               torch_layer(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_nearest_upsampling_matches_torch_interpolate(scale):
+    rng = np.random.default_rng(scale)
+    x, tx = _pair(rng, (2, 3, 4, 5))
+    x.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.UpSampling(x, scale=scale, sample_type="nearest")
+        loss = (y * y * y).sum()
+    loss.backward()
+    ty = F.interpolate(tx, scale_factor=scale, mode="nearest")
+    (ty * ty * ty).sum().backward()
+    np.testing.assert_array_equal(y.asnumpy(), ty.detach().numpy())
+    np.testing.assert_allclose(x.grad.asnumpy(), tx.grad.numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("pool_type, kernel, stride, pad, full, include_pad", [

@@ -7,8 +7,10 @@ channel-last layout (``NHWC``...) the weight is (channels, *kernel,
 in_channels / groups), as in MXNet.  ``in_channels=0`` defers the weight's
 shape to the first input.
 
-The transposed convolutions (``Conv2DTranspose``...) are not here yet: they
-need the ``Deconvolution`` operator.
+The transposed convolutions (``Conv1DTranspose``...) run ``mx.nd.Deconvolution``:
+``Conv2DTranspose(6, 3)`` owns ``conv0_weight`` of shape (in_channels,
+6 / groups, 3, 3) (channel-last: (in_channels, *kernel, 6 / groups)), as in
+MXNet, and ``output_padding`` is the operator's ``adj``.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from mxcore.gluon.block import HybridBlock
 from mxcore.gluon.nn.activations import Activation
 
 __all__ = ["Conv1D", "Conv2D", "Conv3D",
+           "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
            "MaxPool1D", "MaxPool2D", "MaxPool3D",
            "AvgPool1D", "AvgPool2D", "AvgPool3D",
            "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D",
@@ -57,6 +60,8 @@ def _check_layout(layout: str, ndim: int, owner: str) -> str:
 
 class _Conv(HybridBlock):
     """An n-d convolution (``mx.nd.Convolution``), then ``activation`` if given."""
+
+    _op = "Convolution"
 
     def __init__(self, channels: int, kernel_size: IntOrTuple, strides: IntOrTuple,
                  padding: IntOrTuple, dilation: IntOrTuple, groups: int, layout: str,
@@ -103,6 +108,11 @@ class _Conv(HybridBlock):
             return (self._channels, per_group) + kernel
         return (self._channels,) + kernel + (per_group,)  # MXNet's channel-last weights
 
+    def _weight_in_channels(self, shape: Tuple[int, ...]) -> int:
+        """The input channels a weight of ``shape`` takes (0: not known yet)."""
+        w_axis = 1 if self._channel_axis == 1 else len(shape) - 1
+        return shape[w_axis] * self._kwargs["num_group"]
+
     def _check_input(self, x) -> int:
         """The input's channel count; raises naming this layer when ``x`` cannot be
         its input (the operator's own error would not say which layer failed)."""
@@ -123,17 +133,17 @@ class _Conv(HybridBlock):
 
     def hybrid_forward(self, F, x, weight, bias=None):
         channels = self._check_input(x)
-        w_axis = 1 if self._channel_axis == 1 else weight.ndim - 1
-        expected = weight.shape[w_axis] * self._kwargs["num_group"]
+        expected = self._weight_in_channels(tuple(weight.shape))
         if channels != expected:
             raise MXCoreError(
                 f"{type(self).__name__} {self.name!r}: input of shape {tuple(x.shape)} has "
                 f"{channels} channels ({self._kwargs['layout']}), but the layer takes "
                 f"{expected} (weight {self.weight.name} has shape {tuple(weight.shape)})")
+        op = getattr(F, self._op)
         if bias is None:
-            out = F.Convolution(x, weight, **self._kwargs)
+            out = op(x, weight, **self._kwargs)
         else:
-            out = F.Convolution(x, weight, bias, **self._kwargs)
+            out = op(x, weight, bias, **self._kwargs)
         return self.act(out) if self.act is not None else out
 
     def __repr__(self) -> str:
@@ -144,6 +154,8 @@ class _Conv(HybridBlock):
             s += ", padding={pad}"
         if kw["dilate"] != (1,) * n:
             s += ", dilation={dilate}"
+        if kw.get("adj", (0,) * n) != (0,) * n:
+            s += ", output_padding={adj}"
         if kw["num_group"] != 1:
             s += ", groups={num_group}"
         if self.bias is None:
@@ -151,11 +163,10 @@ class _Conv(HybridBlock):
         if self.act is not None:
             s += f", {self.act!r}"
         s += ")"
-        shape = self.weight.shape
-        w_axis = 1 if self._channel_axis == 1 else len(shape) - 1
-        in_channels = shape[w_axis] * kw["num_group"]
+        in_channels = self._weight_in_channels(tuple(self.weight.shape))
         return s.format(name=type(self).__name__,
-                        mapping=f"{in_channels if in_channels else None} -> {shape[0]}", **kw)
+                        mapping=f"{in_channels if in_channels else None} -> "
+                                f"{self._channels}", **kw)
 
 
 class Conv1D(_Conv):
@@ -202,6 +213,93 @@ class Conv3D(_Conv):
         super().__init__(channels, kernel_size, strides, padding, dilation, groups, layout,
                          in_channels, activation, use_bias, weight_initializer,
                          bias_initializer, ndim=3, **kwargs)
+
+
+class _ConvTranspose(_Conv):
+    """An n-d transposed convolution (``mx.nd.Deconvolution``), then ``activation``.
+
+    Each output size is ``(size - 1) * strides - 2 * padding + dilation *
+    (kernel_size - 1) + 1 + output_padding``; ``output_padding`` must be smaller
+    than ``strides``."""
+
+    _op = "Deconvolution"
+    #: layouts per number of spatial dims: MXNet's Deconvolution has no NWC
+    _layouts = {1: ("NCW",), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
+
+    def __init__(self, channels: int, kernel_size: IntOrTuple, strides: IntOrTuple,
+                 padding: IntOrTuple, output_padding: IntOrTuple, dilation: IntOrTuple,
+                 groups: int, layout: str, in_channels: int = 0,
+                 activation: Optional[str] = None, use_bias: bool = True,
+                 weight_initializer=None, bias_initializer="zeros", ndim: int = 2, **kwargs):
+        owner = type(self).__name__
+        if layout not in self._layouts[ndim]:
+            raise ValueError(f"{owner}: layout must be one of {self._layouts[ndim]}, got "
+                             f"{layout!r}")
+        adj = _ints(output_padding, ndim, "output_padding", owner, 0)
+        steps = _ints(strides, ndim, "strides", owner, 1)
+        if any(a >= st for a, st in zip(adj, steps)):
+            raise ValueError(f"{owner}: output_padding {adj} must be smaller than strides "
+                             f"{steps}")
+        super().__init__(channels, kernel_size, strides, padding, dilation, groups, layout,
+                         in_channels, activation, use_bias, weight_initializer,
+                         bias_initializer, ndim=ndim, **kwargs)
+        self._kwargs["adj"] = adj
+
+    def _weight_shape(self, in_channels: int) -> Tuple[int, ...]:
+        per_group = self._channels // self._kwargs["num_group"]
+        kernel = self._kwargs["kernel"]
+        if self._channel_axis == 1:
+            return (in_channels, per_group) + kernel
+        return (in_channels,) + kernel + (per_group,)  # MXNet's channel-last weights
+
+    def _weight_in_channels(self, shape: Tuple[int, ...]) -> int:
+        return shape[0]
+
+
+class Conv1DTranspose(_ConvTranspose):
+    """Transposed 1-d convolution of ``(batch, in_channels, width)`` (layout ``NCW``):
+    output width ``(width - 1) * strides - 2 * padding + dilation * (kernel_size - 1)
+    + 1 + output_padding``."""
+
+    def __init__(self, channels: int, kernel_size: IntOrTuple, strides: IntOrTuple = 1,
+                 padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
+                 dilation: IntOrTuple = 1, groups: int = 1, layout: str = "NCW",
+                 activation: Optional[str] = None, use_bias: bool = True,
+                 weight_initializer=None, bias_initializer="zeros", in_channels: int = 0,
+                 **kwargs):
+        super().__init__(channels, kernel_size, strides, padding, output_padding, dilation,
+                         groups, layout, in_channels, activation, use_bias,
+                         weight_initializer, bias_initializer, ndim=1, **kwargs)
+
+
+class Conv2DTranspose(_ConvTranspose):
+    """Transposed 2-d convolution of ``(batch, in_channels, height, width)`` (layout
+    ``NCHW``; ``NHWC`` also accepted)."""
+
+    def __init__(self, channels: int, kernel_size: IntOrTuple,
+                 strides: IntOrTuple = (1, 1), padding: IntOrTuple = (0, 0),
+                 output_padding: IntOrTuple = (0, 0), dilation: IntOrTuple = (1, 1),
+                 groups: int = 1, layout: str = "NCHW", activation: Optional[str] = None,
+                 use_bias: bool = True, weight_initializer=None, bias_initializer="zeros",
+                 in_channels: int = 0, **kwargs):
+        super().__init__(channels, kernel_size, strides, padding, output_padding, dilation,
+                         groups, layout, in_channels, activation, use_bias,
+                         weight_initializer, bias_initializer, ndim=2, **kwargs)
+
+
+class Conv3DTranspose(_ConvTranspose):
+    """Transposed 3-d convolution of ``(batch, in_channels, depth, height, width)``
+    (layout ``NCDHW``; ``NDHWC`` also accepted)."""
+
+    def __init__(self, channels: int, kernel_size: IntOrTuple,
+                 strides: IntOrTuple = (1, 1, 1), padding: IntOrTuple = (0, 0, 0),
+                 output_padding: IntOrTuple = (0, 0, 0), dilation: IntOrTuple = (1, 1, 1),
+                 groups: int = 1, layout: str = "NCDHW", activation: Optional[str] = None,
+                 use_bias: bool = True, weight_initializer=None, bias_initializer="zeros",
+                 in_channels: int = 0, **kwargs):
+        super().__init__(channels, kernel_size, strides, padding, output_padding, dilation,
+                         groups, layout, in_channels, activation, use_bias,
+                         weight_initializer, bias_initializer, ndim=3, **kwargs)
 
 
 class _Pooling(HybridBlock):
