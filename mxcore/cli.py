@@ -6,6 +6,8 @@
     mxcore kernels explain OP --device cpu --dtype float32 --shape 2,3 --shape 3,4
     mxcore train mnist [--epochs N] ...      train the MNIST MLP (see --help)
     mxcore demo [--epochs N] [--device DEV]  train a linear model with autograd
+    mxcore convert-params IN.params OUT.safetensors [--keep-prefixes]
+                                             an MXNet 1.x parameter file to mxcore's format
 
 Errors are one line on stderr, ``mxcore: error: ...``; ``--debug`` (anywhere on the
 command line) or ``MXCORE_DEBUG=1`` adds the traceback.  Exit codes:
@@ -274,6 +276,17 @@ def _demo(args) -> int:
     return 0
 
 
+def _convert_params(args) -> int:
+    from mxcore.mxnet_params import to_safetensors
+    contents = to_safetensors(args.input, args.output, keep_prefixes=args.keep_prefixes)
+    size = sum(a.nbytes for a in contents.arrays)
+    kind = "named arrays" if contents.names else "arrays (a list)"
+    print(f"converted {len(contents.arrays)} {kind}, {size} bytes of data, from {args.input} "
+          f"(MXNet NDArray file, headers {', '.join(contents.versions) or '-'}) "
+          f"to {args.output}")
+    return 0
+
+
 def _train_mnist(args) -> int:
     from mxcore.recipes import mnist
     mnist.train(args)
@@ -326,6 +339,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed")
     _add_debug(p)
     p.set_defaults(func=_demo)
+    p = sub.add_parser("convert-params",
+                       help="convert an MXNet 1.x parameter file to mxcore's format",
+                       description="Read an MXNet 1.x binary NDArray file (mx.nd.save, "
+                                   "Block.save_parameters, HybridBlock.export's -0000.params) "
+                                   "and write its arrays as safetensors, atomically.")
+    p.add_argument("input", help="the MXNet file (e.g. model-0000.params)")
+    p.add_argument("output", help="the safetensors file to write")
+    p.add_argument("--keep-prefixes", action="store_true",
+                   help="keep the arg:/aux: name prefixes (load_parameters removes them)")
+    _add_debug(p)
+    p.set_defaults(func=_convert_params)
     return parser
 
 

@@ -1,5 +1,7 @@
 """Tensor files: safetensors for arrays, JSON-able string metadata, atomic
-writes.  Loading a file never runs code (no pickle anywhere)."""
+writes.  Loading a file never runs code (no pickle anywhere).  The loaders also read
+MXNet 1.x's binary NDArray files (``mx.nd.save``, ``save_parameters``, ``export``),
+told apart by their magic number (``mxcore.mxnet_params``)."""
 from __future__ import annotations
 
 import contextlib
@@ -12,6 +14,7 @@ from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
+from mxcore import mxnet_params
 from mxcore.base import MXCoreError
 
 
@@ -105,17 +108,21 @@ def save_arrays(path: str, arrays: Dict[str, np.ndarray],
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_path(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp,
+        # asarray, not ascontiguousarray, which makes 0-d arrays 1-d
+        save_file({k: np.asarray(v, order="C") for k, v in arrays.items()}, tmp,
                   metadata={k: str(v) for k, v in (metadata or {}).items()})
 
 
 def load_arrays(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
-    """Read every array and the metadata of a safetensors file; a truncated or
-    corrupted file raises MXCoreError naming it."""
+    """Read every array and the metadata of a safetensors file, or of an MXNet NDArray
+    file (metadata ``format: mxnet-ndarrays``; a list's arrays are named ``0``,
+    ``1``...); a truncated or corrupted file raises MXCoreError naming it."""
     from safetensors import safe_open
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
+    if mxnet_params.is_mxnet_file(path):
+        return _load_mxnet(path)
     try:
         with safe_open(path, framework="numpy") as f:
             meta = dict(f.metadata() or {})
@@ -124,6 +131,21 @@ def load_arrays(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
         raise MXCoreError(f"cannot read {path}: not a complete safetensors file "
                           f"({type(exc).__name__}: {exc})") from exc
     return arrays, meta
+
+
+def _load_mxnet(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
+    contents = mxnet_params.read(path)
+    names = contents.names or [str(i) for i in range(len(contents.arrays))]
+    meta = {"format": "mxnet-ndarrays", "container": "dict" if contents.names else "list",
+            "versions": ",".join(contents.versions)}
+    return dict(zip(names, contents.arrays)), meta
+
+
+def load_parameter_arrays(path: str) -> Dict[str, np.ndarray]:
+    """The arrays of a parameter file, with MXNet's ``arg:``/``aux:`` name prefixes
+    removed (what MXNet's ``load_parameters`` and ``ParameterDict.load`` do)."""
+    arrays, _ = load_arrays(path)
+    return mxnet_params.strip_prefixes(arrays, os.fspath(path))
 
 
 def save(fname: str, data) -> None:
@@ -146,10 +168,19 @@ def save(fname: str, data) -> None:
     save_arrays(fname, arrays, {"format": "mxcore-ndarrays", "container": kind})
 
 
-def load(fname: str, ctx=None):
-    """``mx.nd.load``: what ``save`` wrote (a list or a dict of NDArrays)."""
+def _to_ndarray(value: np.ndarray, name: str, fname: str, ctx):
     from mxcore.ops.creation import array
+    import hal
+    if value.dtype.name not in hal.ALL_DTYPES:
+        raise MXCoreError(f"cannot load {name!r} from {fname}: mxcore arrays have no dtype "
+                          f"{value.dtype.name} (they have {', '.join(hal.ALL_DTYPES)})")
+    return array(value, ctx=ctx, dtype=value.dtype)
+
+
+def load(fname: str, ctx=None):
+    """``mx.nd.load``: what ``save`` wrote (a list or a dict of NDArrays), or an MXNet
+    NDArray file (a dict when it names its arrays, else a list)."""
     arrays, meta = load_arrays(fname)
     if meta.get("container") == "list":
-        return [array(arrays[str(i)], ctx=ctx) for i in range(len(arrays))]
-    return {k: array(v, ctx=ctx) for k, v in arrays.items()}
+        return [_to_ndarray(arrays[str(i)], str(i), fname, ctx) for i in range(len(arrays))]
+    return {k: _to_ndarray(v, k, fname, ctx) for k, v in arrays.items()}

@@ -214,8 +214,8 @@ class Block:
                         dtype_source: str = "current") -> None:
         """Load what ``save_parameters`` wrote.  Every array is checked (names,
         shapes, dtypes) before any parameter changes."""
-        from mxcore.serialization import load_arrays
-        arrays, _ = load_arrays(filename)
+        from mxcore.serialization import load_parameter_arrays
+        arrays = load_parameter_arrays(filename)
         params = self._collect_params_with_prefix()
         if arrays and not any("." in k for k in arrays) and any("." in k for k in params):
             # a file keyed by full parameter names (ParameterDict.save)
@@ -283,8 +283,9 @@ class Block:
         print("-" * width)
         print(f"{'Layer (type)':>30}{'Output Shape':>35}{'Param #':>15}")
         print("=" * width)
-        for x in inputs:
-            print(f"{'Input':>30}{str(tuple(x.shape)):>35}{0:>15}")
+        for x in inputs:  # an input may be a list of arrays (e.g. RNN states)
+            for a in (x if isinstance(x, (list, tuple)) else [x]):
+                print(f"{'Input':>30}{str(tuple(a.shape)):>35}{0:>15}")
         for name, shape, n in rows:
             print(f"{name:>30}{str(shape):>35}{n:>15}")
         print("=" * width)

@@ -74,9 +74,13 @@ class Parameter:
         new_shape = tuple(int(s) for s in new_shape)
         if self._shape is not None:
             if len(new_shape) != len(self._shape) or any(
-                    old > 0 and old != new for old, new in zip(self._shape, new_shape)):
+                    old > 0 and new > 0 and old != new
+                    for old, new in zip(self._shape, new_shape)):
                 raise MXCoreError(f"Parameter {self.name!r}: cannot change shape from "
                                   f"{self._shape} to {new_shape}")
+            # 0 means unknown on either side: a known size is kept (as MXNet does)
+            new_shape = tuple(new if new > 0 else old
+                              for old, new in zip(self._shape, new_shape))
         self._shape = new_shape
 
     @property
@@ -389,8 +393,8 @@ class ParameterDict:
 
     def load(self, filename: str, ctx=None, allow_missing: bool = False,
              ignore_extra: bool = False, restore_prefix: str = "") -> None:
-        from mxcore.serialization import load_arrays
-        arrays, _ = load_arrays(filename)
+        from mxcore.serialization import load_parameter_arrays
+        arrays = load_parameter_arrays(filename)
         arrays = {restore_prefix + k: v for k, v in arrays.items()}
         assign_loaded(dict(self._params), arrays, filename, ctx, allow_missing, ignore_extra)
 
