@@ -1,8 +1,15 @@
 """mxcore's error types, and the few helpers of MXNet's ``mxnet.base`` that user code
-imports (``py_str``, ``data_dir``)."""
+imports (``py_str``, ``data_dir``, ``integer_types``, ``numeric_types``,
+``string_types``, ``_as_list``)."""
 from __future__ import annotations
 
 import os
+
+import numpy as np
+
+integer_types = (int, np.integer)
+numeric_types = (float, int, np.generic)
+string_types = (str,)
 
 
 class MXCoreError(Exception):
@@ -53,3 +60,20 @@ def data_dir() -> str:
     too), else ``~/.mxcore`` (MXNet's ``base.data_dir``)."""
     home = os.environ.get("MXCORE_HOME") or os.environ.get("MXNET_HOME")
     return home or os.path.join(os.path.expanduser("~"), ".mxcore")
+
+
+class NotImplementedForSymbol(MXCoreError):
+    """An NDArray-only operation was called on a Symbol."""
+
+    def __init__(self, function, alias=None, *args):
+        self.function = getattr(function, "__name__", str(function))
+        self.alias = alias
+        self.args = tuple(str(type(a)) for a in args)
+        super().__init__(f"Function {self.function}"
+                         + (f" (namely operator \"{alias}\")" if alias else "")
+                         + " is not implemented for Symbol and only available in NDArray.")
+
+
+def _as_list(obj) -> list:
+    """``obj`` itself when it is a list or tuple (as a list), else ``[obj]``."""
+    return list(obj) if isinstance(obj, (list, tuple)) else [obj]

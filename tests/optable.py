@@ -144,7 +144,8 @@ def _one_hot(idx, depth):
 
 
 def _argx(fn, axis):
-    return lambda x: np.asarray(fn(x, axis=axis)).astype(np.float32)
+    # MXNet 1.x: a reduction over every axis is shape (1,), never 0-d
+    return lambda x: np.atleast_1d(fn(x, axis=axis)).astype(np.float32)
 
 
 S23, S3, S21, S13 = (2, 3), (3,), (2, 1), (1, 3)
@@ -256,7 +257,8 @@ for _red, _np in [("sum", np.sum), ("mean", np.mean), ("prod", np.prod), ("max",
     _kind = {"prod": "pos", "max": "distinct", "min": "distinct"}.get(_red, "real")
     _dt = NUMERIC if _red in ("sum", "max", "min") else FLOATS
     _f = getattr(nd, _red)
-    case(_red + "_all", _f, lambda x, _np=_np: np.asarray(_np(x)), (In(S234, _kind),), _dt)
+    case(_red + "_all", _f, lambda x, _np=_np: np.asarray(_np(x)).reshape(1), (In(S234, _kind),),
+         _dt)
     case(_red + "_axis1", lambda x, _f=_f: _f(x, axis=1),
          lambda x, _np=_np: _np(x, axis=1), (In(S234, _kind),), _dt)
     case(_red + "_axes_keep", lambda x, _f=_f: _f(x, axis=(0, 2), keepdims=True),
@@ -264,7 +266,7 @@ for _red, _np in [("sum", np.sum), ("mean", np.mean), ("prod", np.prod), ("max",
     case(_red + "_exclude", lambda x, _f=_f: _f(x, axis=1, exclude=True),
          lambda x, _np=_np: _np(x, axis=(0, 2)), (In(S234, _kind),), _dt)
 case("sum_method", lambda x: x.sum(axis=-1), lambda x: x.sum(axis=-1), (In(S234),))
-case("norm_l2", nd.norm, lambda x: np.asarray(np.sqrt((x * x).sum())), (In(S234, "away0"),))
+case("norm_l2", nd.norm, lambda x: np.sqrt((x * x).sum()).reshape(1), (In(S234, "away0"),))
 case("norm_l2_axis", lambda x: nd.norm(x, axis=1, keepdims=True),
      lambda x: np.sqrt((x * x).sum(axis=1, keepdims=True)), (In(S234, "away0"),))
 case("norm_l1_axis", lambda x: nd.norm(x, ord=1, axis=(0, 2)),
@@ -678,7 +680,7 @@ case("composite_mlp", lambda x, w, b: nd.relu(nd.dot(x, w) + b).sum(axis=1),
 case("composite_reuse", lambda x: x * x + nd.exp(x) * x, lambda x: x * x + np.exp(x) * x,
      (In(S23),))
 case("composite_softmax_ce", lambda x, i: -nd.pick(nd.log_softmax(x), i).mean(),
-     lambda x, i: np.asarray(-_pick(_log_softmax(x), i).mean()),
+     lambda x, i: np.asarray(-_pick(_log_softmax(x), i).mean()).reshape(1),
      (In((4, 5)), In((4,), "index", "float32", False, 5)))
 
 # op families whose cases live in modules of their own (each calls case() on import)

@@ -1,43 +1,69 @@
 """``mx.nd``: the NDArray type and every core operator as a function."""
 from mxcore.ndarray.ndarray import NDArray  # noqa: I001 - must come first
 import hal as _hal
-from mxcore.ops.conv import Convolution, Pooling, convolution, pooling
-from mxcore.ops.norm import BatchNorm, batch_norm
+from mxcore.ops.conv import (Convolution, Deconvolution, Pooling, UpSampling, convolution,
+                             deconvolution, pooling, upsampling)
+from mxcore.ops.norm import (LRN, BatchNorm, GroupNorm, InstanceNorm, L2Normalization,
+                             batch_norm, group_norm, group_norm_backward, instance_norm,
+                             instance_norm_backward, l2_normalization, lrn, lrn_backward)
 from mxcore.ops.ordering import *  # noqa: F401,F403  (names in its __all__)
 from mxcore.ops.embedding import *  # noqa: F401,F403
 from mxcore.ops.rnn import *  # noqa: F401,F403
+from mxcore.ops.random import *  # noqa: F401,F403  (random_*, sample_*, shuffle: its __all__)
+from mxcore.ops.random import random_normal as normal, random_uniform as uniform  # noqa: F401
 from mxcore.ops.creation import (arange, array, cast, copy, empty, from_dlpack, full, full_like,
                                  linspace, ones, ones_like, to_device, to_dlpack_for_read,
                                  to_dlpack_for_write, zeros, zeros_like)
-from mxcore.ops.elemwise import (abs, add, broadcast_add, broadcast_div, broadcast_equal,
-                                 broadcast_greater, broadcast_greater_equal, broadcast_lesser,
-                                 broadcast_lesser_equal, broadcast_maximum, broadcast_minimum,
-                                 broadcast_mod, broadcast_mul, broadcast_not_equal,
-                                 broadcast_power, broadcast_sub, ceil, clip, cos, divide,
+from mxcore.ops.elemwise import (ElementWiseSum, abs, add, add_n, arccos, arccosh, arcsin,
+                                 arcsinh, arctan, arctanh, broadcast_add, broadcast_div,
+                                 broadcast_equal, broadcast_greater, broadcast_greater_equal,
+                                 broadcast_hypot, broadcast_lesser, broadcast_lesser_equal,
+                                 broadcast_logical_and, broadcast_logical_or,
+                                 broadcast_logical_xor, broadcast_maximum, broadcast_minimum,
+                                 broadcast_minus, broadcast_mod, broadcast_mul,
+                                 broadcast_not_equal, broadcast_plus, broadcast_power,
+                                 broadcast_sub, cbrt, ceil, clip, cos, cosh, degrees, divide,
                                  elemwise_add, elemwise_div, elemwise_mul, elemwise_sub, equal,
-                                 erf, exp, expm1, floor, gelu, greater, greater_equal, leaky_relu,
-                                 less, less_equal, lesser, lesser_equal, log, log1p, maximum,
-                                 minimum, mod, multiply, negative, not_equal, power, reciprocal,
-                                 relu, round, rsqrt, sigmoid, sign, sin, softplus, softrelu, sqrt,
-                                 square, subtract, tanh, where)
-from mxcore.ops.indexing import (getitem, one_hot, pick, setitem, slice, slice_axis, slice_like,
-                                 take)
-from mxcore.ops.linalg import batch_dot, dot, matmul
-from mxcore.ops.nn import (Activation, Dropout, FullyConnected, LayerNorm, LeakyReLU, activation,
-                           dropout, fully_connected, fully_connected_backward, layer_norm,
-                           layer_norm_backward,
-                           leaky_relu_act, log_softmax, softmax, softmax_ce_loss)
+                                 erf, erfinv, exp, expm1, fix, floor, gamma, gammaln, gelu,
+                                 greater, greater_equal, hard_sigmoid, hypot, leaky_relu, less,
+                                 less_equal, lesser, lesser_equal, log, log10, log1p, log2,
+                                 logical_and, logical_not, logical_or, logical_xor, maximum,
+                                 minimum, mod, modulo, multiply, negative, not_equal, power,
+                                 radians, rcbrt, reciprocal, relu, rint, round, rsqrt, sigmoid,
+                                 sign, sin, sinh, smooth_l1, softplus, softrelu, softsign, sqrt,
+                                 square, subtract, tan, tanh, true_divide, trunc, where)
+from mxcore.ops.indexing import (SequenceLast, SequenceMask, SequenceReverse, batch_take,
+                                 choose_element_0index, crop, fill_element_0index, gather_nd,
+                                 getitem, one_hot, pick, ravel_multi_index, scatter_nd,
+                                 sequence_last, sequence_mask, sequence_reverse, setitem, slice,
+                                 slice_axis, slice_like, take, unravel_index)
+from mxcore.ops.linalg import (batch_dot, dot, linalg_det, linalg_extractdiag,
+                               linalg_extracttrian, linalg_gemm, linalg_gemm2, linalg_inverse,
+                               linalg_makediag, linalg_maketrian, linalg_potrf, linalg_potri,
+                               linalg_slogdet, linalg_sumlogdiag, linalg_syrk, linalg_trmm,
+                               linalg_trsm, matmul)
+from mxcore.ndarray import linalg  # noqa: E402  (mx.nd.linalg.gemm2...)
+from mxcore.ops.nn import (Activation, Dropout, FullyConnected, LayerNorm, LeakyReLU,
+                           SoftmaxActivation, activation, dropout, fully_connected,
+                           fully_connected_backward, layer_norm, layer_norm_backward,
+                           leaky_relu_act, log_softmax, softmax, softmax_ce_loss,
+                           softmax_cross_entropy, softmin)
 from mxcore.ops.optimizer import (adadelta_update, adagrad_update, adam_update, adamw_update,
                                   multi_adam_update, multi_adamw_update, multi_sgd_mom_update,
                                   multi_sgd_update, nag_mom_update, rmsprop_update, rmspropalex_update,
                                   sgd_mom_update, sgd_update)
-from mxcore.ops.reduce import argmax, argmin, max, mean, min, nansum, norm, prod, sum
-from mxcore.ops.shape import (Flatten, SliceChannel, SwapAxis, broadcast_axis, broadcast_like,
-                              broadcast_to, concat, concatenate, expand_dims, flatten, pad,
-                              repeat, reshape, reshape_like, split, squeeze, stack, swapaxes,
-                              tile, transpose)
+from mxcore.ops.reduce import (all_finite, argmax, argmax_channel, argmin, max, max_axis, mean,
+                               min, min_axis, moments, multi_all_finite, nanprod, nansum, norm,
+                               prod, sum, sum_axis)
+from mxcore.ops.shape import (Concat, Crop, Flatten, Pad, Reshape, SliceChannel, SwapAxis,
+                              broadcast_axes, broadcast_axis, broadcast_like, broadcast_to,
+                              concat, concatenate, depth_to_space, diag, expand_dims, flatten,
+                              flip, moveaxis, pad, repeat, reshape, reshape_like, reverse,
+                              shape_array, size_array, space_to_depth, split, split_v2, squeeze,
+                              stack, swapaxes, tile, transpose)
 from mxcore import random  # noqa: E402  (mx.nd.random is mx.random)
 from mxcore.serialization import load, save  # noqa: E402
+from mxcore.ndarray import _internal, sparse  # noqa: E402,F401
 
 
 def stop_gradient(data: NDArray) -> NDArray:

@@ -14,6 +14,11 @@ import numpy as np
 
 from hal import Device
 
+#: MXNet's storage-type ids; mxcore arrays are always 'default' (dense)
+_STORAGE_TYPE_STR_TO_ID = {"undefined": -1, "default": 0, "row_sparse": 1, "csr": 2}
+_STORAGE_TYPE_ID_TO_STR = {v: k for k, v in _STORAGE_TYPE_STR_TO_ID.items()}
+py_slice = slice  # MXNet's name for the builtin, shadowed by the slice operator
+
 
 class NDArray:
     __slots__ = ("_data", "_device", "_ag")
@@ -416,6 +421,51 @@ class NDArray:
     def argmin(self, axis=None, keepdims=False) -> "NDArray":
         return _nd.argmin(self, axis, keepdims)
 
+    def nansum(self, axis=None, keepdims=False, exclude=False) -> "NDArray":
+        return _nd.nansum(self, axis, keepdims, exclude)
+
+    def nanprod(self, axis=None, keepdims=False, exclude=False) -> "NDArray":
+        return _nd.nanprod(self, axis, keepdims, exclude)
+
+    def argmax_channel(self) -> "NDArray":
+        return _nd.argmax_channel(self)
+
+    def softmin(self, axis=-1, temperature=None, dtype=None, use_length=False) -> "NDArray":
+        return _nd.softmin(self, axis, temperature, dtype, use_length)
+
+    def topk(self, axis=-1, k=1, ret_typ="indices", is_ascend=False, dtype="float32"):
+        return _nd.topk(self, axis, k, ret_typ, is_ascend, dtype)
+
+    def sort(self, axis=-1, is_ascend=True) -> "NDArray":
+        return _nd.sort(self, axis, is_ascend)
+
+    def argsort(self, axis=-1, is_ascend=True, dtype="float32") -> "NDArray":
+        return _nd.argsort(self, axis, is_ascend, dtype)
+
+    def flip(self, axis) -> "NDArray":
+        return _nd.flip(self, axis)
+
+    def diag(self, k=0, axis1=0, axis2=1) -> "NDArray":
+        return _nd.diag(self, k, axis1, axis2)
+
+    def depth_to_space(self, block_size) -> "NDArray":
+        return _nd.depth_to_space(self, block_size)
+
+    def space_to_depth(self, block_size) -> "NDArray":
+        return _nd.space_to_depth(self, block_size)
+
+    def shape_array(self) -> "NDArray":
+        return _nd.shape_array(self)
+
+    def size_array(self) -> "NDArray":
+        return _nd.size_array(self)
+
+    def split_v2(self, indices_or_sections, axis=0, squeeze_axis=False):
+        return _nd.split_v2(self, indices_or_sections, axis, squeeze_axis)
+
+    def broadcast_axes(self, axis=(), size=()) -> "NDArray":
+        return _nd.broadcast_axes(self, axis, size)
+
     def norm(self, ord=2, axis=None, keepdims=False) -> "NDArray":
         return _nd.norm(self, ord, axis, keepdims)
 
@@ -445,7 +495,9 @@ def _make_unary_method(name):
 
 for _name in ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal", "abs",
               "sign", "sin", "cos", "tanh", "sigmoid", "relu", "softrelu", "erf", "floor",
-              "ceil", "round"):
+              "ceil", "round", "arcsin", "arccos", "arctan", "sinh", "cosh", "tan", "arcsinh",
+              "arccosh", "arctanh", "degrees", "radians", "log2", "log10", "cbrt", "rcbrt",
+              "rint", "fix", "trunc"):
     setattr(NDArray, _name, _make_unary_method(_name))
 
 

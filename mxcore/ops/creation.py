@@ -92,7 +92,7 @@ def linspace(start, stop, num: int, endpoint: bool = True, ctx=None,
     if int(num) < 0:
         raise MXCoreError(f"linspace: num must be non-negative, got {num}")
     values = np.linspace(float(start), float(stop), int(num), endpoint=bool(endpoint))
-    return array(values.astype(to_dtype(dtype)), ctx=ctx)
+    return array(values, ctx=ctx, dtype=to_dtype(dtype))
 
 
 def _check_int_range(src: np.ndarray, dt: np.dtype) -> None:
@@ -109,8 +109,9 @@ def _check_int_range(src: np.ndarray, dt: np.dtype) -> None:
 
 
 def array(source_array, ctx=None, dtype=None) -> NDArray:
-    """An NDArray from array-like data.  dtype defaults to the source's for
-    numpy arrays and NDArrays, float32 otherwise (MXNet)."""
+    """An NDArray from array-like data.  As in MXNet 1.x, dtype defaults to the
+    source's for NDArrays (and DLPack producers), float32 for everything else, numpy
+    arrays of any dtype included: pass ``dtype=a.dtype`` to keep a numpy array's."""
     from mxcore.device import device_type
     dev = _device(ctx)
     if isinstance(source_array, NDArray):
@@ -118,7 +119,7 @@ def array(source_array, ctx=None, dtype=None) -> NDArray:
         dtype = dtype or src.dtype
     elif isinstance(source_array, np.ndarray):
         src = source_array
-        dtype = dtype or src.dtype
+        dtype = dtype or "float32"
     else:
         if hasattr(source_array, "__dlpack__") and not isinstance(source_array, (list, tuple)):
             src = np.from_dlpack(source_array)
@@ -132,7 +133,7 @@ def array(source_array, ctx=None, dtype=None) -> NDArray:
     if dt.kind in "iu" and src.size and src.dtype.kind in "iuf" \
             and not np.can_cast(src.dtype, dt, "safe"):
         _check_int_range(src, dt)
-    host = np.ascontiguousarray(src, dtype=dt)
+    host = np.asarray(src, dtype=dt, order="C")  # 0-d stays 0-d (ascontiguousarray: (1,))
     return wrap(device_type(dev).from_host(dev.index, host), dev)
 
 

@@ -13,7 +13,12 @@ nd = mx.nd
 
 def test_array_dtype_defaults(device):
     assert nd.array([1, 2, 3], ctx=device).dtype == np.float32  # lists: float32 (MXNet)
-    assert nd.array(np.arange(3, dtype=np.int64), ctx=device).dtype == np.int64
+    # numpy arrays too, whatever their dtype (MXNet 1.x), unless dtype is given
+    assert nd.array(np.arange(3, dtype=np.int64), ctx=device).dtype == np.float32
+    assert nd.array(np.ones(2, dtype=np.float64), ctx=device).dtype == np.float32
+    assert nd.array(np.arange(3), ctx=device, dtype=np.int64).dtype == np.int64
+    assert nd.array(nd.array([1, 2], dtype="int32"), ctx=device).dtype == np.int32
+    assert nd.array(np.array(2.5), ctx=device).shape == ()  # 0-d stays 0-d
     assert nd.array(np.ones(2), ctx=device, dtype="float16").dtype == np.float16
     x = nd.array([[1, 2], [3, 4]], ctx=device)
     assert x.shape == (2, 2) and x.ndim == 2 and x.size == 4 and len(x) == 2
@@ -179,7 +184,7 @@ def test_random_distributions(device):
     s = nd.random.shuffle(nd.arange(50, ctx=device)).asnumpy()
     assert sorted(s.tolist()) == list(range(50)) and s.tolist() != list(range(50))
     out = nd.zeros((3,), ctx=device)
-    assert nd.random.uniform(shape=(9,), out=out, ctx=device) is out
+    assert nd.random.uniform(shape=(3,), out=out, ctx=device) is out
 
 
 def test_engine_protocol_sees_every_op(device):

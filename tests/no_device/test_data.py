@@ -57,7 +57,7 @@ def _toy(n=23):
 # datasets --------------------------------------------------------------------------------
 def test_array_dataset_items_and_lengths():
     x, y = _toy()
-    ds = ArrayDataset(x, mx.nd.array(y), list(range(23)))
+    ds = ArrayDataset(x, mx.nd.array(y, dtype=y.dtype), list(range(23)))
     assert len(ds) == 23
     a, b, c = ds[5]
     np.testing.assert_array_equal(a, x[5])
@@ -255,7 +255,7 @@ def test_fast_paths_match_item_wise_batching():
     # single arrays and SimpleDataset over an array
     _assert_same_batches(list(DataLoader(ArrayDataset(x), batch_size=7)),
                          list(DataLoader(SimpleDataset(list(x)), batch_size=7)))
-    _assert_same_batches(list(DataLoader(SimpleDataset(mx.nd.array(x)), batch_size=7)),
+    _assert_same_batches(list(DataLoader(SimpleDataset(mx.nd.array(x, dtype=x.dtype)), batch_size=7)),
                          list(DataLoader(SimpleDataset(list(x)), batch_size=7)))
 
 

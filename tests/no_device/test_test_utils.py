@@ -31,7 +31,7 @@ def _passes(a, b, **kw) -> bool:
 def test_tolerances_match_mxnet(a, b, kw, mxnet_almost_equal, mxnet_assert):
     assert tu.almost_equal(a, b, **kw) is mxnet_almost_equal
     assert _passes(a, b, **kw) is mxnet_assert
-    assert _passes(mx.nd.array(a), b, **kw) is mxnet_assert  # NDArrays too
+    assert _passes(mx.nd.array(a, dtype=a.dtype), b, **kw) is mxnet_assert  # NDArrays too
 
 
 def test_failure_names_the_worst_elements():

@@ -17,7 +17,7 @@ What in the CPU tables is numpy-specific, and how CuPy gets around it:
   no-op context manager (CuPy does not warn on division by zero anyway);
 * ``Generator.permutation`` (shuffle): CuPy's Generator lacks it;
   ``device.CupyGenerator`` adds it;
-* ``xp.add.at`` (getitem_grad, take_grad): replaced by CuPy-only kernels using
+* ``xp.add.at`` (getitem_grad, take_grad, gather_nd_grad): replaced by CuPy-only kernels using
   ``cupyx.scatter_add`` (``CUPY_ONLY``), which interpreted mode skips: there the
   numpy versions run;
 * bfloat16 in ``cupyx``: CuPy 14 supports bfloat16 (through ml_dtypes) in its core,
@@ -40,7 +40,7 @@ from mxcore_cuda.placement import on_array_device
 PRIORITY = -10
 
 #: kernels that exist only in the CuPy table (interpreted mode uses numpy's own)
-CUPY_ONLY = ("getitem_grad", "take_grad")
+CUPY_ONLY = ("getitem_grad", "take_grad", "gather_nd_grad")
 
 
 def _tables(xp, special) -> Dict[str, tuple]:
@@ -139,7 +139,18 @@ def _cupy_only(cupy, scatter_add=None) -> Dict[str, tuple]:
         shape = g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:]
         return scatter_into(shape, (slice(None),) * axis + (idx,), g)
 
-    return {"getitem_grad": getitem_grad, "take_grad": take_grad}
+    def gather_nd_grad(g, indices, shape):
+        idx = indices.astype(cupy.int64)
+        key = []
+        for axis in range(idx.shape[0]):
+            row, n = idx[axis], shape[axis]
+            if row.size and (int(row.min()) < -n or int(row.max()) >= n):
+                raise IndexError(f"an index of axis {axis} is out of bounds for size {n}")
+            key.append(cupy.where(row < 0, row + n, row))
+        return scatter_into(shape, tuple(key), g)
+
+    return {"getitem_grad": getitem_grad, "take_grad": take_grad,
+            "gather_nd_grad": gather_nd_grad}
 
 
 class _LazyCupyTable:
