@@ -25,9 +25,18 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
-    """``MXCORE_TEST_SHARD=k/n`` keeps every n-th collected test starting at the k-th
+    """Tests marked ``long`` (exhaustive or slow: big models, the whole every-device
+    suite on the interpreted cuda device) skip unless ``MXCORE_LONG_TESTS=1``; .ci/run
+    runs them in a step of their own (``-m long``).
+
+    ``MXCORE_TEST_SHARD=k/n`` keeps every n-th collected test starting at the k-th
     (0-based), so n processes can split a run (the GPU check runs the conformance
     suite this way, compiling Triton kernels on several cores at once)."""
+    if os.environ.get("MXCORE_LONG_TESTS") != "1":
+        skip = pytest.mark.skip(reason="long test: set MXCORE_LONG_TESTS=1")
+        for item in items:
+            if "long" in item.keywords:
+                item.add_marker(skip)
     spec = os.environ.get("MXCORE_TEST_SHARD")
     if not spec:
         return

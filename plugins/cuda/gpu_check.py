@@ -1,7 +1,8 @@
 """The GPU check behind gpu_check.sh: conformance on the real cuda:0, Triton vs
 cuBLAS matmul TFLOP/s, elementwise add and softmax bandwidth, an MNIST-MLP
 epoch, and the second increment's kernels (reductions, layer norm, broadcast and
-scalar elementwise, random, batched matmul) against CuPy, the MLP epoch against
+scalar elementwise, random, batched matmul) against CuPy, 2-D convolution and max
+pooling against CuPy and PyTorch (cuDNN), the MLP epoch against
 PyTorch CUDA eager (with a profile of the mxcore step, and again with the
 small-tensor threshold at both ends) and per-call host latency on small tensors.
 Prints one JSON object as the last line of stdout."""
@@ -169,8 +170,8 @@ def matmul_bench(size):
         import mxcore as mx
         from mxcore.plugins import registry
         host = np.random.default_rng(0).standard_normal((M, K), dtype=np.float32)
-        A = mx.nd.array(host.astype(ml_dtypes.bfloat16), ctx=mx.gpu(0))
-        B = mx.nd.array(host.T.copy().astype(ml_dtypes.bfloat16), ctx=mx.gpu(0))
+        A = mx.nd.array(host, ctx=mx.gpu(0), dtype=ml_dtypes.bfloat16)
+        B = mx.nd.array(host.T.copy(), ctx=mx.gpu(0), dtype=ml_dtypes.bfloat16)
         r = {"mxcore_dot_tflops": round(flops / timeit(lambda: mx.nd.dot(A, B), sync) / 1e12, 1),
              "winner": registry().resolve("dot", "cuda", "bfloat16", (A.shape, B.shape),
                                           ("bfloat16",) * 2, {"transpose_a": False,
@@ -335,6 +336,80 @@ def new_kernels():
             out[key] = f"{type(exc).__name__}: {exc}"[:300]
         finally:
             tm.AUTOTUNE = autotune
+    return out
+
+
+@step("conv")
+def conv_bench():
+    """2-D convolution (implicit GEMM) and max pooling, forward and backward: Triton
+    against the CuPy fallback (im2col + cuBLAS, one pass per pooling offset) and
+    PyTorch (cuDNN) in ms, and the largest difference from PyTorch's forward."""
+    import cupy
+    from mxcore.plugins import registry
+    sync = cupy.cuda.Device(0).synchronize
+    kernels = {k.name: k.fn for (op, kind), ks in registry().kernels.items()
+               if kind == "cuda" for k in ks}
+    try:
+        import torch
+        import torch.nn.functional as F
+    except Exception as exc:  # no torch: mxcore alone
+        RESULT["errors"]["conv.torch"] = repr(exc)
+        torch = F = None
+    out = {}
+    # (name, data shape, filters, kernel, pad)
+    for name, shape, f, k, p in (("resnet3x3", (32, 64, 56, 56), 64, 3, 1),
+                                 ("lenet5x5", (64, 1, 28, 28), 20, 5, 0)):
+        for dt in ("float16", "float32"):
+            x = cupy.random.standard_normal(shape, dtype=cupy.float32).astype(dt)
+            w = (cupy.random.standard_normal((f, shape[1], k, k), dtype=cupy.float32)
+                 * (shape[1] * k * k) ** -0.5).astype(dt)
+            b = cupy.random.standard_normal(f, dtype=cupy.float32).astype(dt)
+            attrs = dict(kernel=(k, k), stride=(1, 1), dilate=(1, 1), pad=(p, p),
+                         num_filter=f, num_group=1, no_bias=False)
+            gy = cupy.ones((shape[0], f, shape[2] + 2 * p - k + 1, shape[3] + 2 * p - k + 1),
+                           dtype=dt)
+            row = {}
+            for impl in ("triton", "cupy"):
+                fwd = kernels[f"{impl}.conv.convolution"]
+                bwd = kernels[f"{impl}.conv.convolution_backward"]
+                row[f"{impl}_forward_ms"] = round(timeit(lambda: fwd(x, w, b, **attrs), sync)
+                                                  * 1e3, 3)
+                row[f"{impl}_backward_ms"] = round(timeit(
+                    lambda: bwd(gy, x, w, grads=(True, True, True), **attrs), sync) * 1e3, 3)
+            if torch is not None:
+                tx, tw, tb = (torch.as_tensor(a, device="cuda") for a in (x, w, b))
+                tg = torch.as_tensor(gy, device="cuda")
+                tsync = torch.cuda.synchronize
+                row["torch_forward_ms"] = round(timeit(
+                    lambda: F.conv2d(tx, tw, tb, padding=p), tsync) * 1e3, 3)
+                row["torch_backward_ms"] = round(timeit(
+                    lambda: torch.ops.aten.convolution_backward(
+                        tg, tx, tw, [f], [1, 1], [p, p], [1, 1], False, [0, 0], 1,
+                        [True, True, True]), tsync) * 1e3, 3)
+                ref = F.conv2d(tx, tw, tb, padding=p).float()
+                got = torch.as_tensor(kernels["triton.conv.convolution"](x, w, b, **attrs),
+                                      device="cuda").float()
+                row["max_rel_err_vs_torch"] = float((got - ref).abs().max() / ref.abs().max())
+            out[f"conv_{name}_{dt}"] = row
+    pool = dict(kernel=(2, 2), stride=(2, 2), pad=(0, 0), pool_type="max",
+                pooling_convention="valid", count_include_pad=True, p_value=2)
+    for dt in ("float16", "float32"):
+        x = cupy.random.standard_normal((32, 64, 112, 112), dtype=cupy.float32).astype(dt)
+        y = kernels["triton.conv.pooling"](x, **pool)
+        gy = cupy.ones_like(y)
+        row = {}
+        for impl in ("triton", "cupy"):
+            fwd, bwd = kernels[f"{impl}.conv.pooling"], kernels[f"{impl}.conv.pooling_backward"]
+            row[f"{impl}_forward_ms"] = round(timeit(lambda: fwd(x, **pool), sync) * 1e3, 3)
+            row[f"{impl}_backward_ms"] = round(timeit(lambda: bwd(gy, x, y, **pool), sync)
+                                               * 1e3, 3)
+        if torch is not None:
+            tx = torch.as_tensor(x, device="cuda")
+            row["torch_forward_ms"] = round(timeit(lambda: F.max_pool2d(tx, 2),
+                                                   torch.cuda.synchronize) * 1e3, 3)
+            row["matches_torch"] = bool((torch.as_tensor(y, device="cuda")
+                                         == F.max_pool2d(tx, 2)).all())
+        out[f"max_pool_2x2_32x64x112x112_{dt}"] = row
     return out
 
 
@@ -621,6 +696,7 @@ def main():
         matmul_bench(args.size)
         bandwidth()
         new_kernels()
+        conv_bench()
         smoke(args.work)
         if not args.skip_mnist:
             mlp_vs_torch()

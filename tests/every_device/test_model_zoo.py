@@ -7,13 +7,12 @@ and the shapes, in order; and for a few models the outputs on a fixed input with
 every parameter set by the tool's ``deterministic_values``.
 
 The big models (deep ResNets, VGG 13-19, DenseNet 161-201, Inception V3) run only
-with ``MXCORE_SLOW_TESTS=1``.
+with ``MXCORE_LONG_TESTS=1`` (they are marked ``long``).
 """
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 from pathlib import Path
 
@@ -43,7 +42,6 @@ TOOL = _load_tool()
 SLOW = {"resnet101_v1", "resnet152_v1", "resnet101_v2", "resnet152_v2", "vgg13", "vgg16",
         "vgg19", "vgg13_bn", "vgg16_bn", "vgg19_bn", "densenet161", "densenet169",
         "densenet201", "inceptionv3"}
-RUN_SLOW = os.environ.get("MXCORE_SLOW_TESTS") == "1"
 
 # families whose parameter shapes do not depend on the image size: their name/shape
 # checks run on 32x32 images (the others end in a fixed-size pooling or a Dense layer
@@ -51,14 +49,13 @@ RUN_SLOW = os.environ.get("MXCORE_SLOW_TESTS") == "1"
 SIZE_FREE = ("resnet", "mobilenet")
 
 
-def _slow_unless_asked(name: str):
-    return pytest.mark.skipif(name in SLOW and not RUN_SLOW,
-                              reason="big model: set MXCORE_SLOW_TESTS=1")
+def _slow_unless_asked(name: str) -> list:
+    return [pytest.mark.long] if name in SLOW else []
 
 
 def _param(entry):
     label = entry["name"] + ("" if entry["kwargs"] else "-classes1000")
-    return pytest.param(entry, id=label, marks=[_slow_unless_asked(entry["name"])])
+    return pytest.param(entry, id=label, marks=_slow_unless_asked(entry["name"]))
 
 
 def _zero_initialized(net, ctx=None):
@@ -160,7 +157,7 @@ FORWARD = [("resnet34_v2", 32), ("mobilenet1.0", 32), ("mobilenetv2_0.5", 32), (
 
 
 @pytest.mark.parametrize("name,size", [
-    pytest.param(n, s, id=n, marks=[_slow_unless_asked(n)]) for n, s in FORWARD])
+    pytest.param(n, s, id=n, marks=_slow_unless_asked(n)) for n, s in FORWARD])
 def test_forward_gives_one_row_of_scores_per_image(device, name, size):
     net = vision.get_model(name, classes=5)
     net.initialize(mx.init.Xavier(), ctx=device)

@@ -97,7 +97,7 @@ def test_unavailable_device_says_why():
             raise SystemExit("gpu_memory_info answered without a GPU")
         assert all(d.kind == "cpu" for d in mx.available_devices())
         # the CPU is unaffected, and loading the plugin imported no Triton
-        x = mx.nd.array(np.arange(6.0).reshape(2, 3))
+        x = mx.nd.array(np.arange(6.0).reshape(2, 3), dtype="float64")
         y = (mx.nd.exp(x) + x).sum().asscalar()
         assert abs(y - (np.exp(np.arange(6.0)) + np.arange(6.0)).sum()) < 1e-9
         assert "triton" not in sys.modules, "the plugin imported triton without need"
@@ -366,6 +366,31 @@ KERNELS_SCRIPT = """
             d = mx.nd.Dropout(mx.nd.ones((50, 40), ctx=gpu), p=0.3).asnumpy()
         assert 0.25 < (d == 0).mean() < 0.35 and np.allclose(d[d != 0], 1 / 0.7)
 
+        # 2-D convolution (implicit GEMM) and pooling with their gradients; more in
+        # tests/one_device/test_triton_conv.py
+        for dtype, tol in (("float32", 1e-4), ("float16", 1e-2), ("bfloat16", 3e-2)):
+            for conv, pool in ((dict(kernel=(3, 3), pad=(1, 1)), dict(pool_type="max")),
+                               (dict(kernel=(3, 2), stride=(2, 1), dilate=(1, 2),
+                                     num_group=3, no_bias=True),
+                                dict(pool_type="avg", pad=(1, 1),
+                                     pooling_convention="full"))):
+                (gx, cx), (gw, cw), (gb, cb) = (both(rng.normal(size=s) * 0.5, dtype) for s in
+                                                ((2, 3, 6, 6), (6, 3 // conv.get("num_group", 1))
+                                                 + conv["kernel"], (6,)))
+                for v in (gx, gw, gb, cx, cw, cb):
+                    v.attach_grad()
+                ys = []
+                for x_, w_, b_ in ((gx, gw, gb), (cx, cw, cb)):
+                    with mx.autograd.record():
+                        h = mx.nd.Convolution(x_, w_, None if conv.get("no_bias") else b_,
+                                              num_filter=6, **conv)
+                        h = mx.nd.Pooling(h, kernel=(2, 2), stride=(2, 2), **pool)
+                    h.backward(h * 0 + 0.5)
+                    ys.append(h)
+                close(ys[0], ys[1], tol)
+                for g_, c_ in ((gx, cx), (gw, cw)):
+                    close(g_.grad, c_.grad, 2 * tol)
+
         missing = []
         for op, module, factory, args, dtypes, guard in specs():
             tag = f"{module}.{args[0] if args else factory}"
@@ -390,15 +415,16 @@ REDUCTIONS_SCRIPT = """
             return reg.resolve(op, "cuda", dtype, (shape,), (dtype,), attrs).name
 
         def expected(name, a, ax, kd, ord):
+            # MXNet 1.x: reducing every axis without keepdims gives shape (1,)
             if name in ("argmax", "argmin"):
                 r = getattr(np, name)(a, axis=ax, keepdims=kd)
-                return r.reshape((1,) * a.ndim) if ax is None and kd else r
+                return r.reshape((1,) * a.ndim) if ax is None and kd else np.atleast_1d(r)
             w = a.astype(np.float64)
             if name == "norm":
                 w = np.abs(w) if ord == 1 else w * w
                 r = w.sum(axis=ax, keepdims=kd)
-                return r if ord == 1 else np.sqrt(r)
-            return getattr(np, name)(w, axis=ax, keepdims=kd)
+                return np.atleast_1d(r if ord == 1 else np.sqrt(r))
+            return np.atleast_1d(getattr(np, name)(w, axis=ax, keepdims=kd))
 
         def check(name, a, ax, kd=False, ord=2):
             tag = f"reduce.{name}"
@@ -687,8 +713,12 @@ def test_cupyx_calls_compute_bfloat16_in_float32():
         ti = kernels["take_grad"](g.T.copy().astype(dt), idx, 1, "clip", 3)
         assert ti.dtype == dt
         np.testing.assert_array_equal(ti.astype(np.float64), [[5, 4, 0], [6, 6, 0]])
+        gn = kernels["gather_nd_grad"](g.astype(dt), np.array([[1, 1, -4]]), (4, 2))
+        assert gn.dtype == dt
+        np.testing.assert_array_equal(gn.astype(np.float64), [[5, 6], [4, 6], [0, 0], [0, 0]])
 
 
+@pytest.mark.long
 def test_interpreted_device_passes_the_every_device_suite():
     """tests/every_device on the interpreted cuda:0 (Triton kernels interpreted,
     the rest numpy fallbacks), split over two processes (MXCORE_TEST_SHARD) so that
@@ -700,7 +730,7 @@ def test_interpreted_device_passes_the_every_device_suite():
              for k in range(2)]
     passed = 0
     for p in procs:
-        out, _ = p.communicate(timeout=600)
+        out, _ = p.communicate(timeout=3000)
         tail = "\n".join(out.splitlines()[-15:])
         assert p.returncode == 0, tail
         assert "failed" not in tail, tail

@@ -241,6 +241,99 @@ def multi_updates(shapes, dtypes, attrs) -> bool:
     return one_dtype(dtypes) and all(size_ok(s) for s in shapes)
 
 
+# convolution and pooling: 2-D, NCHW (other ranks go to the fallback) ----------------------
+def _pairs(attrs, *names) -> Optional[Tuple[Tuple[int, ...], ...]]:
+    values = tuple(tuple(attrs.get(n) or ()) for n in names)
+    return values if all(len(v) == 2 for v in values) else None
+
+
+def _conv2d_out(shapes, attrs) -> Optional[Tuple[int, ...]]:
+    """(N, F, OH, OW) of a consistent 2-D convolution of (data, weight[, bias]), else None."""
+    geo = _pairs(attrs, "kernel", "stride", "dilate", "pad")
+    x, w = tuple(shapes[0]), tuple(shapes[1])
+    groups = attrs.get("num_group", 1)
+    if geo is None or len(x) != 4 or len(w) != 4 or not 1 <= groups <= MAX_GRID_Y:
+        return None
+    k, s, d, p = geo
+    f = w[0]
+    if x[1] % groups or f % groups or w != (f, x[1] // groups) + k \
+            or attrs.get("num_filter", f) != f or min(s + d) < 1 or min(p) < 0:
+        return None
+    if not attrs.get("no_bias", False) and (len(shapes) < 3 or tuple(shapes[2]) != (f,)):
+        return None
+    out = tuple((n + 2 * pp - dd * (kk - 1) - 1) // ss + 1
+                for n, kk, ss, dd, pp in zip(x[2:], k, s, d, p))
+    return (x[0], f) + out if min(out) >= 1 else None
+
+
+def _conv_sizes_ok(x, w, y, dtypes) -> bool:
+    """Every array non-empty under 2**31 elements (int32 offsets), one dtype;
+    interpreted, small arrays; on a GPU every 16-bit size and float32 up to
+    FUSED_FP32_MAX_MACS multiply-adds (IEEE-float32 tl.dot runs on the FMA units;
+    larger ones keep CuPy's im2col and cuBLAS SGEMM)."""
+    from mxcore_cuda import INTERPRET
+    from mxcore_cuda.triton._runtime import FUSED_FP32_MAX_MACS
+    if not one_dtype(dtypes) or not all(0 < numel(s) < 2**31 for s in (x, w, y)):
+        return False
+    if INTERPRET:
+        return size_ok((numel(x) + numel(w) + numel(y),))
+    return dtypes is None or dtypes[0] != "float32" or \
+        numel(y) * numel(w[1:]) <= FUSED_FP32_MAX_MACS
+
+
+def conv2d(shapes, dtypes, attrs) -> bool:
+    """convolution: 2-D NCHW, any stride/pad/dilate/num_group, bias or not (implicit
+    GEMM: no im2col matrix); sizes as for fully_connected."""
+    y = _conv2d_out(shapes, attrs)
+    return y is not None and _conv_sizes_ok(shapes[0], shapes[1], y, dtypes)
+
+
+def conv2d_backward(shapes, dtypes, attrs) -> bool:
+    """convolution_backward (out_grad, data, weight): 2-D NCHW, out_grad of the
+    forward output's shape; sizes as for the forward."""
+    y = _conv2d_out(shapes[1:], {**attrs, "no_bias": True})
+    return y is not None and tuple(shapes[0]) == y and \
+        _conv_sizes_ok(shapes[1], shapes[2], y, dtypes)
+
+
+#: pooling kinds the Triton kernels take (lp goes to the fallback)
+POOL_KINDS = ("max", "avg", "sum")
+
+
+def _pool2d_out(x, attrs) -> Optional[Tuple[int, ...]]:
+    """(N, C, OH, OW) of a 2-D max/avg/sum pooling of x, else None."""
+    geo = _pairs(attrs, "kernel", "stride", "pad")
+    convention = attrs.get("pooling_convention", "valid")
+    if geo is None or len(x) != 4 or attrs.get("pool_type", "max") not in POOL_KINDS \
+            or convention not in ("valid", "full"):
+        return None
+    k, s, p = geo
+    if min(k + s) < 1 or min(p) < 0 or any(kk > n + 2 * pp for n, kk, pp in zip(x[2:], k, p)):
+        return None
+    spans = [n + 2 * pp - kk for n, kk, pp in zip(x[2:], k, p)]
+    out = tuple((-(-sp // ss) if convention == "full" else sp // ss) + 1
+                for sp, ss in zip(spans, s))
+    return tuple(x[:2]) + out
+
+
+def pool2d(shapes, dtypes, attrs) -> bool:
+    """pooling: 2-D NCHW max/avg/sum, either convention, count_include_pad or not; a
+    non-empty input under 2**31 elements.  One launch for CuPy's one pass per
+    kernel offset: every size on a GPU."""
+    x = tuple(shapes[0])
+    y = _pool2d_out(x, attrs)
+    return y is not None and 0 < numel(x) < 2**31 and size_ok((numel(x) + numel(y),))
+
+
+def pool2d_backward(shapes, dtypes, attrs) -> bool:
+    """pooling_backward (out_grad, data, output): as pooling, out_grad and output of
+    the forward output's shape, one dtype."""
+    g, x, y = (tuple(s) for s in shapes)
+    out = _pool2d_out(x, attrs)
+    return (out is not None and g == out and y == out and one_dtype(dtypes)
+            and 0 < numel(x) < 2**31 and size_ok((numel(x) + 2 * numel(out),)))
+
+
 # the table -------------------------------------------------------------------------------
 def _lazy(module: str, factory: str, *args) -> Callable:
     """A kernel function that imports ``mxcore_cuda.triton.<module>`` on first call."""
@@ -293,6 +386,9 @@ def specs():
     for name in ("multi_sgd_update", "multi_sgd_mom_update", "multi_adam_update",
                  "multi_adamw_update"):
         out.append((name, "optimizer", name, (), FLOAT, multi_updates))
+    for name, guard in (("convolution", conv2d), ("convolution_backward", conv2d_backward),
+                        ("pooling", pool2d), ("pooling_backward", pool2d_backward)):
+        out.append((name, "conv", name, (), HALF_SINGLE, guard))
     return out
 
 
