@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+import mxcore as mx  # noqa: I001  (MXNet-style tests take `mx` from the star import)
 from mxcore.device import Device, default_device, num_gpus, set_default_device
 
 __all__ = ["environment", "list_gpus", "default_context", "set_default_context",
@@ -26,7 +27,7 @@ __all__ = ["environment", "list_gpus", "default_context", "set_default_context",
            "gen_buckets_probs_with_ppf", "mean_check", "var_check",
            # MXNet's test_utils has no __all__: `from mxnet.test_utils import *` hands
            # MXNet-style test files these modules too
-           "np", "os", "sys"]
+           "mx", "np", "os", "sys"]
 
 
 def list_gpus() -> range:

@@ -125,12 +125,12 @@ class Parameter:
         from mxcore import initializer
         from mxcore.ops.creation import zeros
         data = zeros(self._shape, ctx=ctxs[0], dtype=self.dtype)
-        desc = initializer.InitDesc(self.name)
-        if self.init is not None:
-            # an initializer given for this parameter applies whatever its name
-            initializer.create(self.init)._init_weight(desc, data)
-        else:
-            initializer.create(init if init is not None else default_init)(desc, data)
+        # As MXNet 1.x: the chosen initializer fills any Parameter through its
+        # _init_weight, whatever the name (the name rules serve InitDesc calls only)
+        chosen = self.init if self.init is not None else \
+            (init if init is not None else default_init)
+        desc = initializer.InitDesc(self.name, {"__init__": chosen})
+        initializer.create(default_init)(desc, data)
         self._init_impl(data, ctxs)
 
     def _finish_deferred_init(self) -> None:
