@@ -101,16 +101,22 @@ def _conv_infer(s, d, a):
     return [(x[0], f) + tuple(out)], [d[0]]
 
 
-@CONVOLUTION.def_grad
-def _conv_grad(c, g):
-    want = (c.needs_grad(0), c.needs_grad(1),
-            not c.attrs["no_bias"] and c.needs_grad(2))
-    if not any(want):
-        return (None,) * len(c.inputs)
-    outs = iter(invoke(CONV_BACKWARD, (g, c.inputs[0], c.inputs[1]),
-                       {**c.attrs, "grads": want}))
-    grads = tuple(next(outs) if wanted else None for wanted in want)
-    return grads[:2] if c.attrs["no_bias"] else grads
+def _fused_grad(backward: Op):
+    """The gradient rule of a (transposed) convolution: one call of its fused
+    ``backward`` op for the gradients that are wanted."""
+    def rule(c, g):
+        want = (c.needs_grad(0), c.needs_grad(1),
+                not c.attrs["no_bias"] and c.needs_grad(2))
+        if not any(want):
+            return (None,) * len(c.inputs)
+        outs = iter(invoke(backward, (g, c.inputs[0], c.inputs[1]),
+                           {**c.attrs, "grads": want}))
+        grads = tuple(next(outs) if wanted else None for wanted in want)
+        return grads[:2] if c.attrs["no_bias"] else grads
+    return rule
+
+
+CONVOLUTION.def_grad(_fused_grad(CONV_BACKWARD))
 
 
 @CONV_BACKWARD.def_infer
@@ -173,16 +179,7 @@ def _deconv_infer(s, d, a):
     return [(x[0], f) + out], [d[0]]
 
 
-@DECONVOLUTION.def_grad
-def _deconv_grad(c, g):
-    want = (c.needs_grad(0), c.needs_grad(1),
-            not c.attrs["no_bias"] and c.needs_grad(2))
-    if not any(want):
-        return (None,) * len(c.inputs)
-    outs = iter(invoke(DECONV_BACKWARD, (g, c.inputs[0], c.inputs[1]),
-                       {**c.attrs, "grads": want}))
-    grads = tuple(next(outs) if wanted else None for wanted in want)
-    return grads[:2] if c.attrs["no_bias"] else grads
+DECONVOLUTION.def_grad(_fused_grad(DECONV_BACKWARD))
 
 
 @DECONV_BACKWARD.def_infer
