@@ -26,6 +26,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
+import ml_dtypes
 import numpy as np
 
 import hal
@@ -398,7 +399,8 @@ def sample_generalized_negative_binomial(mu: NDArray, alpha: NDArray, shape=None
 
 def _largest_exact_index(dt: np.dtype) -> int:
     if hal.is_float(dt):
-        return 2 ** (np.finfo(dt).nmant + 1)
+        # ml_dtypes' finfo also knows bfloat16, which numpy's refuses before numpy 2
+        return 2 ** (ml_dtypes.finfo(dt).nmant + 1)
     return int(np.iinfo(dt).max)
 
 
