@@ -53,6 +53,32 @@ class Node:
         self.nout = nout
 
 
+#: what an in-place write while recording may not do (MXNet's words for the second)
+_ASSIGN_TRACKED = ("cannot assign into an array that is part of the recorded computational "
+                   "graph (a variable or a recorded result) while recording: its gradients "
+                   "would be wrong. Call backward first, or write outside the record() "
+                   "block; in-place operations (+=, *=, x[idx] = v) are not supported "
+                   "inside it")
+_INPLACE_RECORDING = ("Inplace operations (+=, -=, x[:]=, etc) are not supported when "
+                      "recording with autograd: write the result to a new array instead")
+
+
+def check_inplace_write(target, value, whole: bool) -> bool:
+    """Called while recording before ``target`` is written in place with ``value``
+    (an NDArray, or a number).  Raises as MXNet does when the write would corrupt the
+    graph: ``target`` is tracked, or a tracked ``value`` would flow into it by an
+    in-place op.  Returns True when the write must be recorded: ``whole`` (the write
+    covers all of ``target``, ``x[:] = v``), with a tracked ``value``, which MXNet
+    records as a copy."""
+    if target._ag is not None:
+        raise MXCoreError(_ASSIGN_TRACKED)
+    if getattr(value, "_ag", None) is None:
+        return False
+    if not whole:
+        raise MXCoreError(_INPLACE_RECORDING)
+    return True
+
+
 def record_op(op, inputs, outputs, attrs) -> None:
     if op.grad is None:  # not differentiable: outputs are constants
         return
@@ -312,6 +338,20 @@ def mark_variables(variables, gradients, grad_reqs: Union[str, Sequence[str]] = 
         if r not in GRAD_REQS:
             raise ValueError(f"grad_req must be one of {GRAD_REQS}, got {r!r}")
         v._ag = Leaf(g, r)
+
+
+def __getattr__(name: str):
+    # ``from mxnet.autograd import *`` gives NDArray too (imported late: the NDArray
+    # module imports this one)
+    if name == "NDArray":
+        from mxcore.ndarray.ndarray import NDArray
+        return NDArray
+    raise AttributeError(f"module 'mxcore.autograd' has no attribute {name!r}")
+
+
+__all__ = ["record", "pause", "train_mode", "predict_mode", "is_recording", "is_training",
+           "set_recording", "set_training", "backward", "grad", "mark_variables",
+           "Function", "NDArray"]
 
 
 class Function:

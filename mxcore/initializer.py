@@ -290,20 +290,22 @@ class Constant(Initializer):
     """Fills weights with ``value`` (a scalar, or an array broadcastable to the weight)."""
 
     def __init__(self, value):
-        super().__init__(value=value)
+        # _kwargs holds the JSON form (nested lists for arrays, as MXNet's dumps
+        # leaves it), so that dumps() and == work for array values too
+        super().__init__(value=_json_value(value))
         self.value = value
 
     def _init_weight(self, _, arr):
         arr[:] = self.value
 
-    def dumps(self):
-        kwargs = dict(self._kwargs)
-        val = kwargs["value"]
-        if isinstance(val, NDArray):
-            kwargs["value"] = val.asnumpy().tolist()
-        elif isinstance(val, (np.ndarray, np.generic)):
-            kwargs["value"] = val.tolist()
-        return json.dumps([type(self).__name__.lower(), kwargs])
+
+def _json_value(value):
+    """``value`` with arrays as nested lists and numpy scalars as Python numbers."""
+    if isinstance(value, NDArray):
+        return value.asnumpy().tolist()
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    return value
 
 
 @register

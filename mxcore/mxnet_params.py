@@ -33,6 +33,7 @@ loads inside ``mx.util.np_shape(True)`` only).
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import struct
@@ -205,29 +206,38 @@ def read(path) -> NDArrayFile:
     truncated or corrupt, raises MXNetParamsError naming it and what is wrong."""
     path = os.fspath(path)
     with open(path, "rb") as f:
-        r = _Reader(f, path, os.fstat(f.fileno()).st_size)
-        magic, reserved = r.unpack("<QQ", "the list magic and reserved word")
-        if magic != LIST_MAGIC or reserved != 0:
-            raise r.fail(f"starts with 0x{magic:X}, 0x{reserved:X} where an MXNet NDArray "
-                         f"file has 0x{LIST_MAGIC:X}, 0")
-        n = r.u64("the array count")
-        if n > (r.size - r.pos) // 8:  # no array header is shorter than 8 bytes
-            raise r.fail(f"truncated: {n} arrays cannot fit in the {r.size - r.pos} bytes left")
-        arrays, versions = [], set()
-        for i in range(n):
-            r.where = f"array {i} of {n}"
-            arrays.append(_read_array(r, versions))
-        r.where = "the names"
-        m = r.u64("the name count")
-        if m not in (0, n):
-            raise r.fail(f"{m} names for {n} arrays")
-        names = []
-        for i in range(m):
-            r.where = f"name {i} of {m}"
-            names.append(_read_name(r))
-        r.where = "the end"
-        if r.pos != r.size:
-            raise r.fail(f"{r.size - r.pos} bytes follow the last name")
+        return _read_stream(f, path, os.fstat(f.fileno()).st_size)
+
+
+def read_bytes(buf: bytes, what: str = "a buffer") -> NDArrayFile:
+    """``read`` of an in-memory file (``mx.nd.load_frombuffer``)."""
+    return _read_stream(io.BytesIO(buf), what, len(buf))
+
+
+def _read_stream(f, what: str, size: int) -> NDArrayFile:
+    r = _Reader(f, what, size)
+    magic, reserved = r.unpack("<QQ", "the list magic and reserved word")
+    if magic != LIST_MAGIC or reserved != 0:
+        raise r.fail(f"starts with 0x{magic:X}, 0x{reserved:X} where an MXNet NDArray "
+                     f"file has 0x{LIST_MAGIC:X}, 0")
+    n = r.u64("the array count")
+    if n > (r.size - r.pos) // 8:  # no array header is shorter than 8 bytes
+        raise r.fail(f"truncated: {n} arrays cannot fit in the {r.size - r.pos} bytes left")
+    arrays, versions = [], set()
+    for i in range(n):
+        r.where = f"array {i} of {n}"
+        arrays.append(_read_array(r, versions))
+    r.where = "the names"
+    m = r.u64("the name count")
+    if m not in (0, n):
+        raise r.fail(f"{m} names for {n} arrays")
+    names = []
+    for i in range(m):
+        r.where = f"name {i} of {m}"
+        names.append(_read_name(r))
+    r.where = "the end"
+    if r.pos != r.size:
+        raise r.fail(f"{r.size - r.pos} bytes follow the last name")
     return NDArrayFile(arrays, names, tuple(sorted(versions)))
 
 

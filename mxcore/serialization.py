@@ -1,11 +1,21 @@
 """Tensor files: safetensors for arrays, JSON-able string metadata, atomic
 writes.  Loading a file never runs code (no pickle anywhere).  The loaders also read
 MXNet 1.x's binary NDArray files (``mx.nd.save``, ``save_parameters``, ``export``),
-told apart by their magic number (``mxcore.mxnet_params``)."""
+told apart by their magic number (``mxcore.mxnet_params``), from files or from bytes
+(``mx.nd.load_frombuffer``).
+
+``mx.nd.save`` records whether NumPy shape semantics were on (``mx.np_shape``), as
+MXNet's V2/V3 headers do, and ``mx.nd.load`` refuses such a file under the other
+setting, as MXNet does.  Pickled NDArrays (``NDArray.__getstate__``) carry their bytes,
+shape, dtype and device; ``array_from_state`` reads them back, and MXNet's pickles
+too."""
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
+import json
+import struct
 import os
 import re
 import secrets
@@ -134,11 +144,27 @@ def load_arrays(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
 
 
 def _load_mxnet(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
-    contents = mxnet_params.read(path)
+    return _mxnet_contents(mxnet_params.read(path))
+
+
+def _mxnet_contents(contents) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
     names = contents.names or [str(i) for i in range(len(contents.arrays))]
     meta = {"format": "mxnet-ndarrays", "container": "dict" if contents.names else "list",
             "versions": ",".join(contents.versions)}
     return dict(zip(names, contents.arrays)), meta
+
+
+def _read_safetensors_bytes(buf: bytes, what: str):
+    """Arrays and metadata of a safetensors file held in memory."""
+    from safetensors.numpy import load as load_bytes
+    try:
+        (n,) = struct.unpack("<Q", buf[:8])
+        header = json.loads(buf[8:8 + n])
+        arrays = load_bytes(bytes(buf))
+    except Exception as exc:  # struct, json and safetensors each raise their own
+        raise MXCoreError(f"cannot read {what}: not a complete safetensors file "
+                          f"({type(exc).__name__}: {exc})") from exc
+    return arrays, dict(header.get("__metadata__") or {})
 
 
 def load_parameter_arrays(path: str) -> Dict[str, np.ndarray]:
@@ -149,7 +175,8 @@ def load_parameter_arrays(path: str) -> Dict[str, np.ndarray]:
 
 
 def save(fname: str, data) -> None:
-    """``mx.nd.save``: an NDArray, a list of them or a dict name -> NDArray."""
+    """``mx.nd.save``: an NDArray, a list of them or a dict name -> NDArray.  The
+    file records whether NumPy shape semantics were on (``mx.np_shape``)."""
     from mxcore.ndarray import NDArray
     if isinstance(data, NDArray):
         data, kind = [data], "list"
@@ -165,7 +192,28 @@ def save(fname: str, data) -> None:
         if not isinstance(arr, NDArray):
             raise TypeError(f"save: entry {key!r} is {type(arr).__name__}, not an NDArray")
         arrays[key] = arr.asnumpy()
-    save_arrays(fname, arrays, {"format": "mxcore-ndarrays", "container": kind})
+    save_arrays(fname, arrays, {"format": "mxcore-ndarrays", "container": kind,
+                                "np_shape": str(int(_np_shape()))})
+
+
+def _np_shape() -> bool:
+    from mxcore.util import is_np_shape
+    return is_np_shape()
+
+
+def _check_np_shape(meta: Dict[str, str], fname: str) -> None:
+    """As MXNet's ``mx.nd.load`` does with its own files, a file ``mx.nd.save`` wrote
+    loads only under the shape semantics it was saved with.  Files without the record
+    (MXNet's, whose arrays mxcore reads the same either way, and older mxcore files)
+    load under either."""
+    saved = {"1": True, "0": False}.get(meta.get("np_shape"))
+    if saved is None or saved == _np_shape():
+        return
+    if saved:
+        raise MXCoreError(f"cannot load {fname}: it was saved with NumPy shape semantics "
+                          "on; load it inside `with mx.np_shape(True):`")
+    raise MXCoreError(f"cannot load {fname}: it was saved with NumPy shape semantics off; "
+                      "load it outside `mx.np_shape(True)` blocks")
 
 
 def _to_ndarray(value: np.ndarray, name: str, fname: str, ctx):
@@ -181,6 +229,48 @@ def load(fname: str, ctx=None):
     """``mx.nd.load``: what ``save`` wrote (a list or a dict of NDArrays), or an MXNet
     NDArray file (a dict when it names its arrays, else a list)."""
     arrays, meta = load_arrays(fname)
+    return _as_container(arrays, meta, os.fspath(fname), ctx)
+
+
+def load_frombuffer(buf, ctx=None):
+    """``mx.nd.load_frombuffer``: ``load`` of a file's bytes (mxcore's format or
+    MXNet's); a truncated or corrupted buffer raises MXCoreError."""
+    if not isinstance(buf, (bytes, bytearray, memoryview)):
+        raise TypeError(f"load_frombuffer expects bytes, got {type(buf).__name__}")
+    buf = bytes(buf)
+    what = f"a buffer of {len(buf)} bytes"
+    if len(buf) >= 16 and struct.unpack("<QQ", buf[:16]) == (mxnet_params.LIST_MAGIC, 0):
+        arrays, meta = _mxnet_contents(mxnet_params.read_bytes(buf, what))
+    else:
+        arrays, meta = _read_safetensors_bytes(buf, what)
+    return _as_container(arrays, meta, what, ctx)
+
+
+def _as_container(arrays: Dict[str, np.ndarray], meta: Dict[str, str], fname: str, ctx):
+    _check_np_shape(meta, fname)
     if meta.get("container") == "list":
         return [_to_ndarray(arrays[str(i)], str(i), fname, ctx) for i in range(len(arrays))]
     return {k: _to_ndarray(v, k, fname, ctx) for k, v in arrays.items()}
+
+
+# pickled NDArrays ----------------------------------------------------------------------
+def array_from_state(state: dict):
+    """(host array, device) from a pickled NDArray's state: mxcore's (``data``,
+    ``shape``, ``dtype``, ``device``) or MXNet's (``handle``: one array in its binary
+    format).  A device this machine cannot use gives the CPU, as MXNet does."""
+    import hal
+    from mxcore.device import device as check_device
+    if "handle" in state:  # MXNet's NDArray.__getstate__
+        raw = bytes(state["handle"])
+        r = mxnet_params._Reader(io.BytesIO(raw), "a pickled MXNet NDArray", len(raw))
+        return mxnet_params._read_array(r, set()), "cpu"
+    try:
+        dtype = hal.to_dtype(state["dtype"])
+        host = np.frombuffer(state["data"], dtype=dtype).reshape(state["shape"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MXCoreError(f"cannot unpickle an NDArray from this state: {exc}") from None
+    try:
+        device = check_device(state.get("device", "cpu"))
+    except (hal.DeviceUnavailableError, ValueError):
+        device = "cpu"
+    return host, device

@@ -1,18 +1,24 @@
-"""Op-table cases: sample_*/random_* distributions (deterministic properties only).
-Imported by tests/optable.py, which collects every case into one table.
+"""Op-table cases: sample_*/random_* distributions (deterministic properties only) and
+their densities (random_pdf_*).  Imported by tests/optable.py, which collects every
+case into one table.
 
 Random ops enter the table where their result does not depend on the draws:
 degenerate parameters (a zero-width uniform, a zero-scale normal, Poisson and
 negative binomial counts of rate 0), multinomial rows whose first category holds
 more than the whole unit interval (its index and log-probability, and that
 log-probability's gradient), shuffle up to the row order (sorted along axis 0),
-and multinomial's fused backward.  Each runs on every device in every dtype the op
-takes, so the table checks shapes, dtypes, devices and the parameters' layout;
-the statistics are in tests/every_device/test_random_distributions.py.
+and multinomial's fused backward.  The densities are checked against scipy.stats
+(or loops), with float64 finite-difference gradients of the sample and parameters.
+Each runs on every device in every dtype the op takes, so the table checks shapes,
+dtypes, devices and the parameters' layout; the statistics are in
+tests/every_device/test_random_distributions.py.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import scipy.stats as ss
 
 import mxcore as mx
 from mxcore.ops import random as R  # sample_*: mx.nd's names once it exports them
@@ -100,3 +106,109 @@ case("shuffle_rows_sorted", lambda x: nd.sort(nd.random.shuffle(x), axis=0),
      lambda x: np.sort(x, axis=0), (In((5, 3), "distinct"),), NUMERIC, grad=False)
 case("shuffle_1d_sorted", lambda x: nd.sort(R.shuffle(x), axis=0), np.sort,
      (In((7,), "distinct"),), NUMERIC, grad=False)
+
+
+# random_pdf_*: densities against scipy.stats -------------------------------------------------
+# Parameters of shape S, samples S + T; scipy gets the parameters on a trailing axis.
+_S, _ST = (2, 3), (2, 3, 4)
+_COUNTS = In(_ST, "index", None, False, 6)  # integer counts 0..5: no gradient (as MXNet)
+
+
+def _pdf(dist, is_log):
+    return lambda x, *p: getattr(nd, f"random_pdf_{dist}")(x, *p, is_log=is_log)
+
+
+def _scipy_density(dist, args, discrete, is_log):
+    """scipy's (log-)pdf or (log-)pmf with ``args(*params)``, the parameters broadcast
+    against the samples' trailing axis."""
+    method = getattr(dist, ("log" if is_log else "") + ("pmf" if discrete else "pdf"))
+    return lambda x, *p: method(x, **args(*(q[..., None] for q in p)))
+
+
+# (op suffix, sample, parameters, scipy distribution, its arguments, discrete)
+_DENSITIES = [
+    ("normal", In(_ST), (In(_S), In(_S, "pos")), ss.norm,
+     lambda mu, sigma: {"loc": mu, "scale": sigma}, False),
+    ("gamma", In(_ST, "pos"), (In(_S, "pos"), In(_S, "pos")), ss.gamma,
+     lambda alpha, beta: {"a": alpha, "scale": 1 / beta}, False),  # beta: a rate
+    ("exponential", In(_ST, "pos"), (In(_S, "pos"),), ss.expon,
+     lambda lam: {"scale": 1 / lam}, False),
+    ("poisson", _COUNTS, (In(_S, "pos"),), ss.poisson, lambda lam: {"mu": lam}, True),
+    ("negative_binomial", _COUNTS, (In(_S, "pos"), In(_S, "unit")), ss.nbinom,
+     lambda k, p: {"n": k, "p": p}, True),
+    ("generalized_negative_binomial", _COUNTS, (In(_S, "pos"), In(_S, "pos")), ss.nbinom,
+     lambda mu, alpha: {"n": 1 / alpha, "p": 1 / (1 + mu * alpha)}, True),
+]
+for _dist, _sample, _params, _scipy, _args, _discrete in _DENSITIES:
+    for _log in (False, True):
+        case(f"random_pdf_{_dist}" + "_log" * _log, _pdf(_dist, _log),
+             _scipy_density(_scipy, _args, _discrete, _log), (_sample, *_params), grad2=False)
+
+# uniform: samples u - 0.5 inside [-a, b) (a, b >= 0.5); the density ignores the sample
+for _log in (False, True):
+    case("random_pdf_uniform" + "_log" * _log,
+         lambda u, a, b, _log=_log: nd.random_pdf_uniform(u - 0.5, -a, b, is_log=_log),
+         lambda u, a, b, _log=_log: getattr(ss.uniform, "logpdf" if _log else "pdf")(
+             u - 0.5, -a[..., None], (a + b)[..., None]),
+         (In(_ST, "unit"), In(_S, "pos"), In(_S, "pos")), grad2=False)
+
+# MXNet 1.9.1 evaluates the formulas outside the support: 1 / (high - low) above high,
+# lam * exp(-lam * x) for negative x, NaN for the gamma at negative x
+case("random_pdf_uniform_outside_support",
+     lambda x, a, b: nd.random_pdf_uniform(x + 3, -a, b),  # x + 3 > 3 > b
+     lambda x, a, b: np.broadcast_to(1 / (a + b)[..., None], x.shape),
+     (In(_ST, "pos"), In(_S, "pos"), In(_S, "pos")), grad2=False)
+case("random_pdf_exponential_negative_sample",
+     lambda x, lam: nd.random_pdf_exponential(-x, lam),
+     lambda x, lam: lam[..., None] * np.exp(lam[..., None] * x),
+     (In(_ST, "unit"), In(_S, "pos")), grad2=False)
+case("random_pdf_gamma_negative_sample_nan",
+     lambda x, a, b: nd.random_pdf_gamma(-x, a, b, is_log=True),
+     lambda x, a, b: np.full(x.shape, np.nan), (In(_ST, "pos"), In(_S, "pos"), In(_S, "pos")),
+     grad=False)
+
+# layouts: several sample axes, none (one sample per distribution), 0-d parameters
+case("random_pdf_normal_two_sample_axes", _pdf("normal", True),
+     lambda x, mu, sigma: ss.norm.logpdf(x, mu[:, None, None], sigma[:, None, None]),
+     (In((2, 3, 4)), In((2,)), In((2,), "pos")), grad2=False)
+case("random_pdf_gamma_one_sample_each", _pdf("gamma", False),
+     lambda x, a, b: ss.gamma.pdf(x, a, scale=1 / b),
+     (In(_S, "pos"), In(_S, "pos"), In(_S, "pos")), grad2=False)
+case("random_pdf_exponential_0d_rate", _pdf("exponential", True),
+     lambda x, lam: ss.expon.logpdf(x, scale=1 / lam), (In((3, 2), "pos"), In((), "pos")),
+     grad2=False)
+
+
+# dirichlet: alpha S + (K,), samples S + T + (K,) -> S + T --------------------------------------
+def _dirichlet_log(x, alpha):
+    """The log-density of each sample row (loops; rows need not lie on the simplex)."""
+    k = alpha.shape[-1]
+    rows, alphas = x.reshape(-1, k), alpha.reshape(-1, k)
+    per = rows.shape[0] // alphas.shape[0]
+    out = np.empty(rows.shape[0])
+    for r in range(rows.shape[0]):
+        a = alphas[r // per]
+        out[r] = (math.lgamma(a.sum()) - sum(math.lgamma(v) for v in a)
+                  + sum((v - 1) * math.log(u) for v, u in zip(a, rows[r])))
+    return out.reshape(x.shape[:-1] or (1,))
+
+
+def _simplex(x):
+    return x / x.sum(axis=-1, keepdims=True)
+
+
+for _log in (False, True):
+    _ref = (lambda x, a: _dirichlet_log(x, a)) if _log else (
+        lambda x, a: np.exp(_dirichlet_log(x, a)))
+    case("random_pdf_dirichlet" + "_log" * _log, _pdf("dirichlet", _log), _ref,
+         (In((2, 4, 3), "unit"), In((2, 3), "pos")), grad2=False)
+case("random_pdf_dirichlet_simplex",
+     lambda x, a: nd.random_pdf_dirichlet(_simplex(x), a, is_log=True),
+     lambda x, a: np.stack([ss.dirichlet.logpdf(_simplex(x[i]).T, a[i]) for i in range(2)]),
+     (In((2, 5, 4), "pos"), In((2, 4), "pos")), ("float32", "float64"), grad2=False)
+case("random_pdf_dirichlet_one_sample",
+     lambda x, a: nd.random_pdf_dirichlet(_simplex(x), a),
+     lambda x, a: np.atleast_1d(ss.dirichlet.pdf(_simplex(x), a)),
+     (In((3,), "unit"), In((3,), "pos")), ("float32", "float64"), grad=False)
+case("random_pdf_dirichlet_two_sample_axes", _pdf("dirichlet", True), _dirichlet_log,
+     (In((2, 3, 2, 4), "unit"), In((2, 4), "pos")), grad2=False)

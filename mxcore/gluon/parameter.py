@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import weakref
 from collections import OrderedDict
 from typing import Dict, Iterator, List, Optional, Sequence
 
@@ -18,10 +19,21 @@ from mxcore.base import MXCoreError
 from mxcore.ndarray import NDArray
 
 GRAD_REQS = ("write", "add", "null")
+#: storage types MXNet's Parameter takes; mxcore stores every one densely, the
+#: Trainer's kvstore choices follow the declared type as MXNet's do
+STYPES = ("default", "row_sparse", "csr")
 
 
 class DeferredInitializationError(MXCoreError):
     """A parameter's shape is not known yet (it is set by the first forward)."""
+
+
+class TrainerConflictError(MXCoreError, RuntimeError):
+    """A sparse Parameter was given to a second Trainer (MXNet allows one)."""
+
+
+class StorageTypeError(MXCoreError, RuntimeError):
+    """A call that does not fit the Parameter's storage type (MXNet: RuntimeError)."""
 
 
 def _ctx_list(ctx) -> List[Device]:
@@ -47,6 +59,10 @@ class Parameter:
         if grad_req not in GRAD_REQS:
             raise ValueError(f"Parameter {name!r}: grad_req must be one of {GRAD_REQS}, "
                              f"got {grad_req!r}")
+        for what, value in (("stype", stype), ("grad_stype", grad_stype)):
+            if value not in STYPES:
+                raise ValueError(f"Parameter {name!r}: {what} must be one of {STYPES}, "
+                                 f"got {value!r}")
         self.name = name
         self._shape = None if shape is None else (
             (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape))
@@ -60,9 +76,24 @@ class Parameter:
         self._data: Optional[List[NDArray]] = None
         self._ctx_list: Optional[List[Device]] = None
         self._deferred_init = ()
+        self._stype = stype
+        self._grad_stype = grad_stype
+        self._trainer = None                 # the last Trainer given this parameter
+        self._trainers = weakref.WeakSet()   # every such Trainer (told when data is replaced)
 
     def __repr__(self) -> str:
         return f"Parameter {self.name} (shape={self.shape}, dtype={self.dtype.name})"
+
+    # pickle and deepcopy: a WeakSet does not pickle, a list does
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_trainers"] = list(self._trainers)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        trainers = state.pop("_trainers", [])
+        self.__dict__.update(state)
+        self._trainers = weakref.WeakSet(trainers)
 
     # shape and flags ------------------------------------------------------------------
     @property
@@ -148,6 +179,31 @@ class Parameter:
         self._ctx_list = list(ctxs)
         self._data = [data if data.context == c else data.copyto(c) for c in ctxs]
         self._init_grad()
+        self._data_replaced()
+
+    # trainers ------------------------------------------------------------------------------
+    def _set_trainer(self, trainer) -> None:
+        """Record the Trainer that updates this parameter (None: forget the last one).
+        As in MXNet, a sparse parameter (``stype`` other than 'default') takes one."""
+        old = self._trainer
+        if self._stype != "default" and old is not None and trainer is not None \
+                and old is not trainer:
+            raise TrainerConflictError(
+                f"Failed to set the trainer for Parameter {self.name!r} because it was "
+                f"already set. More than one trainer for a {self._stype} Parameter is not "
+                "supported.")
+        if trainer is None:
+            if old is not None:
+                self._trainers.discard(old)
+        else:
+            self._trainers.add(trainer)
+        self._trainer = trainer
+
+    def _data_replaced(self) -> None:
+        """Tell the Trainers keeping this parameter's value in a kvstore that the
+        value changed, so that the store takes the new one before their next step."""
+        for trainer in list(self._trainers):
+            trainer._param_data_changed(self)
 
     def _init_grad(self) -> None:
         for d in self._data:
@@ -199,10 +255,58 @@ class Parameter:
             raise MXCoreError(f"Parameter {self.name!r} has no gradient: grad_req is 'null'")
         return self.data(ctx).grad
 
+    @property
+    def _grad(self) -> Optional[List[NDArray]]:
+        """The gradient buffers, one per device (None without gradients), as MXNet's."""
+        if self._data is None or self._grad_req == "null":
+            return None
+        return [d.grad for d in self._data]
+
+    def var(self):
+        """The graph variable of this Parameter (``mx.sym.var`` with its name, shape,
+        dtype, multipliers and initializer; one per Parameter, so a shared parameter is
+        one argument of a graph)."""
+        var = self.__dict__.get("_var")
+        if var is None:
+            from mxcore import symbol
+            shape = self._shape if self._shape and all(s > 0 for s in self._shape) else None
+            init = self.init
+            var = self.__dict__["_var"] = symbol.var(
+                self.name, shape=shape, dtype=self.dtype, lr_mult=self.lr_mult,
+                wd_mult=self.wd_mult,
+                init=init if init is None or isinstance(init, str) or hasattr(init, "dumps")
+                else None)
+        return var
+
     def list_grad(self) -> List[NDArray]:
         if self._grad_req == "null":
             raise MXCoreError(f"Parameter {self.name!r} has no gradient: grad_req is 'null'")
         return [d.grad for d in self.list_data()]
+
+    # row_sparse parameters, stored densely ----------------------------------------------------
+    def row_sparse_data(self, row_id: NDArray) -> NDArray:
+        """The value on ``row_id``'s device, as the Trainer's kvstore holds it, of a
+        ``stype='row_sparse'`` parameter.  mxcore stores it densely, so every row
+        is current (MXNet's copy keeps only the rows listed in ``row_id``)."""
+        return self._pull_rows(row_id, row_id.context if isinstance(row_id, NDArray) else None)
+
+    def list_row_sparse_data(self, row_id: NDArray) -> List[NDArray]:
+        """``row_sparse_data`` on every device of the parameter."""
+        return self._pull_rows(row_id, None)
+
+    def _pull_rows(self, row_id, ctx):
+        if self._stype != "row_sparse":
+            raise StorageTypeError(
+                f"Cannot return a copy of Parameter {self.name!r} via row_sparse_data() "
+                f"because its storage type is {self._stype}. Please use data() instead.")
+        if not isinstance(row_id, NDArray):
+            raise TypeError(f"row_id must be an NDArray, got {type(row_id).__name__}")
+        if self._trainer is None:
+            raise StorageTypeError(f"Cannot get row_sparse data for Parameter {self.name!r} "
+                                   "when no Trainer is created with it.")
+        out = self.list_data() if ctx is None else [self.data(ctx)]
+        self._trainer._row_sparse_pull(self, out, row_id)
+        return out if ctx is None else out[0]
 
     def list_ctx(self) -> List[Device]:
         if self._data is None and self._deferred_init:
@@ -222,6 +326,7 @@ class Parameter:
         if shape != self._shape:
             raise MXCoreError(f"Parameter {self.name!r}: cannot set data of shape {shape}; "
                               f"the parameter has shape {self._shape}")
+        self._data_replaced()
         for d in self._data:
             d[:] = data
 

@@ -9,11 +9,14 @@ from mxcore.ops.norm import (LRN, BatchNorm, GroupNorm, InstanceNorm, L2Normaliz
 from mxcore.ops.ordering import *  # noqa: F401,F403  (names in its __all__)
 from mxcore.ops.embedding import *  # noqa: F401,F403
 from mxcore.ops.rnn import *  # noqa: F401,F403
+from mxcore.ops.ctc import *  # noqa: F401,F403  (ctc_loss, CTCLoss)
+from mxcore.ops.loss_output import *  # noqa: F401,F403  (MakeLoss, SoftmaxOutput, ...)
 from mxcore.ops.random import *  # noqa: F401,F403  (random_*, sample_*, shuffle: its __all__)
 from mxcore.ops.random import random_normal as normal, random_uniform as uniform  # noqa: F401
-from mxcore.ops.creation import (arange, array, cast, copy, empty, from_dlpack, full, full_like,
-                                 linspace, ones, ones_like, to_device, to_dlpack_for_read,
-                                 to_dlpack_for_write, zeros, zeros_like)
+from mxcore.ops.creation import (arange, array, cast, copy, empty, eye, from_dlpack,
+                                 from_numpy, full, full_like, linspace, ones, ones_like,
+                                 to_device, to_dlpack_for_read, to_dlpack_for_write, zeros,
+                                 zeros_like)
 from mxcore.ops.elemwise import (ElementWiseSum, abs, add, add_n, arccos, arccosh, arcsin,
                                  arcsinh, arctan, arctanh, broadcast_add, broadcast_div,
                                  broadcast_equal, broadcast_greater, broadcast_greater_equal,
@@ -34,9 +37,9 @@ from mxcore.ops.elemwise import (ElementWiseSum, abs, add, add_n, arccos, arccos
                                  square, subtract, tan, tanh, true_divide, trunc, where)
 from mxcore.ops.indexing import (SequenceLast, SequenceMask, SequenceReverse, batch_take,
                                  choose_element_0index, crop, fill_element_0index, gather_nd,
-                                 getitem, one_hot, pick, ravel_multi_index, scatter_nd,
-                                 sequence_last, sequence_mask, sequence_reverse, setitem, slice,
-                                 slice_axis, slice_like, take, unravel_index)
+                                 getitem, one_hot, onehot_encode, pick, ravel_multi_index,
+                                 scatter_nd, sequence_last, sequence_mask, sequence_reverse,
+                                 setitem, slice, slice_axis, slice_like, take, unravel_index)
 from mxcore.ops.linalg import (batch_dot, dot, linalg_det, linalg_extractdiag,
                                linalg_extracttrian, linalg_gemm, linalg_gemm2, linalg_inverse,
                                linalg_makediag, linalg_maketrian, linalg_potrf, linalg_potri,
@@ -49,9 +52,12 @@ from mxcore.ops.nn import (Activation, Dropout, FullyConnected, LayerNorm, Leaky
                            leaky_relu_act, log_softmax, softmax, softmax_ce_loss,
                            softmax_cross_entropy, softmin)
 from mxcore.ops.optimizer import (adadelta_update, adagrad_update, adam_update, adamw_update,
-                                  multi_adam_update, multi_adamw_update, multi_sgd_mom_update,
+                                  ftml_update, ftrl_update, lamb_update_phase1,
+                                  lamb_update_phase2, mp_lamb_update_phase1,
+                                  mp_lamb_update_phase2, multi_adam_update, multi_adamw_update,
+                                  multi_lamb_update, multi_mp_lamb_update, multi_sgd_mom_update,
                                   multi_sgd_update, nag_mom_update, rmsprop_update, rmspropalex_update,
-                                  sgd_mom_update, sgd_update)
+                                  sgd_mom_update, sgd_update, signsgd_update, signum_update)
 from mxcore.ops.reduce import (all_finite, argmax, argmax_channel, argmin, max, max_axis, mean,
                                min, min_axis, moments, multi_all_finite, nanprod, nansum, norm,
                                prod, sum, sum_axis)
@@ -62,8 +68,8 @@ from mxcore.ops.shape import (Concat, Crop, Flatten, Pad, Reshape, SliceChannel,
                               shape_array, size_array, space_to_depth, split, split_v2, squeeze,
                               stack, swapaxes, tile, transpose)
 from mxcore import random  # noqa: E402  (mx.nd.random is mx.random)
-from mxcore.serialization import load, save  # noqa: E402
-from mxcore.ndarray import _internal, sparse  # noqa: E402,F401
+from mxcore.serialization import load, load_frombuffer, save  # noqa: E402
+from mxcore.ndarray import _internal, contrib, sparse  # noqa: E402,F401
 
 
 def stop_gradient(data: NDArray) -> NDArray:

@@ -62,6 +62,16 @@ class NDArray:
         return "default"
 
     @property
+    def writable(self) -> bool:
+        """Whether the array's memory may be written (numpy arrays locked read-only
+        before they were wrapped may not)."""
+        return bool(getattr(getattr(self._data, "flags", None), "writeable", True))
+
+    def as_nd_ndarray(self) -> "NDArray":
+        """This array (MXNet converts its NumPy-interface arrays here)."""
+        return self
+
+    @property
     def T(self) -> "NDArray":
         return _nd.transpose(self)
 
@@ -75,6 +85,22 @@ class NDArray:
         ag = self._ag
         return ag.req if type(ag) is _Leaf else "null"
 
+    @property
+    def _fresh_grad(self) -> bool:
+        """Whether backward wrote this variable's gradient since the flag was last
+        cleared (the Trainer's stale-gradient check)."""
+        ag = self._ag
+        return type(ag) is _Leaf and ag.fresh
+
+    @_fresh_grad.setter
+    def _fresh_grad(self, state: bool) -> None:
+        ag = self._ag
+        if type(ag) is not _Leaf:
+            from mxcore.base import MXCoreError
+            raise MXCoreError("_fresh_grad: this NDArray is not a variable (attach_grad) "
+                              "and has no gradient state")
+        ag.fresh = bool(state)
+
     # host access -------------------------------------------------------------------
     def _host(self) -> np.ndarray:
         from mxcore.device import device_type
@@ -82,6 +108,9 @@ class NDArray:
         if dt.host_memory:
             return self._data
         return dt.to_host(self._device.index, self._data)
+
+    def __deepcopy__(self, memo) -> "NDArray":
+        return self.copy()
 
     def asnumpy(self) -> np.ndarray:
         """A host copy of the data (waits for pending work)."""
@@ -121,6 +150,14 @@ class NDArray:
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()
 
+    def to_dlpack_for_read(self):
+        """A DLPack capsule of this array's memory, once its pending writes are done."""
+        return _nd.to_dlpack_for_read(self)
+
+    def to_dlpack_for_write(self):
+        """A DLPack capsule of this array's memory for the consumer to write into."""
+        return _nd.to_dlpack_for_write(self)
+
     def wait_to_read(self) -> None:
         """Block until this array's value is computed (on an asynchronous device, until
         the kernels queued before it have run)."""
@@ -143,11 +180,24 @@ class NDArray:
         for i in range(len(self)):
             yield self[i]
 
+    # numpy's np.all/np.any call these: the answer on the host copy
+    def all(self, axis=None, out=None, keepdims: bool = False, **kwargs):
+        if out is not None:
+            raise TypeError("NDArray.all: out= is not supported")
+        return np.all(self.asnumpy(), axis=axis, keepdims=keepdims, **kwargs)
+
+    def any(self, axis=None, out=None, keepdims: bool = False, **kwargs):
+        if out is not None:
+            raise TypeError("NDArray.any: out= is not supported")
+        return np.any(self.asnumpy(), axis=axis, keepdims=keepdims, **kwargs)
+
     def __bool__(self) -> bool:
-        if self.size != 1:
-            raise ValueError(f"the truth value of an NDArray with {self.size} elements is "
-                             "ambiguous")
-        return bool(self.asscalar())
+        size = self.size
+        if size == 1:
+            return bool(self.asscalar())
+        if size == 0:  # MXNet: an empty array is false
+            return False
+        raise ValueError(f"the truth value of an NDArray with {size} elements is ambiguous")
 
     def __float__(self) -> float:
         return float(self.asscalar())
@@ -160,9 +210,25 @@ class NDArray:
             raise TypeError("only integer NDArrays can be used as an index")
         return int(self.asscalar())
 
+    # pickling (multiprocessing DataLoader workers, copy.deepcopy) ---------------------
+    def __getstate__(self) -> dict:
+        """The values (C-order bytes), shape, dtype name and device; autograd state
+        is not kept (as in MXNet)."""
+        host = np.asarray(self.asnumpy(), order="C")  # (ascontiguousarray: 0-d -> 1-d)
+        return {"data": host.tobytes(), "shape": tuple(host.shape),
+                "dtype": host.dtype.name, "device": str(self._device)}
+
+    def __setstate__(self, state: dict) -> None:
+        """Restore ``__getstate__``'s dict, or MXNet's (``{'handle': raw bytes}``).
+        An array pickled on a device this machine lacks comes back on the CPU."""
+        from mxcore.ops.creation import array
+        from mxcore.serialization import array_from_state
+        host, device = array_from_state(state)
+        r = array(host, ctx=device, dtype=host.dtype)
+        self._data, self._device, self._ag = r._data, r._device, None
+
     def __reduce__(self):
-        raise TypeError("NDArray is not picklable (loading a pickle can run code); "
-                        "convert with .asnumpy() or save parameters as safetensors")
+        return (_unpickled, (), self.__getstate__())
 
     # autograd -----------------------------------------------------------------------
     def attach_grad(self, grad_req: str = "write", stype=None) -> None:
@@ -216,6 +282,34 @@ class NDArray:
         return _nd.cast(self, dt)
 
     # indexing -------------------------------------------------------------------------
+    @staticmethod
+    def _basic_indexing_slice_is_contiguous(slc_key, shape) -> bool:
+        """Whether ``x[slc_key]`` (ints and slices) of a C-contiguous array of
+        ``shape`` is C-contiguous by numpy's rule: empty, or every axis longer than 1
+        steps by the product of the lengths after it."""
+        key = slc_key if isinstance(slc_key, tuple) else (slc_key,)
+        lengths, strides, stride = [], [], 1
+        for axis in range(len(shape) - 1, -1, -1):
+            k = key[axis] if axis < len(key) else py_slice(None)
+            if isinstance(k, py_slice):
+                start, stop, step = k.indices(shape[axis])
+                lengths.append(len(range(start, stop, step)))
+                strides.append(stride * step)
+            else:  # an integer drops the axis
+                lengths.append(1)
+                strides.append(stride)
+            stride *= shape[axis]
+        if 0 in lengths:
+            return True
+        expected = 1
+        for n, st in zip(lengths, strides):  # last axis first
+            if n == 1:
+                continue
+            if st != expected:
+                return False
+            expected *= n
+        return True
+
     def __getitem__(self, key) -> "NDArray":
         return _nd.getitem(self, key)
 
@@ -321,6 +415,8 @@ class NDArray:
             from mxcore.base import MXCoreError
             raise MXCoreError("in-place update of an array recorded by autograd; "
                               "use out-of-place arithmetic inside autograd.record()")
+        if _AG_STATE.recording:
+            _check_inplace_write(self, result, whole=False)
         self[...] = result
         return self
 
@@ -344,10 +440,15 @@ class NDArray:
             shape = tuple(kwargs.pop("shape"))
         return _nd.reshape(self, shape, **kwargs)
 
-    def reshape_like(self, other: "NDArray") -> "NDArray":
-        return _nd.reshape(self, other.shape)
+    def reshape_like(self, *args, **kwargs) -> "NDArray":
+        """``mx.nd.reshape_like(self, rhs, lhs_begin, lhs_end, rhs_begin, rhs_end)``"""
+        return _nd.reshape_like(self, *args, **kwargs)
 
-    def transpose(self, *axes) -> "NDArray":
+    def transpose(self, *axes, **kwargs) -> "NDArray":
+        if "axes" in kwargs:
+            axes = (kwargs.pop("axes"),)
+        if kwargs:
+            raise TypeError(f"transpose() got unexpected keyword arguments {sorted(kwargs)}")
         if len(axes) == 1 and isinstance(axes[0], (list, tuple)):
             axes = tuple(axes[0])
         return _nd.transpose(self, axes or None)
@@ -355,20 +456,21 @@ class NDArray:
     def swapaxes(self, dim1: int, dim2: int) -> "NDArray":
         return _nd.swapaxes(self, dim1, dim2)
 
-    def flatten(self) -> "NDArray":
-        return _nd.flatten(self)
+    # A copy, as MXNet's operators make; inplace=True: a view of this array's buffer.
+    def flatten(self, inplace: bool = False) -> "NDArray":
+        return _nd.flatten(self, inplace=inplace)
 
-    def expand_dims(self, axis: int) -> "NDArray":
-        return _nd.expand_dims(self, axis)
+    def expand_dims(self, axis: int, inplace: bool = False) -> "NDArray":
+        return _nd.expand_dims(self, axis, inplace=inplace)
 
-    def squeeze(self, axis=None) -> "NDArray":
-        return _nd.squeeze(self, axis)
+    def squeeze(self, axis=None, inplace: bool = False) -> "NDArray":
+        return _nd.squeeze(self, axis, inplace=inplace)
 
     def broadcast_to(self, shape) -> "NDArray":
         return _nd.broadcast_to(self, shape)
 
-    def broadcast_like(self, other: "NDArray") -> "NDArray":
-        return _nd.broadcast_to(self, other.shape)
+    def broadcast_like(self, other: "NDArray", lhs_axes=None, rhs_axes=None) -> "NDArray":
+        return _nd.broadcast_like(self, other, lhs_axes, rhs_axes)
 
     def tile(self, reps) -> "NDArray":
         return _nd.tile(self, reps)
@@ -387,6 +489,17 @@ class NDArray:
 
     def slice_axis(self, axis: int, begin: int, end) -> "NDArray":
         return _nd.slice_axis(self, axis, begin, end)
+
+    def slice_like(self, shape_like: "NDArray", axes=()) -> "NDArray":
+        return _nd.slice_like(self, shape_like, axes)
+
+    def slice_assign(self, rhs: "NDArray", begin, end, step) -> "NDArray":
+        """Write ``rhs`` into the region ``begin:end:step`` of this array; returns it."""
+        return _nd._internal._slice_assign(self, rhs, begin, end, step, out=self)
+
+    def slice_assign_scalar(self, value, begin, end, step) -> "NDArray":
+        """Set the region ``begin:end:step`` of this array to ``value``; returns it."""
+        return _nd._internal._slice_assign_scalar(self, value, begin, end, step, out=self)
 
     def take(self, indices, axis: int = 0, mode: str = "clip") -> "NDArray":
         return _nd.take(self, indices, axis, mode)
@@ -415,11 +528,20 @@ class NDArray:
     def min(self, axis=None, keepdims=False, exclude=False) -> "NDArray":
         return _nd.min(self, axis, keepdims, exclude)
 
-    def argmax(self, axis=None, keepdims=False) -> "NDArray":
-        return _nd.argmax(self, axis, keepdims)
+    def argmax(self, axis=None, keepdims=False, out=None) -> "NDArray":
+        # numpy's np.argmax(x, axis) calls x.argmax(axis=axis, out=None): an NDArray back
+        r = _nd.argmax(self, axis, keepdims)
+        if out is None:
+            return r
+        out[:] = r
+        return out
 
-    def argmin(self, axis=None, keepdims=False) -> "NDArray":
-        return _nd.argmin(self, axis, keepdims)
+    def argmin(self, axis=None, keepdims=False, out=None) -> "NDArray":
+        r = _nd.argmin(self, axis, keepdims)
+        if out is None:
+            return r
+        out[:] = r
+        return out
 
     def nansum(self, axis=None, keepdims=False, exclude=False) -> "NDArray":
         return _nd.nansum(self, axis, keepdims, exclude)
@@ -505,10 +627,16 @@ def _engine():
     return _dispatch.ENGINE
 
 
+def _unpickled() -> NDArray:
+    """An empty NDArray for pickle to fill through ``__setstate__``."""
+    return NDArray.__new__(NDArray)
+
+
 # Late imports: these modules need the NDArray class defined above.
 from mxcore import dispatch as _dispatch  # noqa: E402
 from mxcore import ndarray as _nd  # noqa: E402
-from mxcore.autograd import Leaf as _Leaf  # noqa: E402
+from mxcore.autograd import Leaf as _Leaf, STATE as _AG_STATE  # noqa: E402
+from mxcore.autograd import check_inplace_write as _check_inplace_write  # noqa: E402
 from mxcore.dispatch import invoke_binary as _binary, invoke_unary as _unary  # noqa: E402
 from mxcore.ops import elemwise as _E  # noqa: E402
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from hal import PLUGIN_API_VERSION, hookimpl
 from mxcore.ops import (conv, creation, elemwise, embedding, indexing, linalg, nn, norm,
                         optimizer, ordering, random, reduce, rnn, shape)
+from mxcore.ops import loss_output
+from mxcore.ops import ctc
 
 MXCORE_PLUGIN_API = PLUGIN_API_VERSION
 
 MODULES = (elemwise, reduce, linalg, shape, indexing, ordering, nn, conv, norm, embedding,
-           rnn, creation, random, optimizer)
+           rnn, creation, random, optimizer, loss_output, ctc)
 ALL_OPS = [op for module in MODULES for op in module.OPS]
 
 

@@ -1,7 +1,9 @@
-"""Array creation and copies: array, zeros, ones, full, empty, arange,
-zeros_like, ones_like, copy, cast, and moving arrays between devices."""
+"""Array creation and copies: array, zeros, ones, full, empty, arange, eye,
+zeros_like, ones_like, copy, cast, moving arrays between devices, and sharing
+memory with numpy (from_numpy) and DLPack producers (from_dlpack)."""
 from __future__ import annotations
 
+import weakref
 from typing import Optional
 
 import numpy as np
@@ -49,22 +51,57 @@ def _arange_infer(s, d, a):
     return [(n * a["repeat"],)], [np.dtype(a["dtype"])]
 
 
+def _fill_out(op: str, out: NDArray, shape: tuple, dtype, val) -> NDArray:
+    """Write ``val`` into all of ``out`` (MXNet's ``out=``): its shape and dtype must
+    be the ones asked for."""
+    if not isinstance(out, NDArray):
+        raise MXCoreError(f"{op}: out must be an NDArray, got {type(out).__name__}")
+    if out.shape != shape or (dtype is not None and out.dtype != to_dtype(dtype)):
+        want = f"{shape} {to_dtype(dtype).name if dtype is not None else ''}".rstrip()
+        raise MXCoreError(f"{op}: out is {out.shape} {out.dtype.name} on {out.context!r}, "
+                          f"the result is {want}")
+    out[...] = val
+    return out
+
+
 def full(shape, val, ctx=None, dtype="float32", out: Optional[NDArray] = None) -> NDArray:
+    """An array of ``shape`` filled with ``val`` (written into ``out`` if given)."""
+    if out is not None:
+        return _fill_out("full", out, _shape(shape), dtype, val)
     dev = _device(ctx)
     dt = to_dtype(dtype)
-    r = invoke_nullary(FULL, dev, {"shape": _shape(shape), "value": val, "dtype": dt.name}, dt)
+    return invoke_nullary(FULL, dev, {"shape": _shape(shape), "value": val, "dtype": dt.name},
+                          dt)
+
+
+def zeros(shape, ctx=None, dtype="float32", out: Optional[NDArray] = None,
+          **kwargs) -> NDArray:
+    """An array of zeros (``stype`` is accepted: mxcore arrays are dense)."""
     if out is not None:
-        out[...] = r
-        return out
-    return r
-
-
-def zeros(shape, ctx=None, dtype="float32", **kwargs) -> NDArray:
+        return _fill_out("zeros", out, _shape(shape), dtype, 0)
     return full(shape, 0, ctx, dtype if dtype is not None else "float32")
 
 
-def ones(shape, ctx=None, dtype="float32", **kwargs) -> NDArray:
+def ones(shape, ctx=None, dtype="float32", out: Optional[NDArray] = None,
+         **kwargs) -> NDArray:
+    """An array of ones."""
+    if out is not None:
+        return _fill_out("ones", out, _shape(shape), dtype, 1)
     return full(shape, 1, ctx, dtype if dtype is not None else "float32")
+
+
+def eye(N: int, M: int = 0, k: int = 0, ctx=None, dtype="float32",
+        out: Optional[NDArray] = None, **kwargs) -> NDArray:
+    """An N x M (M = 0: N x N) array with ones on diagonal ``k`` (above the main
+    diagonal for k > 0, below for k < 0) and zeros elsewhere (MXNet's eye)."""
+    n, m, k = int(N), int(M) or int(N), int(k)
+    if n < 0 or m < 0:
+        raise MXCoreError(f"eye: N and M must not be negative, got N={N}, M={M}")
+    dt = to_dtype(dtype if dtype is not None else "float32")
+    values = np.eye(n, m, k, dtype=dt)  # built on the host: a small, one-off array
+    if out is not None:
+        return _fill_out("eye", out, (n, m), dt, array(values, ctx=out.context, dtype=dt))
+    return array(values, ctx=ctx, dtype=dt)
 
 
 def empty(shape, ctx=None, dtype="float32") -> NDArray:
@@ -193,15 +230,92 @@ def to_device(data: NDArray, device) -> NDArray:
     return r
 
 
+def from_numpy(ndarray: np.ndarray, zero_copy: bool = True, array_cls=None) -> NDArray:
+    """A CPU NDArray of a numpy array's values and dtype.  With ``zero_copy`` it
+    shares the numpy array's memory (which must be C-contiguous) and, as in MXNet,
+    the numpy array becomes read-only: writes go through the NDArray."""
+    import hal
+    if not isinstance(ndarray, np.ndarray):
+        raise MXCoreError(f"from_numpy: expected a numpy array, got {type(ndarray).__name__}")
+    if ndarray.dtype.name not in hal.ALL_DTYPES:
+        raise MXCoreError(f"from_numpy: mxcore arrays have no dtype {ndarray.dtype} (they "
+                          f"have {', '.join(hal.ALL_DTYPES)})")
+    cpu = parse_device("cpu")
+    if not zero_copy:
+        return array(ndarray, ctx=cpu, dtype=ndarray.dtype)
+    if not ndarray.flags.c_contiguous:
+        raise ValueError("from_numpy: zero_copy needs a C-contiguous numpy array; use "
+                         "np.ascontiguousarray(x) or zero_copy=False")
+    if ndarray.flags.writeable:
+        shared = ndarray.view()  # keeps its write access after the original loses it
+        ndarray.flags.writeable = False
+        _LOCKED[id(ndarray)] = ndarray
+    elif _LOCKED.get(id(ndarray)) is ndarray:  # locked by an earlier from_numpy
+        shared = np.asarray(_WritableAlias(ndarray)).view(ndarray.dtype)
+    else:
+        raise ValueError("from_numpy: zero_copy needs a writeable numpy array (this one's "
+                         "memory is read-only); use zero_copy=False")
+    return wrap(shared, cpu)
+
+
+#: numpy arrays that from_numpy made read-only, by id (entries go with the arrays)
+_LOCKED: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
+
+
+class _WritableAlias:
+    """A locked array's memory offered to numpy as writeable again (numpy cannot give
+    write access back to a view); holds the array, so the memory lives as long."""
+
+    def __init__(self, owner: np.ndarray):
+        self.owner = owner
+        iface = dict(owner.__array_interface__)
+        iface["data"] = (iface["data"][0], False)  # (address, read-only flag)
+        self.__array_interface__ = iface
+
+
 # DLPack device types -> mxcore device kinds (kDLCPU, kDLCUDA, kDLCUDAHost, kDLCUDAManaged)
 _DLPACK_KINDS = {1: "cpu", 2: "cuda", 3: "cpu", 13: "cuda"}
 
 
+class _Capsule:
+    """A DLPack capsule (what MXNet's ``to_dlpack_for_read`` returns) dressed as a
+    producer, so that ``from_dlpack`` and the array modules take it."""
+
+    def __init__(self, capsule):
+        self.capsule = capsule
+
+    def __dlpack__(self, **kwargs):
+        return self.capsule
+
+    def __dlpack_device__(self):
+        import ctypes
+        api = ctypes.pythonapi
+        api.PyCapsule_GetName.restype = ctypes.c_char_p
+        api.PyCapsule_GetName.argtypes = [ctypes.py_object]
+        api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+        api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+        name = api.PyCapsule_GetName(self.capsule)
+        if name not in _DLTENSOR_OFFSET:
+            raise MXCoreError(f"from_dlpack: a capsule named {name!r} is not an unused "
+                              "DLPack tensor (each capsule can be consumed once)")
+        tensor = api.PyCapsule_GetPointer(self.capsule, name) + _DLTENSOR_OFFSET[name]
+        # DLTensor: void *data, then DLDevice {int32 device_type, int32 device_id}
+        dev = (ctypes.c_int32 * 2).from_address(tensor + ctypes.sizeof(ctypes.c_void_p))
+        return int(dev[0]), int(dev[1])
+
+
+# where the DLTensor sits in a capsule's struct: first in DLManagedTensor; after the
+# version, manager context, deleter and flags in DLManagedTensorVersioned
+_DLTENSOR_OFFSET = {b"dltensor": 0, b"dltensor_versioned": 32}
+
+
 def from_dlpack(obj) -> NDArray:
-    """Wrap a DLPack-capable array (numpy, torch, cupy...) without copying:
-    host memory becomes a CPU array, CUDA memory an array on ``cuda:<id>``
-    (through that device's array module)."""
+    """Wrap a DLPack-capable array (numpy, torch, cupy...) or a DLPack capsule
+    without copying: host memory becomes a CPU array, CUDA memory an array on
+    ``cuda:<id>`` (through that device's array module)."""
     from mxcore.device import device as check_device, device_type
+    if type(obj).__name__ == "PyCapsule":
+        obj = _Capsule(obj)
     dl_type, dl_id = obj.__dlpack_device__() if hasattr(obj, "__dlpack_device__") else (1, 0)
     kind = _DLPACK_KINDS.get(int(dl_type))
     if kind is None:
@@ -212,8 +326,21 @@ def from_dlpack(obj) -> NDArray:
     return wrap(device_type(dev).xp.from_dlpack(obj), dev)
 
 
+def _capsule(data: NDArray):
+    # a versioned (DLPack 1.0) capsule says whether the memory is writeable: numpy
+    # makes arrays from unversioned ones read-only
+    try:
+        return data.__dlpack__(max_version=(1, 0))
+    except TypeError:  # an array module from before DLPack 1.0
+        return data.__dlpack__()
+
+
 def to_dlpack_for_read(data: NDArray):
-    return data.__dlpack__()
+    """A DLPack capsule of ``data``'s memory (``from_dlpack`` and other frameworks
+    take it), once pending writes to it are done."""
+    return _capsule(data)
 
 
-to_dlpack_for_write = to_dlpack_for_read
+def to_dlpack_for_write(data: NDArray):
+    """A DLPack capsule of ``data``'s memory that the consumer may write into."""
+    return _capsule(data)

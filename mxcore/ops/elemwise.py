@@ -156,8 +156,12 @@ def _gelu_grad(c, g):
 
 
 def _unary_api(op: Op):
-    def f(data: NDArray) -> NDArray:
-        return invoke_unary(op, data)
+    def f(data: NDArray, out=None, name=None) -> NDArray:
+        result = invoke_unary(op, data)
+        if out is None:
+            return result
+        out[:] = result
+        return out
     f.__name__ = op.name
     f.__doc__ = f"Elementwise ``{op.name}``."
     return f
@@ -338,14 +342,18 @@ def scalar_op(op: Op, x: NDArray, s):
 
 
 def _binary_api(op: Op, sop: Op, rsop: Op, pyop):
-    def f(lhs, rhs):
+    def f(lhs, rhs, out=None, name=None, **kwargs):  # MXNet ignores other attributes
         if isinstance(lhs, NDArray):
-            if isinstance(rhs, NDArray):
-                return invoke_binary(op, lhs, rhs)
-            return scalar_op(sop, lhs, rhs)
-        if isinstance(rhs, NDArray):
-            return scalar_op(rsop, rhs, lhs)
-        return pyop(lhs, rhs)
+            result = invoke_binary(op, lhs, rhs) if isinstance(rhs, NDArray) \
+                else scalar_op(sop, lhs, rhs)
+        elif isinstance(rhs, NDArray):
+            result = scalar_op(rsop, rhs, lhs)
+        else:
+            return pyop(lhs, rhs)
+        if out is None:
+            return result
+        out[:] = result
+        return out
     f.__name__ = op.name
     f.__doc__ = f"Elementwise ``{op.name}`` with numpy broadcasting; either side may be a scalar."
     return f
@@ -401,11 +409,15 @@ def _clip_mask(x, attrs):
     return mask if mask is not None else x * 0.0 + 1.0
 
 
-def clip(data: NDArray, a_min=None, a_max=None) -> NDArray:
+def clip(data: NDArray, a_min=None, a_max=None, out=None, name=None) -> NDArray:
     if a_min is not None and a_max is not None and a_min > a_max:
         raise OperatorError("clip", f"a_min ({a_min}) is greater than a_max ({a_max})",
                             [data.shape], [data.dtype], data.context)
-    return invoke_unary(CLIP, data, {"a_min": a_min, "a_max": a_max})
+    result = invoke_unary(CLIP, data, {"a_min": a_min, "a_max": a_max})
+    if out is None:
+        return result
+    out[:] = result
+    return out
 
 
 WHERE = Op("where", 3, dtype_arg=1,

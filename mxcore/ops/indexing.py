@@ -13,6 +13,7 @@ import numbers
 
 import numpy as np
 
+from mxcore import autograd
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke, invoke_unary
 from mxcore.ndarray.ndarray import NDArray
@@ -93,20 +94,62 @@ for _op in (SETITEM, SETITEM_SCALAR):
 
 
 def setitem(data: NDArray, key, value) -> None:
-    """``data[key] = value`` written into ``data``'s buffer."""
+    """``data[key] = value`` written into ``data``'s buffer.  While recording, an
+    assignment of a tracked value to all of ``data`` (``x[:] = y``) is recorded as a
+    copy, as MXNet does; other in-place writes that touch the graph raise."""
     if type(data._ag) is tuple:
         raise MXCoreError("setitem: cannot assign into an array recorded by autograd "
                           "(it is an intermediate result of the graph)")
     key = normalize_key(key)
+    if autograd.STATE.recording and autograd.check_inplace_write(data, value,
+                                                                 _is_whole(key)):
+        _record_whole_assign(data, key, value)
+        return
     if isinstance(value, NDArray):
         if value._device is not data._device:
             value = value.as_in_context(data.context)
-        invoke(SETITEM, (data, value), {"key": key})
+        invoke(SETITEM, (data, _fit_value(data, key, value)), {"key": key})
     elif isinstance(value, (numbers.Number, np.number, np.bool_)):
         invoke(SETITEM_SCALAR, (data,), {"key": key, "scalar": value})
     else:
         from mxcore.ops.creation import array
-        invoke(SETITEM, (data, array(value, ctx=data.context, dtype=data.dtype)), {"key": key})
+        value = array(value, ctx=data.context, dtype=data.dtype)
+        invoke(SETITEM, (data, _fit_value(data, key, value)), {"key": key})
+
+
+def _is_whole(key) -> bool:
+    """Whether ``key`` selects every element (``:``, ``...``, ``None``)."""
+    return all(k is None or k is Ellipsis or
+               (isinstance(k, builtins.slice) and k == builtins.slice(None)) for k in key)
+
+
+def _record_whole_assign(data: NDArray, key, value: NDArray) -> None:
+    """``data[:] = value`` while recording with a tracked ``value``: ``data`` takes the
+    values and becomes their recorded copy (gradients flow back to ``value``)."""
+    from mxcore.ops.shape import broadcast_to
+    if value._device is not data._device:
+        value = value.as_in_context(data.context)
+    extra = value.ndim - data.ndim  # leading axes of size 1 (x[None] = y) go
+    if extra > 0 and all(n == 1 for n in value.shape[:extra]):
+        value = value.reshape(value.shape[extra:])
+    copied = broadcast_to(value.astype(data.dtype, copy=False), data.shape)
+    invoke(SETITEM, (data, copied), {"key": key})
+    data._ag = copied._ag
+
+
+def _fit_value(data: NDArray, key, value: NDArray) -> NDArray:
+    """``value`` without the leading axes of size 1 that the selection lacks (MXNet
+    and numpy accept ``x[0] = [v]`` and a (1, 1, n) value for an (m, n) selection)."""
+    if not value.ndim or value.shape[0] != 1:
+        return value  # the usual case: nothing to check
+    try:
+        want = _key_infer([data.shape], [data.dtype], {"key": key})[0][0]
+    except MXCoreError:
+        return value  # a bad key: the kernel's error names it
+    extra = 0
+    while value.ndim - extra > len(want) and value.shape[extra] == 1:
+        extra += 1
+    return value.reshape(value.shape[extra:]) if extra else value
 
 
 def slice(data: NDArray, begin, end, step=None) -> NDArray:  # noqa: A001 - MXNet's name
@@ -238,9 +281,56 @@ def one_hot(indices: NDArray, depth: int, on_value=1.0, off_value=0.0,
                                            "off_value": off_value, "dtype": dtype_name(dtype)})
 
 
+def onehot_encode(indices: NDArray, out: NDArray) -> NDArray:
+    """MXNet's older one-hot: row i of the 2-d ``out`` becomes one-hot at
+    ``indices[i]`` (zeros where it is out of range), written in place; returns ``out``."""
+    if not isinstance(indices, NDArray) or not isinstance(out, NDArray):
+        raise OperatorError("onehot_encode", "indices and out must be NDArrays")
+    if indices.ndim != 1 or out.ndim != 2 or indices.shape[0] != out.shape[0]:
+        _fail("onehot_encode", "needs 1-d indices and a 2-d out with one row per index",
+              indices, out)
+    out[...] = one_hot(indices, out.shape[1], dtype=out.dtype)
+    return out
+
+
 def _fail(op: str, msg: str, *arrays: NDArray):
     raise OperatorError(op, msg, [a.shape for a in arrays], [a.dtype for a in arrays],
                         arrays[0].context if arrays else None)
+
+
+def _assign_target(op: str, data: NDArray, out) -> NDArray:
+    """Where ``op`` writes: ``data`` itself when ``out is data``, else ``out`` (or a new
+    array) holding a copy of ``data``."""
+    if out is data:
+        return data
+    if out is None:
+        return data.copy()
+    if not isinstance(out, NDArray) or out.shape != data.shape:
+        _fail(op, f"out must be an NDArray of the data's shape {data.shape}", data)
+    out[...] = data
+    return out
+
+
+def _region(begin, end, step) -> tuple:
+    step = tuple(step) if step else (None,) * len(begin)
+    return tuple(builtins.slice(b, e, s) for b, e, s in zip(begin, end, step))
+
+
+def slice_assign(lhs: NDArray, rhs: NDArray, begin, end, step=(), out=None) -> NDArray:
+    """``lhs`` with the region ``begin:end:step`` replaced by ``rhs`` (MXNet's
+    ``_slice_assign`` / ``_crop_assign``); ``out=lhs`` writes in place."""
+    target = _assign_target("slice_assign", lhs, out)
+    target[_region(begin, end, step)] = rhs
+    return target
+
+
+def slice_assign_scalar(data: NDArray, scalar=0.0, begin=(), end=(), step=(),
+                        out=None) -> NDArray:
+    """``data`` with the region ``begin:end:step`` set to ``scalar`` (MXNet's
+    ``_slice_assign_scalar`` / ``_crop_assign_scalar``); ``out=data`` writes in place."""
+    target = _assign_target("slice_assign_scalar", data, out)
+    target[_region(begin, end, step)] = scalar
+    return target
 
 
 def choose_element_0index(data: NDArray, index, axis: int = -1, keepdims: bool = False,

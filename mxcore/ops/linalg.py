@@ -475,7 +475,7 @@ def _sumlogdiag_grad(c, g):
     from mxcore.ops.shape import expand_dims
     a = c.inputs[0]
     d = invoke(EXTRACTDIAG, (a,), {"offset": 0})
-    gd = g if a.ndim == 2 else expand_dims(g, -1)  # (1,) broadcasts over one diagonal
+    gd = g if a.ndim == 2 else expand_dims(g, -1, inplace=True)  # (1,): one diagonal
     return (invoke(MAKEDIAG, (gd / d,), {"offset": 0}),)
 
 

@@ -296,7 +296,7 @@ def _softmax_ce_grad(c, g):
         perm = list(range(x.ndim - 1))
         perm.insert(axis, x.ndim - 1)
         oh = transpose(oh, tuple(perm))
-    return (expand_dims(g, axis) * (softmax(x, axis) - oh), None)
+    return (expand_dims(g, axis, inplace=True) * (softmax(x, axis) - oh), None)
 
 
 def softmax_ce_loss(data: NDArray, label: NDArray, axis: int = -1) -> NDArray:

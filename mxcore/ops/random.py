@@ -13,12 +13,24 @@ kernel as its first argument), so ``mx.random.seed(n)`` -- for every device or f
   arrays are not checked.
 * ``mx.nd.random.<dist>`` (``uniform``, ``normal``, ``gamma``, ...) takes numbers (the
   ``random_*`` op) or NDArrays (the ``sample_*`` op), as MXNet's does.
+* ``random_pdf_<dist>(sample, *params, is_log)``: densities (or their logs) of samples
+  under parameters of shape S; ``sample`` has shape S + T and the output its shape (the
+  Dirichlet: alpha S + (K,), sample S + T + (K,), output S + T).  As in MXNet 1.9.1 the
+  formulas are evaluated as written, without checking the support or the parameters'
+  domain: the uniform density is 1 / (high - low) for any sample, the exponential's is
+  lam * exp(-lam * x) for negative x too, the gamma's is NaN there.  Note that the gamma
+  density takes beta as a *rate*, while ``sample_gamma``'s beta is a scale (MXNet's
+  convention).  They are not random: no generator is used.
 
 Gradients follow MXNet 1.9.1: samples are not reparameterised, so the parameters of
 ``sample_*`` get zero gradients.  ``multinomial(..., get_prob=True)`` also returns
 ``log(data[sample])``, whose gradient ``out_grad / data[sample]`` is added up per
 category by ``sample_multinomial_backward`` (the REINFORCE estimator's term; not
-differentiable again, as in MXNet).  ``shuffle`` has no gradient.
+differentiable again, as in MXNet).  ``shuffle`` has no gradient.  ``random_pdf_*``
+differentiate once, with respect to the sample (zero for the discrete distributions and
+the uniform) and the parameters (summed over the samples of each distribution), through
+one fused backward op each (``random_pdf_<dist>_backward``): d log p times the output
+gradient, times p unless ``is_log``.
 """
 from __future__ import annotations
 
@@ -43,7 +55,10 @@ __all__ = ["random_uniform", "random_normal", "random_gamma", "random_exponentia
            "random_generalized_negative_binomial", "random_randint", "sample_uniform",
            "sample_normal", "sample_gamma", "sample_exponential", "sample_poisson",
            "sample_negative_binomial", "sample_generalized_negative_binomial",
-           "sample_multinomial", "sample_unique_zipfian", "shuffle"]
+           "sample_multinomial", "sample_unique_zipfian", "shuffle", "random_pdf_uniform",
+           "random_pdf_normal", "random_pdf_gamma", "random_pdf_exponential",
+           "random_pdf_poisson", "random_pdf_negative_binomial",
+           "random_pdf_generalized_negative_binomial", "random_pdf_dirichlet"]
 
 FLOAT_NAMES = hal.FLOAT_DTYPES + hal.BFLOAT16_DTYPES
 INT_NAMES = hal.INT_DTYPES
@@ -157,8 +172,128 @@ UNIQUE_ZIPFIAN = Op("sample_unique_zipfian", 0,
                         "(output (batch, num_sampled + 1))")
 UNIQUE_ZIPFIAN.def_infer(lambda s, d, a: ([(a["shape"][0], a["shape"][1] + 1)],
                                           [np.dtype("int64")]))
+
+
+# random_pdf_*: densities of given samples -------------------------------------------------
+@dataclass(frozen=True)
+class Density:
+    """One of MXNet's ``random_pdf_*`` operators: its parameters (input names after
+    ``sample``), the distribution, and how many trailing axes of a sample one density
+    covers (the Dirichlet's K categories: 1; the others: 0)."""
+    params: Tuple[str, ...]
+    doc: str
+    event_axes: int = 0
+
+
+DENSITIES = {
+    "uniform": Density(("low", "high"), "uniform on [low, high)"),
+    "normal": Density(("mu", "sigma"), "normal with mean mu and standard deviation sigma"),
+    "gamma": Density(("alpha", "beta"), "gamma with shape alpha and rate beta"),
+    "exponential": Density(("lam",), "exponential with rate lam"),
+    "poisson": Density(("lam",), "Poisson with rate lam"),
+    "negative_binomial": Density(("k", "p"), "negative binomial: failures before the k-th "
+                                             "success, success probability p"),
+    "generalized_negative_binomial": Density(
+        ("mu", "alpha"), "negative binomial with mean mu and dispersion alpha (k = 1 / alpha, "
+                         "p = 1 / (1 + mu * alpha))"),
+    "dirichlet": Density(("alpha",), "Dirichlet with concentrations alpha", 1),
+}
+
+
+def _pdf_shape(dens: Density, sample: tuple, param: tuple) -> tuple:
+    """The output shape: the sample's, less the axes one density covers ((1,) rather than
+    0-d for one Dirichlet sample, as MXNet 1.x)."""
+    name = dens.params[0]
+    batch = param[:len(param) - dens.event_axes]
+    event = param[len(batch):]
+    if len(event) != dens.event_axes:
+        raise MXCoreError(f"{name} must have at least one axis (the categories), got shape "
+                          f"{param}")
+    if (len(sample) < len(param) or sample[:len(batch)] != batch
+            or sample[len(sample) - len(event):] != event):
+        if event:
+            raise MXCoreError(f"sample shape {sample} must start with {name}'s shape without "
+                              f"its last axis {batch} and end with its {event[0]} categories")
+        raise MXCoreError(f"sample shape {sample} must start with {name}'s shape {param}")
+    if event:
+        return sample[:-len(event)] or (1,)
+    return sample
+
+
+def _pdf_infer(dens: Density):
+    names = ("sample",) + dens.params
+
+    def infer(s, d, a):
+        for name, dt in zip(names[1:], d[1:]):
+            if dt != d[0]:
+                raise MXCoreError(f"{name} dtype {dt} differs from sample dtype {d[0]}")
+        if not hal.is_float(d[0]):
+            raise MXCoreError(f"densities take float arrays, got {d[0]}")
+        for name, shape in zip(names[2:], s[2:]):
+            if tuple(shape) != tuple(s[1]):
+                raise MXCoreError(f"{name} shape {tuple(shape)} differs from {names[1]} shape "
+                                  f"{tuple(s[1])}")
+        return [_pdf_shape(dens, tuple(s[0]), tuple(s[1]))], [d[0]]
+    return infer
+
+
+def _pdf_backward_infer(forward):
+    """(out_grad, sample, *params) -> the gradients ``grads`` asks for."""
+    def infer(s, d, a):
+        want = tuple(bool(v) for v in a["grads"])
+        if len(want) != len(s) - 1 or not any(want):
+            raise MXCoreError(f"grads must be {len(s) - 1} flags, at least one set; got "
+                              f"{a['grads']!r}")
+        (out,), (dt,) = forward(s[1:], d[1:], a)
+        if tuple(s[0]) != out or d[0] != dt:
+            raise MXCoreError(f"out_grad {tuple(s[0])} {d[0]} must be the forward output, "
+                              f"{out} {dt}")
+        return [tuple(x) for x, w in zip(s[1:], want) if w], [dt] * sum(want)
+    return infer
+
+
+def _pdf_grad(backward: Op):
+    """One call of the fused ``backward`` op for the gradients that are wanted."""
+    def rule(c, g):
+        want = tuple(c.needs_grad(i) for i in range(len(c.inputs)))
+        if not any(want):
+            return (None,) * len(want)
+        outs = iter(invoke(backward, (g, *c.inputs), {"is_log": c.attrs["is_log"],
+                                                      "grads": want}))
+        return tuple(next(outs) if w else None for w in want)
+    return rule
+
+
+def _pdf_backward_grad(name: str):
+    def rule(c, *g):
+        raise MXCoreError(f"{name}_backward has no gradient rule: {name} is differentiable "
+                          "once (as in MXNet)")
+    return rule
+
+
+def _pdf_ops(name: str, dens: Density) -> Tuple[Op, Op]:
+    n = 1 + len(dens.params)
+    inputs = ", ".join(("sample",) + dens.params)
+    op = Op(f"random_pdf_{name}", n, attrs={"is_log": False}, aliases=(f"_random_pdf_{name}",),
+            doc=f"density (its log with is_log) of sample under the {dens.doc}: ({inputs})")
+    backward = Op(f"random_pdf_{name}_backward", n + 1, nout=-1, dtype_arg=1,
+                  attrs={"is_log": False, "grads": (True,) * n},
+                  doc=f"random_pdf_{name}'s gradients in one op: (out_grad, {inputs}) -> the "
+                      f"gradients ``grads`` asks for")
+    op.def_infer(_pdf_infer(dens))
+    op.def_grad(_pdf_grad(backward))
+    backward.def_infer(_pdf_backward_infer(op.infer))
+    backward.def_grad(_pdf_backward_grad(op.name))
+    return op, backward
+
+
+PDF_OPS, PDF_BACKWARD_OPS = {}, {}
+for _name, _dens in DENSITIES.items():
+    PDF_OPS[_name], PDF_BACKWARD_OPS[_name] = _pdf_ops(_name, _dens)
+del _name, _dens
+
 OPS = [*RANDOM_OPS.values(), RANDINT, *SAMPLE_OPS.values(), MULTINOMIAL, MULTINOMIAL_BACKWARD,
-       SHUFFLE, UNIQUE_ZIPFIAN]
+       SHUFFLE, UNIQUE_ZIPFIAN, *PDF_OPS.values(), *PDF_BACKWARD_OPS.values()]
 
 
 @MULTINOMIAL.def_infer
@@ -582,3 +717,80 @@ def generalized_negative_binomial_like(data=None, mu=1.0, alpha=1.0, out=None,
                                        name=None) -> NDArray:
     """Generalized negative binomial counts of ``data``'s shape, dtype and device."""
     return _like("generalized_negative_binomial", data, {"mu": mu, "alpha": alpha}, out)
+
+
+# random_pdf_* ------------------------------------------------------------------------------
+def _pdf(dist_name: str, sample, params: dict, is_log, out) -> NDArray:
+    op = PDF_OPS[dist_name]
+    arrays = (sample, *params.values())
+    names = ("sample", *params)
+    bad = [f"{n} {'missing' if a is None else type(a).__name__}"
+           for n, a in zip(names, arrays) if not isinstance(a, NDArray)]
+    if bad:
+        raise _fail(op.name, "sample and parameters must be NDArrays, got " + ", ".join(bad),
+                    [a for a in arrays if isinstance(a, NDArray)])
+    attrs = {"is_log": bool(is_log)}
+    try:
+        op.infer_shape_dtype([a.shape for a in arrays], [a.dtype for a in arrays], attrs)
+    except MXCoreError as exc:
+        raise _fail(op.name, str(exc), arrays) from None
+    return _write(op.name, invoke(op, arrays, attrs), out)
+
+
+def random_pdf_uniform(sample: NDArray = None, low: NDArray = None, high: NDArray = None,
+                       is_log: bool = False, out=None, name=None) -> NDArray:
+    """1 / (high - low) (its log with ``is_log``) per sample; ``low`` and ``high`` have
+    shape S, ``sample`` S + T.  As in MXNet the samples are not checked against
+    [low, high)."""
+    return _pdf("uniform", sample, {"low": low, "high": high}, is_log, out)
+
+
+def random_pdf_normal(sample: NDArray = None, mu: NDArray = None, sigma: NDArray = None,
+                      is_log: bool = False, out=None, name=None) -> NDArray:
+    """Normal densities (mean ``mu``, standard deviation ``sigma``, shape S) of
+    ``sample`` (shape S + T)."""
+    return _pdf("normal", sample, {"mu": mu, "sigma": sigma}, is_log, out)
+
+
+def random_pdf_gamma(sample: NDArray = None, alpha: NDArray = None, beta: NDArray = None,
+                     is_log: bool = False, out=None, name=None) -> NDArray:
+    """Gamma densities with shape ``alpha`` and *rate* ``beta`` (shape S) of ``sample``
+    (shape S + T)."""
+    return _pdf("gamma", sample, {"alpha": alpha, "beta": beta}, is_log, out)
+
+
+def random_pdf_exponential(sample: NDArray = None, lam: NDArray = None, is_log: bool = False,
+                           out=None, name=None) -> NDArray:
+    """Exponential densities with rate ``lam`` (shape S) of ``sample`` (shape S + T)."""
+    return _pdf("exponential", sample, {"lam": lam}, is_log, out)
+
+
+def random_pdf_poisson(sample: NDArray = None, lam: NDArray = None, is_log: bool = False,
+                       out=None, name=None) -> NDArray:
+    """Poisson probabilities with rate ``lam`` (shape S) of the counts ``sample`` (shape
+    S + T; non-integer counts through the gamma function, as MXNet)."""
+    return _pdf("poisson", sample, {"lam": lam}, is_log, out)
+
+
+def random_pdf_negative_binomial(sample: NDArray = None, k: NDArray = None, p: NDArray = None,
+                                 is_log: bool = False, out=None, name=None) -> NDArray:
+    """Negative binomial probabilities of ``sample`` failures before the ``k``-th success
+    (success probability ``p``; ``k`` may be real)."""
+    return _pdf("negative_binomial", sample, {"k": k, "p": p}, is_log, out)
+
+
+def random_pdf_generalized_negative_binomial(sample: NDArray = None, mu: NDArray = None,
+                                             alpha: NDArray = None, is_log: bool = False,
+                                             out=None, name=None) -> NDArray:
+    """Negative binomial probabilities with mean ``mu`` and dispersion ``alpha``
+    (k = 1 / alpha, p = 1 / (1 + mu * alpha)) of the counts ``sample``."""
+    return _pdf("generalized_negative_binomial", sample, {"mu": mu, "alpha": alpha}, is_log,
+                out)
+
+
+def random_pdf_dirichlet(sample: NDArray = None, alpha: NDArray = None, is_log: bool = False,
+                         out=None, name=None) -> NDArray:
+    """Dirichlet densities: ``alpha`` has shape S + (K,), ``sample`` S + T + (K,), the
+    output S + T ((1,) for a single sample).  As in MXNet the samples are not checked to
+    lie on the simplex."""
+    return _pdf("dirichlet", sample, {"alpha": alpha}, is_log, out)

@@ -19,6 +19,7 @@ from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke, invoke_unary
 from mxcore.ndarray.ndarray import NDArray
 from mxcore.op import REQUIRED, Op
+from mxcore.ops.creation import COPY
 from mxcore.ops.rules import normalize_axis, unbroadcast
 
 OPS: list = []
@@ -120,16 +121,35 @@ def reshape(data: NDArray, shape, reverse: bool = False) -> NDArray:
     return invoke_unary(RESHAPE, data, {"shape": out})
 
 
-def expand_dims(data: NDArray, axis: int) -> NDArray:
+def _reshaped(data: NDArray, shape, inplace: bool) -> NDArray:
+    """``data`` with a new shape: a copy, as MXNet's operators give, or with
+    ``inplace`` a view of the same buffer (MXNet's ``x.flatten(inplace=True)``)."""
+    view = invoke_unary(RESHAPE, data, {"shape": shape})
+    return view if inplace else invoke_unary(COPY, view)
+
+
+def _drop_axis(data: NDArray, axis: int) -> NDArray:
+    """A view without ``axis`` (of size 1), for rules and the ops that squeeze."""
+    return invoke_unary(RESHAPE, data, {"shape": data.shape[:axis] + data.shape[axis + 1:]})
+
+
+def _add_axis(data: NDArray, axis: int) -> NDArray:
+    """A view with a new axis of size 1 at ``axis`` (in range)."""
+    return invoke_unary(RESHAPE, data, {"shape": data.shape[:axis] + (1,) + data.shape[axis:]})
+
+
+def expand_dims(data: NDArray, axis: int, inplace: bool = False) -> NDArray:
+    """``data`` with a new axis of size 1 at ``axis``."""
     nd = data.ndim + 1
     if not -nd <= axis < nd:
         _fail("expand_dims", f"axis {axis} out of range for a {data.ndim}-d input", data)
     axis %= nd
-    shape = data.shape[:axis] + (1,) + data.shape[axis:]
-    return invoke_unary(RESHAPE, data, {"shape": shape})
+    return _reshaped(data, data.shape[:axis] + (1,) + data.shape[axis:], inplace)
 
 
-def squeeze(data: NDArray, axis=None) -> NDArray:
+def squeeze(data: NDArray, axis=None, inplace: bool = False) -> NDArray:
+    """``data`` without its axes of size 1 (those in ``axis`` only, if given); all of
+    them squeezed away leaves shape (1,), as in MXNet."""
     if axis is None:
         shape = tuple(s for s in data.shape if s != 1)
     else:
@@ -139,14 +159,16 @@ def squeeze(data: NDArray, axis=None) -> NDArray:
             if data.shape[a] != 1:
                 _fail("squeeze", f"cannot squeeze axis {a} of size {data.shape[a]}", data)
         shape = tuple(s for i, s in enumerate(data.shape) if i not in axes)
-    return invoke_unary(RESHAPE, data, {"shape": shape})
+    if not shape and data.ndim:
+        shape = (1,)  # MXNet keeps one axis
+    return _reshaped(data, shape, inplace)
 
 
-def flatten(data: NDArray) -> NDArray:
+def flatten(data: NDArray, inplace: bool = False) -> NDArray:
     """Collapse all axes but the first (MXNet's Flatten)."""
     if data.ndim == 0:
-        return invoke_unary(RESHAPE, data, {"shape": (1, 1)})
-    return invoke_unary(RESHAPE, data, {"shape": (data.shape[0], math.prod(data.shape[1:]))})
+        return _reshaped(data, (1, 1), inplace)
+    return _reshaped(data, (data.shape[0], math.prod(data.shape[1:])), inplace)
 
 
 Flatten = flatten
@@ -213,15 +235,33 @@ def broadcast_like(lhs: NDArray, rhs: NDArray, lhs_axes=None, rhs_axes=None) -> 
     """``lhs`` broadcast to ``rhs``'s shape; with ``lhs_axes``/``rhs_axes``, only
     those axes of ``lhs`` take the sizes of the paired axes of ``rhs`` (MXNet)."""
     if lhs_axes is None and rhs_axes is None:
-        return broadcast_to(lhs, rhs.shape)
-    la = (lhs_axes,) if isinstance(lhs_axes, int) else tuple(lhs_axes or ())
-    ra = (rhs_axes,) if isinstance(rhs_axes, int) else tuple(rhs_axes or ())
-    if len(la) != len(ra):
-        _fail("broadcast_like", f"lhs_axes {la} and rhs_axes {ra} differ in length", lhs, rhs)
-    shape = list(lhs.shape)
-    for a, b in zip(la, ra):
-        shape[normalize_axis(a, lhs.ndim)] = rhs.shape[normalize_axis(b, rhs.ndim)]
+        if lhs.ndim != rhs.ndim:
+            _fail("broadcast_like", f"cannot broadcast shape {lhs.shape} to {rhs.shape}: "
+                  "the ranks differ", lhs, rhs)
+        shape = rhs.shape
+        pairs = [(i, i) for i in range(lhs.ndim)]
+    else:
+        la = _axes_tuple(lhs_axes if lhs_axes is not None else rhs_axes)
+        ra = _axes_tuple(rhs_axes if rhs_axes is not None else lhs_axes)
+        if not la or not ra:
+            _fail("broadcast_like", "lhs_axes and rhs_axes must not be empty", lhs, rhs)
+        if len(la) != len(ra):
+            _fail("broadcast_like", f"lhs_axes {la} and rhs_axes {ra} differ in length",
+                  lhs, rhs)
+        pairs = [(normalize_axis(a, lhs.ndim, "broadcast_like"),
+                  normalize_axis(b, rhs.ndim, "broadcast_like")) for a, b in zip(la, ra)]
+        shape = list(lhs.shape)
+        for a, b in pairs:
+            shape[a] = rhs.shape[b]
+    for a, b in pairs:  # only axes of size 1 grow
+        if lhs.shape[a] not in (1, rhs.shape[b]):
+            _fail("broadcast_like", f"axis {a} of size {lhs.shape[a]} cannot be broadcast "
+                  f"to size {rhs.shape[b]} ({lhs.shape} like {rhs.shape})", lhs, rhs)
     return broadcast_to(lhs, shape)
+
+
+def _axes_tuple(axes) -> tuple:
+    return (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
 
 
 def reshape_like(lhs: NDArray, rhs: NDArray, lhs_begin=None, lhs_end=None, rhs_begin=None,
@@ -307,7 +347,7 @@ def _stack_infer(s, d, a):
 
 
 STACK.def_grad(lambda c, g: tuple(split(g, len(c.inputs), c.attrs["axis"], squeeze_axis=True))
-               if len(c.inputs) > 1 else (squeeze(g, c.attrs["axis"]),))
+               if len(c.inputs) > 1 else (_drop_axis(g, c.attrs["axis"]),))
 
 
 def stack(*data: NDArray, axis: int = 0) -> NDArray:
@@ -357,7 +397,7 @@ def _split_grad(c, *gs):
         if g is None:
             g = zeros(tuple(part), ctx=x.context, dtype=x.dtype)
         elif c.attrs["squeeze_axis"]:
-            g = expand_dims(g, axis)
+            g = _add_axis(g, axis)
         filled.append(g)
     return (concat(*filled, dim=axis) if len(filled) > 1 else filled[0],)
 
@@ -541,7 +581,7 @@ def split_v2(ary: NDArray, indices_or_sections, axis: int = 0,
                   f"of size {n}", ary)
     outs = [slice_axis(ary, axis, b, e) for b, e in zip(bounds, bounds[1:])]
     if squeeze_axis:
-        outs = [squeeze(o, axis) for o in outs]
+        outs = [_drop_axis(o, axis) for o in outs]
     return outs[0] if len(outs) == 1 else outs
 
 

@@ -23,10 +23,12 @@ import numpy as np
 from mxcore.base import MXCoreError
 from mxcore.lr_scheduler import LRScheduler
 from mxcore.ndarray.ndarray import NDArray
-from mxcore.ops import optimizer as _ops
+from mxcore.ops import elemwise as _ew, optimizer as _ops
 from mxcore.ops.creation import array as _array, zeros_like as _zeros_like
+from mxcore.ops.random import normal as _normal
 
 __all__ = ["Optimizer", "SGD", "NAG", "Adam", "AdamW", "RMSProp", "AdaGrad", "AdaDelta",
+           "Adamax", "Nadam", "Signum", "FTML", "Ftrl", "LAMB", "SGLD", "DCASGD", "ccSGD",
            "Updater", "create", "get_updater", "register"]
 
 
@@ -609,6 +611,302 @@ class AdaDelta(Optimizer):
         _ops.adadelta_update(weight, grad, acc_g, acc_delta, rho=self.rho, epsilon=self.epsilon,
                              wd=wd, rescale_grad=self.rescale_grad, clip_gradient=clip, lr=1.0)
 
+
+
+@register
+class ccSGD(SGD):  # noqa: N801 - MXNet's name
+    """[DEPRECATED] The same as ``SGD`` (MXNet keeps the name for old scripts)."""
+
+
+@register
+class Signum(Optimizer):
+    """Signum: the sign of the gradient's momentum (Bernstein et al. 2018)::
+
+        mom = momentum * mom - (1 - momentum) * (clip(rescale_grad * grad) + wd * weight)
+        weight = (1 - lr * wd_lh) * weight + lr * sign(mom)
+
+    ``wd_lh`` is decoupled weight decay.  With ``momentum=0`` there is no state
+    and the step is SignSGD: ``weight = (1 - lr*(wd + wd_lh))*weight -
+    lr*sign(grad)`` (MXNet 1.9 rejects ``wd_lh`` there)."""
+
+    def __init__(self, learning_rate=0.01, momentum=0.9, wd_lh=0.0, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.momentum = momentum
+        self.wd_lh = wd_lh
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight) if self.momentum != 0.0 else None
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        common = dict(lr=lr, rescale_grad=self.rescale_grad, clip_gradient=self._clip())
+        if state is not None:
+            _ops.signum_update(weight, grad, state, momentum=self.momentum, wd=wd,
+                               wd_lh=self.wd_lh, **common)
+        else:
+            _ops.signsgd_update(weight, grad, wd=wd + self.wd_lh, **common)
+
+
+@register
+class FTML(Optimizer):
+    """FTML, Follow the Moving Leader (Zheng & Kwok 2017): at step ``t``::
+
+        g = clip(rescale_grad * grad + wd * weight)
+        v = beta2 * v + (1 - beta2) * g**2
+        d_t = (1 - beta1**t) / lr * (sqrt(v / (1 - beta2**t)) + epsilon)
+        z = beta1 * z + (1 - beta1) * g - (d_t - beta1 * d) * weight
+        d = d_t;  weight = -z / d_t
+    """
+
+    def __init__(self, beta1=0.6, beta2=0.999, epsilon=1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight), _zeros_like(weight))  # d, v, z
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        d, v, z = state
+        _ops.ftml_update(weight, grad, d, v, z, lr=lr, beta1=self.beta1, beta2=self.beta2,
+                         epsilon=self.epsilon, t=self._index_update_count[index], wd=wd,
+                         rescale_grad=self.rescale_grad, clip_grad=self._clip())
+
+
+@register
+class Ftrl(Optimizer):
+    """FTRL-Proximal (McMahan et al., *Ad Click Prediction: a View from the
+    Trenches*)::
+
+        g = clip(rescale_grad * grad)
+        z += g - (sqrt(n + g**2) - sqrt(n)) * weight / lr
+        n += g**2
+        weight = (sign(z) * lamda1 - z) / ((beta + sqrt(n)) / lr + wd) * (|z| > lamda1)
+
+    ``lamda1`` is the L1 strength, ``beta`` the per-coordinate learning-rate
+    offset.  The learning rate defaults to 0.1.  (Arrays are dense: every row
+    is updated, as MXNet does for dense gradients.)"""
+
+    def __init__(self, lamda1=0.01, learning_rate=0.1, beta=1, **kwargs):
+        super().__init__(**kwargs)
+        self.lamda1 = lamda1
+        self.beta = beta
+        self.lr = learning_rate
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))  # z, n
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        z, n = state
+        _ops.ftrl_update(weight, grad, z, n, lr=lr, lamda1=self.lamda1, beta=self.beta, wd=wd,
+                         rescale_grad=self.rescale_grad, clip_gradient=self._clip())
+
+
+def _preprocessed(opt: Optimizer, weight, grad, wd: float):
+    """``clip(rescale_grad * grad + wd * weight)`` as a new array (the Python-level
+    optimizers of MXNet clip whenever ``clip_gradient`` is not None)."""
+    g = grad * opt.rescale_grad
+    if wd:
+        g = g + weight * wd
+    if opt.clip_gradient is not None:
+        g = _ew.clip(g, -opt.clip_gradient, opt.clip_gradient)
+    return g
+
+
+@register
+class Adamax(Optimizer):
+    """AdaMax, Adam with the infinity norm (Kingma & Ba, section 7)::
+
+        g = clip(rescale_grad * grad + wd * weight)
+        m = beta1 * m + (1 - beta1) * g
+        u = maximum(beta2 * u, |g|)
+        weight -= lr / (1 - beta1**t) * m / u
+    """
+
+    def __init__(self, learning_rate=0.002, beta1=0.9, beta2=0.999, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))  # m, u
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        lr /= 1. - self.beta1 ** self._index_update_count[index]
+        g = _preprocessed(self, weight, grad, wd)
+        m, u = state
+        m *= self.beta1
+        m += g * (1. - self.beta1)
+        u[...] = _ew.maximum(u * self.beta2, _ew.abs(g))
+        weight -= m / u * lr
+
+
+@register
+class Nadam(Optimizer):
+    """Nadam, Adam with Nesterov momentum (Dozat 2016), with MXNet 1.x's warming
+    momentum schedule ``mu_t = beta1 * (1 - 0.5 * 0.96**(t * schedule_decay))``.
+    As in MXNet, the running product of the ``mu_t`` (``m_schedule``) is one per
+    optimizer, advanced by every weight's update."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 schedule_decay=0.004, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.schedule_decay = schedule_decay
+        self.m_schedule = 1.
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))  # mean, variance
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        t = self._index_update_count[index]
+        g = _preprocessed(self, weight, grad, wd)
+        mu_t = self.beta1 * (1. - 0.5 * 0.96 ** (t * self.schedule_decay))
+        mu_next = self.beta1 * (1. - 0.5 * 0.96 ** ((t + 1) * self.schedule_decay))
+        self.m_schedule = self.m_schedule * mu_t
+        schedule_next = self.m_schedule * mu_next
+        m, v = state
+        m *= self.beta1
+        m += g * (1. - self.beta1)
+        v *= self.beta2
+        v += g * g * (1. - self.beta2)
+        m_bar = (g * ((1. - mu_t) / (1. - self.m_schedule))
+                 + m * (mu_next / (1. - schedule_next)))
+        v_hat = v / (1. - self.beta2 ** t)
+        weight -= m_bar / (_ew.sqrt(v_hat) + self.epsilon) * lr
+
+
+@register
+class SGLD(Optimizer):
+    """Stochastic Gradient Langevin Dynamics (Welling & Teh 2011)::
+
+        weight += -lr/2 * (clip(rescale_grad * grad) + wd * weight) + N(0, sqrt(lr))
+
+    The noise is drawn from ``mx.random.normal`` in the weight's dtype, so
+    ``mx.random.seed`` makes runs repeatable."""
+
+    def create_state(self, index, weight):
+        return None
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        g = grad * self.rescale_grad
+        if self.clip_gradient is not None:
+            g = _ew.clip(g, -self.clip_gradient, self.clip_gradient)
+        weight += (g + weight * wd) * (-lr / 2)
+        weight += _normal(0, math.sqrt(lr), shape=weight.shape, dtype=weight.dtype,
+                          ctx=weight.context)
+
+
+@register
+class DCASGD(Optimizer):
+    """Delay-compensated asynchronous SGD (Zheng et al. 2017)::
+
+        step = -lr * (g + wd * weight + lamda * g * g * (weight - previous_weight))
+        mom = momentum * mom + step  (step alone without momentum)
+        previous_weight = weight;  weight += mom
+
+    with ``g = clip(rescale_grad * grad)``.  The state is (momentum or None,
+    previous weight)."""
+
+    def __init__(self, momentum=0.0, lamda=0.04, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+        self.weight_previous: Dict[Any, Any] = {}
+        self.lamda = lamda
+
+    def create_state(self, index, weight):
+        mom = _zeros_like(weight) if self.momentum != 0.0 else None
+        return (mom, weight.copy())  # momentum, previous weight
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        g = grad * self.rescale_grad
+        if self.clip_gradient is not None:
+            g = _ew.clip(g, -self.clip_gradient, self.clip_gradient)
+        mom, previous = state
+        step = (g + weight * wd + g * g * (weight - previous) * self.lamda) * -lr
+        if mom is not None:
+            mom *= self.momentum
+            mom += step
+            step = mom
+        previous[...] = weight
+        weight += step
+
+
+def _lamb_fusable(weight, state) -> bool:
+    """LAMB weights the multi-tensor op takes: not float16 (those may keep a
+    float32 master copy), state (mean, var)."""
+    return (weight.dtype != np.float16 and isinstance(state, tuple) and len(state) == 2
+            and isinstance(state[0], NDArray))
+
+
+@register
+class LAMB(Optimizer):
+    """LAMB, layer-wise adaptive moments (You et al. 2019): at step ``t``::
+
+        g = clip(rescale_grad * grad)
+        m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g**2
+        d = m_hat / (sqrt(v_hat) + epsilon) + wd * weight   (hats: bias corrected)
+        r1 = clip(||weight||, lower_bound, upper_bound);  r2 = ||d||
+        weight -= lr * (r1 / r2 if r1 and r2 else 1) * d
+
+    One weight runs ``lamb_update_phase1``/``lamb_update_phase2``; lists of
+    weights run ``multi_lamb_update`` (``aggregate_num`` at a time)."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-6,
+                 lower_bound=None, upper_bound=None, bias_correction=True, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.lower_bound = lower_bound
+        self.upper_bound = upper_bound
+        self.bias_correction = bias_correction
+        self.aggregate_num = _aggregation_size()
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))  # mean, variance
+
+    def _hp(self) -> dict:
+        """Phase-one hyperparameters (MXNet passes a bound only when it is truthy)."""
+        return dict(beta1=self.beta1, beta2=self.beta2, epsilon=self.epsilon,
+                    bias_correction=self.bias_correction, rescale_grad=self.rescale_grad,
+                    clip_gradient=self._clip())
+
+    def _bounds(self) -> dict:
+        return dict(lower_bound=float(self.lower_bound) if self.lower_bound else -1.0,
+                    upper_bound=float(self.upper_bound) if self.upper_bound else -1.0)
+
+    _fusable = staticmethod(_lamb_fusable)
+
+    def _run_fused(self, idx, weights, grads, states):
+        _ops.multi_lamb_update(weights, grads, [m for m, _ in states], [v for _, v in states],
+                               step_count=[self._index_update_count[i] for i in idx],
+                               lrs=self._get_lrs(idx), wds=self._get_wds(idx),
+                               **self._hp(), **self._bounds())
+
+    def _update_impl(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        mean, var = state
+        g = _ops.lamb_update_phase1(weight, grad, mean, var, t=self._index_update_count[index],
+                                    wd=wd, **self._hp())
+        _ops.lamb_update_phase2(weight, g, weight.norm(), g.norm(), lr=lr, **self._bounds())
 
 # Updater -------------------------------------------------------------------------------------
 STATES_FORMAT = "mxcore.optimizer.states"

@@ -21,12 +21,17 @@ def _mean_exclude_batch(loss):
     return loss.reshape(loss.shape[0], -1).mean(axis=1)
 
 
+def _sum_exclude_batch(loss):
+    return loss.reshape(loss.shape[0], -1).sum(axis=1)
+
+
 rng = np.random.default_rng(7)
 PRED = rng.normal(size=(4, 5))
 LOGITS_BIG = PRED * 40  # exercises numerical stability
 SPARSE = rng.integers(0, 5, size=4).astype(np.float64)
 DENSE = special.softmax(rng.normal(size=(4, 5)), axis=1)
 BINARY = (rng.random((4, 5)) > 0.5).astype(np.float64)
+SIGNED = 2 * BINARY - 1
 REG = rng.normal(size=(4, 5))
 SW = rng.uniform(0.5, 2, size=(4, 1))
 
@@ -62,10 +67,19 @@ CASES = [
     ("huber", gloss.HuberLoss(rho=0.5), PRED, REG,
      lambda p, l: _mean_exclude_batch(np.where(np.abs(p - l) > 0.5, np.abs(p - l) - 0.25,
                                                (p - l) ** 2)),),
+    # MXNet 1.9.1 sums KL over the non-batch axes (its docs say mean)
     ("kl", gloss.KLDivLoss(), _log_softmax(PRED), DENSE,
-     lambda p, l: _mean_exclude_batch(l * (np.log(l + 1e-12) - p))),
+     lambda p, l: _sum_exclude_batch(l * (np.log(l + 1e-12) - p))),
     ("kl_logits", gloss.KLDivLoss(from_logits=False), PRED, DENSE,
-     lambda p, l: _mean_exclude_batch(l * (np.log(l + 1e-12) - _log_softmax(p)))),
+     lambda p, l: _sum_exclude_batch(l * (np.log(l + 1e-12) - _log_softmax(p)))),
+    ("hinge", gloss.HingeLoss(), PRED, SIGNED,
+     lambda p, l: _mean_exclude_batch(np.maximum(0, 1 - p * l))),
+    ("squared_hinge_margin", gloss.SquaredHingeLoss(margin=0.5), PRED, SIGNED,
+     lambda p, l: _mean_exclude_batch(np.maximum(0, 0.5 - p * l) ** 2)),
+    ("logistic_signed", gloss.LogisticLoss(), LOGITS_BIG, SIGNED,
+     lambda p, l: _mean_exclude_batch(np.logaddexp(0, -p * l))),
+    ("logistic_binary", gloss.LogisticLoss(label_format="binary"), PRED, BINARY,
+     lambda p, l: _mean_exclude_batch(np.logaddexp(0, -p * (2 * l - 1)))),
 ]
 
 

@@ -401,7 +401,7 @@ def test_create_and_register():
             assert isinstance(opt, mx.optimizer.Optimizer)
     opt = mx.optimizer.Optimizer.create_optimizer("sgd", momentum=0.9, wd=1e-4)
     assert opt.momentum == 0.9 and opt.wd == 1e-4
-    with pytest.raises(ValueError, match="Cannot find optimizer 'adamm'.*adam, adamw"):
+    with pytest.raises(ValueError, match="Cannot find optimizer 'adamm'.*adam, adamax, adamw"):
         mx.optimizer.create("adamm")
     with pytest.raises(TypeError):
         mx.optimizer.create("sgd", momentun=0.9)   # misspelt hyperparameter
@@ -751,3 +751,398 @@ def test_sgd_optimizer_fuses_lists_like_single_updates(device):
         rng = np.random.default_rng(9)
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+# SignSGD, Signum, FTRL, FTML ops -----------------------------------------------------------
+def ref_signsgd(w, g, s, lr, wd, rescale_grad, clip_gradient):
+    return (1 - lr * wd) * w - lr * np.sign(g), []
+
+
+def ref_signum(w, g, s, lr, momentum, wd, rescale_grad, clip_gradient, wd_lh):
+    mom = momentum * s[0] - (1 - momentum) * (_clip(rescale_grad * g, clip_gradient) + wd * w)
+    return (1 - lr * wd_lh) * w + lr * np.sign(mom), [mom]
+
+
+def ref_ftrl(w, g, s, lr, lamda1, beta, wd, rescale_grad, clip_gradient):
+    gg = _clip(rescale_grad * g, clip_gradient)
+    z = s[0] + gg - (np.sqrt(s[1] + gg ** 2) - np.sqrt(s[1])) * w / lr
+    n = s[1] + gg ** 2
+    w = np.where(np.abs(z) > lamda1, (np.sign(z) * lamda1 - z) / ((beta + np.sqrt(n)) / lr + wd),
+                 0.0)
+    return w, [z, n]
+
+
+SIGN_FTRL_CASES = [
+    ("signsgd_update", 0, dict(lr=0.1, **PREP), ref_signsgd),
+    ("signum_update", 1, dict(lr=0.1, momentum=0.9, wd_lh=0.02, **PREP), ref_signum),
+    ("ftrl_update", 2, dict(lr=0.1, lamda1=0.01, beta=1.0, **PREP), ref_ftrl),
+    ("ftrl_update", 2, dict(lr=0.5, lamda1=1.5, beta=0.5, **PREP), ref_ftrl),  # sparsifies
+]
+SIGN_FTRL_IDS = ["signsgd", "signum", "ftrl", "ftrl-l1"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("clip", [-1.0, 1.0, 0.0], ids=["noclip", "clip1", "clip0"])
+@pytest.mark.parametrize("case", SIGN_FTRL_CASES, ids=SIGN_FTRL_IDS)
+def test_sign_and_ftrl_ops_match_reference(case, clip, dtype, device):
+    w = _run_op(case, clip, dtype, device)
+    if case[3] is ref_ftrl and case[2]["lamda1"] > 1 and clip != 0.0:
+        assert 0 < (w.asnumpy() == 0).sum() < w.size  # the L1 term zeroes some weights
+
+
+@pytest.mark.parametrize("case", SIGN_FTRL_CASES, ids=SIGN_FTRL_IDS)
+def test_sign_and_ftrl_ops_several_blocks_and_views(case, device):
+    test_op_several_blocks_and_views(case, device)
+
+
+def ref_ftml(w, g, s, t, lr, beta1, beta2, epsilon, wd, rescale_grad, clip_grad):
+    gg = _clip(rescale_grad * g + wd * w, clip_grad)
+    v = beta2 * s[1] + (1 - beta2) * gg ** 2
+    d = (1 - beta1 ** t) / lr * (np.sqrt(v / (1 - beta2 ** t)) + epsilon)
+    z = beta1 * s[2] + (1 - beta1) * gg - (d - beta1 * s[0]) * w
+    return -z / d, [d, v, z]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("clip", [-1.0, 1.0, 0.0], ids=["noclip", "clip1", "clip0"])
+@pytest.mark.parametrize("shape", [SHAPE, (300, 517)], ids=["small", "blocks"])
+def test_ftml_op_matches_reference(shape, clip, dtype, device):
+    attrs = dict(lr=0.05, beta1=0.6, beta2=0.9, epsilon=1e-6, wd=0.05, rescale_grad=0.5,
+                 clip_grad=clip)
+    w0, grads = _data(np.random.default_rng(11), dtype, shape)
+    w = _nd(w0, device)
+    states = [mx.nd.zeros(shape, ctx=device, dtype=dtype) for _ in range(3)]
+    rw, rs = w0.astype(np.float64), [np.zeros(shape)] * 3
+    for t, g in enumerate(grads, start=1):
+        assert mx.nd.ftml_update(w, _nd(g, device), *states, t=t, **attrs) is w
+        rw, rs = ref_ftml(rw, g.astype(np.float64), rs, t, **attrs)
+        _close(w, rw, dtype, f"weight, step {t}")
+        for i, (a, r) in enumerate(zip(states, rs)):
+            _close(a, r, dtype, f"state {i}, step {t}")
+    with pytest.raises(OperatorError, match="'t' is required"):
+        mx.nd.ftml_update(w, _nd(grads[0], device), *states, lr=0.1)
+
+
+# LAMB ops ------------------------------------------------------------------------------
+def ref_lamb_phase1(w, g, m, v, beta1, beta2, epsilon, t, bias_correction, wd, rescale_grad,
+                    clip_gradient):
+    gg = _clip(rescale_grad * g, clip_gradient)
+    m = beta1 * m + (1 - beta1) * gg
+    v = beta2 * v + (1 - beta2) * gg ** 2
+    mh, vh = (m / (1 - beta1 ** t), v / (1 - beta2 ** t)) if bias_correction else (m, v)
+    return mh / (np.sqrt(vh) + epsilon) + wd * w, m, v
+
+
+def ref_lamb_phase2(w, d, lr, lower_bound=-1.0, upper_bound=-1.0):
+    r1, r2 = np.linalg.norm(w), np.linalg.norm(d)
+    if lower_bound >= 0:
+        r1 = max(r1, lower_bound)
+    if upper_bound >= 0:
+        r1 = min(r1, upper_bound)
+    return w - lr * (r1 / r2 if r1 and r2 else 1.0) * d
+
+
+LAMB_HP = dict(beta1=0.8, beta2=0.95, epsilon=1e-6, rescale_grad=0.5)
+BOUNDS = [(-1.0, -1.0), (100.0, -1.0), (-1.0, 0.5)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("bias_correction", [True, False])
+@pytest.mark.parametrize("clip", [-1.0, 1.0])
+@pytest.mark.parametrize("bounds", BOUNDS, ids=["nobound", "lower", "upper"])
+@pytest.mark.parametrize("shape", [SHAPE, (300, 517)], ids=["small", "blocks"])
+def test_lamb_phases_match_reference(shape, bounds, clip, bias_correction, dtype, device):
+    w0, grads = _data(np.random.default_rng(12), dtype, shape)
+    w = _nd(w0, device)
+    m, v = (mx.nd.zeros(shape, ctx=device, dtype=dtype) for _ in range(2))
+    rw, rm, rv = w0.astype(np.float64), np.zeros(shape), np.zeros(shape)
+    hp = dict(LAMB_HP, bias_correction=bias_correction, clip_gradient=clip, wd=0.05)
+    lower, upper = bounds
+    for t, g in enumerate(grads, start=1):
+        gx = _nd(g, device)
+        d = mx.nd.lamb_update_phase1(w, gx, m, v, t=t, **hp)
+        rd, rm, rv = ref_lamb_phase1(rw, g.astype(np.float64), rm, rv, t=t, **hp)
+        _close(d, rd, dtype, f"direction, step {t}")
+        _close(m, rm, dtype, f"mean, step {t}")
+        _close(v, rv, dtype, f"var, step {t}")
+        out = mx.nd.lamb_update_phase2(w, d, w.norm(), d.norm(), lr=0.1, lower_bound=lower,
+                                       upper_bound=upper)
+        assert out is w
+        rw = ref_lamb_phase2(rw, rd, 0.1, lower, upper)
+        _close(w, rw, dtype, f"weight, step {t}")
+        np.testing.assert_array_equal(gx.asnumpy(), g)
+
+
+def test_lamb_phase2_trust_ratio_edges(device):
+    """The ratio is 1 when either norm is 0; out= another array leaves the weight."""
+    w = mx.nd.array([3.0, 4.0], ctx=device)
+    d = mx.nd.array([1.0, -1.0], ctx=device)
+    zero, five = mx.nd.zeros((1,), ctx=device), mx.nd.array([5.0], ctx=device)
+    other = mx.nd.zeros((2,), ctx=device)
+    assert mx.nd.lamb_update_phase2(w, d, zero, five, lr=0.5, out=other) is other
+    np.testing.assert_allclose(other.asnumpy(), [2.5, 4.5])
+    np.testing.assert_array_equal(w.asnumpy(), [3.0, 4.0])
+    mx.nd.lamb_update_phase2(w, d, five, zero, lr=0.5)
+    np.testing.assert_allclose(w.asnumpy(), [2.5, 4.5])
+    mx.nd.lamb_update_phase2(w, d, mx.nd.array([10.0], ctx=device), five, lr=0.5)
+    np.testing.assert_allclose(w.asnumpy(), [1.5, 5.5])  # ratio 10/5
+
+
+@pytest.mark.parametrize("bias_correction", [True, False])
+def test_mp_lamb_phases_update_the_master_copy(bias_correction, device):
+    rng = np.random.default_rng(13)
+    w0 = rng.normal(size=SHAPE)
+    w32 = _nd(w0.astype(np.float32), device)
+    w16 = w32.astype("float16")
+    m, v = mx.nd.zeros(SHAPE, ctx=device), mx.nd.zeros(SHAPE, ctx=device)
+    rw, rm, rv = w0.astype(np.float32).astype(np.float64), np.zeros(SHAPE), np.zeros(SHAPE)
+    hp = dict(LAMB_HP, bias_correction=bias_correction, clip_gradient=1.0, wd=0.05)
+    for t in range(1, 4):
+        g = (3 * rng.normal(size=SHAPE)).astype(np.float16)
+        d = mx.nd.mp_lamb_update_phase1(w16, _nd(g, device), m, v, w32, t=t, **hp)
+        assert d.dtype == np.float32
+        rd, rm, rv = ref_lamb_phase1(rw, g.astype(np.float64), rm, rv, t=t, **hp)
+        _close(d, rd, "float32", f"direction, step {t}")
+        assert mx.nd.mp_lamb_update_phase2(w16, d, w32.norm(), d.norm(), w32, lr=0.1) is w16
+        rw = ref_lamb_phase2(rw, rd, 0.1)
+        _close(w32, rw, "float32", f"master weight, step {t}")
+        np.testing.assert_array_equal(w16.asnumpy(), w32.asnumpy().astype(np.float16))
+
+
+def _lamb_tensors(rng, shapes, dtype, device):
+    return [[_nd(rng.normal(size=s).astype(dtype), device) for s in shapes],
+            [_nd((3 * rng.normal(size=s)).astype(dtype), device) for s in shapes],
+            [mx.nd.zeros(s, ctx=device, dtype=dtype) for s in shapes],
+            [mx.nd.zeros(s, ctx=device, dtype=dtype) for s in shapes]]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_multi_lamb_matches_the_phases(dtype, device):
+    shapes = [(4, 3), (5,), (2, 3, 4), (300, 517)]
+    steps, lrs, wds = [1, 3, 2, 5], [0.1, 0.05, 0.2, 0.01], [0.0, 0.01, 0.1, 0.05]
+    hp = dict(LAMB_HP, clip_gradient=1.0, bias_correction=True, lower_bound=0.5,
+              upper_bound=30.0)
+    fused = _lamb_tensors(np.random.default_rng(3), shapes, dtype, device)
+    single = _lamb_tensors(np.random.default_rng(3), shapes, dtype, device)
+    out = mx.nd.multi_lamb_update(*fused, step_count=steps, lrs=lrs, wds=wds, **hp)
+    assert all(o is w for o, w in zip(out, fused[0]))
+    for (w, g, m, v), t, lr, wd in zip(zip(*single), steps, lrs, wds):
+        d = mx.nd.lamb_update_phase1(w, g, m, v, t=t, wd=wd, **{
+            k: hp[k] for k in ("beta1", "beta2", "epsilon", "rescale_grad", "clip_gradient",
+                               "bias_correction")})
+        mx.nd.lamb_update_phase2(w, d, w.norm(), d.norm(), lr=lr, lower_bound=0.5,
+                                 upper_bound=30.0)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-14)
+    for group_f, group_s in zip(fused, single):
+        for a, b in zip(group_f, group_s):
+            np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), **tol)
+    assert not np.allclose(fused[0][3].asnumpy(), single[1][3].asnumpy())  # it moved
+
+
+def test_multi_mp_lamb_matches_the_mp_phases(device):
+    shapes = [(4, 3), (300, 517)]
+    results = []
+    for fused in (True, False):
+        w, g, m, v = _lamb_tensors(np.random.default_rng(8), shapes, "float32", device)
+        w32, w16, g16 = w, [x.astype("float16") for x in w], [x.astype("float16") for x in g]
+        if fused:
+            mx.nd.multi_mp_lamb_update(w16, g16, m, v, w32, step_count=[2, 1], lrs=[0.1, 0.2],
+                                       wds=[0.01, 0.0], clip_gradient=1.0)
+        else:
+            for a16, b16, mm, vv, a32, t, lr, wd in zip(w16, g16, m, v, w32, [2, 1],
+                                                       [0.1, 0.2], [0.01, 0.0]):
+                d = mx.nd.mp_lamb_update_phase1(a16, b16, mm, vv, a32, t=t, wd=wd,
+                                                clip_gradient=1.0)
+                mx.nd.mp_lamb_update_phase2(a16, d, a32.norm(), d.norm(), a32, lr=lr)
+        results.append([x.asnumpy().astype(np.float64) for x in w16 + w32 + m + v])
+    for i, (a, b) in enumerate(zip(*results)):
+        # the float16 weights: within one rounding (the norms' last bits differ)
+        np.testing.assert_allclose(a, b, rtol=1e-3 if i < len(shapes) else 1e-5, atol=1e-6)
+
+
+def test_lamb_op_errors(device):
+    w, g = mx.nd.ones((2, 3), ctx=device), mx.nd.ones((2, 3), ctx=device)
+    m, v = mx.nd.zeros((2, 3), ctx=device), mx.nd.zeros((2, 3), ctx=device)
+    with pytest.raises(OperatorError, match="'t' is required"):
+        mx.nd.lamb_update_phase1(w, g, m, v, wd=0.0)
+    with pytest.raises(OperatorError, match="one shape"):
+        mx.nd.lamb_update_phase1(w, g, m, mx.nd.zeros((3, 2), ctx=device), t=1, wd=0.0)
+    with pytest.raises(OperatorError, match="one element"):
+        mx.nd.lamb_update_phase2(w, g, mx.nd.ones((2,), ctx=device), mx.nd.ones((1,), ctx=device),
+                                 lr=0.1)
+    with pytest.raises(OperatorError, match="share memory"):
+        mx.nd.lamb_update_phase1(w, g, m, m, t=1, wd=0.0)
+    w16 = w.astype("float16")
+    with pytest.raises(OperatorError, match="float32"):
+        mx.nd.mp_lamb_update_phase1(w16, w16.copy(), m.astype("float16"), v, w, t=1, wd=0.0)
+    with pytest.raises(OperatorError, match="num_tensors=2"):
+        mx.nd.multi_lamb_update([w, w.copy()], [g], [m], [v], step_count=[1], lrs=[0.1],
+                                wds=[0.0])
+    with pytest.raises(OperatorError, match="unknown argument"):
+        mx.nd.multi_lamb_update([w], [g], [m], [v], step_count=[1], lrs=[0.1], wds=[0.0],
+                                beta3=0.5)
+    np.testing.assert_array_equal(w.asnumpy(), np.ones((2, 3)))
+    np.testing.assert_array_equal(m.asnumpy(), np.zeros((2, 3)))
+
+
+# the optimizers built on them, and the Python-level ones -----------------------------------
+def _ref_more(name, hp, t, w, g, s, lr, wd, memo):
+    """One step of the optimizers added for MXNet 1.x parity (states ``s`` in place;
+    ``memo`` carries Nadam's running momentum product)."""
+    rs, c = hp["rescale_grad"], hp.get("clip_gradient")
+    if name == "signum":
+        mu = hp.get("momentum", 0.9)
+        wd_lh = hp.get("wd_lh", 0.0)
+        if not mu:
+            return (1 - lr * (wd + wd_lh)) * w - lr * np.sign(g)
+        s[0] = mu * s[0] - (1 - mu) * (_clip(rs * g, c) + wd * w)
+        return (1 - lr * wd_lh) * w + lr * np.sign(s[0])
+    if name == "ftml":
+        attrs = dict(lr=lr, beta1=hp["beta1"], beta2=hp["beta2"], epsilon=hp["epsilon"], wd=wd,
+                     rescale_grad=rs, clip_grad=c if c else -1)
+        w, s[:] = ref_ftml(w, g, s, t, **attrs)
+        return w
+    if name == "ftrl":
+        w, s[:] = ref_ftrl(w, g, s, lr, hp["lamda1"], hp["beta"], wd, rs, c if c else -1)
+        return w
+    gg = _clip(rs * g + wd * w, c)
+    if name == "adamax":
+        b1, b2 = hp["beta1"], hp["beta2"]
+        s[0] = b1 * s[0] + (1 - b1) * gg
+        s[1] = np.maximum(b2 * s[1], np.abs(gg))
+        return w - lr / (1 - b1 ** t) * s[0] / s[1]
+    if name == "nadam":
+        b1, b2, eps, decay = hp["beta1"], hp["beta2"], hp["epsilon"], hp["schedule_decay"]
+        mu = b1 * (1 - 0.5 * 0.96 ** (t * decay))
+        mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * decay))
+        memo["schedule"] = memo.get("schedule", 1.0) * mu
+        s[0] = b1 * s[0] + (1 - b1) * gg
+        s[1] = b2 * s[1] + (1 - b2) * gg ** 2
+        m_bar = ((1 - mu) * gg / (1 - memo["schedule"])
+                 + mu_next * s[0] / (1 - memo["schedule"] * mu_next))
+        return w - lr * m_bar / (np.sqrt(s[1] / (1 - b2 ** t)) + eps)
+    if name == "lamb":
+        hp1 = dict(beta1=hp["beta1"], beta2=hp["beta2"], epsilon=hp["epsilon"],
+                   bias_correction=hp.get("bias_correction", True), rescale_grad=rs,
+                   clip_gradient=c if c else -1)
+        d, s[0], s[1] = ref_lamb_phase1(w, g, s[0], s[1], t=t, wd=wd, **hp1)
+        return ref_lamb_phase2(w, d, lr, hp.get("lower_bound") or -1.0,
+                               hp.get("upper_bound") or -1.0)
+    if name == "dcasgd":
+        gg = _clip(rs * g, c)
+        step = -lr * (gg + wd * w + hp["lamda"] * gg * gg * (w - s[-1]))
+        if hp.get("momentum"):
+            s[0] = hp["momentum"] * s[0] + step
+            step = s[0]
+        s[-1] = w
+        return w + step
+    raise AssertionError(name)
+
+
+MORE_CASES = [
+    ("signum", {"momentum": 0.9, "wd_lh": 0.01}),
+    ("signum", {"momentum": 0.0, "wd_lh": 0.01}),
+    ("ftml", {"beta1": 0.6, "beta2": 0.9, "epsilon": 1e-6}),
+    ("ftrl", {"lamda1": 0.01, "beta": 1.0}),
+    ("adamax", {"beta1": 0.8, "beta2": 0.95}),
+    ("nadam", {"beta1": 0.8, "beta2": 0.95, "epsilon": 1e-6, "schedule_decay": 0.004}),
+    ("lamb", {"beta1": 0.8, "beta2": 0.95, "epsilon": 1e-6}),
+    ("lamb", {"beta1": 0.8, "beta2": 0.95, "epsilon": 1e-6, "bias_correction": False,
+              "lower_bound": 0.5, "upper_bound": 2.0}),
+    ("dcasgd", {"lamda": 0.04}),
+    ("dcasgd", {"lamda": 0.04, "momentum": 0.9}),
+]
+MORE_IDS = ["signum", "signum-mom0", "ftml", "ftrl", "adamax", "nadam", "lamb", "lamb-bounds",
+            "dcasgd", "dcasgd-mom"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("clip", [None, 1.0], ids=["noclip", "clip1"])
+@pytest.mark.parametrize("name,hp", MORE_CASES, ids=MORE_IDS)
+def test_more_optimizers_match_reference(name, hp, clip, dtype, device):
+    hp = {**hp, "learning_rate": 0.05, "wd": 0.02, "rescale_grad": 0.5, "clip_gradient": clip}
+    opt = mx.optimizer.create(name, **hp)
+    w0, grads = _data(np.random.default_rng(7), dtype)
+    w = _nd(w0, device)
+    state = opt.create_state(0, w)
+    arrays = _flat(state)
+    rw = w0.astype(np.float64)
+    rs = [a.asnumpy().astype(np.float64) for a in arrays]
+    memo = {}
+    for t, g in enumerate(grads, start=1):
+        opt.update(0, w, _nd(g, device), state)
+        rw = _ref_more(name, hp, t, rw, g.astype(np.float64), rs, 0.05, 0.02, memo)
+        _close(w, rw, dtype, f"{name} weight, step {t}")
+        for i, (a, r) in enumerate(zip(arrays, rs)):
+            _close(a, r, dtype, f"{name} state {i}, step {t}")
+    assert opt.num_update == STEPS
+
+
+@pytest.mark.parametrize("name,hp", MORE_CASES, ids=MORE_IDS)
+def test_more_optimizers_update_in_place(name, hp, device):
+    test_updates_are_in_place(name, hp, device)
+
+
+@pytest.mark.parametrize("name,hp", MORE_CASES[:4], ids=MORE_IDS[:4])
+def test_fused_more_optimizers_allocate_nothing_of_weight_size(name, hp, device):
+    test_steps_allocate_nothing_of_weight_size(name, hp, device)
+
+
+def test_sgld_adds_seeded_gaussian_noise(device):
+    shape = (200, 500)
+    lr, wd, rs = 0.01, 0.1, 0.5
+    rng = np.random.default_rng(2)
+    w0, g = rng.normal(size=shape), rng.normal(size=shape)
+    opt = mx.optimizer.SGLD(learning_rate=lr, wd=wd, rescale_grad=rs, clip_gradient=0.3)
+    w = _nd(w0.astype(np.float32), device)
+    mx.random.seed(42)
+    opt.update(0, w, _nd(g.astype(np.float32), device), opt.create_state(0, w))
+    mx.random.seed(42)
+    noise = mx.random.normal(0, math.sqrt(lr), shape=shape, dtype="float32", ctx=device)
+    drift = w0 - lr / 2 * (np.clip(rs * g, -0.3, 0.3) + wd * w0)
+    np.testing.assert_allclose(w.asnumpy(), drift + noise.asnumpy(), rtol=1e-5, atol=1e-6)
+    step = w.asnumpy() - drift
+    assert abs(step.mean()) < 5e-3 and abs(step.std() / math.sqrt(lr) - 1) < 0.02
+
+
+def test_lamb_lists_fuse_like_single_updates(device):
+    """Lists go through multi_lamb_update (float16 weights through their float32
+    masters), with the numbers of weight-by-weight updates."""
+    shapes = [(5, 3), (3,), (4, 2)]
+    dtypes = ["float32", "float32", "float16"]
+    results = []
+    for aggregate in (0, 64):
+        rng = np.random.default_rng(6)
+        opt = mx.optimizer.LAMB(learning_rate=0.1, wd=0.01, multi_precision=True,
+                                lower_bound=0.1)
+        opt.aggregate_num = aggregate
+        opt.set_lr_mult({1: 0.5})
+        upd = mx.optimizer.get_updater(opt)
+        ws = [mx.nd.array(rng.normal(size=s), ctx=device, dtype=d)
+              for s, d in zip(shapes, dtypes)]
+        for step in range(3):
+            gs = [mx.nd.array(rng.normal(size=s), ctx=device, dtype=d)
+                  for s, d in zip(shapes, dtypes)]
+            k = 3 if step else 2  # weight 2 starts one step later
+            upd(list(range(k)), gs[:k], ws[:k])
+        results.append([w.asnumpy().astype(np.float64) for w in ws])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_more_optimizers_registry_and_states_round_trip(device):
+    for name in ("signum", "ftml", "ftrl", "adamax", "nadam", "lamb", "sgld", "dcasgd",
+                 "ccsgd"):
+        assert type(mx.optimizer.create(name)).__name__.lower() == name
+    assert mx.optimizer.create("ftrl").learning_rate == 0.1  # Ftrl's own default
+    opt = mx.optimizer.Nadam(learning_rate=0.01)
+    upd = mx.optimizer.get_updater(opt)
+    w = mx.nd.ones((3, 2), ctx=device)
+    for _ in range(2):
+        upd(0, mx.nd.ones((3, 2), ctx=device), w)
+    blob = upd.get_states(dump_optimizer=True)
+    fresh = mx.optimizer.get_updater(mx.optimizer.Nadam())
+    fresh.set_states(blob)
+    assert fresh.optimizer.m_schedule == opt.m_schedule != 1.0
+    for a, b in zip(_flat(fresh.states[0]), _flat(upd.states[0])):
+        np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())

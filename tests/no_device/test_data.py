@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import threading
 import time
 
 import numpy as np
@@ -403,8 +404,25 @@ def test_spawn_start_method(monkeypatch):
     ds = ArrayDataset(x, y)
     _assert_same_batches(list(DataLoader(ds, batch_size=4, num_workers=1)),
                          list(DataLoader(ds, batch_size=4)))
+    # NDArrays pickle (by value); a lock does not
+    nd_ds = ArrayDataset(mx.nd.array(x))
+    _assert_same_batches(list(DataLoader(nd_ds, batch_size=4, num_workers=1)),
+                         list(DataLoader(nd_ds, batch_size=4)))
     with pytest.raises(TypeError, match="picklable"):
-        iter(DataLoader(ArrayDataset(mx.nd.array(x)), batch_size=4, num_workers=1))
+        iter(DataLoader(_Locked(), batch_size=4, num_workers=1))
+
+
+class _Locked:
+    """A dataset that cannot be pickled (it holds a lock)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def __getitem__(self, i):
+        return i
+
+    def __len__(self):
+        return 8
 
 
 # threads ---------------------------------------------------------------------------------
@@ -420,6 +438,69 @@ def test_thread_pool():
     for i, _ in enumerate(DataLoader(ds, batch_size=1, num_workers=2, thread_pool=True)):
         if i == 1:
             break
+
+
+# auto_reload: the next pass starts when one ends ---------------------------------------
+class _Logged(SimpleDataset):
+    """Records which samples were read (threads share the log)."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.log = []
+
+    def __getitem__(self, idx):
+        self.log.append(idx)
+        return np.float32(self._data[idx])
+
+
+def _wait_for(cond, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return cond()
+
+
+def test_auto_reload_prefetches_with_threads():
+    ds = _Logged(list(range(10)))
+    lazy = DataLoader(ds, batch_size=2, num_workers=1, thread_pool=True)
+    time.sleep(0.1)
+    assert ds.log == [] and lazy._iter is None      # MXNet 1.9.1's default: no prefetch
+    ref = [b.asnumpy().tolist() for b in lazy]
+    assert ref == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]] and lazy._iter is None
+
+    ds = _Logged(list(range(10)))
+    loader = DataLoader(ds, batch_size=2, num_workers=1, thread_pool=True, prefetch=2,
+                        auto_reload=True)
+    assert _wait_for(lambda: len(ds.log) >= 4)      # loading began at construction
+    assert sorted(ds.log[:4]) == [0, 1, 2, 3]
+    for epoch in range(2):
+        assert [b.asnumpy().tolist() for b in loader] == ref
+        assert loader._iter is not None              # the next pass is already loading
+    loader.clean()
+    assert loader._iter is None
+    assert [b.asnumpy().tolist() for b in loader] == ref
+    loader.auto_reload = False
+    loader.clean()
+
+
+def test_auto_reload_with_processes_and_in_process():
+    x, y = _toy(11)
+    ds = ArrayDataset(x, y)
+    ref = list(DataLoader(ds, batch_size=4))
+    for workers in (0, 2):
+        loader = DataLoader(ds, batch_size=4, num_workers=workers, auto_reload=True)
+        for _ in range(3):
+            _assert_same_batches(list(loader), ref)
+        # a pass broken off stops (its workers with it); the next iter() starts afresh
+        it = iter(loader)
+        next(it)
+        del it
+        _assert_same_batches(list(loader), ref)
+        loader.refresh()
+        _assert_same_batches(list(loader), ref)
+        del loader        # its prefetched pass's workers stop with it
+        gc.collect()
+    assert _wait_for(lambda: multiprocessing.active_children() == [])
 
 
 def test_exports():

@@ -291,6 +291,25 @@ def test_create_variants_and_dumps_round_trip():
         I.create("nosuch")
 
 
+@pytest.mark.parametrize("make", [lambda a: mx.nd.array(a), np.asarray])
+def test_constant_array_value_dumps_and_equality(make):
+    """MXNet's test_const_init_dumps: dumps() equals json.dumps([name, init._kwargs]),
+    so _kwargs holds the array as nested lists; the array itself fills weights."""
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    init = I.Constant(make(a))
+    assert init.dumps() == json.dumps(["constant", init._kwargs])
+    assert json.loads(init.dumps()) == ["constant", {"value": a.tolist()}]
+    assert init == I.Constant(a.tolist()) and init != I.Constant(1)
+    out = mx.nd.zeros((2, 3))
+    init("fc_weight", out)
+    np.testing.assert_array_equal(out.asnumpy(), a)
+    rebuilt = mx.nd.zeros((2, 3))
+    I.create(init.dumps())("fc_weight", rebuilt)
+    np.testing.assert_array_equal(rebuilt.asnumpy(), a)
+    assert I.Constant(1).dumps() == '["constant", {"value": 1}]'
+    assert I.Constant(np.float32(2.5)).dumps() == '["constant", {"value": 2.5}]'
+
+
 def test_register_custom_initializer():
     @I.register
     @I.alias("my_test_init")

@@ -206,6 +206,29 @@ def test_accuracy_variants():
     assert acc.get()[1] == pytest.approx((scores[:, :, 0].argmax(1) == labels[:, 0]).mean())
 
 
+def test_accuracy_2d_labels_numpy_or_ndarray():
+    """A (2, 3) label against (6, 2) scores: labels are read row-major (MXNet's
+    test_acc_2d_label), whether the inputs are NDArrays or numpy arrays."""
+    scores = np.array([[0.3, 0.7], [0, 1.], [0.4, 0.6], [0.8, 0.2], [0.3, 0.5], [0.6, 0.4]],
+                      np.float32)
+    labels = np.array([[0, 1, 1], [1, 0, 1]], np.float32)
+    hits = [int(scores[i].argmax() == labels.flat[i]) for i in range(6)]   # 0 1 1 0 0 0
+    for wrap in (mx.nd.array, np.asarray):
+        acc = M.create("acc")
+        acc.update([wrap(labels)], [wrap(scores)])
+        assert acc.get()[1] == sum(hits) / 6 == pytest.approx(1 / 3)
+    # numpy and NDArray batches give the same value for every metric
+    for name, kind in (("acc", "cls"), ("top_k_accuracy", "cls"), ("ce", "cls"),
+                       ("nll_loss", "cls"), ("f1", "bin"), ("mcc", "bin"), ("mae", "reg2"),
+                       ("mse", "reg2"), ("rmse", "reg2"), ("pearsonr", "reg2")):
+        kwargs = {"top_k": 3} if name == "top_k_accuracy" else {}
+        a, b = M.create(name, **kwargs), M.create(name, **kwargs)
+        for label, pred in _batches(kind, seed=5):
+            a.update([label], [pred])
+            b.update(*_nd((label, pred)))
+        assert a.get()[1] == pytest.approx(b.get()[1], rel=1e-6), name
+
+
 def test_top_k_name_and_all_classes():
     m = M.TopKAccuracy(top_k=3)
     assert m.name == "top_k_accuracy_3"

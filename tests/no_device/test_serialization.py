@@ -58,3 +58,36 @@ def test_truncated_file_is_refused_by_name(tmp_path):
     path.write_bytes(path.read_bytes()[:-50])
     with pytest.raises(MXCoreError, match="a.safetensors"):
         load_arrays(str(path))
+
+
+def test_mxnet_files_read_the_same_from_bytes(tmp_path):
+    from mxcore import mxnet_params
+    _read_mxnet_bytes = mxnet_params.read_bytes
+    path = tmp_path / "m.params"
+    mxnet_params.save(str(path), {"a": np.arange(6, dtype=np.int32).reshape(2, 3),
+                                  "b": np.array([1.5, -2.0], np.float64)})
+    from_file = mxnet_params.read(str(path))
+    from_bytes = _read_mxnet_bytes(path.read_bytes(), "a buffer")
+    assert from_bytes.names == from_file.names and from_bytes.versions == from_file.versions
+    for x, y in zip(from_bytes.arrays, from_file.arrays):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)
+    for cut in (1, 9, len(path.read_bytes()) - 17):
+        with pytest.raises(MXCoreError, match="a buffer"):
+            _read_mxnet_bytes(path.read_bytes()[:cut], "a buffer")
+    with pytest.raises(MXCoreError, match="follow the last name"):
+        _read_mxnet_bytes(path.read_bytes() + b"\0", "a buffer")
+
+
+def test_pickle_states_of_mxnet_arrays_and_bad_states():
+    import struct
+    from mxcore import mxnet_params
+    from mxcore.serialization import array_from_state
+    # one int64 array of shape (3,) in MXNet's V2 header, saved on cpu(0)
+    raw = struct.pack("<Iiiqiii", mxnet_params.V2_MAGIC, 0, 1, 3, 1, 0, 6)
+    host, device = array_from_state({"handle": raw + np.array([7, 8, 9], "<i8").tobytes()})
+    assert device == "cpu" and host.dtype == np.int64 and host.tolist() == [7, 8, 9]
+    with pytest.raises(MXCoreError, match="truncated"):
+        array_from_state({"handle": raw})
+    with pytest.raises(MXCoreError, match="unpickle"):
+        array_from_state({"data": b"\0" * 5, "shape": (2,), "dtype": "float32"})

@@ -31,6 +31,9 @@ class Device:
         key = (kind, int(index))
         dev = cls._interned.get(key)
         if dev is None:
+            alias = _KIND_ALIASES.get(kind)
+            if alias is not None:  # Device("gpu", 0) is Device("cuda", 0)
+                return cls(alias, index)
             with cls._lock:
                 dev = cls._interned.get(key)
                 if dev is None:
@@ -95,7 +98,10 @@ def scoped_device() -> Device | None:
 
 
 _DEVICE_RE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(?:[:(]\s*(\d+)\s*\)?)?\s*$")
-_KIND_ALIASES = {"gpu": "cuda"}
+#: MXNet's context names for kinds that have another name here: ``gpu`` is ``cuda``;
+#: ``cpu_pinned`` and ``cpu_shared`` (MXNet's page-locked and shared-memory host
+#: buffers) are host memory, which the ``cpu`` device already is.
+_KIND_ALIASES = {"gpu": "cuda", "cpu_pinned": "cpu", "cpu_shared": "cpu"}
 
 
 def parse_device(spec) -> Device:

@@ -31,6 +31,7 @@ import queue
 import signal
 import time
 import traceback
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
@@ -131,6 +132,13 @@ class DataLoader:
         Use threads instead of processes (no pickling, shares the GIL).
     timeout : float
         Seconds to wait for one batch from a worker before raising TimeoutError.
+    auto_reload : bool
+        Start the next pass over the data as soon as one ends (and the first one
+        at construction): its workers load its first batches while the caller
+        does other work (an evaluation, say).  Without it (the default, as in
+        MXNet 1.9.1) a pass starts when iteration starts.  A prefetched pass is
+        used by the next ``iter()``; ``refresh()`` starts one by hand and
+        ``clean()`` drops it.
     """
 
     def __init__(self, dataset, batch_size: Optional[int] = None, shuffle: bool = False,
@@ -138,7 +146,7 @@ class DataLoader:
                  batchify_fn: Optional[Callable] = None, num_workers: int = 0,
                  pin_memory: bool = False, pin_device_id: int = 0,
                  prefetch: Optional[int] = None, thread_pool: bool = False,
-                 timeout: float = 120):
+                 timeout: float = 120, auto_reload: bool = False):
         self._dataset = dataset
         self._pin_memory = pin_memory
         self._pin_device_id = pin_device_id
@@ -169,28 +177,65 @@ class DataLoader:
             batchify_fn = None  # the numpy fast paths
         self._user_batchify_fn = batchify_fn
         self._batchify_fn = batchify_fn if batchify_fn is not None else default_batchify_fn
+        self.auto_reload = bool(auto_reload)
+        self._iter = None  # a pass started ahead of iter() (auto_reload, refresh)
+        if self.auto_reload:
+            self.refresh()
 
     def __iter__(self):
-        if self._num_workers == 0:
-            return self._same_process_iter()
-        if self._thread_pool:
-            return _ThreadWorkerIter(self)
-        return _ProcessWorkerIter(self)
+        it, self._iter = self._iter, None  # a prefetched pass serves one iteration
+        return it if it is not None else self._start_pass()
 
-    def _same_process_iter(self):
-        dataset, bf = self._dataset, self._user_batchify_fn
-        for indices in self._batch_sampler:
-            yield _finish(bf, _load_batch(dataset, bf, indices))
+    def _start_pass(self):
+        on_end = _reload_after(self) if self.auto_reload else None
+        if self._num_workers == 0:
+            return _same_process_iter(self._dataset, self._user_batchify_fn,
+                                      self._batch_sampler, on_end)
+        if self._thread_pool:
+            return _ThreadWorkerIter(self, on_end)
+        return _ProcessWorkerIter(self, on_end)
+
+    def refresh(self) -> None:
+        """Start the next pass now: with workers, they begin loading its first
+        batches; the next ``iter()`` uses it."""
+        self.clean()
+        self._iter = self._start_pass()
+
+    def clean(self) -> None:
+        """Drop a prefetched pass (its workers stop); the next pass starts at ``iter()``."""
+        it, self._iter = self._iter, None
+        if isinstance(it, _MultiWorkerIter):
+            it.close()
 
     def __len__(self) -> int:
         return len(self._batch_sampler)
 
 
+def _reload_after(loader: DataLoader) -> Callable[[], None]:
+    """What a pass calls when it ends: prefetch the next pass unless one is
+    waiting.  Holds the loader weakly (a prefetched pass is kept by the loader)."""
+    ref = weakref.ref(loader)
+
+    def on_end() -> None:
+        dl = ref()
+        if dl is not None and dl._iter is None and dl.auto_reload:
+            dl.refresh()
+    return on_end
+
+
+def _same_process_iter(dataset, batchify_fn, batch_sampler, on_end=None):
+    for indices in batch_sampler:
+        yield _finish(batchify_fn, _load_batch(dataset, batchify_fn, indices))
+    if on_end is not None:
+        on_end()
+
+
 class _MultiWorkerIter:
     """Keeps up to ``prefetch`` batches in flight and returns them in order."""
 
-    def __init__(self, loader: DataLoader):
+    def __init__(self, loader: DataLoader, on_end: Optional[Callable[[], None]] = None):
         self._closed = True
+        self._on_end = on_end
         self._batch_sampler = loader._batch_sampler
         self._dataset = loader._dataset
         self._batchify_fn = loader._user_batchify_fn
@@ -230,6 +275,8 @@ class _MultiWorkerIter:
             self._top_up()
             if self._rcvd == self._sent:
                 self._close(abort=False)
+                if self._on_end is not None:
+                    self._on_end()
                 raise StopIteration
             out = self._receive(self._rcvd)
             self._rcvd += 1

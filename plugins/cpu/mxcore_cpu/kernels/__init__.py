@@ -10,9 +10,11 @@ import scipy.special
 import hal
 from mxcore_cpu.kernels import (conv, creation, elemwise, embedding, indexing, linalg, nn,
                                 norm, optimizer, ordering, random, reduce, rnn, shape)
+from mxcore_cpu.kernels import loss_output
+from mxcore_cpu.kernels import ctc
 
 FAMILIES = (elemwise, reduce, linalg, shape, indexing, ordering, nn, conv, norm, embedding,
-            rnn, creation, random, optimizer)
+            rnn, creation, random, optimizer, loss_output, ctc)
 
 
 def build(device: str, xp=np, special=scipy.special, priority: int = 0) -> List[hal.Kernel]:

@@ -26,6 +26,7 @@ ran ~10x slower).
 """
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -52,16 +53,19 @@ def kernels(xp, special):
             bufs = cache[dtype] = [xp.empty(block, dtype) for _ in range(count)]
         return [b[:n] for b in bufs[:count]]
 
-    def fused(make, nscratch):
+    def fused(make, nscratch, lead=0):
         """A kernel ``fn(weight, grad, *states, **attrs)`` running the body
-        ``make(dtype scalar type, **attrs)`` over blocks (or whole arrays)."""
+        ``make(dtype scalar type, **attrs)`` over blocks (or whole arrays).  The
+        arithmetic and scratch dtype is that of array ``lead`` (the float32
+        master copy of mixed-precision updates)."""
         def kernel(w, g, *states, **attrs):
-            body = make(w.dtype.type, **attrs)
             arrays = (w, g) + states
+            dt = arrays[lead].dtype
+            body = make(dt.type, **attrs)
             n = w.size
             if block and all(a.flags.c_contiguous for a in arrays):
                 m = min(n, block)
-                bufs = cached_scratch(w.dtype, m, nscratch)
+                bufs = cached_scratch(dt, m, nscratch)
                 if n <= block and w.ndim == 1:  # one block, flat already: biases
                     body(*arrays, *bufs)
                     return w
@@ -74,7 +78,7 @@ def kernels(xp, special):
                     scratch = bufs if hi - lo == m else [b[:hi - lo] for b in bufs]
                     body(*[f[lo:hi] for f in flats], *scratch)
             else:
-                body(*arrays, *[xp.empty(w.shape, w.dtype) for _ in range(nscratch)])
+                body(*arrays, *[xp.empty(w.shape, dt) for _ in range(nscratch)])
             return w
         return kernel
 
@@ -281,6 +285,194 @@ def kernels(xp, special):
             xp.subtract(w, s, out=w)
         return body
 
+    # SignSGD, Signum ----------------------------------------------------------------------
+    def signsgd(T, lr, wd, rescale_grad, clip_gradient):
+        lr_, decay = T(lr), T(1.0 - lr * wd)
+
+        def body(w, g, s):
+            xp.sign(g, out=s)  # rescaling and clipping keep the sign
+            xp.multiply(s, lr_, out=s)
+            if wd:
+                xp.multiply(w, decay, out=w)
+            xp.subtract(w, s, out=w)
+        return body
+
+    def signum(T, lr, momentum, wd, rescale_grad, clip_gradient, wd_lh):
+        rs, c, lr_, wd_ = T(rescale_grad), T(clip_gradient), T(lr), T(wd)
+        mu, nu, decay = T(momentum), T(1.0 - momentum), T(1.0 - lr * wd_lh)
+
+        def body(w, g, mom, s, t):
+            prep(w, g, s, None, rs, 0, c)
+            if wd:
+                xp.multiply(w, wd_, out=t)
+                xp.add(s, t, out=s)
+            xp.multiply(mom, mu, out=mom)
+            xp.multiply(s, nu, out=s)
+            xp.subtract(mom, s, out=mom)        # mom = mu*mom - (1-mu)*(g + wd*w)
+            xp.sign(mom, out=s)
+            xp.multiply(s, lr_, out=s)
+            if wd_lh:
+                xp.multiply(w, decay, out=w)
+            xp.add(w, s, out=w)
+        return body
+
+    # FTML, FTRL ----------------------------------------------------------------------------
+    def ftml(T, lr, beta1, beta2, epsilon, t, wd, rescale_grad, clip_grad):
+        rs, c, wd_, eps = T(rescale_grad), T(clip_grad), T(wd), T(epsilon)
+        b1, c1, b2, c2 = T(beta1), T(1.0 - beta1), T(beta2), T(1.0 - beta2)
+        # d_t = (1 - beta1^t)/lr * (sqrt(v/(1 - beta2^t)) + epsilon)
+        v_corr, d_scale = T(1.0 - beta2 ** t), T((1.0 - beta1 ** t) / lr)
+
+        def body(w, g, d, v, z, s, u):
+            prep(w, g, s, u, rs, wd_, c)
+            xp.multiply(v, b2, out=v)
+            xp.multiply(s, s, out=u)
+            xp.multiply(u, c2, out=u)
+            xp.add(v, u, out=v)
+            xp.divide(v, v_corr, out=u)
+            xp.sqrt(u, out=u)
+            xp.add(u, eps, out=u)
+            xp.multiply(u, d_scale, out=u)      # u = d_t
+            xp.multiply(z, b1, out=z)
+            xp.multiply(s, c1, out=s)
+            xp.add(z, s, out=z)
+            xp.multiply(d, b1, out=d)
+            xp.subtract(d, u, out=d)            # d = -(d_t - beta1*d): minus sigma
+            xp.multiply(d, w, out=s)
+            xp.add(z, s, out=z)                 # z -= sigma*w
+            xp.copyto(d, u)
+            xp.divide(z, u, out=w)
+            xp.negative(w, out=w)
+        return body
+
+    def ftrl(T, lr, lamda1, beta, wd, rescale_grad, clip_gradient):
+        rs, c, lr_, wd_, l1, b = (T(rescale_grad), T(clip_gradient), T(lr), T(wd), T(lamda1),
+                                  T(beta))
+
+        def body(w, g, z, n, s, t, u):
+            prep(w, g, s, None, rs, 0, c)
+            xp.multiply(s, s, out=u)
+            xp.sqrt(n, out=t)
+            xp.add(n, u, out=n)
+            xp.sqrt(n, out=u)
+            xp.subtract(u, t, out=t)
+            xp.multiply(t, w, out=t)
+            xp.divide(t, lr_, out=t)
+            xp.subtract(s, t, out=s)
+            xp.add(z, s, out=z)                 # z += g - (sqrt(n') - sqrt(n))*w/lr
+            xp.add(u, b, out=u)
+            xp.divide(u, lr_, out=u)
+            if wd:
+                xp.add(u, wd_, out=u)           # u = (beta + sqrt(n'))/lr + wd
+            xp.sign(z, out=s)
+            xp.multiply(s, l1, out=s)
+            xp.subtract(s, z, out=s)
+            xp.divide(s, u, out=s)
+            xp.abs(z, out=t)
+            xp.greater(t, l1, out=t)            # 1 where |z| > lamda1, else 0
+            xp.multiply(s, t, out=w)
+        return body
+
+    # LAMB ----------------------------------------------------------------------------------
+    def lamb_direction(T, beta1, beta2, epsilon, t, bias_correction, wd, rescale_grad,
+                       clip_gradient, master=False):
+        """A body writing the phase-one direction into ``out``; with ``master`` the
+        arrays are (weight, grad, mean, var, weight32, out) and the gradient is
+        taken to float32 first."""
+        rs, c, wd_, eps = T(rescale_grad), T(clip_gradient), T(wd), T(epsilon)
+        b1, c1, b2, c2 = T(beta1), T(1.0 - beta1), T(beta2), T(1.0 - beta2)
+        hat1, hat2 = ((T(1.0 - beta1 ** t), T(1.0 - beta2 ** t)) if bias_correction
+                      else (None, None))
+
+        def body(w, g, m, v, *rest):
+            *w32, out, s, u = rest
+            if master:
+                xp.copyto(s, g)
+                g, w = s, w32[0]
+            prep(w, g, s, None, rs, 0, c)
+            moments(s, u, m, v, b1, c1, b2, c2)
+            if hat2 is not None:
+                xp.divide(v, hat2, out=u)
+                xp.sqrt(u, out=u)
+                xp.divide(m, hat1, out=out)
+            else:
+                xp.sqrt(v, out=u)
+                xp.copyto(out, m)
+            xp.add(u, eps, out=u)
+            xp.divide(out, u, out=out)
+            if wd:
+                xp.multiply(w, wd_, out=u)
+                xp.add(out, u, out=out)
+        return body
+
+    def lamb_phase1(master):
+        run = fused(functools.partial(lamb_direction, master=master), 2,
+                    lead=4 if master else 0)
+
+        def kernel(w, g, m, v, *w32, **attrs):
+            out = xp.empty(w.shape, m.dtype)
+            run(w, g, m, v, *w32, out, **attrs)
+            return out
+        return kernel
+
+    def trust_step(r1, r2, lr, lower_bound, upper_bound, dtype):
+        """lr * r1/r2 as a one-element array on the device (no host round trip):
+        r1 clipped to the bounds that are >= 0, ratio 1 when either norm is 0."""
+        r1 = r1.reshape(1).astype(dtype)
+        r2 = r2.reshape(1).astype(dtype)
+        if lower_bound >= 0:
+            r1 = xp.maximum(r1, dtype.type(lower_bound))
+        if upper_bound >= 0:
+            r1 = xp.minimum(r1, dtype.type(upper_bound))
+        one = dtype.type(1)
+        either_zero = (r1 == 0) | (r2 == 0)
+        ratio = xp.where(either_zero, one, r1 / xp.where(r2 == 0, one, r2))
+        return ratio * dtype.type(lr)
+
+    def take_step(T, step):
+        def body(w, g, *rest):
+            *w32, s = rest
+            xp.multiply(g, step, out=s)
+            if w32:
+                xp.subtract(w32[0], s, out=w32[0])
+                xp.copyto(w, w32[0])
+            else:
+                xp.subtract(w, s, out=w)
+        return body
+
+    def lamb_phase2(master):
+        run = fused(take_step, 1, lead=2 if master else 0)
+
+        def kernel(w, g, r1, r2, *w32, lr, lower_bound, upper_bound):
+            step = trust_step(r1, r2, lr, lower_bound, upper_bound, g.dtype)
+            return run(w, g, *w32, step=step)
+        return kernel
+
+    def l2norm(x):
+        """||x|| as a one-element array (16-bit floats summed in float32).  einsum,
+        not dot: a memory-bound reduction gains nothing from BLAS threads, and
+        OpenBLAS's threaded float64 dot ran ~10x slower than one pass on two
+        busy cores."""
+        a = x.reshape(-1)
+        if a.dtype.itemsize < 4:
+            a = a.astype(xp.float32)
+        return xp.sqrt(xp.einsum("i,i->", a, a)).reshape(1)
+
+    def multi_lamb(master):
+        per = 5 if master else 4
+        phase1, phase2 = lamb_phase1(master), lamb_phase2(master)
+
+        def kernel(*arrays, learning_rates, wds, step_count, num_tensors, lower_bound,
+                   upper_bound, **hp):
+            for i in range(num_tensors):
+                w, g, m, v, *w32 = arrays[per * i:per * i + per]
+                direction = phase1(w, g, m, v, *w32, t=step_count[i], wd=wds[i], **hp)
+                r1 = l2norm(w32[0] if master else w)
+                phase2(w, direction, r1, l2norm(direction), *w32, lr=learning_rates[i],
+                       lower_bound=lower_bound, upper_bound=upper_bound)
+            return tuple(arrays[0::per])
+        return kernel
+
     # BLAS paths for the SGD family (numpy's own OpenBLAS; see the module docstring)
     level1 = []  # [{dtype char: (axpy, scal)}], looked up on first use
 
@@ -348,4 +540,14 @@ def kernels(xp, special):
         "rmspropalex_update": (fused(rmspropalex, 2), FLOAT),
         "adagrad_update": (fused(adagrad, 2), FLOAT),
         "adadelta_update": (fused(adadelta, 2), FLOAT),
+        "signsgd_update": (fused(signsgd, 1), FLOAT),
+        "signum_update": (fused(signum, 2), FLOAT),
+        "ftml_update": (fused(ftml, 2), FLOAT),
+        "ftrl_update": (fused(ftrl, 3), FLOAT),
+        "lamb_update_phase1": (lamb_phase1(False), FLOAT),
+        "lamb_update_phase2": (lamb_phase2(False), FLOAT),
+        "mp_lamb_update_phase1": (lamb_phase1(True), FLOAT),
+        "mp_lamb_update_phase2": (lamb_phase2(True), FLOAT),
+        "multi_lamb_update": (multi_lamb(False), FLOAT),
+        "multi_mp_lamb_update": (multi_lamb(True), FLOAT),
     }

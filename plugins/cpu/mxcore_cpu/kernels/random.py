@@ -8,6 +8,13 @@ scalars).  Continuous samples are drawn in float32 (float64 for float64 outputs)
 rounded once to the output dtype; counts (Poisson and the negative binomials) are drawn
 from float64 rates.
 
+The densities (``random_pdf_*`` and their fused backward ops) use no generator: each
+distribution is its log-density, the derivatives of the log-density with respect to the
+sample and each parameter, and, where MXNet 1.9.1 computes the density by another
+formula than exp(log-density), that formula (the uniform, normal and exponential keep
+the sign of a negative width, scale or rate).  They compute 16-bit floats in float32
+and round once.
+
 Parameters outside a distribution's domain never raise here (numpy would, CuPy would
 not): where MXNet 1.9.1's samplers hang or return garbage the sample is NaN (gamma with
 alpha < 0, negative binomial with k < 0 or p <= 0, generalized negative binomial with
@@ -24,6 +31,8 @@ from mxcore_cpu.kernels._dtypes import ALL, FLOAT, INT, NUM, as_float32
 #: 1/sqrt(rate), under 3e-8, is below float32's resolution, and numpy refuses rates
 #: near 2**63 (float64 outputs lose that spread)
 _POISSON_MAX = 1e15
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+_SQRT_2PI = math.sqrt(2 * math.pi)
 
 
 def kernels(xp, special):
@@ -231,4 +240,165 @@ def kernels(xp, special):
                        ("generalized_negative_binomial", generalized_negative_binomial_draw)]:
         rounding = finish_uniform if dist == "uniform" else finish
         table[f"sample_{dist}"] = (sampler(draw, f"sample_{dist}", rounding), NUM)
+    table.update(_density_kernels(xp, special))
+    return table
+
+
+def _density_table(xp, special):
+    """dist -> (log-density, density or None for exp(log-density), derivatives of the
+    log-density with respect to (sample, *params) (None: zero), trailing sample axes one
+    density covers).  Arguments: the sample and the parameters reshaped to broadcast
+    against it.  Out-of-domain values give what the formulas give (NaN, inf), as MXNet."""
+    log, exp, log1p = xp.log, xp.exp, xp.log1p
+    lgamma, digamma = special.gammaln, special.digamma
+
+    def uniform_log(x, low, high):
+        return -log(high - low)
+
+    def uniform_pdf(x, low, high):
+        return 1 / (high - low)
+
+    def uniform_grads(x, low, high):
+        r = 1 / (high - low)
+        return None, r, -r
+
+    def normal_log(x, mu, sigma):
+        z = (x - mu) / sigma
+        return -0.5 * z * z - log(sigma) - _HALF_LOG_2PI
+
+    def normal_pdf(x, mu, sigma):
+        z = (x - mu) / sigma
+        return exp(-0.5 * z * z) / (sigma * _SQRT_2PI)
+
+    def normal_grads(x, mu, sigma):
+        z = (x - mu) / sigma
+        dmu = z / sigma
+        return -dmu, dmu, (z * z - 1) / sigma
+
+    def gamma_log(x, alpha, beta):  # beta is a rate
+        return alpha * log(beta) + (alpha - 1) * log(x) - beta * x - lgamma(alpha)
+
+    def gamma_grads(x, alpha, beta):
+        return (alpha - 1) / x - beta, log(beta) + log(x) - digamma(alpha), alpha / beta - x
+
+    def exponential_log(x, lam):
+        return log(lam) - lam * x
+
+    def exponential_pdf(x, lam):
+        return lam * exp(-lam * x)
+
+    def exponential_grads(x, lam):
+        return -lam, 1 / lam - x
+
+    def poisson_log(x, lam):
+        return x * log(lam) - lam - lgamma(x + 1)
+
+    def poisson_grads(x, lam):
+        return None, x / lam - 1
+
+    def negative_binomial_log(x, k, p):
+        return lgamma(x + k) - lgamma(k) - lgamma(x + 1) + k * log(p) + x * log1p(-p)
+
+    def negative_binomial_grads(x, k, p):
+        return None, digamma(x + k) - digamma(k) + log(p), k / p - x / (1 - p)
+
+    def gnb_log(x, mu, alpha):
+        # the negative binomial with k = 1 / alpha and p = 1 / (1 + r), r = mu * alpha
+        k, r = 1 / alpha, mu * alpha
+        return (lgamma(x + k) - lgamma(k) - lgamma(x + 1) - k * log1p(r)
+                + x * (log(r) - log1p(r)))
+
+    def gnb_grads(x, mu, alpha):
+        k, r = 1 / alpha, mu * alpha
+        dmu = x / mu - (x + k) / (mu + k)  # in k, so that alpha = 0 gives NaN, as MXNet
+        dalpha = (x - mu) / (alpha * (1 + r)) - (digamma(x + k) - digamma(k) - log1p(r)) * k * k
+        return None, dmu, dalpha
+
+    def dirichlet_log(x, alpha):  # categories on the last axis
+        norm = lgamma(alpha.sum(-1)) - lgamma(alpha).sum(-1)
+        return ((alpha - 1) * log(x)).sum(-1) + norm
+
+    def dirichlet_grads(x, alpha):
+        return (alpha - 1) / x, digamma(alpha.sum(-1, keepdims=True)) - digamma(alpha) + log(x)
+
+    return {
+        "uniform": (uniform_log, uniform_pdf, uniform_grads, 0),
+        "normal": (normal_log, normal_pdf, normal_grads, 0),
+        "gamma": (gamma_log, None, gamma_grads, 0),
+        "exponential": (exponential_log, exponential_pdf, exponential_grads, 0),
+        "poisson": (poisson_log, None, poisson_grads, 0),
+        "negative_binomial": (negative_binomial_log, None, negative_binomial_grads, 0),
+        "generalized_negative_binomial": (gnb_log, None, gnb_grads, 0),
+        "dirichlet": (dirichlet_log, None, dirichlet_grads, 1),
+    }
+
+
+def _density_kernels(xp, special):
+    """random_pdf_<dist> and random_pdf_<dist>_backward for every distribution of
+    ``_density_table``.  Parameters of shape S (+ the event axes) are viewed as
+    S + (1,) * len(T) (+ event axes) against samples of shape S + T (+ event axes)."""
+
+    def operands(sample, params, event):
+        """The sample and parameters in working precision (float32 for 16-bit floats),
+        the parameters reshaped to broadcast; and len(S)."""
+        wd = xp.float64 if sample.dtype == xp.float64 else xp.float32
+        x = sample.astype(wd, copy=False)
+        batch = params[0].ndim - event
+        tail = (1,) * (x.ndim - params[0].ndim)
+        ps = [p.astype(wd, copy=False).reshape(p.shape[:batch] + tail + p.shape[batch:])
+              for p in params]
+        return x, ps, batch
+
+    def value(log_fn, pdf_fn, x, ps, is_log):
+        if is_log:
+            return log_fn(x, *ps)
+        return pdf_fn(x, *ps) if pdf_fn is not None else xp.exp(log_fn(x, *ps))
+
+    def forward(dist, log_fn, pdf_fn, event):
+        def kernel(sample, *params, is_log):
+            x, ps, _ = operands(sample, params, event)
+            with xp.errstate(all="ignore"):
+                v = value(log_fn, pdf_fn, x, ps, is_log)
+            full = x.shape[:x.ndim - event]
+            out = xp.broadcast_to(v, full).astype(sample.dtype)
+            # one Dirichlet sample gives shape (1,), as the op's rule
+            return out.reshape(full or (1,)) if event else out
+        kernel.__name__ = kernel.__qualname__ = f"random_pdf_{dist}"
+        return kernel
+
+    def backward(dist, log_fn, pdf_fn, grads_fn, event):
+        def kernel(out_grad, sample, *params, is_log, grads):
+            """out_grad * d log p (times p unless is_log) per input; the parameters'
+            summed over their samples."""
+            x, ps, batch = operands(sample, params, event)
+            keep = x.shape[:x.ndim - event] + (1,) * event  # out_grad against x
+            w = out_grad.astype(x.dtype, copy=False).reshape(keep)
+            with xp.errstate(all="ignore"):
+                if not is_log:  # d p = p * d log p
+                    p = value(log_fn, pdf_fn, x, ps, False)
+                    w = w * (p[..., None] if event else p)
+                derivs = grads_fn(x, *ps)
+                sample_axes = tuple(range(batch, x.ndim - event))
+                out = []
+                for i, (want, d, a) in enumerate(zip(grads, derivs, (sample, *params))):
+                    if not want:
+                        continue
+                    if d is None:
+                        out.append(xp.zeros_like(a))
+                        continue
+                    g = w * d
+                    if i and sample_axes:
+                        g = g.sum(axis=sample_axes)
+                    elif not i:
+                        g = xp.broadcast_to(g, x.shape)
+                    out.append(g.astype(a.dtype).reshape(a.shape))
+            return tuple(out)
+        kernel.__name__ = kernel.__qualname__ = f"random_pdf_{dist}_backward"
+        return kernel
+
+    table = {}
+    for dist, (log_fn, pdf_fn, grads_fn, event) in _density_table(xp, special).items():
+        table[f"random_pdf_{dist}"] = (forward(dist, log_fn, pdf_fn, event), FLOAT)
+        table[f"random_pdf_{dist}_backward"] = (backward(dist, log_fn, pdf_fn, grads_fn,
+                                                         event), FLOAT)
     return table
