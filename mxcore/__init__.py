@@ -13,16 +13,23 @@ from mxcore import ndarray as nd  # noqa: E402
 from mxcore import random  # noqa: E402
 from mxcore import gluon  # noqa: E402
 from mxcore import lr_scheduler, optimizer  # noqa: E402
+from mxcore import kvstore, kvstore as kv  # noqa: E402
 from mxcore import initializer, initializer as init, metric, profiler  # noqa: E402
 from mxcore import runtime, test_utils, util  # noqa: E402
+from mxcore import attribute, name, symbol, symbol as sym  # noqa: E402
+from mxcore import io, model, module, module as mod  # noqa: E402
+from mxcore.attribute import AttrScope  # noqa: E402
 from mxcore.base import MXCoreError, MXNetError, OperatorError  # noqa: E402
-from mxcore.util import is_np_array, is_np_shape, np_shape, set_np_shape  # noqa: E402
+from mxcore.util import (is_np_array, is_np_shape, np_shape, set_np_shape,  # noqa: E402
+                         use_np_shape)
 from mxcore.device import (Context, available_devices, cpu, cpu_pinned, current_context,  # noqa: E402
                            default_device, device, gpu, num_gpus)
 
 __all__ = ["Device", "Context", "context", "autograd", "engine", "nd", "ndarray", "random", "gluon",
-           "initializer", "init", "metric", "profiler", "optimizer", "lr_scheduler", "cpu", "gpu",
+           "initializer", "init", "metric", "profiler", "optimizer", "lr_scheduler", "kv",
+           "kvstore", "cpu", "gpu",
            "cpu_pinned", "device", "num_gpus", "current_context", "default_device",
            "available_devices", "test_utils", "util", "runtime", "np_shape", "set_np_shape",
-           "is_np_shape", "is_np_array", "MXCoreError", "MXNetError",
-           "OperatorError"]
+           "is_np_shape", "is_np_array", "use_np_shape", "MXCoreError", "MXNetError",
+           "OperatorError", "attribute", "AttrScope", "name", "symbol", "sym",
+           "io", "model", "module", "mod"]

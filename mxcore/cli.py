@@ -287,6 +287,23 @@ def _convert_params(args) -> int:
     return 0
 
 
+def _graph_show(args) -> int:
+    from mxcore import symbol
+    from mxcore.graph.show import to_dot, to_text
+    sym = symbol.load(args.file)
+    shapes = {}
+    for spec in args.shape or ():
+        name, sep, dims = spec.partition("=")
+        try:
+            shapes[name] = tuple(int(d) for d in dims.split(",") if d)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise MXCoreError(f"--shape {spec!r}: expected NAME=D1,D2,... (e.g. data=1,3,224,224)")
+    print(to_dot(sym, shapes) if args.dot else to_text(sym, shapes))
+    return 0
+
+
 def _train_mnist(args) -> int:
     from mxcore.recipes import mnist
     mnist.train(args)
@@ -350,6 +367,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the arg:/aux: name prefixes (load_parameters removes them)")
     _add_debug(p)
     p.set_defaults(func=_convert_params)
+    p = sub.add_parser("graph", help="inspect symbol files")
+    graph = p.add_subparsers(dest="graph_command", required=True)
+    g = graph.add_parser("show", help="print a -symbol.json graph as text or Graphviz dot",
+                         description="Print the nodes of an MXNet 1.x / mxcore symbol file "
+                                     "with their ops, attributes and inputs; with --shape, "
+                                     "each output's inferred shape and dtype.")
+    g.add_argument("file", help="the symbol file (model-symbol.json)")
+    g.add_argument("--dot", action="store_true", help="Graphviz dot instead of text")
+    g.add_argument("--shape", action="append", metavar="NAME=D1,D2,...",
+                   help="an input's shape, for shape inference (repeatable)")
+    _add_debug(g)
+    g.set_defaults(func=_graph_show)
     return parser
 
 

@@ -11,14 +11,46 @@ import threading
 from typing import Dict, List
 
 from hal import Device, DeviceType, DeviceUnavailableError, parse_device, scoped_device
+from mxcore.base import MXCoreError
 
 Context = Device  # MXNet's name
 _checked: set = set()
 
 
+class MetaDeviceType(DeviceType):
+    """Shape-only arrays (PyTorch's "meta" device): every op runs its shape/dtype
+    rule instead of a kernel (``mxcore.dispatch.META``).  Graph shape inference runs
+    the same op functions as eager code on such arrays.  Not a plugin: it has no
+    kernels and no memory, and is not listed among the available devices."""
+
+    kind = "meta"
+    host_memory = False  # reading values goes through to_host, which refuses
+    description = "shape-only arrays (no memory, no computation)"
+
+    def from_host(self, index: int, array):
+        import numpy as np
+        from mxcore.graph import trace
+        out = np.broadcast_to(np.zeros((), array.dtype), array.shape)
+        if trace.current() is not None:  # a constant made inside a traced forward
+            trace.current().log_constant(array, out)
+        return out
+
+    def to_host(self, index: int, array):
+        raise MXCoreError("an array on the meta device has a shape and a dtype but no "
+                          "values: bind the graph to a real device to compute them")
+
+    def host_seed(self, index: int) -> int:
+        return 0
+
+
+_META = MetaDeviceType()
+
+
 def device_type(dev: Device) -> DeviceType:
     """The DeviceType serving ``dev``; raises DeviceUnavailableError."""
     from mxcore.plugins import registry
+    if dev.kind == "meta":
+        return _META
     dt = registry().device_type(dev.kind)
     if dev not in _checked:
         dt.check_index(dev.index)

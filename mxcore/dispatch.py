@@ -101,8 +101,39 @@ def _for_device(kernel, reg, kind: str):
     return wrapper
 
 
+#: the device kind of shape-only arrays: no memory, no computation; every op on it
+#: returns outputs of the shapes and dtypes its rule gives (graph shape inference)
+META = "meta"
+
+
+def _meta_kernel(op: Op):
+    """The kernel of ``op`` on the meta device: its shape/dtype rule, with outputs that
+    are read-only broadcast views of one zero (no memory, whatever their size)."""
+    import numpy as np
+
+    def run(*datas, **attrs):
+        if op.needs_rng:
+            datas = datas[1:]
+        if op.infer is None:
+            raise OperatorError(op.name, "has no shape inference rule")
+        shapes, dtypes = op.infer_shape_dtype([d.shape for d in datas],
+                                              [d.dtype for d in datas], attrs)
+        outs = tuple(np.broadcast_to(np.zeros((), hal.to_dtype(dt)), tuple(s))
+                     for s, dt in zip(shapes, dtypes))
+        out = outs[0] if op.nout == 1 else outs
+        trace = _trace.current()
+        if trace is not None:  # hybridize is recording a plan
+            trace.log_op(op, datas, attrs, out)
+        return out
+    from mxcore.graph import trace as _trace
+    return run
+
+
 def _resolve(op: Op, kind: str, dtype) -> Any:
     from mxcore.plugins import registry
+    if kind == META:
+        entry = op.cache[(kind, dtype)] = _meta_kernel(op)
+        return entry
     reg = registry()
     if reg.ops.get(op.name) is not op:
         raise UnknownOperatorError(

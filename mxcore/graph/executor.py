@@ -1,0 +1,256 @@
+"""The executor: a graph bound to a device and to arrays (MXNet 1.x's Executor).
+
+``forward`` runs the nodes in topological order through the same op functions as
+eager code; while training with gradients requested it records them on the autograd
+tape, with the bound argument arrays marked as variables whose gradients go into the
+bound gradient arrays, so ``backward`` is autograd's backward over the same gradient
+rules as eager code.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from mxcore.base import MXCoreError
+from mxcore.graph import functions, infer as _infer
+from mxcore.graph.ir import topological
+
+GRAD_REQS = ("write", "add", "null")
+
+
+def _as_dict(names: Sequence[str], value, what: str, required: bool) -> Dict[str, Any]:
+    if value is None:
+        value = {}
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise MXCoreError(f"bind: {what} {unknown} are not in the symbol's {what} "
+                              f"{list(names)}")
+        out = dict(value)
+    else:
+        value = list(value)
+        if len(value) != len(names):
+            raise MXCoreError(f"bind: {len(value)} {what} arrays given for {len(names)} "
+                              f"{what} {list(names)}")
+        out = dict(zip(names, value))
+    if required:
+        missing = [n for n in names if out.get(n) is None]
+        if missing:
+            raise MXCoreError(f"bind: no array for {what} {missing}")
+    return out
+
+
+class Executor:
+    """A bound graph: ``forward``, ``backward``, ``arg_dict``, ``grad_dict``,
+    ``aux_dict``, ``outputs``."""
+
+    def __init__(self, symbol, ctx, args: Dict[str, Any], grads: Dict[str, Any],
+                 reqs: Dict[str, str], aux: Dict[str, Any]):
+        from mxcore import autograd
+        from mxcore.device import device
+        self._symbol = symbol
+        self._ctx = device(ctx)
+        self._arg_names = symbol.list_arguments()
+        self._aux_names = symbol.list_auxiliary_states()
+        self._order = topological(symbol._outputs)
+        self.arg_dict = {n: args[n] for n in self._arg_names}
+        self.aux_dict = {n: aux[n] for n in self._aux_names}
+        self.grad_dict = {n: grads.get(n) for n in self._arg_names}
+        self._reqs = reqs
+        self.outputs: List[Any] = []
+        self._recorded = False
+        self._marked = [n for n in self._arg_names
+                        if reqs.get(n, "null") != "null" and self.grad_dict[n] is not None]
+        import hal
+        ints = [n for n in self._marked if not hal.is_float(self.arg_dict[n].dtype)]
+        if ints:
+            raise MXCoreError(f"bind: gradients of {ints} are requested, but they hold "
+                              f"{[str(self.arg_dict[n].dtype) for n in ints]}: only "
+                              "floating-point arguments have gradients (grad_req='null')")
+        if self._marked:
+            autograd.mark_variables([self.arg_dict[n] for n in self._marked],
+                                    [self.grad_dict[n] for n in self._marked],
+                                    [reqs[n] for n in self._marked])
+        self._values = {**self.arg_dict, **self.aux_dict}
+
+    # construction -----------------------------------------------------------------------------
+    @classmethod
+    def bind(cls, symbol, ctx, args, args_grad=None, grad_req="write", aux_states=None):
+        arg_names = symbol.list_arguments()
+        aux_names = symbol.list_auxiliary_states()
+        args = _as_dict(arg_names, args, "arguments", True)
+        grads = _as_dict(arg_names, args_grad, "gradients", False)
+        aux = _as_dict(aux_names, aux_states, "auxiliary states", True)
+        reqs = cls._reqs(arg_names, grad_req if args_grad is not None else "null")
+        for name in arg_names:
+            if reqs[name] != "null" and grads.get(name) is None:
+                reqs[name] = "null"
+        return cls(symbol, ctx, args, grads, reqs, aux)
+
+    @classmethod
+    def simple_bind(cls, symbol, ctx, grad_req="write", type_dict=None, shapes=None):
+        """Allocate every argument, gradient and auxiliary state from the given input
+        shapes (and dtypes); all start at zero."""
+        from mxcore import ndarray as nd
+        from mxcore.device import device
+        ctx = device(ctx)
+        shapes = shapes or {}
+        arg_shapes, _, aux_shapes = symbol.infer_shape_partial(**shapes)
+        arg_names = symbol.list_arguments()
+        aux_names = symbol.list_auxiliary_states()
+        unknown = [n for n, s in zip(arg_names + aux_names, arg_shapes + aux_shapes) if not s]
+        if unknown:
+            raise MXCoreError(f"simple_bind: the shapes of {unknown} cannot be inferred from "
+                              f"the given shapes {shapes}; give them too")
+        type_dict = {k: np.dtype(v).name if not isinstance(v, str) else v
+                     for k, v in (type_dict or {}).items()}
+        arg_types, _, aux_types = symbol.infer_type(**type_dict) if type_dict else \
+            (None, None, None)
+        arg_types = arg_types or [np.float32] * len(arg_names)
+        aux_types = aux_types or [np.float32] * len(aux_names)
+        reqs = cls._reqs(arg_names, grad_req)
+        args = {n: nd.zeros(s, ctx=ctx, dtype=np.dtype(t).name)
+                for n, s, t in zip(arg_names, arg_shapes, arg_types)}
+        grads = {n: nd.zeros(s, ctx=ctx, dtype=np.dtype(t).name)
+                 for n, s, t in zip(arg_names, arg_shapes, arg_types) if reqs[n] != "null"}
+        aux = {n: nd.zeros(s, ctx=ctx, dtype=np.dtype(t).name)
+               for n, s, t in zip(aux_names, aux_shapes, aux_types)}
+        return cls(symbol, ctx, args, grads, reqs, aux)
+
+    @staticmethod
+    def _reqs(names: Sequence[str], grad_req: Union[str, Sequence[str], Dict[str, str]]):
+        if isinstance(grad_req, str):
+            reqs = {n: grad_req for n in names}
+        elif isinstance(grad_req, dict):
+            reqs = {n: grad_req.get(n, "null") for n in names}
+        else:
+            grad_req = list(grad_req)
+            if len(grad_req) != len(names):
+                raise MXCoreError(f"bind: {len(grad_req)} grad_req values for "
+                                  f"{len(names)} arguments")
+            reqs = dict(zip(names, grad_req))
+        bad = {k: v for k, v in reqs.items() if v not in GRAD_REQS}
+        if bad:
+            raise MXCoreError(f"bind: grad_req must be one of {GRAD_REQS}, got {bad}")
+        return reqs
+
+    # views --------------------------------------------------------------------------------------
+    @property
+    def arg_arrays(self) -> List[Any]:
+        return [self.arg_dict[n] for n in self._arg_names]
+
+    @property
+    def grad_arrays(self) -> List[Any]:
+        return [self.grad_dict[n] for n in self._arg_names]
+
+    @property
+    def aux_arrays(self) -> List[Any]:
+        return [self.aux_dict[n] for n in self._aux_names]
+
+    @property
+    def output_dict(self) -> Dict[str, Any]:
+        return dict(zip(self._symbol.list_outputs(), self.outputs))
+
+    # running ------------------------------------------------------------------------------------
+    def forward(self, is_train: bool = False, **kwargs) -> List[Any]:
+        """Run the graph; ``kwargs`` first copy new values into bound arguments."""
+        from mxcore import autograd
+        for name, value in kwargs.items():
+            if name not in self.arg_dict:
+                raise MXCoreError(f"forward: {name!r} is not an argument of the symbol "
+                                  f"(arguments: {self._arg_names})")
+            dst = self.arg_dict[name]
+            dst[:] = value
+        # with gradient arrays bound, every forward is recorded (in the given mode), so
+        # backward() may follow an inference forward, as in MXNet
+        recording = bool(self._marked)
+        if recording:
+            scope = autograd.record(train_mode=bool(is_train))
+        else:
+            scope = autograd.pause(train_mode=bool(is_train))
+        with scope:
+            self.outputs = self._run()
+        self._recorded = recording
+        return self.outputs
+
+    def _run(self) -> List[Any]:
+        values: Dict[int, List[Any]] = {}
+        ctx = self._ctx
+        for node in self._order:
+            if node.is_variable:
+                values[id(node)] = [self._values[node.name]]
+                continue
+            inputs = [values[id(src)][i] for src, i in node.inputs]
+            try:
+                values[id(node)] = functions.run(node.op, inputs, node.call_attrs(), ctx)
+            except MXCoreError as exc:
+                raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") \
+                    if type(exc) is MXCoreError else exc
+        return [values[id(n)][i] for n, i in self._symbol._outputs]
+
+    def backward(self, out_grads=None, is_train: bool = True) -> None:
+        """Gradients of the outputs of the last ``forward`` into
+        ``grad_dict`` (``out_grads``: one per output; ones when omitted)."""
+        from mxcore import autograd
+        if not self._marked:
+            return
+        if not self._recorded:
+            raise MXCoreError("backward() needs a forward() first (each forward is "
+                              "differentiated once)")
+        if out_grads is not None and not isinstance(out_grads, (list, tuple)):
+            out_grads = [out_grads]
+        heads = [(o, None if out_grads is None else g)
+                 for o, g in zip(self.outputs, out_grads or [None] * len(self.outputs))
+                 if o._ag is not None]
+        self._recorded = False
+        if not heads:  # no output depends on a variable (stop_gradient): zero gradients
+            for name in self._marked:
+                if self._reqs[name] == "write":
+                    self.grad_dict[name][:] = 0
+            return
+        autograd.backward([h for h, _ in heads],
+                          head_grads=None if out_grads is None else [g for _, g in heads],
+                          train_mode=is_train)
+
+    def copy_params_from(self, arg_params: Dict[str, Any], aux_params: Optional[Dict] = None,
+                         allow_extra_params: bool = False) -> None:
+        for name, value in (arg_params or {}).items():
+            if name in self.arg_dict:
+                self.arg_dict[name][:] = value
+            elif not allow_extra_params:
+                raise MXCoreError(f"copy_params_from: {name!r} is not an argument")
+        for name, value in (aux_params or {}).items():
+            if name in self.aux_dict:
+                self.aux_dict[name][:] = value
+            elif not allow_extra_params:
+                raise MXCoreError(f"copy_params_from: {name!r} is not an auxiliary state")
+
+    def reshape(self, partial_shaping: bool = False, allow_up_sizing: bool = False,
+                **kwargs) -> "Executor":
+        """An executor for new input shapes sharing this one's parameters where their
+        shapes are unchanged."""
+        from mxcore import ndarray as nd
+        arg_shapes, _, aux_shapes = self._symbol.infer_shape(**kwargs)
+        if arg_shapes is None:
+            raise MXCoreError(f"reshape: shapes {kwargs} do not decide every argument")
+        args, grads, aux = {}, {}, {}
+        for name, shape in zip(self._arg_names, arg_shapes):
+            old = self.arg_dict[name]
+            same = tuple(old.shape) == tuple(shape)
+            args[name] = old if same else nd.zeros(shape, ctx=self._ctx, dtype=old.dtype)
+            g = self.grad_dict.get(name)
+            if g is not None:
+                grads[name] = g if same else nd.zeros(shape, ctx=self._ctx, dtype=g.dtype)
+        for name, shape in zip(self._aux_names, aux_shapes):
+            old = self.aux_dict[name]
+            aux[name] = old if tuple(old.shape) == tuple(shape) else \
+                nd.zeros(shape, ctx=self._ctx, dtype=old.dtype)
+        return Executor(self._symbol, self._ctx, args, grads, dict(self._reqs), aux)
+
+    def debug_str(self) -> str:
+        return self._symbol.debug_str()
+
+    def set_monitor_callback(self, callback, monitor_all: bool = False) -> None:
+        raise MXCoreError("executor monitor callbacks are not provided; register forward "
+                          "hooks on Gluon blocks instead")

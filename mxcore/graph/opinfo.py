@@ -1,0 +1,187 @@
+"""What the graph needs to know about an MXNet op beyond its function in ``mx.nd``.
+
+One row per op that has learnable inputs or more than one output (a table, not
+branches): the names of its array inputs (a symbol call that leaves one out gets a
+variable ``<node name>_<input>``, as MXNet does), which inputs are auxiliary states
+(updated by the op, not by the optimizer), which are absent for given attributes
+(``no_bias``), how the shapes of parameters follow from the data's shape (so
+``simple_bind(data=shape)`` can allocate every argument), and how many outputs it has.
+Ops without a row take their inputs as given and have one output.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
+
+Shape = Tuple[int, ...]
+
+
+class OpInfo(NamedTuple):
+    inputs: Tuple[str, ...]
+    aux: Tuple[str, ...] = ()
+    #: attrs -> names of inputs the op does not take with these attributes
+    absent: Optional[Callable[[Dict[str, Any]], Sequence[str]]] = None
+    #: (attrs, data shape) -> {input name: shape} for the inputs the data decides
+    params: Optional[Callable[[Dict[str, Any], Shape], Dict[str, Shape]]] = None
+    #: attrs -> number of outputs
+    nout: Optional[Callable[[Dict[str, Any]], int]] = None
+    #: input name -> initializer (its ``dumps()`` form) for auto-created variables
+    init: Optional[Dict[str, str]] = None
+
+
+def _tuple(v) -> Tuple[int, ...]:
+    if v is None:
+        return ()
+    return tuple(v) if isinstance(v, (tuple, list)) else (int(v),)
+
+
+def _no_bias(a):
+    return ("bias",) if a.get("no_bias", False) else ()
+
+
+def _channel_last(a) -> bool:
+    layout = a.get("layout") or ""
+    return len(layout) > 2 and layout[-1] == "C"
+
+
+def _fc(a, d):
+    flat = a.get("flatten", True)
+    n = int(a["num_hidden"])
+    width = 1
+    for s in (d[1:] if flat else d[-1:]):
+        width *= s
+    return {"weight": (n, width), "bias": (n,)}
+
+
+def _conv(a, d):
+    k, g, n = _tuple(a["kernel"]), int(a.get("num_group", 1) or 1), int(a["num_filter"])
+    if _channel_last(a):
+        return {"weight": (n,) + k + (d[-1] // g,), "bias": (n,)}
+    return {"weight": (n, d[1] // g) + k, "bias": (n,)}
+
+
+def _deconv(a, d):
+    k, g, n = _tuple(a["kernel"]), int(a.get("num_group", 1) or 1), int(a["num_filter"])
+    if _channel_last(a):
+        return {"weight": (d[-1],) + k + (n // g,), "bias": (n,)}
+    return {"weight": (d[1], n // g) + k, "bias": (n,)}
+
+
+def _per_channel(names, default_axis=1):
+    def rule(a, d):
+        c = d[int(a.get("axis", default_axis))]
+        return {name: (c,) for name in names}
+    return rule
+
+
+def _group_norm(a, d):
+    g = int(a.get("num_groups", 1))
+    return {"gamma": (g,), "beta": (g,)}
+
+
+def _embedding(a, d):
+    return {"weight": (int(a["input_dim"]), int(a["output_dim"]))}
+
+
+def _prelu(a, d):
+    return {"gamma": (d[1] if len(d) > 1 else 1,)}
+
+
+def _softmax_label(a, d):
+    if a.get("multi_output", False):
+        return {"label": (d[0],) + tuple(d[2:])}
+    return {"label": tuple(d[:-1])}
+
+
+def _same_label(a, d):
+    return {"label": tuple(d)}
+
+
+def _rnn(a, d):
+    from mxcore.ops.rnn import rnn_param_size
+    mode, h = a["mode"], int(a["state_size"])
+    layers, bi = int(a.get("num_layers", 1)), bool(a.get("bidirectional", False))
+    proj = a.get("projection_size")
+    dirs = 2 if bi else 1
+    out = {"parameters": (rnn_param_size(mode, d[2], h, layers, bi, proj),),
+           "state": (layers * dirs, d[1], int(proj) if proj else h)}
+    if mode == "lstm":
+        out["state_cell"] = (layers * dirs, d[1], h)
+    return out
+
+
+def _rnn_absent(a):
+    out = [] if a.get("mode") == "lstm" else ["state_cell"]
+    if not a.get("use_sequence_length", False):
+        out.append("sequence_length")
+    return out
+
+
+def _rnn_nout(a):
+    if not a.get("state_outputs", False):
+        return 1
+    return 3 if a.get("mode") == "lstm" else 2
+
+
+def _split_nout(a):
+    return int(a["num_outputs"])
+
+
+_BN = ("data", "gamma", "beta", "moving_mean", "moving_var")
+
+TABLE: Dict[str, OpInfo] = {
+    "FullyConnected": OpInfo(("data", "weight", "bias"), absent=_no_bias, params=_fc),
+    "Convolution": OpInfo(("data", "weight", "bias"), absent=_no_bias, params=_conv),
+    "Deconvolution": OpInfo(("data", "weight", "bias"), absent=_no_bias, params=_deconv),
+    "BatchNorm": OpInfo(_BN, aux=("moving_mean", "moving_var"),
+                        params=_per_channel(_BN[1:]),
+                        nout=lambda a: 3 if a.get("output_mean_var", False) else 1),
+    "InstanceNorm": OpInfo(("data", "gamma", "beta"), params=_per_channel(("gamma", "beta"))),
+    "LayerNorm": OpInfo(("data", "gamma", "beta"),
+                        params=_per_channel(("gamma", "beta"), default_axis=-1),
+                        nout=lambda a: 3 if a.get("output_mean_var", False) else 1),
+    "GroupNorm": OpInfo(("data", "gamma", "beta"), params=_group_norm,
+                        nout=lambda a: 3 if a.get("output_mean_var", False) else 1),
+    "Embedding": OpInfo(("data", "weight"), params=_embedding),
+    "LeakyReLU": OpInfo(("data", "gamma"),
+                        absent=lambda a: () if a.get("act_type") == "prelu" else ("gamma",),
+                        params=_prelu, init={"gamma": '["constant", {"value": 0.25}]'}),
+    "RNN": OpInfo(("data", "parameters", "state", "state_cell", "sequence_length"),
+                  absent=_rnn_absent, params=_rnn, nout=_rnn_nout),
+    "SoftmaxOutput": OpInfo(("data", "label"), params=_softmax_label),
+    "LinearRegressionOutput": OpInfo(("data", "label"), params=_same_label),
+    "LogisticRegressionOutput": OpInfo(("data", "label"), params=_same_label),
+    "MAERegressionOutput": OpInfo(("data", "label"), params=_same_label),
+    "SliceChannel": OpInfo(("data",), nout=_split_nout),
+    "split": OpInfo(("data",), nout=_split_nout),
+    "topk": OpInfo(("data",), nout=lambda a: 2 if a.get("ret_typ") == "both" else 1),
+    "moments": OpInfo(("data",), nout=lambda a: 2),
+    "linalg_slogdet": OpInfo(("A",), nout=lambda a: 2),
+    "_linalg_slogdet": OpInfo(("A",), nout=lambda a: 2),
+    "_contrib_rand_zipfian": OpInfo(("true_classes",), nout=lambda a: 3),
+}
+TABLE["Softmax"] = TABLE["SoftmaxOutput"]
+
+
+#: ops whose inputs all have one shape (no broadcasting): a known input decides the rest
+SAME_SHAPE = frozenset({"elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div",
+                        "_plus", "_Plus", "_minus", "_Minus", "_mul", "_Mul", "_div", "_Div",
+                        "add_n", "ElementWiseSum", "_grad_add"})
+#: ops whose output dtype is their ``dtype`` attribute, whatever the input's
+DTYPE_ATTR = frozenset({"cast", "Cast", "amp_cast"})
+
+
+def info(op: str) -> Optional[OpInfo]:
+    return TABLE.get(op)
+
+
+def num_outputs(op: str, attrs: Dict[str, Any]) -> int:
+    row = TABLE.get(op)
+    if row is None or row.nout is None:
+        return 1
+    return row.nout(attrs)
+
+
+def present_inputs(row: OpInfo, attrs: Dict[str, Any]) -> Tuple[str, ...]:
+    """The input names the op takes with these attributes, in order."""
+    absent = set(row.absent(attrs)) if row.absent is not None else set()
+    return tuple(n for n in row.inputs if n not in absent)

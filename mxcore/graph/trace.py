@@ -1,0 +1,194 @@
+"""Tracing a HybridBlock into a plan of core-op calls, and replaying the plan.
+
+``hybridize()`` runs a block's forward once per input signature (shapes, dtypes,
+nesting, device kind, training and recording modes) on meta arrays (shape-only, see
+``mxcore.dispatch.META``).  Every op the forward dispatches on them runs its shape/dtype
+rule through the meta kernel, which also logs the call here: the op, which earlier
+values it reads, its attributes.  Host data turned into arrays (``nd.array`` of a
+constant) is logged with its values.  The log is a flat plan: a list of
+(op, input slots, attributes, output slots).
+
+Replaying the plan calls ``dispatch.invoke`` on the real arrays, op by op: the same
+kernels and, while recording, the same tape nodes and gradient rules as the eager
+forward, so the results are the eager results bit for bit; what is skipped is the
+Python of the layers and op wrappers (argument checks, attribute normalisation).
+Shapes may be read while tracing (they are part of the signature); values may not: a
+forward that reads values (``asnumpy``, ``asscalar``, ``bool(x)``) cannot be traced and
+is reported naming the block.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from mxcore.base import MXCoreError
+
+_LOCAL = threading.local()
+
+
+class TraceError(MXCoreError):
+    """A forward that cannot be turned into a plan."""
+
+
+def current() -> Optional["Trace"]:
+    return getattr(_LOCAL, "trace", None)
+
+
+class Trace:
+    """The plan being recorded: slots are values (inputs, parameters, constants, op
+    outputs), steps are op calls between them."""
+
+    def __init__(self, block_name: str):
+        self.block_name = block_name
+        self.slot_of: Dict[int, int] = {}
+        self.keep: List[Any] = []  # the meta arrays, alive so their ids stay unique
+        self.nslots = 0
+        self.inputs: List[int] = []
+        self.params: List[Tuple[int, Any]] = []
+        self.param_arrays: Dict[int, Any] = {}
+        self.constants: List[Tuple[int, np.ndarray]] = []
+        self.steps: List[Tuple[Any, Tuple[int, ...], Dict[str, Any], Tuple[int, ...], Any]] = []
+
+    def __enter__(self) -> "Trace":
+        if current() is not None:
+            raise TraceError("a trace is already running in this thread")
+        _LOCAL.trace = self
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        _LOCAL.trace = None
+        return False
+
+    def _slot(self, data) -> int:
+        slot = self.nslots
+        self.nslots += 1
+        self.slot_of[id(data)] = slot
+        self.keep.append(data)
+        return slot
+
+    # what the tracer feeds in --------------------------------------------------------------
+    def input(self, shape, dtype, tracked: bool = False):
+        """A meta NDArray standing for a block input (``tracked``: the real input takes
+        part in autograd, which op wrappers may look at)."""
+        arr = _meta_array(shape, dtype, tracked)
+        self.inputs.append(self._slot(arr._data))
+        return arr
+
+    def param(self, param):
+        """The meta NDArray standing for a Parameter (one per Parameter)."""
+        arr = self.param_arrays.get(id(param))
+        if arr is None:
+            if param.shape is None or any(int(s) <= 0 for s in param.shape):
+                raise TraceError(f"parameter {param.name!r} has no known shape yet")
+            arr = _meta_array(param.shape, param.dtype, param.grad_req != "null")
+            self.params.append((self._slot(arr._data), param))
+            self.param_arrays[id(param)] = arr
+        return arr
+
+    # what the meta device reports -------------------------------------------------------------
+    def log_op(self, op, datas: Sequence[Any], attrs: Dict[str, Any], outs) -> None:
+        ins = []
+        for d in datas:
+            slot = self.slot_of.get(id(d))
+            if slot is None:
+                raise TraceError(f"operator {op.name!r} reads an array the trace did not "
+                                 "make (an array from outside the forward, or a view made "
+                                 "without an operator)")
+            ins.append(slot)
+        out_list = outs if isinstance(outs, tuple) else (outs,)
+        out_slots = tuple(self._slot(o) for o in out_list)
+        dtype = out_list[0].dtype if not datas and out_list else None
+        self.steps.append((op, tuple(ins), dict(attrs), out_slots, dtype))
+
+    def log_constant(self, host: np.ndarray, out) -> None:
+        self.constants.append((self._slot(out), np.array(host, copy=True)))
+
+
+def _meta_array(shape, dtype, tracked: bool = False):
+    import hal
+    from mxcore import autograd, dispatch
+    arr = dispatch.wrap(np.broadcast_to(np.zeros((), hal.to_dtype(dtype)), tuple(shape)),
+                        hal.Device("meta", 0))
+    if tracked:  # looks like a variable to wrappers; its tape is never differentiated
+        arr._ag = autograd.Leaf(None, "write")
+    return arr
+
+
+class Plan:
+    """A traced forward: replays its steps on real arrays."""
+
+    def __init__(self, trace: Trace, out_slots, out_structure):
+        self.nslots = trace.nslots
+        self.inputs = list(trace.inputs)
+        self.params = list(trace.params)
+        self.constants = list(trace.constants)
+        self.out_slots = out_slots
+        self.out_structure = out_structure
+        self.steps = [(op, ins, attrs, outs, dtype, "seed" in op.volatile_attrs)
+                      for op, ins, attrs, outs, dtype in trace.steps]
+        self._const_cache: Dict[Any, List[Tuple[int, Any]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def _constants(self, ctx):
+        cached = self._const_cache.get(ctx)
+        if cached is None:
+            from mxcore import ndarray as nd
+            cached = self._const_cache[ctx] = [
+                (slot, nd.array(host, ctx=ctx, dtype=host.dtype)) for slot, host in
+                self.constants]
+        return cached
+
+    def run(self, inputs: Sequence[Any], ctx):
+        from mxcore.dispatch import invoke, invoke_nullary
+        vals: List[Any] = [None] * self.nslots
+        for slot, x in zip(self.inputs, inputs):
+            vals[slot] = x
+        for slot, p in self.params:
+            vals[slot] = p.data(ctx)
+        for slot, arr in self._constants(ctx):
+            vals[slot] = arr
+        for op, ins, attrs, outs, dtype, reseed in self.steps:
+            if reseed:  # a fresh seed per call, as the op's wrapper draws one
+                from mxcore.device import device_type
+                attrs = dict(attrs, seed=device_type(ctx).host_seed(ctx.index))
+            if ins:
+                r = invoke(op, [vals[i] for i in ins], attrs)
+            else:
+                r = invoke_nullary(op, ctx, attrs, dtype)
+            if len(outs) == 1:
+                vals[outs[0]] = r[0] if type(r) is tuple else r
+            else:
+                for s, o in zip(outs, r):
+                    vals[s] = o
+        return unflatten([vals[s] if s is not None else None for s in self.out_slots],
+                         self.out_structure)
+
+
+# nesting of arguments and results ------------------------------------------------------------
+def flatten(obj) -> Tuple[List[Any], Any]:
+    """Leaves of nested lists/tuples, and the structure to rebuild them."""
+    if type(obj) is tuple and not any(isinstance(x, (list, tuple)) for x in obj):
+        return list(obj), (tuple, (None,) * len(obj))  # the usual call: flat arguments
+    if isinstance(obj, (list, tuple)):
+        leaves, parts = [], []
+        for item in obj:
+            sub, structure = flatten(item)
+            leaves.extend(sub)
+            parts.append(structure)
+        return leaves, (type(obj), tuple(parts))
+    return [obj], None
+
+
+def unflatten(leaves: List[Any], structure):
+    it = iter(leaves)
+
+    def build(s):
+        if s is None:
+            return next(it)
+        kind, parts = s
+        return kind(build(p) for p in parts)
+    return build(structure)
