@@ -2,6 +2,7 @@
 from mxcore import metric  # noqa: F401  (gluon.metric, as in MXNet 1.6+)
 from mxcore.gluon import block, contrib, data, loss, model_zoo, nn, parameter, rnn, utils
 from mxcore.gluon.block import Block, HybridBlock
+from mxcore.gluon.symbol_block import SymbolBlock
 from mxcore.gluon.parameter import Constant, DeferredInitializationError, Parameter, ParameterDict
 from mxcore.gluon.trainer import Trainer
 

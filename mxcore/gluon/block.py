@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import re
 import threading
+import warnings
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
+from mxcore import autograd as _autograd
 from mxcore import ndarray as _F  # the op namespace handed to hybrid_forward
+from mxcore.base import MXCoreError
+from mxcore.graph import trace as _trace
+from mxcore.name import Prefix
+from mxcore.symbol.symbol import Symbol as _Symbol
 from mxcore.gluon.parameter import (DeferredInitializationError, Parameter, ParameterDict,
                                     assign_loaded)
 
@@ -159,6 +165,7 @@ class Block:
     def collect_params(self, select: Optional[str] = None) -> ParameterDict:
         """Parameters of this block and its children, optionally those whose
         names match the regular expression ``select``."""
+        self._check_container_with_block()
         out = ParameterDict(self._params.prefix)
         regex = re.compile(select) if select else None
         for name, value in self._params.items():
@@ -171,6 +178,31 @@ class Block:
             for name, value in child.collect_params(select).items():
                 out._params.setdefault(name, value)
         return out
+
+    def _check_container_with_block(self) -> None:
+        """Warn about Blocks kept in plain lists, tuples or dicts: they are not children,
+        so their parameters are not collected (as MXNet warns)."""
+        def holds_block(value) -> bool:
+            if isinstance(value, Block):
+                return True
+            if isinstance(value, (list, tuple)):
+                return any(holds_block(v) for v in value)
+            if isinstance(value, dict):
+                return any(holds_block(v) for v in value.values())
+            return False
+
+        for key, value in self.__dict__.items():
+            if key == "_children" or key.startswith("__") or \
+                    not isinstance(value, (list, tuple, dict)):
+                continue
+            if holds_block(value):
+                warnings.warn(f'"{self.name}.{key}" is an unregistered container with Blocks. '
+                              "Note that Blocks inside the list, tuple or dict will not be "
+                              "registered automatically. Make sure to register them using "
+                              "register_child() or switching to nn.Sequential/"
+                              "nn.HybridSequential instead.", stacklevel=3)
+        for child in self._children.values():
+            child._check_container_with_block()
 
     def _collect_params_with_prefix(self, prefix: str = "") -> Dict[str, Parameter]:
         out = OrderedDict((prefix + name, p) for name, p in self._reg_params.items())
@@ -220,6 +252,14 @@ class Block:
         if arrays and not any("." in k for k in arrays) and any("." in k for k in params):
             # a file keyed by full parameter names (ParameterDict.save)
             params = {p.name: p for p in self.collect_params().values()}
+        if any(name not in arrays for name in params):
+            # a parameter shared under several names is in the file once
+            # (save_parameters(deduplicate=True)): any of its names loads it
+            names_of: Dict[int, list] = {}
+            for name, param in params.items():
+                names_of.setdefault(id(param), []).append(name)
+            params = {next((n for n in names if n in arrays), names[0]):
+                      params[names[0]] for names in names_of.values()}
         if cast_dtype and dtype_source == "saved":
             for name, param in params.items():
                 if name in arrays:
@@ -227,8 +267,23 @@ class Block:
         assign_loaded(params, arrays, filename, ctx, allow_missing, ignore_extra, cast_dtype)
 
     # legacy MXNet names
-    save_params = save_parameters
-    load_params = load_parameters
+    def save_params(self, filename: str) -> None:
+        """MXNet's deprecated form: parameters keyed by their full names (less this
+        block's prefix), as ``collect_params().save`` writes them."""
+        self.collect_params().save(filename, strip_prefix=self.prefix)
+
+    def load_params(self, filename: str, ctx=None, allow_missing: bool = False,
+                    ignore_extra: bool = False) -> None:
+        """Load what ``save_params`` (full names) or ``save_parameters`` (structural
+        names) wrote."""
+        from mxcore.serialization import load_parameter_arrays
+        arrays = load_parameter_arrays(filename)
+        full = {self.prefix + k for k in arrays}
+        if full & set(self.collect_params().keys()):
+            self.collect_params().load(filename, ctx, allow_missing, ignore_extra,
+                                       restore_prefix=self.prefix)
+        else:
+            self.load_parameters(filename, ctx, allow_missing, ignore_extra)
 
     # running ---------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -250,6 +305,11 @@ class Block:
 
     def summary(self, *inputs) -> None:
         """Print each layer's output shape and parameter count for ``inputs``."""
+        hybridized = []
+        self.apply(lambda b: hybridized.append(b.name) if getattr(b, "_active", False) else None)
+        if hybridized:
+            raise AssertionError(f"summary() runs blocks imperatively; {hybridized[-1]!r} is "
+                                 "hybridized: call hybridize(False) first")
         from mxcore import autograd
         rows, handles, open_rows = [], [], {}
 
@@ -318,19 +378,184 @@ class _HookHandle:
         self.detach()
 
 
+_NDARRAY_ONLY = {_F.NDArray}
+
+
+def is_symbolic(x) -> bool:
+    """Whether a hybrid_forward runs on symbols (building a graph: shapes unknown, so
+    layers skip the input checks the graph's shape inference makes later)."""
+    return isinstance(x, _Symbol)
+class _BlockNames(Prefix):
+    """Node names inside a block's graph: ``prefix`` + ``fwd`` for the first unnamed op
+    of a layer that names it so (MXNet's layers), else ``prefix`` + op + counter."""
+
+    def __init__(self, prefix: str, fwd: bool):
+        super().__init__(prefix)
+        self._fwd = fwd
+
+    def get(self, name, hint: str) -> str:
+        if not name and self._fwd:
+            self._fwd = False
+            name = "fwd"
+        return super().get(name, hint)
+
+
 class HybridBlock(Block):
-    """A block written as ``hybrid_forward(F, x, *args, **params)`` with ``F``
-    the op namespace.  ``hybridize()`` is accepted and recorded; until graph
-    compilation lands, hybrid blocks always run imperatively through ``mx.nd``.
-    """
+    """A block written as ``hybrid_forward(F, x, *args, **params)`` with ``F`` the op
+    namespace (``mx.nd`` on arrays, ``mx.sym`` on symbols).
+
+    ``hybridize()`` makes calls replay a plan traced once per input signature (shapes,
+    dtypes, nesting, device, training and recording modes; ``mxcore.graph.trace``):
+    the same ops and gradients as the imperative forward, without the layers' Python.
+    Called on symbols, the block builds a graph (``export`` writes it)."""
 
     def __init__(self, prefix=None, params=None):
         super().__init__(prefix, params)
         self._active = False
+        self._flags: Dict[str, Any] = {}
+        self._plans: Dict[Any, Any] = {}
+        self._last_inputs = None  # nesting of the last traced call's inputs, for export
+        self._none_pattern = None  # which arguments are arrays (MXNet fixes it per hybridize)
 
-    def hybridize(self, active: bool = True, **kwargs) -> None:
+    def hybridize(self, active: bool = True, static_alloc: bool = False,
+                  static_shape: bool = False, **kwargs) -> None:
+        """Replay traced plans (``active``) or run imperatively.  ``static_alloc`` and
+        ``static_shape`` are recorded (memory planning is not provided yet)."""
         self._active = active
-        super().hybridize(active, **kwargs)
+        self._flags = {"static_alloc": static_alloc, "static_shape": static_shape, **kwargs}
+        self._plans.clear()
+        self._none_pattern = None
+        super().hybridize(active, static_alloc=static_alloc, static_shape=static_shape,
+                          **kwargs)
+
+    def __call__(self, *args, **kwargs):
+        if args and (type(args[0]) is _Symbol or (args[0] is None and any(
+                type(a) is _Symbol for a in args))):
+            # a graph: nodes are named under the block's prefix, as MXNet names them
+            if self._empty_prefix:
+                return super().__call__(*args, **kwargs)
+            with _BlockNames(self.prefix, self._fwd_name):
+                return super().__call__(*args, **kwargs)
+        if not self._active or kwargs or _trace.current() is not None:
+            return super().__call__(*args, **kwargs)
+        return self._call_hybridized(args)
+
+    def _call_hybridized(self, args):
+        NDArray, Symbol = _F.NDArray, _Symbol
+        leaves, structure = _trace.flatten(args)
+        kinds = {type(x) for x in leaves if x is not None}
+        if kinds != _NDARRAY_ONLY:
+            if kinds != {Symbol} and Symbol in kinds:
+                raise ValueError(f"{self.name}: hybridized blocks take either NDArrays or "
+                                 "Symbols, not a mix of both")
+            if Symbol in kinds:
+                return super().__call__(*args)
+        if kinds - {NDArray} or not kinds:
+            bad = sorted(t.__name__ for t in kinds - {NDArray}) or ["no array"]
+            raise ValueError(f"{self.name}: a hybridized block takes NDArrays (or None) as "
+                             f"inputs, got {bad}; pass numbers as attributes of the block")
+        pattern = [x is not None for x in leaves]
+        while pattern and not pattern[-1]:  # trailing Nones are defaults left out
+            pattern.pop()
+        if self._none_pattern is None:
+            self._none_pattern = pattern
+        elif pattern != self._none_pattern:
+            raise ValueError(f"{self.name}: a hybridized block must be called with None in "
+                             "the same argument positions every time (first call: "
+                             f"{self._none_pattern}, now: {pattern}); call hybridize() "
+                             "again to change them")
+        arrays = [x for x in leaves if x is not None]
+        ctx = arrays[0]._device
+        for x in arrays[1:]:
+            if x._device != ctx and {x._device.kind, ctx.kind} != {"cpu", "cpu_pinned"}:
+                raise ValueError(f"{self.name}: inputs are on different devices ({ctx!r} and "
+                                 f"{x._device!r}); a hybridized block runs on one device")
+        state = _autograd.STATE
+        key = (structure, tuple([None if x is None else
+                                 (x._data.shape, x._data.dtype, x._ag is not None)
+                                 for x in leaves]), ctx, state.training, state.recording)
+        plan = self._plans.get(key)
+        if plan is None:
+            self._last_inputs = structure, len(leaves)
+            if any(p._data is None for p in self.collect_params().values()):
+                # parameters are created by the first imperative call (deferred shapes)
+                return super().__call__(*args)
+            plan = self._plans[key] = self._trace_plan(args, leaves, structure)
+        if self._forward_pre_hooks:
+            for hook in list(self._forward_pre_hooks.values()):
+                hook(self, args)
+        out = plan.run(arrays, ctx)
+        if self._forward_hooks:
+            for hook in list(self._forward_hooks.values()):
+                hook(self, args, out)
+        return out
+
+    def _trace_plan(self, args, leaves, structure):
+        NDArray = _F.NDArray
+        trace = _trace.Trace(self.name)
+        with trace:
+            meta = [None if x is None else trace.input(x.shape, x.dtype, x._ag is not None)
+                    for x in leaves]
+            try:
+                out = Block.__call__(self, *_trace.unflatten(meta, structure))
+            except _trace.TraceError as exc:
+                raise _trace.TraceError(f"hybridize: {type(self).__name__} {self.name!r}: "
+                                        f"{exc}") from None
+            except MXCoreError as exc:
+                if "no values" not in str(exc):
+                    raise
+                raise _trace.TraceError(
+                    f"hybridize: {type(self).__name__} {self.name!r} reads array values in "
+                    "its forward (asnumpy, asscalar, item, bool or a comparison used as a "
+                    "Python condition); a hybridized forward may depend on shapes, not on "
+                    "values: compute with operators (F.where...) or do not hybridize this "
+                    "block") from None
+        out_leaves, out_structure = _trace.flatten(out)
+        slots = []
+        for o in out_leaves:
+            if o is None:
+                slots.append(None)
+                continue
+            if not isinstance(o, NDArray) or id(o._data) not in trace.slot_of:
+                raise _trace.TraceError(f"hybridize: {type(self).__name__} {self.name!r} "
+                                        f"returns {type(o).__name__} that its forward did not "
+                                        "compute from its inputs and parameters")
+            slots.append(trace.slot_of[id(o._data)])
+        return _trace.Plan(trace, slots, out_structure)
+
+    def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True,
+               format: str = "safetensors"):
+        """Write ``path-symbol.json`` (MXNet 1.x symbol JSON, inputs ``data`` or
+        ``data0``, ``data1``...) and ``path-NNNN.params`` (``arg:``/``aux:`` names;
+        safetensors, or MXNet's binary format with ``format='mxnet'``), atomically.
+        The block must have run hybridized once (the inputs' nesting comes from it)."""
+        from mxcore import symbol as _sym
+        from mxcore.mxnet_params import save as save_mxnet
+        from mxcore.serialization import save_arrays
+        if self._last_inputs is None:
+            raise RuntimeError("Please first call block.hybridize() and then run forward with "
+                               "this block at least once before calling export.")
+        if format not in ("safetensors", "mxnet"):
+            raise ValueError(f"export: format must be 'safetensors' or 'mxnet', got {format!r}")
+        structure, n = self._last_inputs
+        names = ["data"] if n == 1 else [f"data{i}" for i in range(n)]
+        out = self(*_trace.unflatten([_sym.var(name) for name in names], structure))
+        leaves, _ = _trace.flatten(out)
+        graph = leaves[0] if len(leaves) == 1 else _sym.Group(leaves)
+        params = {p.name: p for p in self.collect_params().values()}
+        arrays = {}
+        for kind, names_ in (("arg", graph.list_arguments()), ("aux",
+                                                              graph.list_auxiliary_states())):
+            for name in names_:
+                if name in params:
+                    arrays[f"{kind}:{name}"] = params[name]._reduce().asnumpy()
+        sym_file, param_file = f"{path}-symbol.json", f"{path}-{epoch:04d}.params"
+        graph.save(sym_file)
+        if format == "mxnet":
+            save_mxnet(param_file, arrays)
+        else:
+            save_arrays(param_file, arrays, {"format": "mxcore-checkpoint", "version": "1"})
+        return sym_file, param_file
 
     def infer_shape(self, *args) -> None:
         """Fill in unknown parameter shapes from the inputs (layers override)."""
@@ -345,9 +570,32 @@ class HybridBlock(Block):
             if p._data is None:
                 p._finish_deferred_init()
 
+    #: MXNet's layers name their main op ``<prefix>fwd`` in graphs (``dense0_fwd``)
+    _fwd_name = False
+
     def forward(self, x, *args):
+        if isinstance(x, _Symbol) or (x is None and any(isinstance(a, _Symbol) for a in args)):
+            # building a graph: F is mx.sym, parameters are variables, nodes are named
+            # under the block's prefix as MXNet names them
+            from mxcore import symbol as _sym
+            if any(isinstance(a, _F.NDArray) for a in args):
+                raise ValueError(f"{type(self).__name__} {self.name!r}: inputs mix Symbols "
+                                 "and NDArrays; give all of one kind")
+            params = {name: p.var() for name, p in self._reg_params.items()}
+            return self.hybrid_forward(_sym, x, *args, **params)
+        if any(isinstance(a, _Symbol) for a in args):
+            raise ValueError(f"{type(self).__name__} {self.name!r}: inputs mix NDArrays and "
+                             "Symbols; give all of one kind")
+        if x is None and all(a is None for a in args):
+            raise ValueError(f"{type(self).__name__} {self.name!r}: a HybridBlock needs at "
+                             "least one NDArray or Symbol input, got only None")
         F = _F
         ctx = getattr(x, "_device", None)
+        if ctx is not None and ctx.kind == "meta":  # tracing: parameters are plan inputs
+            t = _trace.current()
+            if t is not None:
+                params = {name: t.param(p) for name, p in self._reg_params.items()}
+                return self.hybrid_forward(F, x, *args, **params)
         try:
             params = {name: p.data(ctx) for name, p in self._reg_params.items()}
         except DeferredInitializationError:

@@ -539,12 +539,16 @@ def test_save_load_round_trip(device, tmp_path):
     np.testing.assert_array_equal(other(x).asnumpy(), layer(x).asnumpy())
 
 
-def test_summary_and_hybridize_are_accepted(device, capsys):
+def test_summary_and_hybridize(device, capsys):
     layer = rnn.LSTM(6)
     layer.initialize(ctx=device)
-    layer.hybridize()
     layer.summary(nd.ones((5, 2, 3), ctx=device))
     assert "Total params: 264" in capsys.readouterr().out  # 4 * 6 * (3 + 6 + 2)
+    layer.hybridize()
+    out = layer(nd.ones((5, 2, 3), ctx=device))
+    assert out.shape == (5, 2, 6)
+    with pytest.raises(AssertionError, match="hybridized"):  # as MXNet refuses it
+        layer.summary(nd.ones((5, 2, 3), ctx=device))
 
 
 # errors ---------------------------------------------------------------------------------

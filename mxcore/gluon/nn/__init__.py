@@ -12,8 +12,9 @@ from mxcore.gluon.nn.conv_layers import (AvgPool1D, AvgPool2D, AvgPool3D, Conv1D
                                           GlobalMaxPool3D, MaxPool1D, MaxPool2D, MaxPool3D,
                                           ReflectionPad2D)
 from mxcore.gluon.block import Block, HybridBlock
+from mxcore.gluon.symbol_block import SymbolBlock
 
-__all__ = ["Activation", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "Swish", "Dense",
+__all__ = ["SymbolBlock", "Activation", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "Swish", "Dense",
            "Dropout", "BatchNorm", "BatchNormReLU", "SyncBatchNorm", "InstanceNorm", "LayerNorm",
            "GroupNorm", "Embedding", "Flatten", "Lambda", "HybridLambda", "Sequential",
            "HybridSequential",

@@ -7,6 +7,8 @@ from mxcore.gluon.block import HybridBlock
 class Activation(HybridBlock):
     """relu, sigmoid, tanh, softrelu or softsign."""
 
+    _fwd_name = True
+
     def __init__(self, activation: str, **kwargs):
         self._act_type = activation
         super().__init__(**kwargs)
@@ -24,6 +26,8 @@ class Activation(HybridBlock):
 class LeakyReLU(HybridBlock):
     """``x if x > 0 else alpha * x``."""
 
+    _fwd_name = True
+
     def __init__(self, alpha: float, **kwargs):
         if alpha < 0:
             raise ValueError(f"LeakyReLU: alpha must be >= 0, got {alpha}")
@@ -40,6 +44,8 @@ class LeakyReLU(HybridBlock):
 class PReLU(HybridBlock):
     """Leaky ReLU with a learned slope per channel (axis 1)."""
 
+    _fwd_name = True
+
     def __init__(self, alpha_initializer=None, in_channels: int = 1, **kwargs):
         from mxcore import initializer
         super().__init__(**kwargs)
@@ -54,6 +60,8 @@ class PReLU(HybridBlock):
 class ELU(HybridBlock):
     """``x if x > 0 else alpha * (exp(x) - 1)``."""
 
+    _fwd_name = True
+
     def __init__(self, alpha: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self._alpha = alpha
@@ -65,6 +73,8 @@ class ELU(HybridBlock):
 class SELU(HybridBlock):
     """Scaled ELU (self-normalising networks)."""
 
+    _fwd_name = True
+
     def hybrid_forward(self, F, x):
         return F.LeakyReLU(x, act_type="selu")
 
@@ -72,12 +82,16 @@ class SELU(HybridBlock):
 class GELU(HybridBlock):
     """``x * Phi(x)`` with the exact (erf) form."""
 
+    _fwd_name = True
+
     def hybrid_forward(self, F, x):
         return F.LeakyReLU(x, act_type="gelu")
 
 
 class Swish(HybridBlock):
     """``x * sigmoid(beta * x)``."""
+
+    _fwd_name = True
 
     def __init__(self, beta: float = 1.0, **kwargs):
         super().__init__(**kwargs)

@@ -4,10 +4,11 @@ Flatten, Lambda."""
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable, Union
 
 from mxcore.base import MXCoreError
-from mxcore.gluon.block import Block, HybridBlock
+from mxcore.gluon.block import Block, HybridBlock, is_symbolic
 from mxcore.gluon.nn.activations import Activation
 from mxcore.ops.nn import FC_ACTIVATIONS
 
@@ -18,6 +19,14 @@ class Sequential(Block):
     def add(self, *blocks: Block) -> None:
         for block in blocks:
             self.register_child(block)
+
+    def hybridize(self, active: bool = True, **kwargs) -> None:
+        if not isinstance(self, HybridBlock) and self._children and \
+                all(isinstance(c, HybridBlock) for c in self._children.values()):
+            warnings.warn(f"All children of this Sequential layer {self.prefix!r} are "
+                          "HybridBlocks. Consider using HybridSequential for the best "
+                          "performance.", stacklevel=2)
+        super().hybridize(active, **kwargs)
 
     def forward(self, x, *args):
         for block in self._children.values():
@@ -57,6 +66,8 @@ class Dense(HybridBlock):
     """``activation(dot(x, weight.T) + bias)``.  ``in_units=0`` defers the
     weight's shape to the first input."""
 
+    _fwd_name = True
+
     def __init__(self, units: int, activation=None, use_bias: bool = True, flatten: bool = True,
                  dtype="float32", weight_initializer=None, bias_initializer="zeros",
                  in_units: int = 0, **kwargs):
@@ -83,7 +94,7 @@ class Dense(HybridBlock):
         act = self.act
         fused = None
         if type(act) is Activation and act._act_type in FC_ACTIVATIONS and \
-                not (act._forward_hooks or act._forward_pre_hooks):
+                not (act._forward_hooks or act._forward_pre_hooks) and not is_symbolic(x):
             # the activation runs inside the fully_connected kernel (one op, one pass)
             fused, act = act._act_type, None
         out = F.FullyConnected(x, weight, bias, no_bias=bias is None, num_hidden=self._units,
@@ -98,6 +109,8 @@ class Dense(HybridBlock):
 
 class Dropout(HybridBlock):
     """Zero a fraction ``rate`` of elements while training (inverted dropout)."""
+
+    _fwd_name = True
 
     def __init__(self, rate: float, axes=(), **kwargs):
         super().__init__(**kwargs)
@@ -116,6 +129,8 @@ class LayerNorm(HybridBlock):
     ``gamma * x_hat + beta`` (MXNet's LayerNorm).  ``center=False``/``scale=False``
     keep beta at 0/gamma at 1 (not trained); ``in_channels=0`` defers their shape
     to the first input."""
+
+    _fwd_name = True
 
     def __init__(self, axis: int = -1, epsilon: float = 1e-5, center: bool = True,
                  scale: bool = True, beta_initializer="zeros", gamma_initializer="ones",
@@ -152,6 +167,8 @@ class BatchNorm(HybridBlock):
     momentum)``); in predict mode (or with ``use_global_stats``) the running averages
     normalise.  ``scale=False``/``center=False`` keep gamma at 1/beta at 0 (not trained);
     ``in_channels=0`` defers the parameters' shape to the first input."""
+
+    _fwd_name = True
 
     def __init__(self, axis: int = 1, momentum: float = 0.9, epsilon: float = 1e-5,
                  center: bool = True, scale: bool = True, use_global_stats: bool = False,
@@ -228,6 +245,8 @@ class InstanceNorm(HybridBlock):
     ``scale=False`` (the default, as in MXNet) keeps gamma at 1 and ``center=False`` beta
     at 0 (not trained); ``in_channels=0`` defers their shape to the first input."""
 
+    _fwd_name = True
+
     def __init__(self, axis: int = 1, epsilon: float = 1e-5, center: bool = True,
                  scale: bool = False, beta_initializer="zeros", gamma_initializer="ones",
                  in_channels: int = 0, **kwargs):
@@ -243,7 +262,7 @@ class InstanceNorm(HybridBlock):
                                         allow_deferred_init=True)
 
     def _check_rank(self, x) -> None:
-        if x.ndim < 3:
+        if not is_symbolic(x) and x.ndim < 3:
             raise MXCoreError(f"InstanceNorm {self.name!r}: input of shape {tuple(x.shape)} "
                               "needs rank >= 3 (batch, channel, spatial...)")
 
@@ -256,7 +275,7 @@ class InstanceNorm(HybridBlock):
     def hybrid_forward(self, F, x, gamma, beta):
         self._check_rank(x)
         _check_channels(self, x, self._axis, gamma)
-        if self._axis % x.ndim == 1:
+        if self._axis == 1 or (not is_symbolic(x) and self._axis % x.ndim == 1):
             return F.InstanceNorm(x, gamma, beta, eps=self._epsilon)
         x = F.swapaxes(x, 1, self._axis)
         return F.swapaxes(F.InstanceNorm(x, gamma, beta, eps=self._epsilon), 1, self._axis)
@@ -272,6 +291,8 @@ class GroupNorm(HybridBlock):
     spatial axes, then ``gamma * x_hat + beta`` with one gamma and beta per group (their
     shape is (num_groups,), as in MXNet 1.x).  ``scale=False``/``center=False`` keep
     gamma at 1/beta at 0 (not trained)."""
+
+    _fwd_name = True
 
     def __init__(self, num_groups: int = 1, epsilon: float = 1e-5, center: bool = True,
                  scale: bool = True, beta_initializer="zeros", gamma_initializer="ones",
@@ -290,7 +311,7 @@ class GroupNorm(HybridBlock):
                                         allow_deferred_init=True)
 
     def hybrid_forward(self, F, x, gamma, beta):
-        if x.ndim < 3 or x.shape[1] % self._num_groups:
+        if not is_symbolic(x) and (x.ndim < 3 or x.shape[1] % self._num_groups):
             raise MXCoreError(
                 f"GroupNorm {self.name!r}: input of shape {tuple(x.shape)} needs rank >= 3 "
                 f"(batch, channel, spatial...) and a channel count (axis 1) divisible by "
@@ -307,6 +328,8 @@ class Embedding(HybridBlock):
     to [0, input_dim - 1]) select rows of a (input_dim, output_dim) weight; the output
     has shape ``x.shape + (output_dim,)``.  ``sparse_grad`` is accepted for
     compatibility: the weight's gradient is dense."""
+
+    _fwd_name = True
 
     def __init__(self, input_dim: int, output_dim: int, dtype="float32",
                  weight_initializer=None, sparse_grad: bool = False, **kwargs):
@@ -341,6 +364,8 @@ def _channels(block, x, axis: int) -> int:
 
 def _check_channels(block, x, axis: int, param) -> None:
     """The input's channel count must be the one the parameters were made for."""
+    if is_symbolic(x):
+        return
     if _channels(block, x, axis) != param.shape[0]:
         raise MXCoreError(
             f"{type(block).__name__} {block.name!r}: input of shape {tuple(x.shape)} has "
@@ -358,7 +383,8 @@ class Flatten(HybridBlock):
     """Reshape to (batch, -1)."""
 
     def hybrid_forward(self, F, x):
-        return F.flatten(x)
+        # a view of the input on arrays (no copy in the training step)
+        return F.flatten(x) if is_symbolic(x) else F.flatten(x, inplace=True)
 
     def __repr__(self) -> str:
         return "Flatten"

@@ -18,7 +18,7 @@ import numbers
 from typing import Optional, Sequence, Tuple, Union
 
 from mxcore.base import MXCoreError
-from mxcore.gluon.block import HybridBlock
+from mxcore.gluon.block import HybridBlock, is_symbolic
 from mxcore.gluon.nn.activations import Activation
 
 __all__ = ["Conv1D", "Conv2D", "Conv3D",
@@ -60,6 +60,8 @@ def _check_layout(layout: str, ndim: int, owner: str) -> str:
 
 class _Conv(HybridBlock):
     """An n-d convolution (``mx.nd.Convolution``), then ``activation`` if given."""
+
+    _fwd_name = True
 
     _op = "Convolution"
 
@@ -116,6 +118,8 @@ class _Conv(HybridBlock):
     def _check_input(self, x) -> int:
         """The input's channel count; raises naming this layer when ``x`` cannot be
         its input (the operator's own error would not say which layer failed)."""
+        if is_symbolic(x):
+            return None
         ndim = len(self._kwargs["kernel"]) + 2
         if x.ndim != ndim:
             raise MXCoreError(f"{type(self).__name__} {self.name!r} takes {ndim}-d input "
@@ -133,7 +137,8 @@ class _Conv(HybridBlock):
 
     def hybrid_forward(self, F, x, weight, bias=None):
         channels = self._check_input(x)
-        expected = self._weight_in_channels(tuple(weight.shape))
+        expected = channels if channels is None else \
+            self._weight_in_channels(tuple(weight.shape))
         if channels != expected:
             raise MXCoreError(
                 f"{type(self).__name__} {self.name!r}: input of shape {tuple(x.shape)} has "
@@ -306,6 +311,8 @@ class _Pooling(HybridBlock):
     """Pooling (``mx.nd.Pooling``); ``strides=None`` means ``pool_size`` and
     ``ceil_mode`` selects the ``full`` pooling convention (ceil instead of floor)."""
 
+    _fwd_name = True
+
     def __init__(self, pool_size: IntOrTuple, strides: Optional[IntOrTuple],
                  padding: IntOrTuple, ceil_mode: bool, global_pool: bool, pool_type: str,
                  layout: str, count_include_pad: Optional[bool] = None, ndim: int = 2,
@@ -328,7 +335,7 @@ class _Pooling(HybridBlock):
 
     def hybrid_forward(self, F, x):
         ndim = len(self._kwargs["kernel"]) + 2
-        if x.ndim != ndim:
+        if not is_symbolic(x) and x.ndim != ndim:
             raise MXCoreError(f"{type(self).__name__} {self.name!r} takes {ndim}-d input "
                               f"({self._kwargs['layout']}), got shape {tuple(x.shape)}")
         return F.Pooling(x, **self._kwargs)
@@ -464,7 +471,7 @@ class ReflectionPad2D(HybridBlock):
         self._padding = padding
 
     def hybrid_forward(self, F, x):
-        if x.ndim != 4:
+        if not is_symbolic(x) and x.ndim != 4:
             raise MXCoreError(f"ReflectionPad2D {self.name!r} takes 4-d input (N, C, H, W), "
                               f"got shape {tuple(x.shape)}")
         return F.pad(x, mode="reflect", pad_width=self._padding)

@@ -25,7 +25,7 @@ class RELU6(HybridBlock):
     """``min(max(x, 0), 6)``."""
 
     def hybrid_forward(self, F, x):
-        return F.clip(x, 0, 6)
+        return F.clip(x, 0, 6, name="relu6")  # MXNet's node name
 
 
 def _add_conv(out, channels: int = 1, kernel: int = 1, stride: int = 1, pad: int = 0,
