@@ -10,6 +10,12 @@ contiguous run: im2col is one copy per kernel offset and col2im one add per offs
 rows too; the few columns past each output row are dropped afterwards, and are zero
 in every gradient that is scattered back.
 
+Small images (runs below ``FOLD_RUN``, where the full-width runs would carry up to three
+times the columns a convolution needs) take exact columns instead, from strided windows
+of the padded input laid out with the batch innermost, (C, *spatial, N): one copy per
+kernel offset whose innermost runs are output rows times the batch, and one GEMM over
+the batch.
+
 A transposed convolution is the data gradient of a convolution (product, then
 col2im) and its gradients are a convolution (im2col, then products), so the four
 kernels share three passes: ``correlate`` (im2col, product), ``scatter`` (product,
@@ -84,6 +90,15 @@ def phase_map(geo: Geometry, pad, spatial):
             grid.append(slice(r0, size, s))
         parts.append((phase, tuple(plane), tuple(grid)))
     return tuple(parts)
+
+
+@functools.lru_cache(maxsize=1024)
+def windows(geo: Geometry, kernel, dilate):
+    """Per kernel offset, the slices of the padded grid it reads for every output (the
+    exact columns of small images)."""
+    return tuple(tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
+                       for o, d, s, m in zip(offset, dilate, geo.phases, geo.out))
+                 for offset in itertools.product(*(range(k) for k in kernel)))
 
 
 #: the largest scratch array a workspace slot keeps between calls (bytes; a thread keeps
@@ -361,11 +376,93 @@ def kernels(xp, special):
             dw = xp.array(part) if dw is None else dw + part
         return dw.reshape(shape).astype(dt)
 
+    # exact columns for small images ------------------------------------------------------
+    # On small planes the full-width runs of the phase layout carry many columns past each
+    # output row (a 3x3 pad-1 convolution of a 1x1 image computes 3 columns per output,
+    # of a 2x2 image 2, of a 4x4 one 1.5), and the GEMMs, which dominate, do that much
+    # more work (ResNet-18's stages 3 and 4 on 32x32 input ran at half PyTorch's speed).
+    # Folded (small-image) convolutions instead take exact columns from
+    # windows of the padded input, with the batch as the innermost axis: (C, *spatial, N).
+    # Image rows are a few elements long, and numpy pays per innermost run: with N last a
+    # kernel offset's window is runs of out_width * N (stride 1) or N elements, in the
+    # same axis order on both sides of each copy and gradient add.
+    def exact(n, geo):
+        return folded(n, geo)
+
+    def batch_last(x):
+        """(N, C, *spatial) as a (C, *spatial, N) view."""
+        return x.transpose((1,) + tuple(range(2, x.ndim)) + (0,))
+
+    def batch_first(y):
+        """(C, *spatial, N) as an (N, C, *spatial) view."""
+        return y.transpose((y.ndim - 1, 0) + tuple(range(1, y.ndim - 1)))
+
+    def padded(x, pad, wd):
+        """x zero-padded by ``pad`` on both sides, as (C, *padded, N) (scratch)."""
+        n, c = x.shape[:2]
+        shape = (c,) + tuple(s + 2 * p for s, p in zip(x.shape[2:], pad)) + (n,)
+        return place(scratch("phases", shape, wd), (slice(None),),
+                     tuple(slice(p, p + s) for p, s in zip(pad, x.shape[2:])), batch_last(x))
+
+    def exact_cols(xpad, geo, kernel, dilate, groups):
+        """(G, Cg*K, out*N) columns of a padded (C, *padded, N) batch (scratch)."""
+        c, n = xpad.shape[0], xpad.shape[-1]
+        taps = windows(geo, tuple(kernel), tuple(dilate))
+        cols = scratch("cols", (c, len(taps)) + geo.out + (n,), xpad.dtype)
+        for i, win in enumerate(taps):
+            cols[:, i] = xpad[(slice(None),) + win]
+        return cols.reshape(groups, -1, math.prod(geo.out) * n)
+
+    def exact_rows(y, groups, wd):
+        """(N, C, *out) as (G, C/G, out*N) GEMM rows (scratch)."""
+        c = y.shape[1]
+        rows = scratch("full", (c,) + y.shape[2:] + y.shape[:1], wd)
+        rows[...] = batch_last(y)
+        return rows.reshape(groups, c // groups, -1)
+
+    def exact_forward(x, w, geo, kernel, dilate, pad, groups, bias):
+        wd = work_dtype(x.dtype)
+        n = x.shape[0]
+        wg = grouped(w, groups, wd)
+        y = product(wg, exact_cols(padded(x, pad, wd), geo, kernel, dilate, groups),
+                    "product")
+        y = y.reshape((-1,) + geo.out + (n,))
+        if bias is not None:
+            y += bias.astype(y.dtype, copy=False).reshape((-1,) + (1,) * (y.ndim - 1))
+        return copy_out(batch_first(y), x.dtype)
+
+    def exact_backward(gy, x, w, geo, kernel, dilate, pad, groups, grads):
+        dt = x.dtype
+        wd = work_dtype(dt)
+        n, c = x.shape[:2]
+        wg = grouped(w, groups, wd)
+        rows = exact_rows(gy, groups, wd)
+        taps = windows(geo, tuple(kernel), tuple(dilate))
+        result = []
+        if grads[0]:
+            dcols = product(wg.swapaxes(1, 2), rows, "product")
+            d = dcols.reshape((c, len(taps)) + geo.out + (n,))
+            spatial = tuple(s + 2 * p for s, p in zip(x.shape[2:], pad))
+            dpad = zeros((c,) + spatial + (n,), wd, "grid")
+            for i, win in enumerate(taps):
+                dpad[(slice(None),) + win] += d[:, i]
+            inner = (slice(None),) + tuple(slice(p, p + s) for p, s in zip(pad, x.shape[2:]))
+            result.append(copy_out(batch_first(dpad[inner]), dt))
+        if grads[1]:
+            cols = exact_cols(padded(x, pad, wd), geo, kernel, dilate, groups)
+            result.append(weight_grad_part(rows, cols).reshape(w.shape).astype(dt))
+        if grads[2]:
+            result.append(bias_grad(gy, dt))
+        return tuple(result)
+
     # convolution --------------------------------------------------------------------
     def convolution(x, w, *bias, kernel, stride, dilate, pad, num_filter, num_group, no_bias):
         wd = work_dtype(x.dtype)
         n = x.shape[0]
         geo = conv_geometry(x.shape[2:], kernel, stride, dilate, pad)
+        if exact(n, geo):
+            return exact_forward(x, w, geo, kernel, dilate, pad, num_group,
+                                 bias[0] if bias else None)
         return correlate(to_phases(x, geo, pad, wd), grouped(w, num_group, wd), geo, n,
                          num_group, folded(n, geo), x.dtype, bias[0] if bias else None)
 
@@ -375,6 +472,8 @@ def kernels(xp, special):
         wd = work_dtype(dt)
         n, c = x.shape[:2]
         geo = conv_geometry(x.shape[2:], kernel, stride, dilate, pad)
+        if exact(n, geo):
+            return exact_backward(gy, x, w, geo, kernel, dilate, pad, num_group, grads)
         fold = folded(n, geo)
         result = []
         if grads[0] or grads[1]:
