@@ -111,16 +111,23 @@ def atomic_path(path: str, suffix: str = ".tmp") -> Iterator[str]:
         raise
 
 
+#: the placeholder tensor of a file that holds only metadata (not an array of the file)
+_EMPTY_MARK = "__mxcore_no_arrays__"
+
+
 def save_arrays(path: str, arrays: Dict[str, np.ndarray],
                 metadata: Optional[Dict[str, str]] = None) -> None:
     """Write ``arrays`` to ``path`` atomically (``atomic_path``)."""
     from safetensors.numpy import save_file
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tensors = {k: np.asarray(v, order="C") for k, v in arrays.items()}
+    if not tensors and metadata:
+        # safetensors before 0.4.1 cannot read back metadata without a tensor
+        tensors = {_EMPTY_MARK: np.zeros((0,), np.uint8)}
     with atomic_path(path) as tmp:
         # asarray, not ascontiguousarray, which makes 0-d arrays 1-d
-        save_file({k: np.asarray(v, order="C") for k, v in arrays.items()}, tmp,
-                  metadata={k: str(v) for k, v in (metadata or {}).items()})
+        save_file(tensors, tmp, metadata={k: str(v) for k, v in (metadata or {}).items()})
 
 
 def load_arrays(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
@@ -136,7 +143,7 @@ def load_arrays(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
     try:
         with safe_open(path, framework="numpy") as f:
             meta = dict(f.metadata() or {})
-            arrays = {k: f.get_tensor(k) for k in f.keys()}
+            arrays = {k: f.get_tensor(k) for k in f.keys() if k != _EMPTY_MARK}
     except Exception as exc:  # safetensors raises its own error types
         raise MXCoreError(f"cannot read {path}: not a complete safetensors file "
                           f"({type(exc).__name__}: {exc})") from exc

@@ -91,3 +91,12 @@ def test_pickle_states_of_mxnet_arrays_and_bad_states():
         array_from_state({"handle": raw})
     with pytest.raises(MXCoreError, match="unpickle"):
         array_from_state({"data": b"\0" * 5, "shape": (2,), "dtype": "float32"})
+
+
+def test_metadata_only_files_round_trip(tmp_path):
+    # safetensors before 0.4.1 cannot read back a file of metadata and no tensor
+    from mxcore.serialization import load_arrays, save_arrays
+    path = tmp_path / "states"
+    save_arrays(str(path), {}, {"format": "x", "version": "1"})
+    arrays, meta = load_arrays(str(path))
+    assert arrays == {} and meta == {"format": "x", "version": "1"}
