@@ -181,7 +181,8 @@ class Block:
 
     def _check_container_with_block(self) -> None:
         """Warn about Blocks kept in plain lists, tuples or dicts: they are not children,
-        so their parameters are not collected (as MXNet warns)."""
+        so their parameters are not collected (as MXNet warns).  This block only: each
+        child checks itself when collect_params reaches it."""
         def holds_block(value) -> bool:
             if isinstance(value, Block):
                 return True
@@ -201,8 +202,6 @@ class Block:
                               "registered automatically. Make sure to register them using "
                               "register_child() or switching to nn.Sequential/"
                               "nn.HybridSequential instead.", stacklevel=3)
-        for child in self._children.values():
-            child._check_container_with_block()
 
     def _collect_params_with_prefix(self, prefix: str = "") -> Dict[str, Parameter]:
         out = OrderedDict((prefix + name, p) for name, p in self._reg_params.items())
