@@ -18,6 +18,7 @@ from mxcore import initializer, initializer as init, metric, profiler  # noqa: E
 from mxcore import runtime, test_utils, util  # noqa: E402
 from mxcore import attribute, name, symbol, symbol as sym  # noqa: E402
 from mxcore import io, model, module, module as mod  # noqa: E402
+from mxcore import onnx  # noqa: E402  (imports the onnx package only when used)
 from mxcore.attribute import AttrScope  # noqa: E402
 from mxcore.base import MXCoreError, MXNetError, OperatorError  # noqa: E402
 from mxcore.util import (is_np_array, is_np_shape, np_shape, set_np_shape,  # noqa: E402
@@ -32,4 +33,4 @@ __all__ = ["Device", "Context", "context", "autograd", "engine", "nd", "ndarray"
            "available_devices", "test_utils", "util", "runtime", "np_shape", "set_np_shape",
            "is_np_shape", "is_np_array", "use_np_shape", "MXCoreError", "MXNetError",
            "OperatorError", "attribute", "AttrScope", "name", "symbol", "sym",
-           "io", "model", "module", "mod"]
+           "io", "model", "module", "mod", "onnx"]

@@ -379,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an input's shape, for shape inference (repeatable)")
     _add_debug(g)
     g.set_defaults(func=_graph_show)
+    from mxcore.onnx.cli import add_parser as add_onnx_parser
+    add_onnx_parser(sub, _add_debug, shape_spec)
     return parser
 
 
