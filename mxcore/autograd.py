@@ -155,12 +155,17 @@ def _as_list(x) -> list:
 
 def _toposort(heads) -> List[Node]:
     """Nodes reachable from ``heads``, every node before the nodes it feeds
-    (i.e. reverse topological order: heads first)."""
+    (i.e. reverse topological order: heads first).  Nodes an earlier backward freed
+    are constants (as in MXNet), unless a head itself is one."""
     order, seen = [], set()
     for h in heads:
         ag = h._ag
         if type(ag) is not tuple or ag[0] in seen:
             continue
+        if ag[0].inputs is None:
+            raise MXCoreError(
+                "the graph was freed by an earlier backward(); pass retain_graph=True "
+                "to differentiate it twice")
         stack = [(ag[0], False)]
         while stack:
             node, done = stack.pop()
@@ -171,13 +176,9 @@ def _toposort(heads) -> List[Node]:
                 continue
             seen.add(node)
             stack.append((node, True))
-            if node.inputs is None:
-                raise MXCoreError(
-                    "the graph was freed by an earlier backward(); pass retain_graph=True "
-                    "to differentiate it twice")
             for x in node.inputs:
                 xag = x._ag
-                if type(xag) is tuple and xag[0] not in seen:
+                if type(xag) is tuple and xag[0] not in seen and xag[0].inputs is not None:
                     stack.append((xag[0], False))
     order.reverse()
     return order
@@ -412,3 +413,13 @@ class Function:
             op.def_grad(rule)
             record_op(op, inputs, outs, {})
         return outs[0] if single else outs
+
+
+def get_symbol(x):
+    """The computation recorded (inside ``record()``) that produced NDArray ``x``, as a
+    Symbol (``mxcore.graph.tape_symbol``)."""
+    from mxcore.graph.tape_symbol import get_symbol as _get_symbol
+    return _get_symbol(x)
+
+
+__all__.append("get_symbol")

@@ -59,6 +59,8 @@ INTERNAL: Dict[str, Callable] = {
     "_equal_scalar": _cmp("equal"), "_not_equal_scalar": _cmp("not_equal"),
     "_greater_scalar": _cmp("greater"), "_greater_equal_scalar": _cmp("greater_equal"),
     "_lesser_scalar": _cmp("lesser"), "_lesser_equal_scalar": _cmp("lesser_equal"),
+    "_hypot_scalar": _cmp("hypot"), "_logical_and_scalar": _cmp("logical_and"),
+    "_logical_or_scalar": _cmp("logical_or"), "_logical_xor_scalar": _cmp("logical_xor"),
     "_plus": _binary(operator.add), "_Plus": _binary(operator.add),
     "_minus": _binary(operator.sub), "_Minus": _binary(operator.sub),
     "_mul": _binary(operator.mul), "_Mul": _binary(operator.mul),

@@ -41,8 +41,15 @@ def var_shape(node: Node) -> Optional[Shape]:
     s = node.attrs.get("__shape__")
     if s is None:
         return None
-    s = tuple(s) if isinstance(s, (tuple, list)) else None
-    return s if s is not None and all(int(d) > 0 for d in s) else None
+    s = tuple(int(d) for d in s) if isinstance(s, (tuple, list)) else None
+    # 0 is an unknown dimension (MXNet's partial shapes): kept, so that the known
+    # dimensions still decide parameter shapes
+    return s if s and all(d >= 0 for d in s) and any(d > 0 for d in s) else None
+
+
+def is_partial(shape: Optional[Shape]) -> bool:
+    """Whether a known shape still has unknown (0) dimensions."""
+    return shape is not None and 0 in shape
 
 
 def infer(heads: Sequence[Output], shapes: Dict[str, Shape], dtypes: Dict[str, Any],
@@ -79,8 +86,11 @@ def infer(heads: Sequence[Output], shapes: Dict[str, Shape], dtypes: Dict[str, A
             if any(s is None for s in in_shapes):
                 dt = _dtype_name(node.attrs["dtype"]) if node.op in opinfo.DTYPE_ATTR and \
                     node.attrs.get("dtype") is not None else first
+                # inputs of one shape decide the output whatever the unknown ones are
+                same = next((s for s in in_shapes if s is not None and not is_partial(s)),
+                            None) if node.op in opinfo.SAME_SHAPE else None
                 for i in range(node.nout):
-                    out_shape[(id(node), i)] = None
+                    out_shape[(id(node), i)] = same
                     out_dtype[(id(node), i)] = dt
                 continue
             for k, (src, i) in enumerate(node.inputs):  # shapes known, dtypes not: float32
@@ -88,7 +98,18 @@ def infer(heads: Sequence[Output], shapes: Dict[str, Shape], dtypes: Dict[str, A
                     in_dtypes[k] = "float32"
                     if src.is_variable:
                         out_dtype[(id(src), i)] = "float32"
-            outs = _run_meta(node, in_shapes, in_dtypes)
+            if any(is_partial(s) for s in in_shapes):
+                try:  # unknown dimensions run as 0: what the op keeps of them stays 0
+                    outs = _run_meta(node, in_shapes, in_dtypes)
+                except InferenceError:
+                    outs = []
+                if len(outs) < node.nout:
+                    for i in range(node.nout):
+                        out_shape[(id(node), i)] = None
+                        out_dtype[(id(node), i)] = first
+                    continue
+            else:
+                outs = _run_meta(node, in_shapes, in_dtypes)
             for i, o in enumerate(outs[:node.nout]):
                 out_shape[(id(node), i)] = tuple(o.shape)
                 out_dtype[(id(node), i)] = o.dtype.name
@@ -121,17 +142,38 @@ def _fill_params(node: Node, out_shape, out_dtype) -> None:
     if data is None:
         return
     names = opinfo.present_inputs(row, node.attrs)
-    missing = [(name, src) for name, (src, _) in zip(names, node.inputs)
-               if src.is_variable and out_shape.get((id(src), 0)) is None]
+    missing = [(name, chain) for name, (src, i) in zip(names, node.inputs)
+               for chain in [_unknown_chain(src, i, out_shape)] if chain]
     if not missing:
         return
     try:
         derived = row.params(node.attrs, tuple(data))
     except (KeyError, IndexError, ValueError, TypeError):
         return  # the op call itself reports bad attributes, with the node named
-    for name, src in missing:
+    for name, chain in missing:
         if name in derived:
-            out_shape[(id(src), 0)] = tuple(int(s) for s in derived[name])
+            for entry in chain:
+                out_shape[entry] = tuple(int(s) for s in derived[name])
+
+
+#: ops whose output has their one input's shape: a parameter reached through them
+#: (``Convolution(weight=cast(w))``) still takes its shape from the op-info table
+_SHAPE_KEEPING = opinfo.DTYPE_ATTR | {"_copy", "identity", "copy", "BlockGrad",
+                                      "stop_gradient"}
+
+
+def _unknown_chain(src: Node, i: int, out_shape) -> Optional[List[Tuple[int, int]]]:
+    """The unknown entries from an input back to a variable along shape-keeping ops,
+    or None when the input is known or does not lead to a variable so."""
+    chain = []
+    while out_shape.get((id(src), i)) is None or is_partial(out_shape[(id(src), i)]):
+        chain.append((id(src), i))
+        if src.is_variable:
+            return chain
+        if src.op not in _SHAPE_KEEPING or len(src.inputs) != 1:
+            return None
+        src, i = src.inputs[0]
+    return None
 
 
 def _fill_same_shape(node: Node, out_shape) -> None:

@@ -70,6 +70,7 @@ from mxcore.ops.shape import (Concat, Crop, Flatten, Pad, Reshape, SliceChannel,
 from mxcore import random  # noqa: E402  (mx.nd.random is mx.random)
 from mxcore.serialization import load, load_frombuffer, save  # noqa: E402
 from mxcore.ndarray import _internal, contrib, sparse  # noqa: E402,F401
+from mxcore.graph.cached_op import CachedOp  # noqa: E402,F401
 
 
 def stop_gradient(data: NDArray) -> NDArray:

@@ -79,6 +79,17 @@ class Symbol:
         inputs = [src for node in nodes for src in node.inputs]
         return Symbol(inputs) if inputs else None
 
+    def _gen_atomic_symbol(self) -> "Symbol":
+        """The symbol's op alone: one node of the same op and attributes, no inputs
+        and no name, with all its outputs (MXNet's ``_gen_atomic_symbol``)."""
+        nodes = {id(n): n for n, _ in self._outputs}
+        node = next(iter(nodes.values()))
+        if len(nodes) != 1 or node.is_variable:
+            raise MXCoreError("_gen_atomic_symbol needs the outputs of one operator node, "
+                              f"got {self.list_outputs()}")
+        atom = Node(node.op, "", node.attrs, (), node.nout)
+        return Symbol([(atom, i) for i in range(atom.nout)])
+
     def __len__(self) -> int:
         return len(self._outputs)
 
@@ -216,7 +227,7 @@ class Symbol:
         shapes = {k: tuple(v) for k, v in self._named(args, kwargs, "infer_shape").items()}
         out_shape, _ = self._infer(shapes, {})
         result = self._collect(out_shape, lambda s: s)
-        if any(s is None for part in result for s in part):
+        if any(s is None or _infer.is_partial(s) for part in result for s in part):
             return None, None, None
         return result
 
@@ -247,7 +258,14 @@ class Symbol:
 
     # serialisation -------------------------------------------------------------------------
     def tojson(self) -> str:
-        return ir.to_json(self._outputs)
+        from mxcore.util import is_np_shape
+        text = ir.to_json(self._outputs)
+        if not is_np_shape():
+            return text
+        import json  # MXNet marks graphs written under NumPy shape semantics
+        doc = json.loads(text)
+        doc["attrs"] = {"is_np_shape": ["int", 1], **doc["attrs"]}
+        return json.dumps(doc, indent=2)
 
     def save(self, fname: str, remove_amp_cast: bool = True) -> None:
         """Write the graph as MXNet 1.x symbol JSON (atomically)."""
@@ -256,20 +274,25 @@ class Symbol:
             f.write(self.tojson())
 
     def debug_str(self) -> str:
-        lines = []
+        """The graph as MXNet prints it: outputs, then each variable and op node with
+        its inputs and attributes."""
+        lines = ["Symbol Outputs:"]
+        lines.extend(f"\toutput[{k}]={node.name}({i})"
+                     for k, (node, i) in enumerate(self._outputs))
         for node in self._order():
             if node.is_variable:
                 lines.append(f"Variable:{node.name}")
                 continue
-            lines.append("-" * 40)
+            lines.append("-" * 20)
             lines.append(f"Op:{node.op}, Name={node.name}")
             lines.append("Inputs:")
             for k, (src, i) in enumerate(node.inputs):
-                lines.append(f"\targ[{k}]={_output_name(src, i)}")
+                version = " version=0" if src.is_variable else ""
+                lines.append(f"\targ[{k}]={src.name}({i}){version}")
             if node.attrs:
                 lines.append("Attrs:")
                 lines.extend(f"\t{k}={ir.attr_to_str(v)}" for k, v in node.attrs.items())
-        return "\n".join(lines)
+        return "\n".join(lines) + "\n"
 
     # binding ------------------------------------------------------------------------------------
     def bind(self, ctx, args, args_grad=None, grad_req="write", aux_states=None,
