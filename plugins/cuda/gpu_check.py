@@ -1,6 +1,7 @@
 """The GPU check behind gpu_check.sh: conformance on the real cuda:0, Triton vs
 cuBLAS matmul TFLOP/s, elementwise add and softmax bandwidth, an MNIST-MLP
-epoch, and the second increment's kernels (reductions, layer norm, broadcast and
+epoch, a fused elementwise chain against its unfused kernels, and the second
+increment's kernels (reductions, layer norm, broadcast and
 scalar elementwise, random, batched matmul) against CuPy, 2-D convolution and max
 pooling against CuPy and PyTorch (cuDNN), the MLP epoch against
 PyTorch CUDA eager (with a profile of the mxcore step, and again with the
@@ -223,6 +224,40 @@ def bandwidth():
     s = mx.nd.array(np.ones((10, 10), np.float32), ctx=mx.gpu(0))
     t = timeit(lambda: s + s, sync, warmup=20, iters=500)
     out["mx_add_10x10_us"] = round(t * 1e6, 1)
+    return out
+
+
+@step("fused")
+def fused_chain():
+    """fused_elemwise (graph fusion's kernel): an 8-entry activation tail in one launch
+    against the same entries as unfused Triton kernels: time, GB/s and bit equality, at
+    bandwidth-bound sizes and at a launch-bound one."""
+    import cupy
+    from mxcore_cuda.triton import elementwise as ew, fused
+    sync = cupy.cuda.Device(0).synchronize
+    chain = (("mul_scalar", (0,), 0.5), ("add_scalar", (-1,), 1.0), ("tanh", (-2,), None),
+             ("sigmoid", (0,), None), ("multiply", (-3, -4), None), ("exp", (0,), None),
+             ("multiply", (-6, 1), None), ("subtract", (-5, -7), None))
+    kernels = {name: (ew.unary(name) if name in ew.UNARY else ew.binary(name)
+                      if name in ew.BINARY else ew.scalar(name)) for name, _, _ in chain}
+
+    def unfused(h, b):
+        results = []
+        for name, args, scalar in chain:
+            vals = [(h, b)[a] if a >= 0 else results[-a - 1] for a in args]
+            results.append(kernels[name](*vals, *(() if scalar is None else (scalar,))))
+        return results[-1]
+    out = {}
+    for dt, n in (("float32", 1 << 24), ("float16", 1 << 24), ("float32", 1 << 14)):
+        h = cupy.random.standard_normal(n, dtype=cupy.float32).astype(dt)
+        b = cupy.random.standard_normal(n, dtype=cupy.float32).astype(dt)
+        t = timeit(lambda: fused.fused_elemwise(h, b, chain=chain), sync, iters=20)
+        tu = timeit(lambda: unfused(h, b), sync, iters=20)
+        out[f"tail8_{dt}_{n}"] = {
+            "fused_us": round(t * 1e6, 1), "unfused_triton_us": round(tu * 1e6, 1),
+            "fused_gbps": round(3 * h.nbytes / t / 1e9, 1),
+            "bit_equal": bool(cupy.array_equal(fused.fused_elemwise(h, b, chain=chain),
+                                               unfused(h, b)))}
     return out
 
 
@@ -695,6 +730,7 @@ def main():
     if "environment" not in RESULT["errors"]:
         matmul_bench(args.size)
         bandwidth()
+        fused_chain()
         new_kernels()
         conv_bench()
         smoke(args.work)

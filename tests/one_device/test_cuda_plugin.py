@@ -391,6 +391,13 @@ KERNELS_SCRIPT = """
                 for g_, c_ in ((gx, cx), (gw, cw)):
                     close(g_.grad, c_.grad, 2 * tol)
 
+        # a graph-fusion chain (a hybridized block's elementwise tail): tanh(x * 0.5) + y
+        chain = (("mul_scalar", (0,), 0.5), ("tanh", (-1,), None), ("add", (-2, 1), None))
+        for dtype, tol in (("float32", 2e-5), ("float16", 2e-3), ("bfloat16", 3e-2)):
+            (gx, cx), (gy, cy) = both(rng.uniform(-2, 2, (3, 5)), dtype), \
+                both(rng.uniform(0.5, 2, (3, 5)), dtype)
+            close(mx.nd.invoke("fused_elemwise", gx, gy, chain=chain),
+                  mx.nd.tanh(cx * 0.5) + cy, tol)
         missing = []
         for op, module, factory, args, dtypes, guard in specs():
             tag = f"{module}.{args[0] if args else factory}"

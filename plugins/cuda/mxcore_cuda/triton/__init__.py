@@ -41,6 +41,26 @@ SCALAR_OPS = ("add_scalar", "sub_scalar", "rsub_scalar", "mul_scalar", "div_scal
               "less_equal_scalar")
 REDUCE_OPS = ("sum", "mean", "prod", "max", "min")
 ARG_OPS = ("argmax", "argmin")
+#: ops ``fused_elemwise`` chains (its kernel's ``fusable``): the elementwise formulas the
+#: CPU fuser also names; their Triton formulas compile the same fused or not (no
+#: multiply-add inside one), so fused chains equal unfused ones bit for bit
+FUSABLE_OPS = frozenset({
+    "negative", "abs", "square", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid",
+    "relu", "add", "subtract", "multiply", "divide", "maximum", "minimum", "add_scalar",
+    "sub_scalar", "rsub_scalar", "mul_scalar", "div_scalar", "rdiv_scalar",
+    "maximum_scalar", "minimum_scalar"})
+#: float64 chains: no scalar forms (their Triton kernels take 16/32-bit floats only, so
+#: unfused float64 scalar ops run on the fallback; fusion must not change that) and no
+#: log (libdevice's float64 log has a multiply-add the unfused kernel contracts to an FMA
+#: and the fused one, compiled without contraction, does not)
+FUSABLE_OPS_FLOAT64 = FUSABLE_OPS - frozenset(SCALAR_OPS) - {"log"}
+#: dtypes the array-module fuser (the fallback) takes
+FALLBACK_FUSED = frozenset({"float32", "float64"})
+
+
+def fusable_ops(dtype: Optional[str]) -> frozenset:
+    """The op names the Triton fuser chains in ``dtype``."""
+    return FUSABLE_OPS_FLOAT64 if dtype == "float64" else FUSABLE_OPS
 
 
 # guards ----------------------------------------------------------------------------------
@@ -236,6 +256,20 @@ def updates(shapes, dtypes, attrs) -> bool:
         size_ok(shapes[0])
 
 
+def fused_chain(shapes, dtypes, attrs) -> bool:
+    """fused_elemwise: fusable ops only, inputs of one shape and dtype, any chain length
+    or input count (longer chains run as several launches).  Sizes: the launch window of
+    the unfused kernels, so that below it float32/float64 chains run the fallback's
+    ufuncs as their unfused ops do (bit for bit); 16-bit chains at every size (no other
+    fuser takes them)."""
+    chain = attrs.get("chain") or ()
+    dtype = dtypes[0] if dtypes else None
+    ops = fusable_ops(dtype)
+    return (bool(chain) and all(entry[0] in ops for entry in chain)
+            and all(tuple(s) == tuple(shapes[0]) for s in shapes[1:]) and one_dtype(dtypes)
+            and (dtype not in FALLBACK_FUSED or worth_launching(shapes[0], dtypes)))
+
+
 def multi_updates(shapes, dtypes, attrs) -> bool:
     """Multi-weight updates: one dtype; every weight in one launch."""
     return one_dtype(dtypes) and all(size_ok(s) for s in shapes)
@@ -374,6 +408,8 @@ def specs():
     for name in ("random_uniform", "random_normal"):
         out.append((name, "random", name, (), HALF_SINGLE, sampling))
     out.append(("dropout", "random", "dropout", (), HALF_SINGLE, unshared_mask))
+    for dts in (HALF_SINGLE, frozenset({"float64"})):  # two ``fusable`` sets
+        out.append(("fused_elemwise", "fused", "fused_elemwise", (), dts, fused_chain))
     out.append(("dot", "matmul", "dot", (), PRODUCTS, matmul_2d))
     out.append(("fully_connected", "matmul", "fully_connected", (), PRODUCTS, dense))
     out.append(("fully_connected_backward", "matmul", "fully_connected_backward", (), PRODUCTS,
@@ -395,7 +431,10 @@ def specs():
 def kernels(device: str = "cuda") -> List[hal.Kernel]:
     out = []
     for op, module, factory, args, dtypes, guard in specs():
-        out.append(hal.Kernel(op=op, device=device, fn=_lazy(module, factory, *args),
+        fn = _lazy(module, factory, *args)
+        if op == "fused_elemwise":  # what graph fusion asks before any launch
+            fn.fusable = fusable_ops("float64" if "float64" in dtypes else None)
+        out.append(hal.Kernel(op=op, device=device, fn=fn,
                               dtypes=dtypes, priority=PRIORITY, applies=guard,
                               name=f"triton.{module}.{op}",
                               doc=(guard.__doc__ or "").strip()))
