@@ -16,6 +16,8 @@ removed from its environment); ``NAME-Kt`` pins K threads: ``mxcore-1t`` sets
 variables, ``torch-1t`` those plus ``torch.set_num_threads(1)``.  The default
 set is numpy-1t (the floor: every ratio is against it), mxcore, mxcore-1t,
 mxcore-Nt (N = the CPU count, when above 1) and torch (when installed).
+``mxcore-hybrid`` (and ``mxcore-hybrid-Kt``) is the same network and loss after
+``hybridize()``: every step replays the traced forward and backward plans.
 
 Method (the host is noisy): every measurement runs in a fresh process (thread
 pools start as a user's would), which builds the network from the same initial
@@ -145,6 +147,15 @@ class MxcoreMLP:
         mx.nd.waitall()
 
 
+class MxcoreHybridMLP(MxcoreMLP):
+    """The same network and loss, hybridized: each step replays traced plans."""
+
+    def __init__(self, batches, threads):
+        super().__init__(batches, threads)
+        self.net.hybridize()
+        self.loss.hybridize()
+
+
 class TorchMLP:
     def __init__(self, batches, threads):
         import torch
@@ -171,7 +182,8 @@ class TorchMLP:
             opt.step()
 
 
-RUNNERS = {"numpy": NumpyMLP, "mxcore": MxcoreMLP, "torch": TorchMLP}
+RUNNERS = {"numpy": NumpyMLP, "mxcore": MxcoreMLP, "mxcore-hybrid": MxcoreHybridMLP,
+           "torch": TorchMLP}
 
 MXNET_WORKER = r"""
 import os, sys, time
@@ -211,10 +223,10 @@ print("RESULT", time.perf_counter() - t0, mx.__version__, flush=True)
 
 def parse_variant(name):
     """'mxcore' -> ('mxcore', None); 'torch-1t' -> ('torch', 1)."""
-    m = re.fullmatch(r"(numpy|mxcore|torch|mxnet)(?:-(\d+)t)?", name)
+    m = re.fullmatch(r"(numpy|mxcore-hybrid|mxcore|torch|mxnet)(?:-(\d+)t)?", name)
     if not m or (m.group(1) == "mxnet" and not m.group(2)):
         raise argparse.ArgumentTypeError(
-            f"unknown variant {name!r}: numpy|mxcore|torch[-Kt], mxnet-1t")
+            f"unknown variant {name!r}: numpy|mxcore|mxcore-hybrid|torch[-Kt], mxnet-1t")
     return m.group(1), int(m.group(2)) if m.group(2) else None
 
 
@@ -224,7 +236,7 @@ def variant_env(name):
     lib, threads = parse_variant(name)
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     if threads:
-        if lib == "mxcore":
+        if lib.startswith("mxcore"):
             env["MXCORE_CPU_THREADS"] = str(threads)
         else:
             for var in THREAD_VARS[:3]:

@@ -6,6 +6,7 @@ fails at once with the reason.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from typing import Dict, List
@@ -15,6 +16,9 @@ from mxcore.base import MXCoreError
 
 Context = Device  # MXNet's name
 _checked: set = set()
+
+
+_META_SEEDS = itertools.count(1)
 
 
 class MetaDeviceType(DeviceType):
@@ -40,7 +44,9 @@ class MetaDeviceType(DeviceType):
                           "values: bind the graph to a real device to compute them")
 
     def host_seed(self, index: int) -> int:
-        return 0
+        # distinct per call: a traced plan maps each traced seed to a fresh one per
+        # replay, so two dropouts must not share one
+        return next(_META_SEEDS)
 
 
 _META = MetaDeviceType()

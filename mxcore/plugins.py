@@ -35,7 +35,7 @@ from mxcore.base import PluginError
 from mxcore.registry import Registry
 
 ENTRY_POINT_GROUP = "mxcore.plugins"
-HOOKS = ("register_devices", "register_ops", "register_kernels")
+HOOKS = ("register_devices", "register_ops", "register_kernels", "register_passes")
 #: Entry-point names of the plugins that live in this repository.
 BUILTIN_PLUGINS = ("core", "cpu", "cuda", "arm", "contrib_ops")
 #: Where those plugins live, for a source checkout used without installation
@@ -83,7 +83,7 @@ class _Staging:
 
     def __init__(self, registry: Registry, provider: str):
         self.registry, self.provider = registry, provider
-        self.devices, self.ops, self.kernels = [], [], []
+        self.devices, self.ops, self.kernels, self.passes = [], [], [], []
 
     def device(self, device_type):
         self.devices.append(device_type)
@@ -97,6 +97,11 @@ class _Staging:
         kernel = hal.Kernel(**{**kernel.__dict__, "provider": self.provider})
         self.registry.check_kernel(kernel, self.kernels)
         self.kernels.append(kernel)
+
+    def graph_pass(self, pass_):
+        if not isinstance(pass_, hal.GraphPass):
+            raise TypeError(f"register_passes expects hal.GraphPass, got {pass_!r}")
+        self.passes.append(hal.GraphPass(**{**pass_.__dict__, "provider": self.provider}))
 
     def commit(self) -> None:
         reg = self.registry
@@ -126,6 +131,7 @@ class PluginSystem:
         self.pm.add_hookspecs(hookspecs)
         self.registry = Registry()
         self.plugins: Dict[str, PluginInfo] = {}
+        self.passes: List[hal.GraphPass] = []  # graph passes of every plugin
         if os.environ.get("MXCORE_TRACE_PLUGINS"):
             self.pm.trace.root.setwriter(sys.stderr.write)
             self.pm.enable_tracing()
@@ -223,6 +229,7 @@ class PluginSystem:
         if plugin is not None:
             self.pm.unregister(plugin)
         self.registry.remove_provider(self._provider(name))
+        self.passes = [p for p in self.passes if p.provider != self._provider(name)]
         self.plugins.pop(name, None)
 
     def _provider(self, name: str) -> str:
@@ -247,7 +254,8 @@ class PluginSystem:
             for hook in HOOKS:
                 caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
                 register = {"register_devices": staging.device, "register_ops": staging.op,
-                            "register_kernels": staging.kernel}[hook]
+                            "register_kernels": staging.kernel,
+                            "register_passes": staging.graph_pass}[hook]
                 caller(register=register)
             staging.commit()
         except KeyboardInterrupt:
@@ -257,6 +265,7 @@ class PluginSystem:
             info.hooks = []
             self.pm.unregister(plugin)
             return
+        self.passes.extend(staging.passes)
         info.devices = sorted(d.kind for d in staging.devices)
         info.ops = len(staging.ops)
         info.kernels = len(staging.kernels)

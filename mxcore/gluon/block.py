@@ -415,17 +415,59 @@ class HybridBlock(Block):
         self._plans: Dict[Any, Any] = {}
         self._last_inputs = None  # nesting of the last traced call's inputs, for export
         self._none_pattern = None  # which arguments are arrays (MXNet fixes it per hybridize)
+        self._last_plan = None
+        self._op_hook = None
 
     def hybridize(self, active: bool = True, static_alloc: bool = False,
-                  static_shape: bool = False, **kwargs) -> None:
-        """Replay traced plans (``active``) or run imperatively.  ``static_alloc`` and
-        ``static_shape`` are recorded (memory planning is not provided yet)."""
+                  static_shape: bool = False, backend: Optional[str] = None,
+                  **kwargs) -> None:
+        """Replay traced plans (``active``) or run imperatively.  Plans go through the
+        graph pass pipeline (``mxcore.graph.passes``) for the device they run on, plus
+        the passes of ``backend`` if given (see ``optimize_for``); ``static_alloc``
+        keeps fused chains' temporary buffers across calls; ``static_shape`` is
+        accepted (a plan is always per shape)."""
+        if backend is not None:
+            from mxcore.graph import passes as _passes
+            if backend not in _passes.backends():
+                raise ValueError(f"{self.name}: unknown backend {backend!r}; the installed "
+                                 f"backends are {_passes.backends()}")
         self._active = active
-        self._flags = {"static_alloc": static_alloc, "static_shape": static_shape, **kwargs}
+        self._flags = {"static_alloc": static_alloc, "static_shape": static_shape,
+                       "backend": backend, **kwargs}
         self._plans.clear()
         self._none_pattern = None
         super().hybridize(active, static_alloc=static_alloc, static_shape=static_shape,
                           **kwargs)
+
+    def optimize_for(self, x, *args, backend: Optional[str] = None, backend_opts=None,
+                     clear: bool = True, static_alloc: bool = False,
+                     static_shape: bool = False, **kwargs):
+        """Hybridize with the passes of ``backend`` (graph passes a plugin registered
+        for it through ``register_passes``; mxcore's own: ``fold_bn``, which folds
+        inference BatchNorm into the preceding convolution or dense layer), build the
+        plan for these inputs and return the outputs (MXNet's ``optimize_for``).  The
+        plan's programs are then in ``self.last_plan()``."""
+        if backend_opts:
+            raise ValueError(f"{self.name}: optimize_for: backend_opts are not supported by "
+                             f"mxcore's backends, got {backend_opts!r}")
+        if clear:
+            self._plans.clear()
+        self.hybridize(True, static_alloc=static_alloc, static_shape=static_shape,
+                       backend=backend, **kwargs)
+        return self(x, *args)
+
+    def register_op_hook(self, callback, monitor_all: bool = False) -> None:
+        """Call ``callback(node_name, op_name, array)`` (names as bytes, as MXNet's) for the
+        used outputs of every op -- and its inputs with ``monitor_all`` -- while this block
+        runs hybridized (``mxcore.graph.op_hook``); installed on the children too."""
+        self._op_hook = (callback, monitor_all)
+        for child in self._children.values():
+            if isinstance(child, HybridBlock):
+                child.register_op_hook(callback, monitor_all)
+
+    def last_plan(self):
+        """The plan the last hybridized call ran (``mxcore.graph.plan.Plan``), or None."""
+        return self._last_plan
 
     def __call__(self, *args, **kwargs):
         if args and (type(args[0]) is _Symbol or (args[0] is None and any(
@@ -435,7 +477,11 @@ class HybridBlock(Block):
                 return super().__call__(*args, **kwargs)
             with _BlockNames(self.prefix, self._fwd_name):
                 return super().__call__(*args, **kwargs)
-        if not self._active or kwargs or _trace.current() is not None:
+        t = _trace.current()
+        if t is not None:  # a child of a block being traced: its steps carry its name
+            with t.scope(self.name):
+                return super().__call__(*args, **kwargs)
+        if not self._active or kwargs:
             return super().__call__(*args, **kwargs)
         return self._call_hybridized(args)
 
@@ -473,13 +519,22 @@ class HybridBlock(Block):
         key = (structure, tuple([None if x is None else
                                  (x._data.shape, x._data.dtype, x._ag is not None)
                                  for x in leaves]), ctx, state.training, state.recording)
+        if self._op_hook is not None:  # the graph op by op, reporting each op's arrays
+            from mxcore.graph.op_hook import run_with_hook
+            for hook in list(self._forward_pre_hooks.values()):
+                hook(self, args)
+            out = run_with_hook(self, args, *self._op_hook)
+            for hook in list(self._forward_hooks.values()):
+                hook(self, args, out)
+            return out
         plan = self._plans.get(key)
         if plan is None:
             self._last_inputs = structure, len(leaves)
             if any(p._data is None for p in self.collect_params().values()):
                 # parameters are created by the first imperative call (deferred shapes)
                 return super().__call__(*args)
-            plan = self._plans[key] = self._trace_plan(args, leaves, structure)
+            plan = self._plans[key] = self._trace_plan(args, leaves, structure, ctx)
+        self._last_plan = plan
         if self._forward_pre_hooks:
             for hook in list(self._forward_pre_hooks.values()):
                 hook(self, args)
@@ -489,7 +544,7 @@ class HybridBlock(Block):
                 hook(self, args, out)
         return out
 
-    def _trace_plan(self, args, leaves, structure):
+    def _trace_plan(self, args, leaves, structure, ctx):
         NDArray = _F.NDArray
         trace = _trace.Trace(self.name)
         with trace:
@@ -509,18 +564,65 @@ class HybridBlock(Block):
                     "Python condition); a hybridized forward may depend on shapes, not on "
                     "values: compute with operators (F.where...) or do not hybridize this "
                     "block") from None
-        out_leaves, out_structure = _trace.flatten(out)
-        slots = []
-        for o in out_leaves:
-            if o is None:
-                slots.append(None)
+            out_leaves, out_structure = _trace.flatten(out)
+            slots = []
+            for o in out_leaves:
+                if o is None:
+                    slots.append(None)
+                    continue
+                if not isinstance(o, NDArray) or id(o._data) not in trace.slot_of:
+                    raise _trace.TraceError(f"hybridize: {type(self).__name__} {self.name!r} "
+                                            f"returns {type(o).__name__} that its forward did "
+                                            "not compute from its inputs and parameters")
+                slots.append(trace.slot_of[id(o._data)])
+            grad = self._trace_backward(trace, meta, out_leaves)
+        from mxcore.graph.plan import Plan
+        return Plan.build(trace, slots, out_structure, ctx,
+                          training=_autograd.STATE.training,
+                          static_alloc=bool(self._flags.get("static_alloc")),
+                          backend=self._flags.get("backend"), **grad)
+
+    @staticmethod
+    def _trace_backward(trace, meta, out_leaves) -> Dict[str, Any]:
+        """While recording: autograd's backward on the meta arrays, logged as the plan's
+        backward program (head gradients in, one gradient per tracked input and
+        parameter out).  Nothing to do when nothing is differentiated."""
+        if not _autograd.STATE.recording:
+            return {}
+        variables = [("input", k) for k, m in enumerate(x for x in meta if x is not None)
+                     if m._ag is not None]
+        arrays = [m for m in meta if m is not None]
+        var_arrays = [arrays[k] for _, k in variables]
+        for slot, p in trace.params:
+            arr = trace.param_arrays[id(p)]
+            if arr._ag is not None:
+                variables.append(("param", p))
+                var_arrays.append(arr)
+        heads = [o for o in out_leaves if o is not None]
+        tracked = [o._ag is not None for o in heads]
+        if not var_arrays or not any(tracked):
+            return {}
+        backward_from, backward_slot = len(trace.steps), trace.nslots
+        head_slots, head_grads = [], []
+        for o, t in zip(heads, tracked):
+            if not t:
+                head_slots.append(None)
                 continue
-            if not isinstance(o, NDArray) or id(o._data) not in trace.slot_of:
-                raise _trace.TraceError(f"hybridize: {type(self).__name__} {self.name!r} "
-                                        f"returns {type(o).__name__} that its forward did not "
-                                        "compute from its inputs and parameters")
-            slots.append(trace.slot_of[id(o._data)])
-        return _trace.Plan(trace, slots, out_structure)
+            g = _trace._meta_array(o.shape, o.dtype)
+            head_slots.append(trace._slot(g._data))
+            head_grads.append((o, g))
+        grads = _autograd.grad([o for o, _ in head_grads], var_arrays,
+                               [g for _, g in head_grads], retain_graph=False)
+        grad_slots = []
+        for g in grads:
+            slot = trace.slot_of.get(id(g._data))
+            if slot is None:
+                raise _trace.TraceError(f"hybridize: {trace.block_name!r}: a gradient was not "
+                                        "computed by operators")
+            grad_slots.append(slot)
+        return {"backward_from": backward_from, "backward_slot": backward_slot,
+                "head_slots": head_slots,
+                "grad_slots": grad_slots, "variables": variables}
 
     def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True,
                format: str = "safetensors"):

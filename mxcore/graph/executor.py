@@ -50,6 +50,8 @@ class Executor:
         from mxcore import autograd
         from mxcore.device import device
         self._symbol = symbol
+        import os
+        self._cse = os.environ.get("MXNET_ELIMINATE_COMMON_EXPR", "1") != "0"
         self._ctx = device(ctx)
         self._arg_names = symbol.list_arguments()
         self._aux_names = symbol.list_auxiliary_states()
@@ -110,6 +112,10 @@ class Executor:
         arg_types = arg_types or [np.float32] * len(arg_names)
         aux_types = aux_types or [np.float32] * len(aux_names)
         reqs = cls._reqs(arg_names, grad_req)
+        import hal
+        for n, t in zip(arg_names, arg_types):  # integer arguments get no gradient (MXNet)
+            if not hal.is_float(np.dtype(t)):
+                reqs[n] = "null"
         args = {n: nd.zeros(s, ctx=ctx, dtype=np.dtype(t).name)
                 for n, s, t in zip(arg_names, arg_shapes, arg_types)}
         grads = {n: nd.zeros(s, ctx=ctx, dtype=np.dtype(t).name)
@@ -151,6 +157,14 @@ class Executor:
     @property
     def output_dict(self) -> Dict[str, Any]:
         return dict(zip(self._symbol.list_outputs(), self.outputs))
+
+    def get_optimized_symbol(self):
+        """The bound symbol after common subexpression elimination (unless
+        ``MXNET_ELIMINATE_COMMON_EXPR=0`` at bind time), as MXNet's executor reports it."""
+        from mxcore.graph.passes.symbol_cse import eliminate_common_subexpressions
+        from mxcore.symbol.symbol import Symbol
+        outputs = self._symbol._outputs
+        return Symbol(eliminate_common_subexpressions(outputs) if self._cse else list(outputs))
 
     # running ------------------------------------------------------------------------------------
     def forward(self, is_train: bool = False, **kwargs) -> List[Any]:

@@ -8,10 +8,10 @@ values it reads, its attributes.  Host data turned into arrays (``nd.array`` of 
 constant) is logged with its values.  The log is a flat plan: a list of
 (op, input slots, attributes, output slots).
 
-Replaying the plan calls ``dispatch.invoke`` on the real arrays, op by op: the same
-kernels and, while recording, the same tape nodes and gradient rules as the eager
-forward, so the results are the eager results bit for bit; what is skipped is the
-Python of the layers and op wrappers (argument checks, attribute normalisation).
+The log becomes a ``Program`` (``mxcore.graph.program``) that the pass pipeline
+optimises and ``mxcore.graph.plan`` compiles into a flat list of kernel calls.  While
+recording, the tracer also runs autograd's backward on the meta arrays: the gradient
+rules' ops are logged the same way and become the backward program.
 Shapes may be read while tracing (they are part of the signature); values may not: a
 forward that reads values (``asnumpy``, ``asscalar``, ``bool(x)``) cannot be traced and
 is reported naming the block.
@@ -50,6 +50,10 @@ class Trace:
         self.param_arrays: Dict[int, Any] = {}
         self.constants: List[Tuple[int, np.ndarray]] = []
         self.steps: List[Tuple[Any, Tuple[int, ...], Dict[str, Any], Tuple[int, ...], Any]] = []
+        self.names: List[str] = []           # per step: the block path that made it
+        self.shapes: List[Tuple[int, ...]] = []  # per slot
+        self.dtypes: List[Any] = []
+        self.scopes: List[str] = [block_name]
 
     def __enter__(self) -> "Trace":
         if current() is not None:
@@ -66,7 +70,13 @@ class Trace:
         self.nslots += 1
         self.slot_of[id(data)] = slot
         self.keep.append(data)
+        self.shapes.append(tuple(data.shape))
+        self.dtypes.append(data.dtype)
         return slot
+
+    def scope(self, name: str) -> "_Scope":
+        """Name the steps a child block logs (``with trace.scope(child.name):``)."""
+        return _Scope(self, name)
 
     # what the tracer feeds in --------------------------------------------------------------
     def input(self, shape, dtype, tracked: bool = False):
@@ -101,9 +111,24 @@ class Trace:
         out_slots = tuple(self._slot(o) for o in out_list)
         dtype = out_list[0].dtype if not datas and out_list else None
         self.steps.append((op, tuple(ins), dict(attrs), out_slots, dtype))
+        self.names.append("/".join(self.scopes) + ":" + op.name)
 
     def log_constant(self, host: np.ndarray, out) -> None:
         self.constants.append((self._slot(out), np.array(host, copy=True)))
+
+
+class _Scope:
+    __slots__ = ("trace", "name")
+
+    def __init__(self, trace: Trace, name: str):
+        self.trace, self.name = trace, name
+
+    def __enter__(self):
+        self.trace.scopes.append(self.name)
+
+    def __exit__(self, *exc):
+        self.trace.scopes.pop()
+        return False
 
 
 def _meta_array(shape, dtype, tracked: bool = False):
@@ -114,58 +139,6 @@ def _meta_array(shape, dtype, tracked: bool = False):
     if tracked:  # looks like a variable to wrappers; its tape is never differentiated
         arr._ag = autograd.Leaf(None, "write")
     return arr
-
-
-class Plan:
-    """A traced forward: replays its steps on real arrays."""
-
-    def __init__(self, trace: Trace, out_slots, out_structure):
-        self.nslots = trace.nslots
-        self.inputs = list(trace.inputs)
-        self.params = list(trace.params)
-        self.constants = list(trace.constants)
-        self.out_slots = out_slots
-        self.out_structure = out_structure
-        self.steps = [(op, ins, attrs, outs, dtype, "seed" in op.volatile_attrs)
-                      for op, ins, attrs, outs, dtype in trace.steps]
-        self._const_cache: Dict[Any, List[Tuple[int, Any]]] = {}
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def _constants(self, ctx):
-        cached = self._const_cache.get(ctx)
-        if cached is None:
-            from mxcore import ndarray as nd
-            cached = self._const_cache[ctx] = [
-                (slot, nd.array(host, ctx=ctx, dtype=host.dtype)) for slot, host in
-                self.constants]
-        return cached
-
-    def run(self, inputs: Sequence[Any], ctx):
-        from mxcore.dispatch import invoke, invoke_nullary
-        vals: List[Any] = [None] * self.nslots
-        for slot, x in zip(self.inputs, inputs):
-            vals[slot] = x
-        for slot, p in self.params:
-            vals[slot] = p.data(ctx)
-        for slot, arr in self._constants(ctx):
-            vals[slot] = arr
-        for op, ins, attrs, outs, dtype, reseed in self.steps:
-            if reseed:  # a fresh seed per call, as the op's wrapper draws one
-                from mxcore.device import device_type
-                attrs = dict(attrs, seed=device_type(ctx).host_seed(ctx.index))
-            if ins:
-                r = invoke(op, [vals[i] for i in ins], attrs)
-            else:
-                r = invoke_nullary(op, ctx, attrs, dtype)
-            if len(outs) == 1:
-                vals[outs[0]] = r[0] if type(r) is tuple else r
-            else:
-                for s, o in zip(outs, r):
-                    vals[s] = o
-        return unflatten([vals[s] if s is not None else None for s in self.out_slots],
-                         self.out_structure)
 
 
 # nesting of arguments and results ------------------------------------------------------------

@@ -7,11 +7,12 @@ from mxcore.ops import (conv, creation, elemwise, embedding, indexing, linalg, n
                         optimizer, ordering, random, reduce, rnn, shape)
 from mxcore.ops import loss_output
 from mxcore.ops import ctc
+from mxcore.ops import fused
 
 MXCORE_PLUGIN_API = PLUGIN_API_VERSION
 
 MODULES = (elemwise, reduce, linalg, shape, indexing, ordering, nn, conv, norm, embedding,
-           rnn, creation, random, optimizer, loss_output, ctc)
+           rnn, creation, random, optimizer, loss_output, ctc, fused)
 ALL_OPS = [op for module in MODULES for op in module.OPS]
 
 

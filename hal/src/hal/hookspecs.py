@@ -6,6 +6,7 @@ never imports the registry it feeds:
 * ``register_devices(register)``: ``register(device_type: DeviceType)``
 * ``register_kernels(register)``: ``register(kernel: Kernel)``
 * ``register_ops(register)``:     ``register(op)`` with an ``mxcore.op.Op``
+* ``register_passes(register)``:  ``register(pass_)`` with a ``hal.GraphPass``
 
 A plugin module sets ``MXCORE_PLUGIN_API = PLUGIN_API_VERSION`` (the version it
 was written against); mxcore refuses plugins for another major version.
@@ -33,3 +34,8 @@ def register_kernels(register):
 @hookspec
 def register_ops(register):
     """Register operators: call ``register(op)`` once per ``mxcore.op.Op``."""
+
+
+@hookspec
+def register_passes(register):
+    """Register graph passes: call ``register(GraphPass)`` once per pass."""

@@ -12,9 +12,10 @@ from mxcore_cpu.kernels import (conv, creation, elemwise, embedding, indexing, l
                                 norm, optimizer, ordering, random, reduce, rnn, shape)
 from mxcore_cpu.kernels import loss_output
 from mxcore_cpu.kernels import ctc
+from mxcore_cpu.kernels import fused
 
 FAMILIES = (elemwise, reduce, linalg, shape, indexing, ordering, nn, conv, norm, embedding,
-            rnn, creation, random, optimizer, loss_output, ctc)
+            rnn, creation, random, optimizer, loss_output, ctc, fused)
 
 
 def build(device: str, xp=np, special=scipy.special, priority: int = 0) -> List[hal.Kernel]:

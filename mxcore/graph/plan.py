@@ -1,0 +1,341 @@
+"""Compiled plans: a traced block as flat lists of kernel calls, and its replay.
+
+``Plan.build`` turns a trace (``mxcore.graph.trace``) into a forward ``Program`` and,
+when the trace recorded for autograd, a backward ``Program`` (the gradient rules'
+ops, traced on meta arrays); each goes through the pass pipeline
+(``mxcore.graph.passes``) and is compiled once into a list of
+``(kernel, input slots, attributes, output slots, slots to free)``, the kernels
+resolved from the registry for the signature the plan was traced for.
+
+A call fills the slots with the inputs', parameters' and constants' device arrays and
+runs the list: per step one engine push of a known kernel, no NDArray wrappers, no
+attribute checks, no tape bookkeeping.  While recording, the call leaves *one* tape
+node for the whole plan, whose gradient rule runs the backward list on the values the
+forward kept (the slots the backward program reads), so gradients come from the same
+rules and kernels as imperative code.  Dropout seeds are drawn afresh per call, the
+same for a step's forward and backward.
+
+``MXCORE_GRAPH_DEBUG=1`` runs every call twice: the unoptimised program op by op
+through eager dispatch, and the compiled one without freeing buffers; the first step
+whose outputs differ is reported with its name (block path and op).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from mxcore.base import MXCoreError
+from mxcore.graph import passes as _passes
+from mxcore.graph.program import Program, Step
+
+
+class GraphDivergence(MXCoreError):
+    """MXCORE_GRAPH_DEBUG found a step whose optimised result differs from eager."""
+
+
+def _debug() -> bool:
+    return os.environ.get("MXCORE_GRAPH_DEBUG", "") not in ("", "0")
+
+
+class Compiled:
+    """A program bound to a device: its kernels resolved, ready to replay."""
+
+    def __init__(self, program: Program, ctx, static_alloc: bool = False,
+                 free: bool = True):
+        from mxcore.dispatch import _for_device
+        from mxcore.plugins import registry
+        import hal
+        self.program = program
+        self.ctx = ctx
+        self.nslots = program.nslots
+        reg = registry()
+        kind = ctx.kind
+        self.calls = []
+        plan = program.free_after if free else None
+        for i, st in enumerate(program.steps):
+            shapes = tuple(program.shapes[s] for s in st.ins)
+            dtypes = tuple(np.dtype(program.dtypes[s]).name if not _is_bf16(program.dtypes[s])
+                           else "bfloat16" for s in st.ins)
+            if st.ins:
+                dtype = dtypes[st.op.dtype_arg]
+            else:
+                dtype = hal.dtype_name(st.dtype if st.dtype is not None
+                                       else st.attrs.get("dtype", "float32"))
+            try:
+                kernel = reg.resolve(st.op.name, kind, dtype, shapes, dtypes, st.attrs)
+            except MXCoreError as exc:
+                raise MXCoreError(f"plan {program.name!r}: step {st.name}: {exc}") from None
+            fn = _for_device(kernel, reg, kind)
+            attrs = st.attrs
+            if not free and attrs.get("inplace", -1) >= 0:
+                attrs = dict(attrs, inplace=-1)  # debugging compares every value
+            if static_alloc and "scratch" in attrs:
+                attrs = dict(attrs, scratch={})  # temporaries kept across calls
+            self.calls.append((fn, st.ins, attrs, st.outs, st.op.needs_rng,
+                               "seed" in st.op.volatile_attrs, st.mutating,
+                               plan[i] if plan else (), st))
+
+    def run(self, vals: List[Any], seeds: Optional[Dict[int, int]] = None) -> None:
+        """Run the steps on ``vals`` (slot -> device array), in place."""
+        from mxcore import dispatch, engine
+        push = engine.current().push  # the engine of the moment (profiler, threaded...)
+        gen = None
+        for fn, ins, attrs, outs, rng, reseed, mutates, free, st in self.calls:
+            if reseed:
+                attrs = dict(attrs, seed=_fresh_seed(seeds, attrs["seed"], self.ctx))
+            args = [vals[i] for i in ins]
+            if rng:
+                if gen is None:
+                    gen = dispatch._generator(self.ctx)
+                args.insert(0, gen)
+            try:
+                r = push(fn, args, attrs, mutates)
+            except Exception as exc:
+                raise _step_error(self.program, st, exc, args, self.ctx) from exc
+            if len(outs) == 1:
+                vals[outs[0]] = r[0] if type(r) is tuple else r
+            else:
+                for s, o in zip(outs, r):
+                    vals[s] = o
+            for s in free:
+                vals[s] = None
+
+
+def _is_bf16(dtype) -> bool:
+    return getattr(dtype, "name", str(dtype)) == "bfloat16"
+
+
+def _fresh_seed(seeds, traced: int, ctx) -> int:
+    if seeds is None:
+        seeds = {}
+    seed = seeds.get(traced)
+    if seed is None:
+        from mxcore.device import device_type
+        seed = seeds[traced] = device_type(ctx).host_seed(ctx.index)
+    return seed
+
+
+def _step_error(program, st: Step, exc, args, ctx) -> MXCoreError:
+    from mxcore.dispatch import _error
+    err = _error(st.op, exc, [a for a in args if hasattr(a, "shape")], ctx, st.attrs)
+    return MXCoreError(f"hybridized {program.name!r}, step {st.name}: {err}")
+
+
+class Plan:
+    """A traced block's forward (and backward) programs, compiled for one device."""
+
+    def __init__(self, name: str, forward: Program, n_outputs: int, out_structure,
+                 backward: Optional[Program], head_slots: Sequence[Optional[int]],
+                 saved: Sequence[int], variables: Sequence[Tuple[str, Any]], ctx,
+                 static_alloc: bool, raw_forward: Program):
+        self.name = name
+        self.forward = forward
+        self.backward = backward
+        self.raw_forward = raw_forward
+        self.n_outputs = n_outputs
+        self.out_structure = out_structure
+        self.head_slots = list(head_slots)
+        self.saved = list(saved)
+        self.variables = list(variables)   # ("input", k) or ("param", Parameter)
+        self.ctx = ctx
+        self.backend = None
+        debug = _debug()
+        self._fwd = Compiled(forward, ctx, static_alloc, free=not debug)
+        self._bwd = Compiled(backward, ctx, static_alloc) if backward is not None else None
+        self._consts: Optional[List[Tuple[int, Any]]] = None
+        self._bwd_consts: Optional[List[Tuple[int, Any]]] = None
+        sources = forward.sources()
+        outs = forward.outputs[:n_outputs]
+        # outputs that must be copied: a source (input, parameter, constant) or a slot
+        # returned twice would otherwise share memory the caller may write
+        self._copy = [s is not None and (s in sources or outs.index(s) != k)
+                      for k, s in enumerate(outs)]
+        self._op = self._tape_op() if backward is not None else None
+
+    def __len__(self) -> int:
+        return len(self.forward.steps)
+
+    # building ---------------------------------------------------------------------------
+    @classmethod
+    def build(cls, trace, out_slots: Sequence[Optional[int]], out_structure, ctx, *,
+              training: bool, backward_from: Optional[int] = None,
+              backward_slot: Optional[int] = None,
+              head_slots: Sequence[Optional[int]] = (), grad_slots: Sequence[int] = (),
+              variables: Sequence[Tuple[str, Any]] = (), static_alloc: bool = False,
+              backend: Optional[str] = None) -> "Plan":
+        """``backward_from``: the index of the first backward step in the trace (None
+        when nothing is differentiated), ``backward_slot`` the first slot the backward
+        made; ``head_slots``: the head-gradient slot of each non-None output (None for
+        outputs that are not differentiable); ``grad_slots``: the gradient of each of
+        ``variables``."""
+        steps = [Step(op, ins, attrs, outs, dtype, name) for (op, ins, attrs, outs, dtype), name
+                 in zip(trace.steps, trace.names)]
+        nf = len(steps) if backward_from is None else backward_from
+        first_bwd_slot = trace.nslots if backward_slot is None else backward_slot
+        saved: List[int] = []
+        if backward_from is not None:
+            reads = [s for st in steps[nf:] for s in st.ins] + list(grad_slots)
+            saved = list(dict.fromkeys(s for s in reads if s < first_bwd_slot))
+        fconsts = [(s, v) for s, v in trace.constants if s < first_bwd_slot]
+        bconsts = [(s, v) for s, v in trace.constants if s >= first_bwd_slot]
+        raw = Program(trace.block_name, trace.nslots, list(trace.shapes), list(trace.dtypes),
+                      trace.inputs, trace.params, fconsts, steps[:nf],
+                      list(out_slots) + saved, training)
+        chosen = _passes.pipeline(ctx.kind, training, backend)
+        fwd = _passes.run(raw, ctx, chosen)
+        bwd = None
+        if backward_from is not None:
+            moved = dict(zip(saved, fwd.outputs[len(out_slots):]))
+            saved = list(dict.fromkeys(moved[s] for s in saved))
+            braw = Program(trace.block_name + ".backward", trace.nslots, list(trace.shapes),
+                           list(trace.dtypes), [s for s in head_slots if s is not None] + saved,
+                           [], bconsts, steps[nf:], list(grad_slots), True)
+            braw = braw.renamed({a: b for a, b in moved.items() if a != b})
+            bwd = _passes.run(braw, ctx, _passes.pipeline(ctx.kind, True, backend))
+        plan = cls(trace.block_name, fwd, len(out_slots), out_structure, bwd, head_slots,
+                   saved, variables, ctx, static_alloc, raw)
+        plan.backend = backend
+        return plan
+
+    # running ----------------------------------------------------------------------------
+    def _constants(self, program: Program, which: str):
+        cached = getattr(self, which)
+        if cached is None:
+            from mxcore.device import device_type
+            dt = device_type(self.ctx)
+            cached = [(slot, dt.from_host(self.ctx.index, np.ascontiguousarray(host))
+                       if not dt.host_memory else np.array(host, copy=True))
+                      for slot, host in program.constants]
+            setattr(self, which, cached)
+        return cached
+
+    def run(self, inputs: Sequence[Any], ctx):
+        """Outputs of the block for NDArray ``inputs`` (the non-None ones, in order)."""
+        from mxcore import autograd
+        from mxcore.dispatch import wrap
+        from mxcore.graph.trace import unflatten
+        fwd = self.forward
+        vals: List[Any] = [None] * fwd.nslots
+        for slot, x in zip(fwd.inputs, inputs):
+            vals[slot] = x._data
+        params = [p.data(ctx) for _, p in fwd.params]
+        for (slot, _), p in zip(fwd.params, params):
+            vals[slot] = p._data
+        for slot, arr in self._constants(fwd, "_consts"):
+            vals[slot] = arr
+        seeds: Dict[int, int] = {}
+        if _debug():
+            self._check(inputs, params, vals, seeds)
+        else:
+            self._fwd.run(vals, seeds)
+        outs = []
+        for k, s in enumerate(fwd.outputs[:self.n_outputs]):
+            if s is None:
+                outs.append(None)
+                continue
+            data = vals[s]
+            if self._copy[k]:
+                data = data.copy()
+            outs.append(wrap(data, ctx))
+        if self._op is not None and autograd.STATE.recording:
+            self._record(inputs, params, outs, vals, seeds)
+        return unflatten(outs, self.out_structure)
+
+    # autograd ---------------------------------------------------------------------------
+    def _record(self, inputs, params, outs, vals, seeds) -> None:
+        from mxcore import autograd
+        by_param = {id(p): arr for (_, p), arr in zip(self.forward.params, params)}
+        tape_inputs = [inputs[k] if kind == "input" else by_param[id(k)]
+                       for kind, k in self.variables]
+        if not any(x._ag is not None for x in tape_inputs):
+            return
+        live = [o for o in outs if o is not None]
+        autograd.record_op(self._op, tape_inputs, live,
+                           {"saved": [vals[s] for s in self.saved], "seeds": seeds,
+                            "outs": live})
+
+    def _tape_op(self):
+        from mxcore.op import Op
+        plan = self
+        n_live = sum(1 for s in self.forward.outputs[:self.n_outputs] if s is not None)
+        op = Op(f"hybridized[{self.name}]", len(self.variables), n_live)
+
+        def rule(ctx, *grads):
+            return plan._gradients(ctx.attrs, grads)
+        op.def_grad(rule)
+        return op
+
+    def _gradients(self, attrs, grads):
+        from mxcore import autograd
+        from mxcore.device import device_type
+        from mxcore.dispatch import wrap
+        if autograd.STATE.recording:
+            raise MXCoreError(
+                f"hybridized block {self.name!r}: higher-order gradients (create_graph=True) "
+                "through a hybridized block are not supported; call hybridize(False) on it")
+        bwd = self.backward
+        vals: List[Any] = [None] * bwd.nslots
+        for slot, v in zip(self.saved, attrs["saved"]):
+            vals[slot] = v
+        for slot, g, out in zip(self.head_slots, grads, attrs["outs"]):
+            if slot is None:
+                continue
+            if g is None:
+                g = wrap(device_type(self.ctx).xp.zeros(out.shape, out._data.dtype), self.ctx)
+            vals[slot] = g._data
+        for slot, arr in self._constants(bwd, "_bwd_consts"):
+            vals[slot] = arr
+        self._bwd.run(vals, attrs["seeds"])
+        return [None if s is None or vals[s] is None else wrap(vals[s], self.ctx)
+                for s in bwd.outputs]
+
+    # MXCORE_GRAPH_DEBUG -------------------------------------------------------------------
+    def _check(self, inputs, params, vals, seeds) -> None:
+        """Run the raw program op by op through eager dispatch and the compiled one; name
+        the first step whose outputs differ."""
+        from mxcore import autograd
+        from mxcore.dispatch import invoke, invoke_nullary, wrap
+        raw = self.raw_forward
+        ref: List[Any] = [None] * raw.nslots
+        for slot in raw.sources():
+            if slot < len(vals):
+                ref[slot] = vals[slot]
+        self._fwd.run(vals, seeds)
+        with autograd.pause(train_mode=autograd.STATE.training):
+            for st in raw.steps:
+                attrs = st.attrs
+                if "seed" in st.op.volatile_attrs:
+                    attrs = dict(attrs, seed=seeds.get(attrs["seed"], attrs["seed"]))
+                if st.ins:
+                    r = invoke(st.op, [wrap(ref[s], self.ctx) for s in st.ins], attrs)
+                else:
+                    r = invoke_nullary(st.op, self.ctx, attrs, st.dtype)
+                rs = r if isinstance(r, tuple) else (r,)
+                for s, o in zip(st.outs, rs):
+                    ref[s] = o._data
+        exact = not any(p.backend for p in _passes.pipeline(self.ctx.kind, raw.training,
+                                                            self.backend))
+        for st in self.forward.steps:
+            for s in st.outs:
+                if s >= len(ref) or ref[s] is None or vals[s] is None:
+                    continue
+                a = _host(vals[s], self.ctx)
+                b = _host(ref[s], self.ctx)
+                same = (a.shape == b.shape and (np.array_equal(a, b, equal_nan=True) if exact
+                        else np.allclose(a, b, rtol=1e-4, atol=1e-5, equal_nan=True)))
+                if not same:
+                    diff = (float(np.nanmax(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+                            if a.shape == b.shape and a.size else float("nan"))
+                    raise GraphDivergence(
+                        f"MXCORE_GRAPH_DEBUG: hybridized {self.name!r}: step {st.name} "
+                        f"(slot {s}, shape {a.shape}) differs from the eager result "
+                        f"(max abs difference {diff:g}); passes run: "
+                        f"{'; '.join(self.forward.notes) or 'none changed the program'}")
+
+
+def _host(data, ctx) -> np.ndarray:
+    from mxcore.device import device_type
+    dt = device_type(ctx)
+    return np.asarray(data) if dt.host_memory else dt.to_host(ctx.index, data)
