@@ -256,6 +256,21 @@ def updates(shapes, dtypes, attrs) -> bool:
         size_ok(shapes[0])
 
 
+#: the oldest Triton whose compiler takes the fused chain kernel (Triton 3.3 rejects its
+#: constexpr branches for a GPU; the interpreter runs it on any version)
+FUSED_MIN_TRITON = (3, 8)
+
+
+def fused_chain_compiles() -> bool:
+    from importlib.metadata import version
+    from mxcore_cuda import INTERPRET
+    try:
+        parts = tuple(int(p) for p in version("triton").split(".")[:2])
+    except Exception:  # noqa: BLE001 - an unparsable version: assume a new one
+        return True
+    return INTERPRET or parts >= FUSED_MIN_TRITON
+
+
 def fused_chain(shapes, dtypes, attrs) -> bool:
     """fused_elemwise: fusable ops only, inputs of one shape and dtype, any chain length
     or input count (longer chains run as several launches).  Sizes: the launch window of
@@ -408,8 +423,9 @@ def specs():
     for name in ("random_uniform", "random_normal"):
         out.append((name, "random", name, (), HALF_SINGLE, sampling))
     out.append(("dropout", "random", "dropout", (), HALF_SINGLE, unshared_mask))
-    for dts in (HALF_SINGLE, frozenset({"float64"})):  # two ``fusable`` sets
-        out.append(("fused_elemwise", "fused", "fused_elemwise", (), dts, fused_chain))
+    if fused_chain_compiles():
+        for dts in (HALF_SINGLE, frozenset({"float64"})):  # two ``fusable`` sets
+            out.append(("fused_elemwise", "fused", "fused_elemwise", (), dts, fused_chain))
     out.append(("dot", "matmul", "dot", (), PRODUCTS, matmul_2d))
     out.append(("fully_connected", "matmul", "fully_connected", (), PRODUCTS, dense))
     out.append(("fully_connected_backward", "matmul", "fully_connected_backward", (), PRODUCTS,
