@@ -56,8 +56,7 @@ class Compiled:
         plan = program.free_after if free else None
         for i, st in enumerate(program.steps):
             shapes = tuple(program.shapes[s] for s in st.ins)
-            dtypes = tuple(np.dtype(program.dtypes[s]).name if not _is_bf16(program.dtypes[s])
-                           else "bfloat16" for s in st.ins)
+            dtypes = tuple(hal.dtype_name(program.dtypes[s]) for s in st.ins)
             if st.ins:
                 dtype = dtypes[st.op.dtype_arg]
             else:
@@ -101,10 +100,6 @@ class Compiled:
                     vals[s] = o
             for s in free:
                 vals[s] = None
-
-
-def _is_bf16(dtype) -> bool:
-    return getattr(dtype, "name", str(dtype)) == "bfloat16"
 
 
 def _fresh_seed(seeds, traced: int, ctx) -> int:
