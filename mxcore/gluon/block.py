@@ -424,8 +424,9 @@ class HybridBlock(Block):
         """Replay traced plans (``active``) or run imperatively.  Plans go through the
         graph pass pipeline (``mxcore.graph.passes``) for the device they run on, plus
         the passes of ``backend`` if given (see ``optimize_for``); ``static_alloc``
-        keeps fused chains' temporary buffers across calls; ``static_shape`` is
-        accepted (a plan is always per shape)."""
+        keeps fused chains' temporary buffers across calls; with ``static_shape`` too,
+        calls outside ``autograd.record()`` replay a captured device graph where the
+        device can capture one (CUDA graphs; ``mxcore.graph.plan``)."""
         if backend is not None:
             from mxcore.graph import passes as _passes
             if backend not in _passes.backends():
@@ -580,6 +581,7 @@ class HybridBlock(Block):
         return Plan.build(trace, slots, out_structure, ctx,
                           training=_autograd.STATE.training,
                           static_alloc=bool(self._flags.get("static_alloc")),
+                          static_shape=bool(self._flags.get("static_shape")),
                           backend=self._flags.get("backend"), **grad)
 
     @staticmethod

@@ -124,7 +124,7 @@ class Plan:
     def __init__(self, name: str, forward: Program, n_outputs: int, out_structure,
                  backward: Optional[Program], head_slots: Sequence[Optional[int]],
                  saved: Sequence[int], variables: Sequence[Tuple[str, Any]], ctx,
-                 static_alloc: bool, raw_forward: Program):
+                 static_alloc: bool, raw_forward: Program, static_shape: bool = False):
         self.name = name
         self.forward = forward
         self.backward = backward
@@ -148,6 +148,11 @@ class Plan:
         self._copy = [s is not None and (s in sources or outs.index(s) != k)
                       for k, s in enumerate(outs)]
         self._op = self._tape_op() if backward is not None else None
+        # device-graph replay (static_alloc and static_shape, calls without a tape):
+        # None = not tried yet, False = not possible here, else a _Captured
+        self._graph: Any = None if static_alloc and static_shape and not any(
+            "seed" in st.op.volatile_attrs for st in forward.steps) else False
+        self._uncaptured_calls = 0
 
     def __len__(self) -> int:
         return len(self.forward.steps)
@@ -159,7 +164,7 @@ class Plan:
               backward_slot: Optional[int] = None,
               head_slots: Sequence[Optional[int]] = (), grad_slots: Sequence[int] = (),
               variables: Sequence[Tuple[str, Any]] = (), static_alloc: bool = False,
-              backend: Optional[str] = None) -> "Plan":
+              static_shape: bool = False, backend: Optional[str] = None) -> "Plan":
         """``backward_from``: the index of the first backward step in the trace (None
         when nothing is differentiated), ``backward_slot`` the first slot the backward
         made; ``head_slots``: the head-gradient slot of each non-None output (None for
@@ -190,7 +195,7 @@ class Plan:
             braw = braw.renamed({a: b for a, b in moved.items() if a != b})
             bwd = _passes.run(braw, ctx, _passes.pipeline(ctx.kind, True, backend))
         plan = cls(trace.block_name, fwd, len(out_slots), out_structure, bwd, head_slots,
-                   saved, variables, ctx, static_alloc, raw)
+                   saved, variables, ctx, static_alloc, raw, static_shape)
         plan.backend = backend
         return plan
 
@@ -220,6 +225,12 @@ class Plan:
             vals[slot] = p._data
         for slot, arr in self._constants(fwd, "_consts"):
             vals[slot] = arr
+        recording = self._op is not None and autograd.STATE.recording
+        if self._graph is not False and not recording and not _debug():
+            datas = self._replay(inputs, params)
+            if datas is not None:
+                return unflatten([None if d is None else wrap(d, ctx) for d in datas],
+                                 self.out_structure)
         seeds: Dict[int, int] = {}
         if _debug():
             self._check(inputs, params, vals, seeds)
@@ -237,6 +248,43 @@ class Plan:
         if self._op is not None and autograd.STATE.recording:
             self._record(inputs, params, outs, vals, seeds)
         return unflatten(outs, self.out_structure)
+
+    # device graphs ----------------------------------------------------------------------
+    def _replay(self, inputs, params) -> Optional[List[Any]]:
+        """The outputs' device arrays from a captured device graph (``static_alloc`` and
+        ``static_shape``): the inputs are copied into the graph's input buffers, the graph
+        replays, the outputs are copied out.  The first call runs normally (kernels are
+        compiled outside the capture), the second captures; a parameter whose array was
+        replaced (``set_data``) makes a new capture.  None: run the plan instead."""
+        from mxcore.device import device_type
+        datas = [p._data for p in params]
+        g = self._graph
+        if g is None or any(a is not b for a, b in zip(g.params, datas)):
+            self._uncaptured_calls += 1
+            if self._uncaptured_calls < 2:
+                return None
+            fwd = self.forward
+            vals: List[Any] = [None] * fwd.nslots
+            buffers = [x._data.copy() for x in inputs]
+            for slot, buf in zip(fwd.inputs, buffers):
+                vals[slot] = buf
+            for (slot, _), d in zip(fwd.params, datas):
+                vals[slot] = d
+            for slot, arr in self._constants(fwd, "_consts"):
+                vals[slot] = arr
+            compiled = Compiled(fwd, self.ctx, static_alloc=True, free=False)
+            replay = device_type(self.ctx).capture(self.ctx.index,
+                                                   lambda: compiled.run(vals, None))
+            if replay is None:
+                self._graph = False
+                return None
+            self._graph = g = _Captured(replay, vals, buffers, datas)
+        else:
+            for buf, x in zip(g.inputs, inputs):
+                buf[...] = x._data
+            g.replay()
+        return [None if s is None else g.vals[s].copy()
+                for s in self.forward.outputs[:self.n_outputs]]
 
     # autograd ---------------------------------------------------------------------------
     def _record(self, inputs, params, outs, vals, seeds) -> None:
@@ -328,6 +376,16 @@ class Plan:
                         f"(slot {s}, shape {a.shape}) differs from the eager result "
                         f"(max abs difference {diff:g}); passes run: "
                         f"{'; '.join(self.forward.notes) or 'none changed the program'}")
+
+
+class _Captured:
+    """A captured forward: its replay, its slots (the memory it reads and writes), its
+    input buffers and the parameter arrays it was captured with."""
+
+    __slots__ = ("replay", "vals", "inputs", "params")
+
+    def __init__(self, replay, vals, inputs, params):
+        self.replay, self.vals, self.inputs, self.params = replay, vals, inputs, params
 
 
 def _host(data, ctx) -> np.ndarray:

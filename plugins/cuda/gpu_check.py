@@ -261,6 +261,31 @@ def fused_chain():
     return out
 
 
+@step("capture")
+def captured_inference():
+    """A hybridized MLP's inference (batch 64, 784-256-10) per call: the plan's kernels
+    launched one by one against a captured CUDA graph (static_alloc + static_shape), and
+    whether their outputs agree bit for bit."""
+    import numpy as np
+    import mxcore as mx
+    from mxcore.gluon import nn
+    ctx = mx.gpu(0)
+    net = nn.HybridSequential()
+    net.add(nn.Dense(256, in_units=784, activation="relu"), nn.Dense(10, in_units=256))
+    net.initialize(ctx=ctx)
+    x = mx.nd.array(np.random.default_rng(0).standard_normal((64, 784)), ctx=ctx)
+    sync = mx.nd.waitall
+    out = {}
+    for name, flags in (("plan", {}), ("graph", {"static_alloc": True,
+                                                 "static_shape": True})):
+        net.hybridize(**flags)
+        out[f"{name}_us"] = round(timeit(lambda: net(x), sync, warmup=5, iters=50) * 1e6, 1)
+        out[f"{name}_result"] = net(x).asnumpy()
+    out["bit_equal"] = bool(np.array_equal(out.pop("plan_result"), out.pop("graph_result")))
+    out["captured"] = net.last_plan()._graph not in (None, False)
+    return out
+
+
 @step("new_kernels")
 def new_kernels():
     """Reductions, layer norm, broadcast add, scalar multiply, random, batched matmul,
@@ -731,6 +756,7 @@ def main():
         matmul_bench(args.size)
         bandwidth()
         fused_chain()
+        captured_inference()
         new_kernels()
         conv_bench()
         smoke(args.work)

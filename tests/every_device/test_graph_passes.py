@@ -473,11 +473,12 @@ def test_static_alloc_outputs_are_not_shared_between_calls():
         def hybrid_forward(self, F, x):
             return F.tanh(F.exp(x) * 2 + 1)
     b = B()
-    b.hybridize(static_alloc=True)
+    b.hybridize(static_alloc=True, static_shape=True)  # the CPU captures no device graph
     x1, x2 = mx.nd.array(rand(4, 4)), mx.nd.array(rand(4, 4))
     y1 = b(x1)
     keep = y1.asnumpy().copy()
     y2 = b(x2)
+    b(x1)
     np.testing.assert_array_equal(y1.asnumpy(), keep)
     np.testing.assert_array_equal(y2.asnumpy(),
                                   np.tanh(np.exp(x2.asnumpy()) * np.float32(2) + 1))
@@ -526,3 +527,58 @@ def test_symbol_cse_merges_and_isolates_outputs():
         got = opt.eval(ctx=mx.cpu(), **feed)
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g.asnumpy(), w.asnumpy())
+
+
+# device graphs (static_alloc + static_shape) --------------------------------------------------
+def test_static_plans_replay_a_captured_device_graph(device, monkeypatch):
+    """The capture itself needs a GPU; a stand-in capture (replay = run again on the same
+    slots, as the interpreted cuda device does) tests everything around it: input
+    buffers, parameters updated in place or replaced, outputs copied out."""
+    from mxcore.device import device_type
+    dt = device_type(device)
+    captured = []
+
+    def capture(index, fn):
+        fn()
+        captured.append(fn)
+        return fn
+    monkeypatch.setattr(dt, "capture", capture, raising=False)
+    net = nn.HybridSequential()
+    net.add(nn.Dense(8, in_units=5, activation="tanh"), nn.Dense(3, in_units=8))
+    net.initialize(ctx=device)
+    xs = [mx.nd.array(rand(4, 5), ctx=device) for _ in range(4)]
+    want = [net(x).asnumpy() for x in xs]
+    net.hybridize(static_alloc=True, static_shape=True)
+    outs = [net(x) for x in xs]
+    assert len(captured) == 1  # the first call runs the plan, the second captures
+    for o, w in zip(outs, want):  # every output is its own copy
+        np.testing.assert_array_equal(o.asnumpy(), w)
+    w = net[0].weight.data(device)
+    w[:] = w * 2  # in place: the graph reads the same memory
+    net.hybridize(False)
+    want2 = net(xs[0]).asnumpy()
+    net.hybridize(static_alloc=True, static_shape=True)
+    for _ in range(3):
+        np.testing.assert_array_equal(net(xs[0]).asnumpy(), want2)
+    net[0].weight.set_data(mx.nd.ones((8, 5), ctx=device))  # written in place: replayed
+    n = len(captured)
+    got = net(xs[1]).asnumpy()
+    assert len(captured) == n
+    net.hybridize(False)
+    np.testing.assert_array_equal(got, net(xs[1]).asnumpy())
+    net.hybridize(static_alloc=True, static_shape=True)
+    net(xs[0])
+    net(xs[0])
+    n = len(captured)
+    w = net[0].weight.data(device)
+    w._data = w._data * 0.5  # the parameter's memory replaced: a new capture
+    net(xs[0])
+    got = net(xs[1]).asnumpy()
+    assert len(captured) == n + 1
+    net.hybridize(False)
+    np.testing.assert_array_equal(got, net(xs[1]).asnumpy())
+    # recording calls run the plan (the tape needs this call's values)
+    net.hybridize(static_alloc=True, static_shape=True)
+    with mx.autograd.record():
+        y = net(xs[2])
+    np.testing.assert_array_equal(y.asnumpy(), net(xs[2]).asnumpy())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Dict, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -230,6 +230,13 @@ class DeviceType:
 
     def event(self, index: int) -> Event:
         return Event(Device(self.kind, index))
+
+    def capture(self, index: int, fn: Callable[[], None]) -> Optional[Callable[[], None]]:
+        """Run ``fn`` once while recording the device work it launches, and return a
+        function that replays that work on the same memory (a CUDA graph), or None
+        when this device cannot capture (the default: ``fn`` is not run).  ``fn`` must
+        write its results into memory that outlives it (the replays write there too)."""
+        return None
 
     # randomness -------------------------------------------------------------
     # The default suits host-memory devices: one numpy Generator per index.

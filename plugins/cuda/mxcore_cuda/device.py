@@ -179,6 +179,26 @@ class CUDADevice(hal.DeviceType):
         with cupy.cuda.Device(index):
             return CUDAEvent(hal.Device(self.kind, index), cupy.cuda.Event())
 
+    def capture(self, index: int, fn):
+        """CuPy stream capture: ``fn`` runs on a capturing stream (CuPy and the Triton
+        launches read the current stream), the captured graph replays on that stream."""
+        cupy = _cupy()
+        with cupy.cuda.Device(index):
+            stream = cupy.cuda.Stream(non_blocking=True)
+            cupy.cuda.Device(index).synchronize()
+            with stream:
+                stream.begin_capture()
+                try:
+                    fn()
+                finally:
+                    graph = stream.end_capture()
+
+        def replay():
+            with cupy.cuda.Device(index):
+                graph.launch(stream)
+                stream.synchronize()
+        return replay
+
     # randomness ---------------------------------------------------------------------------
     def generator(self, index: int):
         gen = self._generators.get(index)
@@ -232,6 +252,14 @@ class InterpretedCUDADevice(hal.DeviceType):
 
     def from_host(self, index: int, array: np.ndarray) -> np.ndarray:
         return np.array(array, copy=True, order="C")
+
+    def capture(self, index: int, fn):
+        """Stands in for CUDA graph capture: replaying reruns ``fn``, which launches
+        the same kernels on the same memory slots, so everything around the capture
+        (static buffers, replay, copies out) is tested without a GPU."""
+        fn()
+        self.captures = getattr(self, "captures", 0) + 1
+        return fn
 
     def to_host(self, index: int, array) -> np.ndarray:
         return array
