@@ -19,7 +19,7 @@ from mxcore.base import MXCoreError, OperatorError, UnknownOperatorError
 from mxcore.ndarray.ndarray import NDArray
 from mxcore.op import Op
 
-ENGINE = _engine_mod.create()
+ENGINE = _engine_mod.current()  # mirrors of engine.current(), kept by set_engine below
 _push = ENGINE.push
 _STATE = _autograd.STATE
 _record = _autograd.record_op
@@ -28,9 +28,13 @@ _EMPTY: Dict[str, Any] = {}
 
 
 def set_engine(engine) -> None:
+    """Bind the hot path to ``engine`` (called by ``engine.set_engine``)."""
     global ENGINE, _push
     ENGINE = engine
     _push = engine.push
+
+
+_engine_mod.on_change(set_engine)
 
 
 class _Guarded:

@@ -61,15 +61,27 @@ def create(name: str | None = None) -> Engine:
         raise ValueError(f"unknown engine {name!r}; choose from {sorted(ENGINES)}") from None
 
 
+#: the engine every operator call goes through (``current``/``set_engine``)
+_CURRENT: Engine = create()
+#: told of each new engine: dispatch keeps the engine's ``push`` bound for its hot path
+_LISTENERS: list = []
+
+
 def current() -> Engine:
-    from mxcore import dispatch
-    return dispatch.ENGINE
+    return _CURRENT
+
+
+def on_change(listener: Callable[[Engine], None]) -> None:
+    """Call ``listener(engine)`` whenever ``set_engine`` installs one."""
+    _LISTENERS.append(listener)
 
 
 def set_engine(engine: Engine | str) -> Engine:
     """Install an engine for every later operator call; returns the old one."""
-    from mxcore import dispatch
-    old = dispatch.ENGINE
+    global _CURRENT
+    old = _CURRENT
     old.wait_all()
-    dispatch.set_engine(create(engine) if isinstance(engine, str) else engine)
+    _CURRENT = create(engine) if isinstance(engine, str) else engine
+    for listener in _LISTENERS:
+        listener(_CURRENT)
     return old

@@ -84,9 +84,9 @@ BlockGrad = stop_gradient
 def waitall() -> None:
     """Wait for every pushed operation to finish, on every device this process has
     used (surfaces pending errors)."""
-    from mxcore import dispatch
+    from mxcore import engine
     from mxcore.device import synchronize
-    dispatch.ENGINE.wait_all()
+    engine.current().wait_all()
     synchronize()
 
 

@@ -624,7 +624,7 @@ for _name in ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "square", "recipr
 
 
 def _engine():
-    return _dispatch.ENGINE
+    return _engine_mod.current()
 
 
 def _unpickled() -> NDArray:
@@ -633,7 +633,7 @@ def _unpickled() -> NDArray:
 
 
 # Late imports: these modules need the NDArray class defined above.
-from mxcore import dispatch as _dispatch  # noqa: E402
+from mxcore import engine as _engine_mod  # noqa: E402
 from mxcore import ndarray as _nd  # noqa: E402
 from mxcore.autograd import Leaf as _Leaf, STATE as _AG_STATE  # noqa: E402
 from mxcore.autograd import check_inplace_write as _check_inplace_write  # noqa: E402

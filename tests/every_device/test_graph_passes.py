@@ -582,3 +582,24 @@ def test_static_plans_replay_a_captured_device_graph(device, monkeypatch):
     with mx.autograd.record():
         y = net(xs[2])
     np.testing.assert_array_equal(y.asnumpy(), net(xs[2]).asnumpy())
+
+
+def test_plans_push_every_step_through_the_current_engine(device):
+    from mxcore import engine
+    pushed = []
+
+    class Recording(engine.NaiveEngine):
+        def push(self, fn, args, attrs, mutates=()):
+            pushed.append(fn)
+            return fn(*args, **attrs)
+    net = nn.Dense(3, in_units=2, activation="tanh")
+    net.initialize(ctx=device)
+    net.hybridize()
+    x = mx.nd.ones((1, 2), ctx=device)
+    net(x)  # the plan is built
+    old = engine.set_engine(Recording())
+    try:
+        net(x)
+    finally:
+        engine.set_engine(old)
+    assert len(pushed) == len(net.last_plan().forward.steps) >= 1
