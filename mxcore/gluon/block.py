@@ -576,55 +576,14 @@ class HybridBlock(Block):
                                             f"returns {type(o).__name__} that its forward did "
                                             "not compute from its inputs and parameters")
                 slots.append(trace.slot_of[id(o._data)])
-            grad = self._trace_backward(trace, meta, out_leaves)
+            grad = _trace.trace_backward(trace, [m for m in meta if m is not None],
+                                         out_leaves)
         from mxcore.graph.plan import Plan
         return Plan.build(trace, slots, out_structure, ctx,
                           training=_autograd.STATE.training,
                           static_alloc=bool(self._flags.get("static_alloc")),
                           static_shape=bool(self._flags.get("static_shape")),
                           backend=self._flags.get("backend"), **grad)
-
-    @staticmethod
-    def _trace_backward(trace, meta, out_leaves) -> Dict[str, Any]:
-        """While recording: autograd's backward on the meta arrays, logged as the plan's
-        backward program (head gradients in, one gradient per tracked input and
-        parameter out).  Nothing to do when nothing is differentiated."""
-        if not _autograd.STATE.recording:
-            return {}
-        variables = [("input", k) for k, m in enumerate(x for x in meta if x is not None)
-                     if m._ag is not None]
-        arrays = [m for m in meta if m is not None]
-        var_arrays = [arrays[k] for _, k in variables]
-        for slot, p in trace.params:
-            arr = trace.param_arrays[id(p)]
-            if arr._ag is not None:
-                variables.append(("param", p))
-                var_arrays.append(arr)
-        heads = [o for o in out_leaves if o is not None]
-        tracked = [o._ag is not None for o in heads]
-        if not var_arrays or not any(tracked):
-            return {}
-        backward_from, backward_slot = len(trace.steps), trace.nslots
-        head_slots, head_grads = [], []
-        for o, t in zip(heads, tracked):
-            if not t:
-                head_slots.append(None)
-                continue
-            g = _trace._meta_array(o.shape, o.dtype)
-            head_slots.append(trace._slot(g._data))
-            head_grads.append((o, g))
-        grads = _autograd.grad([o for o, _ in head_grads], var_arrays,
-                               [g for _, g in head_grads], retain_graph=False)
-        grad_slots = []
-        for g in grads:
-            slot = trace.slot_of.get(id(g._data))
-            if slot is None:
-                raise _trace.TraceError(f"hybridize: {trace.block_name!r}: a gradient was not "
-                                        "computed by operators")
-            grad_slots.append(slot)
-        return {"backward_from": backward_from, "backward_slot": backward_slot,
-                "head_slots": head_slots,
-                "grad_slots": grad_slots, "variables": variables}
 
     def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True,
                format: str = "safetensors"):

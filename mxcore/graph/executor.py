@@ -75,6 +75,7 @@ class Executor:
                                     [self.grad_dict[n] for n in self._marked],
                                     [reqs[n] for n in self._marked])
         self._values = {**self.arg_dict, **self.aux_dict}
+        self._plans: Dict[Any, Any] = {}  # (training, recording) -> Plan, False: untraceable
 
     # construction -----------------------------------------------------------------------------
     @classmethod
@@ -184,9 +185,53 @@ class Executor:
         else:
             scope = autograd.pause(train_mode=bool(is_train))
         with scope:
-            self.outputs = self._run()
+            self.outputs = self._run_compiled()
         self._recorded = recording
         return self.outputs
+
+    def _run_compiled(self) -> List[Any]:
+        """The graph as a compiled plan (``graph/plan.py``: traced once per training and
+        recording mode, through the pass pipeline, one tape node per call whose
+        gradients reach the bound gradient arrays); graphs that cannot be traced run
+        node by node (``_run``)."""
+        from mxcore import autograd
+        if self._ctx.kind == "meta":  # shapes only: nothing to compile
+            return self._run()
+        key = (autograd.STATE.training, autograd.STATE.recording)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._trace_plan()
+        if plan is False:
+            return self._run()
+        names = self._arg_names + self._aux_names
+        return list(plan.run([self._values[n] for n in names], self._ctx))
+
+    def _trace_plan(self):
+        from mxcore import autograd
+        from mxcore.graph import trace as _trace
+        from mxcore.graph.plan import Plan
+        names = self._arg_names + self._aux_names
+        t = _trace.Trace(self._symbol.name or "symbol")
+        marked = set(self._marked)
+        real = self._values
+        try:
+            with t:
+                meta = [t.input(real[n].shape, real[n].dtype, n in marked) for n in names]
+                self._values = dict(zip(names, meta))
+                try:
+                    outs = self._run()
+                finally:
+                    self._values = real
+                slots = [t.slot_of.get(id(o._data)) for o in outs]
+                if any(s is None for s in slots):
+                    return False
+                grad = _trace.trace_backward(t, meta, outs)
+        except MXCoreError as exc:
+            if "no values" in str(exc) or isinstance(exc, _trace.TraceError):
+                return False  # a graph that reads values: node by node
+            raise
+        return Plan.build(t, slots, (list, (None,) * len(slots)), self._ctx,
+                          training=autograd.STATE.training, **grad)
 
     def _run(self) -> List[Any]:
         values: Dict[int, List[Any]] = {}

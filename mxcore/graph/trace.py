@@ -141,6 +141,47 @@ def _meta_array(shape, dtype, tracked: bool = False):
     return arr
 
 
+def trace_backward(trace: Trace, arrays, out_leaves) -> Dict[str, Any]:
+    """While recording: autograd's backward on the meta arrays (``arrays``: the traced
+    inputs, in order; ``out_leaves``: the traced outputs), logged as the plan's
+    backward program (head gradients in, one gradient per tracked input and
+    parameter out).  Nothing to do when nothing is differentiated."""
+    from mxcore import autograd
+    if not autograd.STATE.recording:
+        return {}
+    variables = [("input", k) for k, m in enumerate(arrays) if m._ag is not None]
+    var_arrays = [arrays[k] for _, k in variables]
+    for slot, p in trace.params:
+        arr = trace.param_arrays[id(p)]
+        if arr._ag is not None:
+            variables.append(("param", p))
+            var_arrays.append(arr)
+    heads = [o for o in out_leaves if o is not None]
+    tracked = [o._ag is not None for o in heads]
+    if not var_arrays or not any(tracked):
+        return {}
+    backward_from, backward_slot = len(trace.steps), trace.nslots
+    head_slots, head_grads = [], []
+    for o, t in zip(heads, tracked):
+        if not t:
+            head_slots.append(None)
+            continue
+        g = _meta_array(o.shape, o.dtype)
+        head_slots.append(trace._slot(g._data))
+        head_grads.append((o, g))
+    grads = autograd.grad([o for o, _ in head_grads], var_arrays,
+                          [g for _, g in head_grads], retain_graph=False)
+    grad_slots = []
+    for g in grads:
+        slot = trace.slot_of.get(id(g._data))
+        if slot is None:
+            raise TraceError(f"hybridize: {trace.block_name!r}: a gradient was not "
+                             "computed by operators")
+        grad_slots.append(slot)
+    return {"backward_from": backward_from, "backward_slot": backward_slot,
+            "head_slots": head_slots, "grad_slots": grad_slots, "variables": variables}
+
+
 # nesting of arguments and results ------------------------------------------------------------
 def flatten(obj) -> Tuple[List[Any], Any]:
     """Leaves of nested lists/tuples, and the structure to rebuild them."""

@@ -312,3 +312,45 @@ def test_graph_show_cli(tmp_path, capsys):
     assert dot.startswith("digraph mxcore {") and 'label="FullyConnected\\nfc2"' in dot
     assert main(["graph", "show", str(tmp_path / "missing.json")]) == 2
     assert "cannot read the symbol file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("grad_req", ["write", "add"])
+def test_executor_compiled_plan_equals_node_by_node(device, grad_req, monkeypatch):
+    """Executors run a compiled plan (one tape node per forward); the node-by-node run
+    gives the same outputs, gradients and BatchNorm statistics, bit for bit."""
+    from mxcore.graph.executor import Executor
+    data = mx.sym.var("data")
+    net = mx.sym.FullyConnected(data, num_hidden=6, name="fc1")
+    net = mx.sym.BatchNorm(net, name="bn", fix_gamma=False)
+    net = mx.sym.Activation(net * 2 + 1, act_type="tanh")
+    net = mx.sym.FullyConnected(net, num_hidden=3, name="fc2")
+    rng = np.random.default_rng(0)
+
+    def run(compiled):
+        if not compiled:
+            monkeypatch.setattr(Executor, "_trace_plan", lambda self: False)
+        exe = net.simple_bind(ctx=device, grad_req=grad_req, data=(4, 5))
+        for name, arr in sorted(exe.arg_dict.items()):
+            arr[:] = mx.nd.array(np.random.default_rng(len(name)).standard_normal(arr.shape),
+                                 ctx=device)
+        exe.aux_dict["bn_moving_var"][:] = 1
+        outs = []
+        for step in range(2):
+            exe.forward(is_train=True, data=mx.nd.array(rng.standard_normal((4, 5)), ctx=device))
+            exe.backward(mx.nd.ones((4, 3), ctx=device))
+            outs.append(exe.outputs[0].asnumpy())
+        outs.append(exe.forward(is_train=False)[0].asnumpy())
+        monkeypatch.undo()
+        return (outs, {k: v.asnumpy() for k, v in exe.grad_dict.items() if v is not None},
+                {k: v.asnumpy() for k, v in exe.aux_dict.items()}, exe)
+    rng = np.random.default_rng(0)
+    got = run(True)
+    assert got[3]._plans and all(p is not False for p in got[3]._plans.values())
+    rng = np.random.default_rng(0)
+    want = run(False)
+    for a, b in zip(got[0], want[0]):
+        np.testing.assert_array_equal(a, b)
+    for part in (1, 2):
+        assert got[part].keys() == want[part].keys()
+        for k in got[part]:
+            np.testing.assert_array_equal(got[part][k], want[part][k], err_msg=k)
