@@ -177,7 +177,7 @@ def test_chains_compile_for_sm90():
     from mxcore_cuda.triton import fused_chain_compiles
     if not fused_chain_compiles():
         pytest.skip("this Triton cannot compile the fused chain kernel for a GPU; the "
-                    "plugin does not register it there")
+                    "plugin fuses nothing there")
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource

@@ -8,6 +8,8 @@ Kernels register at priority 10 (``PRIORITY``); the array-module fallbacks at
 """
 from __future__ import annotations
 
+import functools
+
 import importlib
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -59,7 +61,10 @@ FALLBACK_FUSED = frozenset({"float32", "float64"})
 
 
 def fusable_ops(dtype: Optional[str]) -> frozenset:
-    """The op names the Triton fuser chains in ``dtype``."""
+    """The op names the Triton fuser chains in ``dtype`` (none where this Triton cannot
+    compile the chain kernel: graph fusion then leaves chains unfused)."""
+    if not fused_chain_compiles():
+        return frozenset()
     return FUSABLE_OPS_FLOAT64 if dtype == "float64" else FUSABLE_OPS
 
 
@@ -257,10 +262,13 @@ def updates(shapes, dtypes, attrs) -> bool:
 
 
 #: the oldest Triton whose compiler takes the fused chain kernel (Triton 3.3 rejects its
-#: constexpr branches for a GPU; the interpreter runs it on any version)
+#: constexpr branches for a GPU; the interpreter runs it on any version).  Older ones
+#: keep the kernel registered (the kernel tables do not depend on the Triton version)
+#: but fuse nothing: ``fusable_ops`` is empty and the guard declines every chain
 FUSED_MIN_TRITON = (3, 8)
 
 
+@functools.lru_cache(maxsize=None)
 def fused_chain_compiles() -> bool:
     from importlib.metadata import version
     from mxcore_cuda import INTERPRET
@@ -423,9 +431,8 @@ def specs():
     for name in ("random_uniform", "random_normal"):
         out.append((name, "random", name, (), HALF_SINGLE, sampling))
     out.append(("dropout", "random", "dropout", (), HALF_SINGLE, unshared_mask))
-    if fused_chain_compiles():
-        for dts in (HALF_SINGLE, frozenset({"float64"})):  # two ``fusable`` sets
-            out.append(("fused_elemwise", "fused", "fused_elemwise", (), dts, fused_chain))
+    for dts in (HALF_SINGLE, frozenset({"float64"})):  # two ``fusable`` sets
+        out.append(("fused_elemwise", "fused", "fused_elemwise", (), dts, fused_chain))
     out.append(("dot", "matmul", "dot", (), PRODUCTS, matmul_2d))
     out.append(("fully_connected", "matmul", "fully_connected", (), PRODUCTS, dense))
     out.append(("fully_connected_backward", "matmul", "fully_connected_backward", (), PRODUCTS,
