@@ -193,21 +193,10 @@ def _add_grad(store: dict, key, slot: int, size: int, g) -> None:
         entry[slot] = g if entry[slot] is None else entry[slot] + g
 
 
-def _creation():
-    """ones_like/zeros_like (imported late: the op modules import this one)."""
-    global _CREATION
-    if _CREATION is None:
-        from mxcore.ops.creation import ones_like, zeros_like
-        _CREATION = (ones_like, zeros_like)
-    return _CREATION
-
-
-_CREATION = None
-
-
 def _backward(heads, head_grads, variables, retain_graph: bool, create_graph: bool,
               train_mode: bool):
-    ones_like, zeros_like = _creation()
+    # ones and zeros come from the arrays' own methods (x.ones_like()): autograd sits
+    # below the op modules and never imports them
     heads = _as_list(heads)
     head_grads = _as_list(head_grads) or [None] * len(heads)
     if len(head_grads) != len(heads):
@@ -235,7 +224,7 @@ def _backward(heads, head_grads, variables, retain_graph: bool, create_graph: bo
                     "cannot differentiate: the head was not computed from arrays with "
                     "attached gradients inside autograd.record()")
             if hg is None:
-                hg = ones_like(h)
+                hg = h.ones_like()
             elif hg.shape != h.shape:
                 raise MXCoreError(f"backward: head gradient shape {hg.shape} differs from the "
                                   f"head's shape {h.shape}")
@@ -289,7 +278,7 @@ def _backward(heads, head_grads, variables, retain_graph: bool, create_graph: bo
         for v in variables:
             ag = v._ag
             g = wanted.get(ag) if type(ag) is tuple else leaf_grads.get(v, (None, None))[1]
-            out.append(zeros_like(v) if g is None else g)
+            out.append(v.zeros_like() if g is None else g)
         return out
     for arr, g in leaf_grads.values():
         leaf = arr._ag
@@ -345,7 +334,7 @@ def __getattr__(name: str):
     # ``from mxnet.autograd import *`` gives NDArray too (imported late: the NDArray
     # module imports this one)
     if name == "NDArray":
-        from mxcore.ndarray.ndarray import NDArray
+        from mxcore.array import NDArray
         return NDArray
     raise AttributeError(f"module 'mxcore.autograd' has no attribute {name!r}")
 
@@ -400,8 +389,7 @@ class Function:
             function = self
 
             def rule(ctx, *grads):
-                ones_like, zeros_like = _creation()
-                grads = [zeros_like(o) if g is None else g
+                grads = [o.zeros_like() if g is None else g
                          for o, g in zip(outs, grads)]
                 in_grads = function.backward(*grads)
                 in_grads = in_grads if isinstance(in_grads, (list, tuple)) else (in_grads,)

@@ -19,6 +19,18 @@ _checked: set = set()
 
 
 _META_SEEDS = itertools.count(1)
+_META_LOCAL = threading.local()
+
+
+def meta_recorder():
+    """The recorder that ops and constants made on the meta device report to in this
+    thread (a graph trace while hybridize traces a forward; None otherwise).  It lives
+    with the device so that dispatch, below the graph, never imports the graph."""
+    return getattr(_META_LOCAL, "recorder", None)
+
+
+def set_meta_recorder(recorder) -> None:
+    _META_LOCAL.recorder = recorder
 
 
 class MetaDeviceType(DeviceType):
@@ -33,10 +45,10 @@ class MetaDeviceType(DeviceType):
 
     def from_host(self, index: int, array):
         import numpy as np
-        from mxcore.graph import trace
         out = np.broadcast_to(np.zeros((), array.dtype), array.shape)
-        if trace.current() is not None:  # a constant made inside a traced forward
-            trace.current().log_constant(array, out)
+        recorder = meta_recorder()
+        if recorder is not None:  # a constant made inside a traced forward
+            recorder.log_constant(array, out)
         return out
 
     def to_host(self, index: int, array):

@@ -16,7 +16,7 @@ from hal import Device, DeviceType
 from mxcore import autograd as _autograd
 from mxcore import engine as _engine_mod
 from mxcore.base import MXCoreError, OperatorError, UnknownOperatorError
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import Op
 
 ENGINE = _engine_mod.current()  # mirrors of engine.current(), kept by set_engine below
@@ -125,11 +125,11 @@ def _meta_kernel(op: Op):
         outs = tuple(np.broadcast_to(np.zeros((), hal.to_dtype(dt)), tuple(s))
                      for s, dt in zip(shapes, dtypes))
         out = outs[0] if op.nout == 1 else outs
-        trace = _trace.current()
-        if trace is not None:  # hybridize is recording a plan
-            trace.log_op(op, datas, attrs, out)
+        recorder = meta_recorder()
+        if recorder is not None:  # hybridize is recording a plan
+            recorder.log_op(op, datas, attrs, out)
         return out
-    from mxcore.graph import trace as _trace
+    from mxcore.device import meta_recorder
     return run
 
 

@@ -90,7 +90,7 @@ class CachedOp:
 
     def __call__(self, *args, out=None, default_ctx=None, **kwargs):
         from mxcore.device import default_device
-        from mxcore.ndarray.ndarray import NDArray
+        from mxcore.array import NDArray
         if kwargs:
             raise TypeError("CachedOp.__call__ got unexpected keyword argument(s): "
                             + ", ".join(kwargs))

@@ -18,14 +18,13 @@ is reported naming the block.
 """
 from __future__ import annotations
 
-import threading
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from mxcore.base import MXCoreError
+from mxcore.device import meta_recorder, set_meta_recorder
 
-_LOCAL = threading.local()
 
 
 class TraceError(MXCoreError):
@@ -33,7 +32,8 @@ class TraceError(MXCoreError):
 
 
 def current() -> Optional["Trace"]:
-    return getattr(_LOCAL, "trace", None)
+    """The trace running in this thread (the meta device's recorder), if any."""
+    return meta_recorder()
 
 
 class Trace:
@@ -58,11 +58,11 @@ class Trace:
     def __enter__(self) -> "Trace":
         if current() is not None:
             raise TraceError("a trace is already running in this thread")
-        _LOCAL.trace = self
+        set_meta_recorder(self)
         return self
 
     def __exit__(self, *exc) -> bool:
-        _LOCAL.trace = None
+        set_meta_recorder(None)
         return False
 
     def _slot(self, data) -> int:

@@ -22,7 +22,7 @@ from typing import Optional, Sequence, Tuple
 
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import REQUIRED, Op
 
 _GEOMETRY = {"kernel": REQUIRED, "stride": REQUIRED, "dilate": REQUIRED, "pad": REQUIRED}

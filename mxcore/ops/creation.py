@@ -11,7 +11,7 @@ import numpy as np
 from hal import Device, is_float, parse_device, to_dtype
 from mxcore.base import MXCoreError
 from mxcore.dispatch import invoke_nullary, invoke_unary, wrap
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import REQUIRED, Op
 from mxcore.ops.rules import same_as_first
 

@@ -27,7 +27,7 @@ import hal
 from mxcore import autograd
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import Op
 
 __all__ = ["ctc_loss", "CTCLoss"]

@@ -17,7 +17,7 @@ import numpy as np
 from mxcore.autograd import STATE as _AG_STATE
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke, invoke_binary, invoke_unary
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import Op
 from mxcore.ops.rules import broadcast, same_as_first, unbroadcast
 

@@ -14,7 +14,7 @@ import hal
 
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import REQUIRED, Op
 from mxcore.ops.indexing import TAKE_GRAD
 

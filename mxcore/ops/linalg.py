@@ -9,7 +9,7 @@ from typing import List, Optional
 import hal
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import Op
 from mxcore.ops.rules import unbroadcast
 

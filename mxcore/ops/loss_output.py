@@ -21,7 +21,7 @@ from typing import Optional
 
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import Op
 from mxcore.ops.rules import same_as_first
 

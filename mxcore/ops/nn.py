@@ -17,7 +17,7 @@ from mxcore.ops.indexing import one_hot
 from mxcore.ops.linalg import dot
 from mxcore.ops.reduce import sum as _sum
 from mxcore.ops.shape import expand_dims, reshape, transpose
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import Op
 from mxcore.ops.rules import normalize_axis, same_as_first
 

@@ -27,7 +27,7 @@ from typing import Optional, Tuple, Union
 from mxcore import autograd
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import REQUIRED, Op
 from mxcore.ops import elemwise as E
 from mxcore.ops.reduce import mean as _mean

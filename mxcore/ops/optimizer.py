@@ -41,7 +41,7 @@ import numpy as np
 from hal import is_float
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import REQUIRED, Op
 
 OPS: list = []

@@ -18,7 +18,7 @@ import numpy as np
 import hal
 from mxcore.base import OperatorError
 from mxcore.dispatch import invoke, invoke_unary
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import REQUIRED, Op
 
 __all__ = ["topk", "sort", "argsort", "cumsum"]

@@ -45,7 +45,7 @@ import hal
 from hal import to_dtype
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke, invoke_nullary
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import REQUIRED, Op
 from mxcore.ops.creation import _device, _shape, zeros_like
 from mxcore.ops.rules import same_as_first

@@ -15,7 +15,7 @@ import numpy as np
 import hal
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke, invoke_unary
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import Op
 from mxcore.ops.rules import normalize_axes, normalize_axis, reduced_shape
 

@@ -30,7 +30,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 from mxcore import autograd
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import REQUIRED, Op
 
 __all__ = ["RNN", "rnn", "rnn_param_shapes", "rnn_param_size"]

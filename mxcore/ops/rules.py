@@ -61,9 +61,8 @@ def reduced_shape(shape, axes, keepdims: bool):
 
 
 def unbroadcast(g, shape: Sequence[int]):
-    """Sum ``g`` down to ``shape`` (the gradient of a broadcast)."""
-    from mxcore.ops.reduce import sum as _sum
-    from mxcore.ops.shape import reshape
+    """Sum ``g`` down to ``shape`` (the gradient of a broadcast).  Through the array's
+    own methods: rules sit below the op modules and never import them."""
     shape = tuple(shape)
     if g.shape == shape:
         return g
@@ -71,5 +70,5 @@ def unbroadcast(g, shape: Sequence[int]):
     axes = tuple(range(extra)) + tuple(i + extra for i, s in enumerate(shape)
                                        if s == 1 and g.shape[i + extra] != 1)
     if axes:
-        g = _sum(g, axes, keepdims=True)
-    return reshape(g, shape)
+        g = g.sum(axes, keepdims=True)
+    return g.reshape(shape)

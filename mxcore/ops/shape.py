@@ -17,7 +17,7 @@ import numpy as np
 
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke, invoke_unary
-from mxcore.ndarray.ndarray import NDArray
+from mxcore.array import NDArray
 from mxcore.op import REQUIRED, Op
 from mxcore.ops.creation import COPY
 from mxcore.ops.rules import normalize_axis, unbroadcast

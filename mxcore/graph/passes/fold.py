@@ -34,12 +34,12 @@ def fold_constants(program: Program, ctx=None) -> Program:
 def _evaluate(step, hosts):
     """The step's outputs as host arrays, or None when the CPU cannot compute it."""
     import hal
-    from mxcore import ndarray as nd
-    from mxcore.dispatch import invoke
     from mxcore.base import MXCoreError
+    from mxcore.dispatch import invoke
+    from mxcore.ops.creation import array
     cpu = hal.Device("cpu", 0)
     try:
-        out = invoke(step.op, [nd.array(h, ctx=cpu, dtype=h.dtype) for h in hosts], step.attrs)
+        out = invoke(step.op, [array(h, ctx=cpu, dtype=h.dtype) for h in hosts], step.attrs)
     except MXCoreError:
         return None
     outs = out if isinstance(out, tuple) else (out,)
