@@ -78,6 +78,8 @@ def device_type(dev: Device) -> DeviceType:
 
 def device(spec) -> Device:
     """Parse and check a device: ``"cpu"``, ``"cuda:0"``, ``"gpu(1)"`` or a Device."""
+    if spec.__class__ is Device and spec in _checked:  # checked already: as it is
+        return spec
     dev = parse_device(spec)
     device_type(dev)
     return dev

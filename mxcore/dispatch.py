@@ -16,6 +16,7 @@ from hal import Device, DeviceType
 from mxcore import autograd as _autograd
 from mxcore import engine as _engine_mod
 from mxcore.base import MXCoreError, OperatorError, UnknownOperatorError
+from mxcore.device import device_type
 from mxcore.array import NDArray
 from mxcore.op import Op
 
@@ -292,7 +293,6 @@ def invoke(op: Op, inputs: Sequence[NDArray], attrs: Dict[str, Any] = _EMPTY):
 
 def invoke_nullary(op: Op, device: Device, attrs: Dict[str, Any], dtype) -> NDArray:
     """Run an op with no array inputs (creation, random) on ``device``."""
-    from mxcore.device import device_type
     dtype_key = dtype
     try:
         fn = op.cache[(device.kind, dtype_key)]

@@ -39,7 +39,8 @@ class GradContext:
 class Op:
     __slots__ = ("name", "nin", "nout", "attrs", "infer", "grad", "dtype_arg",
                  "saves_output", "needs_rng", "nullary", "doc", "cache", "aliases",
-                 "provider", "mutates", "volatile_attrs", "checked", "__weakref__")
+                 "provider", "mutates", "volatile_attrs", "checked", "python_kernel",
+                 "__weakref__")
 
     def __init__(self, name: str, nin: int = 1, nout: int = 1,
                  attrs: Optional[Dict[str, Any]] = None, *, dtype_arg: int = 0,
@@ -72,6 +73,10 @@ class Op:
         # call signature -> the rule's (shapes, dtypes), for calls by name
         # (``mx.nd.invoke``): each signature is held to the rule once
         self.checked: Dict[Tuple, Any] = {}
+        # device -> kernel, for ops implemented in Python over NDArrays (custom ops)
+        # rather than by device kernels: compiled plans bind it instead of resolving a
+        # kernel, and graph passes treat the op as having side effects
+        self.python_kernel: Optional[Callable[[Any], Callable]] = None
 
     # rule registration (decorators) ------------------------------------------
     def def_infer(self, fn: Callable) -> Callable:

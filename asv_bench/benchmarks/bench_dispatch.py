@@ -145,6 +145,35 @@ class UnarySmall(_DeviceBench):
             self.sync()
 
 
+class _AddOneOp(mx.operator.CustomOp):
+    def forward(self, is_train, req, in_data, out_data, aux):
+        self.assign(out_data[0], req[0], in_data[0] + 1)
+
+
+@mx.operator.register("bench_add_one")
+class _AddOneProp(mx.operator.CustomOpProp):
+    def create_operator(self, ctx, shapes, dtypes):
+        return _AddOneOp()
+
+
+class CustomOpSmall(_DeviceBench):
+    """``mx.nd.Custom(a, op_type='bench_add_one')`` on 10x10 float32, 1000 calls: a
+    Python custom op (``mx.operator``) whose forward runs one core op; compare with
+    AddSmall (one core op): the custom op's own cost is the difference."""
+
+    def setup(self, device):
+        self._setup_device(device)
+        self.a = _array(_random((10, 10), 0), self.dev)
+        mx.nd.Custom(self.a, op_type="bench_add_one")
+
+    def time_custom_op_small(self, device):
+        a, custom = self.a, mx.nd.Custom
+        for _ in _BATCH:
+            custom(a, op_type="bench_add_one")
+        if self.sync is not None:
+            self.sync()
+
+
 class MatMul(_DeviceBench):
     """One ``mx.nd.dot(a, b)`` on n x n float32 (2 n^3 flops); waits for the
     result on asynchronous devices so the kernel time is included.  Timed per

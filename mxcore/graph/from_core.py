@@ -294,6 +294,16 @@ TABLE: Dict[str, Rule] = {
     "softmax_ce_loss": _softmax_ce,
     "cumsum": _cumsum,
 }
+
+
+def _custom(b, attrs, inputs, shapes):
+    """MXNet's Custom node: ``op_type`` and the prop's params as attributes."""
+    return _outputs(b.node("Custom", inputs, {"op_type": attrs["op_type"],
+                                              **dict(attrs.get("params", ()))}))
+
+
+_custom.target = "Custom"
+TABLE["Custom"] = _custom
 # comparisons are not differentiable (never on the tape) but convert all the same
 TABLE.update({core: _rename(mx) for core, mx in {
     "equal": "broadcast_equal", "not_equal": "broadcast_not_equal",

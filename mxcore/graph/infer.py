@@ -135,7 +135,7 @@ def _meta_device():
 
 def _fill_params(node: Node, out_shape, out_dtype) -> None:
     """Set the shapes of parameter variables the op-info table derives from the data."""
-    row = opinfo.info(node.op)
+    row = opinfo.info(node.op, node.attrs)
     if row is None or row.params is None or not node.inputs:
         return
     data = out_shape.get((id(node.inputs[0][0]), node.inputs[0][1]))

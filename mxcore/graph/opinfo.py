@@ -26,6 +26,8 @@ class OpInfo(NamedTuple):
     nout: Optional[Callable[[Dict[str, Any]], int]] = None
     #: input name -> initializer (its ``dumps()`` form) for auto-created variables
     init: Optional[Dict[str, str]] = None
+    #: the outputs' names (``<node>_<name>``), when the op names them
+    outputs: Optional[Tuple[str, ...]] = None
 
 
 def _tuple(v) -> Tuple[int, ...]:
@@ -170,12 +172,41 @@ SAME_SHAPE = frozenset({"elemwise_add", "elemwise_sub", "elemwise_mul", "elemwis
 DTYPE_ATTR = frozenset({"cast", "Cast", "amp_cast"})
 
 
-def info(op: str) -> Optional[OpInfo]:
-    return TABLE.get(op)
+def _custom(attrs: Dict[str, Any]) -> OpInfo:
+    """A custom operator's row, from its registered prop (``mx.operator``)."""
+    from mxcore.ops.custom import make_prop
+    params = {k: str(v) for k, v in attrs.items()
+              if k != "op_type" and not (k.startswith("__") and k.endswith("__"))}
+    prop = make_prop(str(attrs.get("op_type")), params)
+    args, outs = tuple(prop.list_arguments()), tuple(prop.list_outputs())
+    aux = tuple(prop.list_auxiliary_states())
+
+    def params(a, data_shape):
+        """The shapes the prop's infer_shape gives the other inputs from the first's
+        (unknown ones passed as [])."""
+        try:
+            ret = prop.infer_shape([list(data_shape)] + [[] for _ in args[1:]])
+        except Exception:  # noqa: BLE001 - a rule that needs every shape: none derived
+            return {}
+        shapes = list(zip(args, ret[0])) + (list(zip(aux, ret[2])) if len(ret) > 2 else [])
+        return {n: tuple(int(d) for d in s) for n, s in shapes if s is not None and len(s)}
+    return OpInfo(args + aux, aux=aux, params=params, nout=lambda a: len(outs),
+                  outputs=outs)
+
+
+#: ops whose row depends on their attributes: attrs -> row
+BY_ATTRS: Dict[str, Callable[[Dict[str, Any]], OpInfo]] = {"Custom": _custom}
+
+
+def info(op: str, attrs: Optional[Dict[str, Any]] = None) -> Optional[OpInfo]:
+    row = TABLE.get(op)
+    if row is None and attrs is not None and op in BY_ATTRS:
+        return BY_ATTRS[op](attrs)
+    return row
 
 
 def num_outputs(op: str, attrs: Dict[str, Any]) -> int:
-    row = TABLE.get(op)
+    row = info(op, attrs)
     if row is None or row.nout is None:
         return 1
     return row.nout(attrs)

@@ -62,11 +62,15 @@ class Compiled:
             else:
                 dtype = hal.dtype_name(st.dtype if st.dtype is not None
                                        else st.attrs.get("dtype", "float32"))
-            try:
-                kernel = reg.resolve(st.op.name, kind, dtype, shapes, dtypes, st.attrs)
-            except MXCoreError as exc:
-                raise MXCoreError(f"plan {program.name!r}: step {st.name}: {exc}") from None
-            fn = _for_device(kernel, reg, kind)
+            if st.op.python_kernel is not None:  # Python over NDArrays (custom ops)
+                fn = st.op.python_kernel(ctx)
+            else:
+                try:
+                    kernel = reg.resolve(st.op.name, kind, dtype, shapes, dtypes, st.attrs)
+                except MXCoreError as exc:
+                    raise MXCoreError(f"plan {program.name!r}: step {st.name}: {exc}") \
+                        from None
+                fn = _for_device(kernel, reg, kind)
             attrs = st.attrs
             if not free and attrs.get("inplace", -1) >= 0:
                 attrs = dict(attrs, inplace=-1)  # debugging compares every value

@@ -51,8 +51,11 @@ class Step:
 
     @property
     def pure(self) -> bool:
-        """Same inputs and attributes give the same outputs, and nothing else changes."""
-        return not (self.op.needs_rng or self.mutating or "seed" in self.op.volatile_attrs)
+        """Same inputs and attributes give the same outputs, and nothing else changes
+        (never assumed of Python code: custom ops)."""
+        op = self.op
+        return not (op.needs_rng or self.mutating or "seed" in op.volatile_attrs
+                    or op.python_kernel is not None)
 
     def __repr__(self) -> str:
         return f"<Step {self.op.name} {list(self.ins)} -> {list(self.outs)}>"

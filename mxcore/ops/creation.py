@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from hal import Device, is_float, parse_device, to_dtype
+from hal import Device, dtype_name, is_float, parse_device, to_dtype
 from mxcore.base import MXCoreError
 from mxcore.dispatch import invoke_nullary, invoke_unary, wrap
 from mxcore.array import NDArray
@@ -70,8 +70,8 @@ def full(shape, val, ctx=None, dtype="float32", out: Optional[NDArray] = None) -
         return _fill_out("full", out, _shape(shape), dtype, val)
     dev = _device(ctx)
     dt = to_dtype(dtype)
-    return invoke_nullary(FULL, dev, {"shape": _shape(shape), "value": val, "dtype": dt.name},
-                          dt)
+    return invoke_nullary(FULL, dev, {"shape": _shape(shape), "value": val,
+                                      "dtype": dtype_name(dt)}, dt)
 
 
 def zeros(shape, ctx=None, dtype="float32", out: Optional[NDArray] = None,

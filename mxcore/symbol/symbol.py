@@ -42,7 +42,7 @@ class Symbol:
     def _aux_ids(self, order=None) -> set:
         aux = set()
         for node in order if order is not None else self._order():
-            row = None if node.is_variable else opinfo.info(node.op)
+            row = None if node.is_variable else opinfo.info(node.op, node.attrs)
             if row is None or not row.aux:
                 continue
             for name, (src, _) in zip(opinfo.present_inputs(row, node.attrs), node.inputs):
@@ -431,6 +431,9 @@ def _py(v):
 def _output_name(node: Node, i: int) -> str:
     if node.is_variable:
         return node.name
+    row = opinfo.info(node.op, node.attrs) if node.op in opinfo.BY_ATTRS else None
+    if row is not None and row.outputs is not None:
+        return f"{node.name}_{row.outputs[i]}"
     if node.nout == 1:
         return f"{node.name}_output"
     return f"{node.name}_output{i}"
@@ -497,13 +500,15 @@ def _create(op: str, args: Sequence[Any], kwargs: Dict[str, Any], name: Optional
             attrs[key] = _py(value) if isinstance(value, np.generic) else value
     hint = _HINTS.get(op) or op.lower().lstrip("_")
     node_name = NameManager.current.get(name, hint)
-    row = opinfo.info(op)
+    row = opinfo.info(op, attrs)
     inputs: List[Output] = []
     if row is not None:
         present = opinfo.present_inputs(row, attrs)
         for input_name in present:
             if input_name in by_name:
                 inputs.append(by_name.pop(input_name))
+            elif extra:  # positional inputs of a variadic function (mx.sym.Custom)
+                inputs.append(extra.pop(0))
             else:
                 inputs.append(_auto_variable(node_name, input_name, row, user))
         if by_name:
