@@ -484,6 +484,8 @@ def _as_dict(names: Sequence[str], values, what: str) -> Dict[str, Any]:
 
 
 def _nd(value, ctx, dtype) -> "mx.nd.NDArray":
+    if isinstance(dtype, str) and dtype == "asnumpy":  # MXNet: keep each value's dtype
+        dtype = value.dtype if isinstance(value, (np.ndarray, mx.nd.NDArray)) else None
     if isinstance(value, mx.nd.NDArray):
         return value.as_in_context(ctx).astype(dtype) if dtype is not None and \
             value.dtype != np.dtype(dtype) else value.as_in_context(ctx)
@@ -678,5 +680,17 @@ def check_consistency(sym, ctx_list, scale: float = 1.0, grad_req="write", arg_p
     return [r[0] for r in results]
 
 
+def assert_almost_equal_ignore_nan(a: Any, b: Any, rtol=None, atol=None,
+                                   names=("a", "b")) -> None:
+    """``assert_almost_equal`` where elements that are NaN in either array are left
+    out (set to 0 in both)."""
+    a, b = (np.array(x, copy=True) for x in np.broadcast_arrays(_host(a), _host(b)))
+    nan = np.isnan(a) | np.isnan(b)
+    a[nan] = 0
+    b[nan] = 0
+    assert_almost_equal(a, b, rtol, atol, names)
+
+
+__all__ += ["assert_almost_equal_ignore_nan"]
 __all__ += ["default_numeric_eps", "simple_forward", "check_symbolic_forward",
             "check_symbolic_backward", "check_numeric_gradient", "check_consistency"]

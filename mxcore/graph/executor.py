@@ -23,6 +23,9 @@ def _as_dict(names: Sequence[str], value, what: str, required: bool) -> Dict[str
     if value is None:
         value = {}
     if isinstance(value, dict):
+        # an entry set to None for a name the graph lacks is no array at all (MXNet
+        # takes {'b': None} for a layer built with no_bias)
+        value = {k: v for k, v in value.items() if v is not None or k in names}
         unknown = [k for k in value if k not in names]
         if unknown:
             raise MXCoreError(f"bind: {what} {unknown} are not in the symbol's {what} "
@@ -76,6 +79,26 @@ class Executor:
                                     [reqs[n] for n in self._marked])
         self._values = {**self.arg_dict, **self.aux_dict}
         self._plans: Dict[Any, Any] = {}  # (training, recording) -> Plan, False: untraceable
+        self.outputs = self._initial_outputs()
+        self._monitor = None  # (callback, monitor_all) of set_monitor_callback
+
+    def _initial_outputs(self) -> List[Any]:
+        """Zeros of the outputs' inferred shapes and dtypes: as in MXNet, ``outputs``
+        exists from the bind on (``forward`` replaces it); empty when the bound
+        arrays do not decide the shapes."""
+        from mxcore.ops.creation import zeros
+        values = {n: a for n, a in self._values.items() if a is not None}
+        try:
+            _, shapes, _ = self._symbol.infer_shape_partial(
+                **{n: a.shape for n, a in values.items()})
+            _, dtypes, _ = self._symbol.infer_type(**{n: a.dtype for n, a in values.items()})
+        except MXCoreError:
+            return []
+        if shapes is None or dtypes is None or any(
+                s is None or not all(d > 0 for d in s) or t is None
+                for s, t in zip(shapes, dtypes)):
+            return []
+        return [zeros(s, ctx=self._ctx, dtype=t) for s, t in zip(shapes, dtypes)]
 
     # construction -----------------------------------------------------------------------------
     @classmethod
@@ -108,10 +131,11 @@ class Executor:
                               f"the given shapes {shapes}; give them too")
         type_dict = {k: np.dtype(v).name if not isinstance(v, str) else v
                      for k, v in (type_dict or {}).items()}
-        arg_types, _, aux_types = symbol.infer_type(**type_dict) if type_dict else \
-            (None, None, None)
-        arg_types = arg_types or [np.float32] * len(arg_names)
-        aux_types = aux_types or [np.float32] * len(aux_names)
+        # dtypes: given, else a variable's own (``Variable(dtype=)``) or what the graph
+        # implies, else float32
+        arg_types, _, aux_types = symbol.infer_type_partial(**type_dict)
+        arg_types = [t or np.float32 for t in arg_types]
+        aux_types = [t or np.float32 for t in aux_types]
         reqs = cls._reqs(arg_names, grad_req)
         import hal
         for n, t in zip(arg_names, arg_types):  # integer arguments get no gradient (MXNet)
@@ -195,8 +219,8 @@ class Executor:
         gradients reach the bound gradient arrays); graphs that cannot be traced run
         node by node (``_run``)."""
         from mxcore import autograd
-        if self._ctx.kind == "meta":  # shapes only: nothing to compile
-            return self._run()
+        if self._ctx.kind == "meta" or self._monitor is not None:
+            return self._run()  # shapes only, or every node's output wanted: node by node
         key = (autograd.STATE.training, autograd.STATE.recording)
         plan = self._plans.get(key)
         if plan is None:
@@ -234,18 +258,26 @@ class Executor:
                           training=autograd.STATE.training, **grad)
 
     def _run(self) -> List[Any]:
+        from mxcore.symbol.symbol import _output_name
         values: Dict[int, List[Any]] = {}
         ctx = self._ctx
+        monitor = self._monitor
         for node in self._order:
             if node.is_variable:
                 values[id(node)] = [self._values[node.name]]
                 continue
             inputs = [values[id(src)][i] for src, i in node.inputs]
+            if monitor is not None and monitor[1]:
+                for (src, i), x in zip(node.inputs, inputs):
+                    monitor[0](f"{node.name}_{_output_name(src, i)}", x)
             try:
                 values[id(node)] = functions.run(node.op, inputs, node.call_attrs(), ctx)
             except MXCoreError as exc:
                 raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") \
                     if type(exc) is MXCoreError else exc
+            if monitor is not None:
+                for i, out in enumerate(values[id(node)]):
+                    monitor[0](_output_name(node, i), out)
         return [values[id(n)][i] for n, i in self._symbol._outputs]
 
     def backward(self, out_grads=None, is_train: bool = True) -> None:
@@ -259,7 +291,9 @@ class Executor:
                               "differentiated once)")
         if out_grads is not None and not isinstance(out_grads, (list, tuple)):
             out_grads = [out_grads]
-        heads = [(o, None if out_grads is None else g)
+        # a head gradient takes its output's dtype, as MXNet copies it into the output's
+        # gradient buffer (a float gradient of an int32 output becomes integers)
+        heads = [(o, None if g is None else g if g.dtype == o.dtype else g.astype(o.dtype))
                  for o, g in zip(self.outputs, out_grads or [None] * len(self.outputs))
                  if o._ag is not None]
         self._recorded = False
@@ -268,9 +302,14 @@ class Executor:
                 if self._reqs[name] == "write":
                     self.grad_dict[name][:] = 0
             return
+        for name in self._marked:  # clear the flags: which gradients does backward write?
+            self.arg_dict[name]._ag.fresh = False
         autograd.backward([h for h, _ in heads],
                           head_grads=None if out_grads is None else [g for _, g in heads],
                           train_mode=is_train)
+        for name in self._marked:  # as in MXNet, 'write' gradients no path reaches are 0
+            if self._reqs[name] == "write" and not self.arg_dict[name]._ag.fresh:
+                self.grad_dict[name][:] = 0
 
     def copy_params_from(self, arg_params: Dict[str, Any], aux_params: Optional[Dict] = None,
                          allow_extra_params: bool = False) -> None:
@@ -311,5 +350,8 @@ class Executor:
         return self._symbol.debug_str()
 
     def set_monitor_callback(self, callback, monitor_all: bool = False) -> None:
-        raise MXCoreError("executor monitor callbacks are not provided; register forward "
-                          "hooks on Gluon blocks instead")
+        """Call ``callback(name, array)`` for every op output (``<node>_output``, as
+        ``list_outputs`` names them) during each forward, and with ``monitor_all`` for
+        every op input too (``<node>_<input>``); monitored forwards run node by node.
+        ``None`` removes the callback."""
+        self._monitor = None if callback is None else (callback, bool(monitor_all))

@@ -36,8 +36,19 @@ def _tuple(v) -> Tuple[int, ...]:
     return tuple(v) if isinstance(v, (tuple, list)) else (int(v),)
 
 
+def _flag(value) -> bool:
+    """A boolean attribute as MXNet writes or takes it (True, "True", "true", 1, "1")."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1")
+    return bool(value)
+
+
 def _no_bias(a):
-    return ("bias",) if a.get("no_bias", False) else ()
+    return ("bias",) if _flag(a.get("no_bias", False)) else ()
+
+
+def _deconv_no_bias(a):  # Deconvolution has no bias unless asked (MXNet's default)
+    return ("bias",) if _flag(a.get("no_bias", True)) else ()
 
 
 def _channel_last(a) -> bool:
@@ -46,7 +57,7 @@ def _channel_last(a) -> bool:
 
 
 def _fc(a, d):
-    flat = a.get("flatten", True)
+    flat = _flag(a.get("flatten", True))
     n = int(a["num_hidden"])
     width = 1
     for s in (d[1:] if flat else d[-1:]):
@@ -89,7 +100,7 @@ def _prelu(a, d):
 
 
 def _softmax_label(a, d):
-    if a.get("multi_output", False):
+    if _flag(a.get("multi_output", False)):
         return {"label": (d[0],) + tuple(d[2:])}
     return {"label": tuple(d[:-1])}
 
@@ -101,7 +112,7 @@ def _same_label(a, d):
 def _rnn(a, d):
     from mxcore.ops.rnn import rnn_param_size
     mode, h = a["mode"], int(a["state_size"])
-    layers, bi = int(a.get("num_layers", 1)), bool(a.get("bidirectional", False))
+    layers, bi = int(a.get("num_layers", 1)), _flag(a.get("bidirectional", False))
     proj = a.get("projection_size")
     dirs = 2 if bi else 1
     out = {"parameters": (rnn_param_size(mode, d[2], h, layers, bi, proj),),
@@ -113,13 +124,13 @@ def _rnn(a, d):
 
 def _rnn_absent(a):
     out = [] if a.get("mode") == "lstm" else ["state_cell"]
-    if not a.get("use_sequence_length", False):
+    if not _flag(a.get("use_sequence_length", False)):
         out.append("sequence_length")
     return out
 
 
 def _rnn_nout(a):
-    if not a.get("state_outputs", False):
+    if not _flag(a.get("state_outputs", False)):
         return 1
     return 3 if a.get("mode") == "lstm" else 2
 
@@ -133,16 +144,17 @@ _BN = ("data", "gamma", "beta", "moving_mean", "moving_var")
 TABLE: Dict[str, OpInfo] = {
     "FullyConnected": OpInfo(("data", "weight", "bias"), absent=_no_bias, params=_fc),
     "Convolution": OpInfo(("data", "weight", "bias"), absent=_no_bias, params=_conv),
-    "Deconvolution": OpInfo(("data", "weight", "bias"), absent=_no_bias, params=_deconv),
+    "Deconvolution": OpInfo(("data", "weight", "bias"), absent=_deconv_no_bias,
+                            params=_deconv),
     "BatchNorm": OpInfo(_BN, aux=("moving_mean", "moving_var"),
                         params=_per_channel(_BN[1:]),
-                        nout=lambda a: 3 if a.get("output_mean_var", False) else 1),
+                        nout=lambda a: 3 if _flag(a.get("output_mean_var", False)) else 1),
     "InstanceNorm": OpInfo(("data", "gamma", "beta"), params=_per_channel(("gamma", "beta"))),
     "LayerNorm": OpInfo(("data", "gamma", "beta"),
                         params=_per_channel(("gamma", "beta"), default_axis=-1),
-                        nout=lambda a: 3 if a.get("output_mean_var", False) else 1),
+                        nout=lambda a: 3 if _flag(a.get("output_mean_var", False)) else 1),
     "GroupNorm": OpInfo(("data", "gamma", "beta"), params=_group_norm,
-                        nout=lambda a: 3 if a.get("output_mean_var", False) else 1),
+                        nout=lambda a: 3 if _flag(a.get("output_mean_var", False)) else 1),
     "Embedding": OpInfo(("data", "weight"), params=_embedding),
     "LeakyReLU": OpInfo(("data", "gamma"),
                         absent=lambda a: () if a.get("act_type") == "prelu" else ("gamma",),

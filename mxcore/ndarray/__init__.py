@@ -3,9 +3,10 @@ from mxcore.ndarray.ndarray import NDArray  # noqa: I001 - must come first
 import hal as _hal
 from mxcore.ops.conv import (Convolution, Deconvolution, Pooling, UpSampling, convolution,
                              deconvolution, pooling, upsampling)
-from mxcore.ops.norm import (LRN, BatchNorm, GroupNorm, InstanceNorm, L2Normalization,
-                             batch_norm, group_norm, group_norm_backward, instance_norm,
-                             instance_norm_backward, l2_normalization, lrn, lrn_backward)
+from mxcore.ops.norm import (LRN, BatchNorm, BatchNorm_v1, GroupNorm, InstanceNorm,
+                             L2Normalization, batch_norm, group_norm, group_norm_backward,
+                             instance_norm, instance_norm_backward, l2_normalization, lrn,
+                             lrn_backward)
 from mxcore.ops.ordering import *  # noqa: F401,F403  (names in its __all__)
 from mxcore.ops.embedding import *  # noqa: F401,F403
 from mxcore.ops.rnn import *  # noqa: F401,F403
@@ -80,6 +81,16 @@ def stop_gradient(data: NDArray) -> NDArray:
 
 
 BlockGrad = stop_gradient
+
+
+def amp_cast(data: NDArray, dtype) -> NDArray:
+    """MXNet's AMP cast: floating-point data cast to ``dtype``; other data as it is."""
+    return cast(data, dtype) if _hal.is_float(data.dtype) else data
+
+
+def cast_storage(data: NDArray, stype: str = "default") -> NDArray:
+    """MXNet's storage cast: a copy for ``'default'``; mxcore has no sparse storage."""
+    return data.tostype(stype)
 
 
 def waitall() -> None:

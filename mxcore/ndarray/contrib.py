@@ -280,12 +280,17 @@ def SyncBatchNorm(data: NDArray, gamma: NDArray, beta: NDArray, moving_mean: NDA
                   output_mean_var: bool = False, ndev: int = 1, key: str = "",
                   out=None, name=None) -> NDArray:
     """MXNet's cross-device BatchNorm.  mxcore runs one device per process, where it
-    is BatchNorm (``ndev`` and ``key`` name the devices that would share statistics)."""
+    is BatchNorm (``ndev`` and ``key`` name the devices that would share statistics).
+    ``output_mean_var=True`` also returns the mean and the (biased) variance, as
+    MXNet's SyncBatchNorm does (BatchNorm's third output is 1/sqrt(var + eps))."""
     from mxcore.ops.norm import batch_norm
-    return _out(batch_norm(data, gamma, beta, moving_mean, moving_var, eps=eps,
-                           momentum=momentum, fix_gamma=fix_gamma,
-                           use_global_stats=use_global_stats,
-                           output_mean_var=output_mean_var), out)
+    result = batch_norm(data, gamma, beta, moving_mean, moving_var, eps=eps,
+                        momentum=momentum, fix_gamma=fix_gamma,
+                        use_global_stats=use_global_stats, output_mean_var=output_mean_var)
+    if output_mean_var:
+        y, mean, invstd = result
+        return _out(y, out), mean, 1.0 / invstd.square() - float(eps)
+    return _out(result, out)
 
 
 def _out(result: NDArray, out) -> NDArray:

@@ -79,6 +79,15 @@ class _Methods:
     as_in_ctx = as_in_context
     to_device = as_in_context
 
+    def tostype(self, stype: str) -> "NDArray":
+        """A copy in storage type ``stype``: mxcore arrays are dense, so only
+        ``'default'`` exists."""
+        if stype != "default":
+            from mxcore.base import MXCoreError
+            raise MXCoreError(f"tostype({stype!r}): sparse storage types (csr, row_sparse) are "
+                              "not supported by mxcore; arrays are dense ('default')")
+        return self.copy()
+
     def astype(self, dtype, copy: bool = True) -> "NDArray":
         from hal import to_dtype
         dt = to_dtype(dtype)

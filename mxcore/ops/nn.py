@@ -479,7 +479,9 @@ def leaky_relu_act(data: NDArray, gamma=None, act_type: str = "leaky", slope: fl
             from mxcore.base import OperatorError
             raise OperatorError("LeakyReLU", "act_type='prelu' needs gamma")
         if gamma.ndim == 1 and data.ndim > 1 and gamma.shape[0] != 1:
-                    gamma = reshape(gamma, (1, gamma.shape[0]) + (1,) * (data.ndim - 2))
+            gamma = reshape(gamma, (1, gamma.shape[0]) + (1,) * (data.ndim - 2))
+        elif 1 < gamma.ndim < data.ndim:  # MXNet aligns it with the leading axes
+            gamma = reshape(gamma, gamma.shape + (1,) * (data.ndim - gamma.ndim))
         return E.relu(data) - gamma * E.relu(-data)
     if act_type == "elu":
         return E.where(data > 0, data, E.expm1(data) * slope)

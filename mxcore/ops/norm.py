@@ -109,13 +109,12 @@ def batch_norm(data: NDArray, gamma: NDArray, beta: NDArray, moving_mean: NDArra
                output_mean_var: bool = False, axis: int = 1, cudnn_off: bool = False,
                min_calib_range=None, max_calib_range=None,
                name: Optional[str] = None) -> NDArray:
-    """MXNet's BatchNorm (see the module docstring).  ``output_mean_var`` is not
-    supported; ``cudnn_off``, the calibration ranges and ``name`` are accepted for
-    compatibility."""
+    """MXNet's BatchNorm (see the module docstring).  ``output_mean_var=True`` also
+    returns the mean and the inverse standard deviation 1/sqrt(var + eps) it
+    normalised with, per channel, as MXNet does; ``cudnn_off``, the calibration ranges
+    and ``name`` are accepted for compatibility."""
     inputs = (data, gamma, beta, moving_mean, moving_var)
     try:
-        if output_mean_var:
-            raise MXCoreError("output_mean_var=True is not supported")
         ax = int(axis)
         if not -data.ndim <= ax < max(data.ndim, 1):
             raise MXCoreError(f"axis {axis} is out of range for {data.ndim}-d data")
@@ -126,10 +125,26 @@ def batch_norm(data: NDArray, gamma: NDArray, beta: NDArray, moving_mean: NDArra
     except MXCoreError as exc:
         raise OperatorError("BatchNorm", str(exc), [x.shape for x in inputs],
                             [x.dtype for x in inputs], data.context) from None
-    return invoke(BATCH_NORM, inputs, attrs)
+    out = invoke(BATCH_NORM, inputs, attrs)
+    if not output_mean_var:
+        return out
+    mean, var = _bn_statistics(data, moving_mean, moving_var, attrs)
+    return out, mean, (var + attrs["eps"]).rsqrt()
+
+
+def _bn_statistics(data, moving_mean, moving_var, attrs):
+    """The per-channel (mean, biased variance) a BatchNorm call normalises with: the
+    batch's while training on batch statistics, else the moving ones."""
+    if attrs["training"] and not attrs["use_global_stats"]:
+        others = tuple(i for i in range(data.ndim) if i != attrs["axis"])
+        mean = data.mean(axis=others, keepdims=True)
+        var = E.square(data - mean).mean(axis=others)
+        return mean.reshape((-1,)), var
+    return moving_mean.copy(), moving_var.copy()
 
 
 BatchNorm = batch_norm
+BatchNorm_v1 = batch_norm  # MXNet's older BatchNorm (channel axis 1): the same computation
 
 
 # instance and group normalisation ---------------------------------------------------------

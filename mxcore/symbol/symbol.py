@@ -215,8 +215,15 @@ class Symbol:
     def _infer(self, shapes, dtypes):
         return _infer.infer(self._outputs, shapes, dtypes)
 
+    @staticmethod
+    def _shape_kwargs(kwargs):
+        """As MXNet, keywords whose value is not a shape (a tuple or list) are ignored:
+        ``simple_bind(ctx, data=(2, 3), axis=0)``."""
+        return {k: v for k, v in kwargs.items() if isinstance(v, (tuple, list)) or v is None}
+
     def infer_shape_partial(self, *args, **kwargs):
         """(argument shapes, output shapes, auxiliary shapes); unknown shapes are ()."""
+        kwargs = self._shape_kwargs(kwargs)
         shapes = {k: tuple(v) for k, v in self._named(args, kwargs, "infer_shape").items()}
         out_shape, _ = self._infer(shapes, {})
         return self._collect(out_shape, lambda s: () if s is None else s)
@@ -224,6 +231,7 @@ class Symbol:
     def infer_shape(self, *args, **kwargs):
         """(argument shapes, output shapes, auxiliary shapes), or (None, None, None) when
         the given shapes do not decide every one (``infer_shape_partial`` keeps them)."""
+        kwargs = self._shape_kwargs(kwargs)
         shapes = {k: tuple(v) for k, v in self._named(args, kwargs, "infer_shape").items()}
         out_shape, _ = self._infer(shapes, {})
         result = self._collect(out_shape, lambda s: s)
@@ -440,11 +448,17 @@ def _output_name(node: Node, i: int) -> str:
 
 
 # making nodes ---------------------------------------------------------------------------------
-_SIGS: Dict[str, Tuple[List[str], bool]] = {}
+_SIGS: Dict[str, Tuple[List[str], bool, frozenset]] = {}
 
 
 def _signature(op: str) -> Tuple[List[str], bool]:
     """(names of the op function's positional parameters, whether it takes *args)."""
+    return _full_signature(op)[:2]
+
+
+def _full_signature(op: str):
+    """``_signature`` plus the names of parameters whose default is not None (an
+    explicit None for them is a value: ``sort(axis=None)`` sorts the flattened array)."""
     sig = _SIGS.get(op)
     if sig is None:
         fn = functions.op_function(op)
@@ -455,7 +469,9 @@ def _signature(op: str) -> Tuple[List[str], bool]:
         names = [p.name for p in params
                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         variadic = any(p.kind == p.VAR_POSITIONAL for p in params)
-        sig = _SIGS[op] = (names, variadic)
+        keep_none = frozenset(p.name for p in params
+                              if p.default is not p.empty and p.default is not None)
+        sig = _SIGS[op] = (names, variadic, keep_none)
     return sig
 
 
@@ -472,7 +488,7 @@ def _single(s: Symbol, op: str, what: str) -> Output:
 
 def _create(op: str, args: Sequence[Any], kwargs: Dict[str, Any], name: Optional[str],
             attr: Optional[Dict[str, str]]) -> Symbol:
-    names, variadic = _signature(op)
+    names, variadic, keep_none = _full_signature(op)
     by_name: Dict[str, Output] = {}
     extra: List[Output] = []
     attrs: Dict[str, Any] = {}
@@ -485,7 +501,7 @@ def _create(op: str, args: Sequence[Any], kwargs: Dict[str, Any], name: Optional
                 by_name[names[k]] = _single(value, op, names[k])
             elif _is_sym_list(value):  # an op taking a list of arrays
                 extra.extend(_single(s, op, names[k]) for s in value)
-            elif value is not None:
+            elif value is not None or names[k] in keep_none:
                 attrs[names[k]] = value
         else:
             raise TypeError(f"mx.sym.{op}: too many positional arguments")
@@ -496,7 +512,7 @@ def _create(op: str, args: Sequence[Any], kwargs: Dict[str, Any], name: Optional
             by_name[key] = _single(value, op, key)
         elif accepted is not None and key not in accepted and not _dunder(key):
             _add_attrs(user, {key: value})  # not a parameter of the op: a plain attribute
-        elif value is not None:
+        elif value is not None or key in keep_none:
             attrs[key] = _py(value) if isinstance(value, np.generic) else value
     hint = _HINTS.get(op) or op.lower().lstrip("_")
     node_name = NameManager.current.get(name, hint)
@@ -630,18 +646,23 @@ def load(fname: str) -> Symbol:
     return Symbol(ir.from_json(text, fname, opinfo.num_outputs))
 
 
+def _shape_tuple(shape) -> Tuple[int, ...]:
+    """A shape given as an int or a sequence."""
+    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
+
+
 def zeros(shape, dtype="float32", **kwargs) -> Symbol:
-    return _create("_zeros", (), {"shape": tuple(shape), "dtype": _np_name(dtype),
+    return _create("_zeros", (), {"shape": _shape_tuple(shape), "dtype": _np_name(dtype),
                                   **kwargs}, kwargs.pop("name", None), None)
 
 
 def ones(shape, dtype="float32", **kwargs) -> Symbol:
-    return _create("_ones", (), {"shape": tuple(shape), "dtype": _np_name(dtype),
+    return _create("_ones", (), {"shape": _shape_tuple(shape), "dtype": _np_name(dtype),
                                  **kwargs}, kwargs.pop("name", None), None)
 
 
 def full(shape, val, dtype="float32", **kwargs) -> Symbol:
-    return _create("_full", (), {"shape": tuple(shape), "value": float(val),
+    return _create("_full", (), {"shape": _shape_tuple(shape), "value": float(val),
                                  "dtype": _np_name(dtype), **kwargs},
                    kwargs.pop("name", None), None)
 

@@ -354,3 +354,53 @@ def test_executor_compiled_plan_equals_node_by_node(device, grad_req, monkeypatc
         assert got[part].keys() == want[part].keys()
         for k in got[part]:
             np.testing.assert_array_equal(got[part][k], want[part][k], err_msg=k)
+
+
+def test_executor_outputs_exist_from_bind_and_monitor(device):
+    """As in MXNet: ``outputs`` holds arrays of the inferred shapes and dtypes right
+    after binding; a monitor callback sees every op output (and inputs with
+    ``monitor_all``); ``simple_bind`` takes a variable's own dtype and ignores keywords
+    that are not shapes."""
+    x = mx.sym.Variable("x", dtype=np.int32)
+    y = mx.sym.Cast(x, dtype=np.float16)
+    exe = y.simple_bind(device, x=(2, 3), grad_req="null", axis=0)
+    assert exe.arg_dict["x"].dtype == np.int32
+    assert [(o.shape, o.dtype) for o in exe.outputs] == [((2, 3), np.float16)]
+    parts = mx.sym.SliceChannel(mx.sym.Variable("data"), num_outputs=3, axis=1)
+    exe = parts.simple_bind(device, data=(2, 6))
+    assert [o.shape for o in exe.outputs] == [(2, 2)] * 3
+
+    data = mx.sym.Variable("data")
+    sym = mx.sym.clip(data, a_min=-0.5, a_max=0.5, name="c") * 2
+    exe = sym.simple_bind(device, data=(2, 2))
+    seen = []
+    exe.set_monitor_callback(lambda name, arr: seen.append((name, arr.asnumpy().copy())),
+                             monitor_all=True)
+    value = np.array([[-1, 0.25], [0.75, 0]], np.float32)
+    out = exe.forward(is_train=True, data=value)[0]
+    names = [n for n, _ in seen]
+    assert "c_data" in names and "c_output" in names and names[-1] == sym.list_outputs()[0]
+    np.testing.assert_array_equal(dict(seen)["c_output"], np.clip(value, -0.5, 0.5))
+    np.testing.assert_array_equal(out.asnumpy(), 2 * np.clip(value, -0.5, 0.5))
+    exe.set_monitor_callback(None)
+    seen.clear()
+    exe.forward()
+    assert seen == []
+
+
+def test_executor_write_gradients_without_a_path_are_zero(device):
+    """'write' gradients of arguments that no differentiable path reaches are zeros
+    after backward (MXNet writes them), not left as they were; bind ignores a
+    ``None`` entry for a name the graph lacks (``{'b': None}`` with no_bias)."""
+    a, b = mx.sym.Variable("a"), mx.sym.Variable("b")
+    sym = (a != b) + a * 2
+    ga = mx.nd.ones((2, 2), ctx=device) * 5
+    gb = mx.nd.ones((2, 2), ctx=device) * 5
+    exe = sym.bind(device, args={"a": mx.nd.ones((2, 2), ctx=device),
+                                 "b": mx.nd.zeros((2, 2), ctx=device), "c": None},
+                   args_grad=[ga, gb])
+    for _ in range(2):
+        exe.forward(is_train=True)
+        exe.backward([mx.nd.ones((2, 2), ctx=device)])
+        np.testing.assert_array_equal(ga.asnumpy(), np.full((2, 2), 2.0))
+        np.testing.assert_array_equal(gb.asnumpy(), np.zeros((2, 2)))

@@ -132,8 +132,12 @@ def kernels(xp, special):
         dx = rstd * (dxhat - dxhat.mean(axis=axis, keepdims=True)
                      - xhat * (dxhat * xhat).mean(axis=axis, keepdims=True))
         others = tuple(i for i in range(x.ndim) if i != axis)
-        dgamma = (dy * xhat).sum(axis=others)
-        dbeta = dy.sum(axis=others) if others else dy.copy()
+        # the parameter gradients sum over every other axis (a whole batch of rows):
+        # float64 accumulators keep them exact to float32 (numpy sums a strided axis
+        # row by row, whose float32 error grows with the batch)
+        wide = xp.float64 if a.dtype == xp.float32 else a.dtype
+        dgamma = (dy * xhat).sum(axis=others, dtype=wide)
+        dbeta = dy.sum(axis=others, dtype=wide) if others else dy.copy()
         return tuple(v.astype(x.dtype, copy=False) for v in (dx, dgamma, dbeta))
 
     def dropout(x, p, seed, axes):
