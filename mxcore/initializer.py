@@ -36,6 +36,7 @@ from mxcore._class_registry import get_alias_func, get_create_func, get_register
 from mxcore.ndarray.ndarray import NDArray
 
 __all__ = ["InitDesc", "Initializer", "register", "alias", "create", "Mixed", "Zero", "One",
+           "FusedRNN",
            "Constant", "Uniform", "Normal", "Orthogonal", "Xavier", "MSRAPrelu", "Bilinear",
            "LSTMBias"]
 
@@ -425,6 +426,40 @@ class Bilinear(Initializer):
 
     def _init_weight(self, _, arr):
         arr[:] = _bilinear(arr.shape)
+
+
+@register
+class FusedRNN(Initializer):
+    """The packed parameter vector of a fused RNN (``RNN`` op, ``mx.rnn.FusedRNNCell``):
+    every weight matrix by ``init`` (the global initializer when None), biases 0, the
+    LSTM forget gate's biases ``forget_bias``."""
+
+    def __init__(self, init, num_hidden: int, num_layers: int, mode: str,
+                 bidirectional: bool = False, forget_bias: float = 1.0):
+        if isinstance(init, str):
+            init = create(init)
+        super().__init__(init=init.dumps() if init is not None else None,
+                         num_hidden=num_hidden, num_layers=num_layers, mode=mode,
+                         bidirectional=bidirectional, forget_bias=forget_bias)
+        self._init = init
+        self._cell_args = (num_hidden, num_layers, mode, bidirectional)
+        self._forget_bias = forget_bias
+
+    def _init_weight(self, desc, arr):
+        from mxcore.ops.creation import zeros
+        from mxcore.rnn.rnn_cell import FusedRNNCell
+        num_hidden, num_layers, mode, bidirectional = self._cell_args
+        cell = FusedRNNCell(num_hidden, num_layers, mode, bidirectional, prefix="")
+        args = cell.unpack_weights({"parameters": zeros(arr.shape, ctx=arr.context,
+                                                        dtype=arr.dtype)})
+        init = self._init or getattr(desc, "global_init", None) or Uniform()
+        for name, piece in args.items():
+            if name.endswith("_bias"):
+                piece[:] = self._forget_bias if mode == "lstm" and name.endswith("_f_bias") \
+                    else 0.0
+            else:
+                init._init_weight(InitDesc(name), piece)
+        arr[:] = cell.pack_weights(args)["parameters"]
 
 
 @register

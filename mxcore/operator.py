@@ -40,10 +40,19 @@ def register(reg_name: str) -> Callable[[Type[CustomOpProp]], Type[CustomOpProp]
 
 
 def get_all_registered_operators() -> List[str]:
-    """The names of every operator mxcore knows: the core's, the plugins' and the
-    registered custom operators'."""
+    """The names of every operator mxcore knows: the core's and the plugins' (with their
+    MXNet aliases: ``Activation``, ``FullyConnected``...), MXNet's internal names that
+    graphs use (``_plus_scalar``...) and the registered custom operators."""
+    from mxcore.graph.functions import INTERNAL
     from mxcore.plugins import registry
-    return sorted(set(registry().ops) | set(PROPS))
+    names = set(PROPS) | set(INTERNAL)
+    for op in registry().ops.values():
+        names.add(op.name)
+        names.update(op.aliases)
+    import mxcore.ndarray as nd  # the mx.nd functions named as MXNet's operators
+    names.update(n for n in dir(nd) if n[:1].isupper() and callable(getattr(nd, n))
+                 and not isinstance(getattr(nd, n), type))
+    return sorted(names)
 
 
 class _Retired:

@@ -53,14 +53,22 @@ _RTOL = {"float16": 1e-2, "bfloat16": 5e-2, "float32": 1e-4, "float64": 1e-5}
 _ATOL = {"float16": 1e-1, "bfloat16": 2e-1, "float32": 1e-3, "float64": 1e-20}
 
 
+def _by_name_and_dtype(table: dict) -> dict:
+    """The table keyed by dtype name and by numpy dtype (MXNet's tests use the latter)."""
+    import hal
+    return {**table, **{hal.to_dtype(name): v for name, v in table.items()}}
+
+
 def default_rtols() -> dict:
-    """dtype name -> default relative tolerance (0 for integers and bool)."""
-    return dict(_RTOL)
+    """dtype (name or numpy dtype) -> default relative tolerance (0 for integers and
+    bool)."""
+    return _by_name_and_dtype(_RTOL)
 
 
 def default_atols() -> dict:
-    """dtype name -> default absolute tolerance (0 for integers and bool)."""
-    return dict(_ATOL)
+    """dtype (name or numpy dtype) -> default absolute tolerance (0 for integers and
+    bool)."""
+    return _by_name_and_dtype(_ATOL)
 
 
 def _host(x) -> np.ndarray:

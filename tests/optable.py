@@ -277,6 +277,16 @@ for _arg, _np in [("argmax", np.argmax), ("argmin", np.argmin)]:
     case(_arg + "_all", lambda x, _a=_arg: getattr(nd, _a)(x), _argx(_np, None),
          (In(S234, "distinct"),), NUMERIC, grad=False, out_dtype="float32")
 
+case("histogram_counts", lambda x: nd.histogram(x, bins=5, range=(-2.0, 2.0))[0],
+     lambda x: np.histogram(x, 5, range=(-2.0, 2.0))[0], (In(S234),), grad=False,
+     out_dtype="int64")
+case("histogram_edges", lambda x, b: nd.histogram(x, bins=nd.sort(b))[0],
+     lambda x, b: np.histogram(x, np.sort(b))[0], (In(S234), In((4,), "distinct")),
+     ("float32", "float64"), grad=False, out_dtype="int64")
+case("index_array_axes", lambda x: nd.contrib.index_array(x, axes=(2, 0)),
+     lambda x: np.moveaxis(np.indices(x.shape), 0, -1)[..., [2, 0]], (In(S234),), ALL,
+     grad=False, out_dtype="int64")
+
 # --- linear algebra ----------------------------------------------------------------------------
 _MM_T = {"float32": (1e-4, 1e-5), "float16": (2e-2, 1e-2)}
 case("dot", nd.dot, np.dot, (In((3, 4)), In((4, 5))), NUMERIC, tol=_MM_T)

@@ -199,3 +199,41 @@ case("linalg_slogdet", lambda x: nd.linalg.slogdet(_shift(x) * _const(x, _SIGNS)
 case("linalg_slogdet_one_matrix", lambda x: nd.linalg_slogdet(_shift(x)),
      lambda x: tuple(_one(v, x) for v in np.linalg.slogdet(x + 3 * _eye(3))), (In((3, 3)),),
      LA, tol=_TOL)
+
+
+# LQ and symmetric eigendecomposition: references normalised as the ops are ------------------
+def _np_lq(a):
+    """(Q, L), L with a positive diagonal."""
+    q, r = np.linalg.qr(_t(a))
+    s = np.where(np.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)
+    return _t(q) * s[..., :, None], _t(r) * s[..., None, :]
+
+
+def _np_eig(a):
+    """(U, lam): eigenvectors as rows, each with its largest-magnitude entry positive."""
+    lam, v = np.linalg.eigh(a)
+    u = _t(v)
+    big = np.take_along_axis(u, np.argmax(np.abs(u), axis=-1)[..., None], axis=-1)
+    return u * np.where(big < 0, -1.0, 1.0), lam
+
+
+def _separated(x):
+    """A symmetric matrix with well-separated eigenvalues (1, 4, 7 plus x's small part):
+    the eigenvectors' derivatives stay well-conditioned."""
+    sym = (x + nd.swapaxes(x, -1, -2)) * 0.1
+    return sym + _const(x, np.diag([1.0, 4.0, 7.0]))
+
+
+def _np_separated(x):
+    return (x + _t(x)) * 0.1 + np.diag([1.0, 4.0, 7.0])
+
+
+def _wide(x):
+    """x + 3 [I 0]: a 3x4 matrix of full row rank."""
+    return x + _const(x, 3.0 * np.eye(3, 4))
+
+
+case("linalg_gelqf", lambda a: nd.linalg.gelqf(_wide(a)),
+     lambda a: _np_lq(a + 3.0 * np.eye(3, 4)), (In((3, 4)),), LA, tol=_TOL)
+case("linalg_syevd", lambda x: nd.linalg.syevd(_separated(x)),
+     lambda x: _np_eig(_np_separated(x)), (In((2, 3, 3)),), LA, tol=_TOL)

@@ -68,11 +68,10 @@ class Executor:
         self._marked = [n for n in self._arg_names
                         if reqs.get(n, "null") != "null" and self.grad_dict[n] is not None]
         import hal
-        ints = [n for n in self._marked if not hal.is_float(self.arg_dict[n].dtype)]
-        if ints:
-            raise MXCoreError(f"bind: gradients of {ints} are requested, but they hold "
-                              f"{[str(self.arg_dict[n].dtype) for n in ints]}: only "
-                              "floating-point arguments have gradients (grad_req='null')")
+        # integer arguments have no gradient path (as in MXNet, their 'write' gradient
+        # arrays are zeros after backward): they are not autograd variables
+        self._int_grads = [n for n in self._marked if not hal.is_float(self.arg_dict[n].dtype)]
+        self._marked = [n for n in self._marked if n not in self._int_grads]
         if self._marked:
             autograd.mark_variables([self.arg_dict[n] for n in self._marked],
                                     [self.grad_dict[n] for n in self._marked],
@@ -231,6 +230,7 @@ class Executor:
         return list(plan.run([self._values[n] for n in names], self._ctx))
 
     def _trace_plan(self):
+        import hal
         from mxcore import autograd
         from mxcore.graph import trace as _trace
         from mxcore.graph.plan import Plan
@@ -242,8 +242,8 @@ class Executor:
             with t:
                 meta = [t.input(real[n].shape, real[n].dtype, n in marked) for n in names]
                 self._values = dict(zip(names, meta))
-                try:
-                    outs = self._run()
+                try:  # arrays the graph makes (ones, zeros...) are traced steps too
+                    outs = self._run(hal.Device("meta", 0))
                 finally:
                     self._values = real
                 slots = [t.slot_of.get(id(o._data)) for o in outs]
@@ -257,10 +257,10 @@ class Executor:
         return Plan.build(t, slots, (list, (None,) * len(slots)), self._ctx,
                           training=autograd.STATE.training, **grad)
 
-    def _run(self) -> List[Any]:
+    def _run(self, ctx=None) -> List[Any]:
         from mxcore.symbol.symbol import _output_name
         values: Dict[int, List[Any]] = {}
-        ctx = self._ctx
+        ctx = self._ctx if ctx is None else ctx
         monitor = self._monitor
         for node in self._order:
             if node.is_variable:
@@ -269,7 +269,7 @@ class Executor:
             inputs = [values[id(src)][i] for src, i in node.inputs]
             if monitor is not None and monitor[1]:
                 for (src, i), x in zip(node.inputs, inputs):
-                    monitor[0](f"{node.name}_{_output_name(src, i)}", x)
+                    monitor[0](f"{node.name}_{_output_name(src, i)}".encode(), x)
             try:
                 values[id(node)] = functions.run(node.op, inputs, node.call_attrs(), ctx)
             except MXCoreError as exc:
@@ -277,18 +277,22 @@ class Executor:
                     if type(exc) is MXCoreError else exc
             if monitor is not None:
                 for i, out in enumerate(values[id(node)]):
-                    monitor[0](_output_name(node, i), out)
+                    monitor[0](_output_name(node, i).encode(), out)
         return [values[id(n)][i] for n, i in self._symbol._outputs]
 
     def backward(self, out_grads=None, is_train: bool = True) -> None:
         """Gradients of the outputs of the last ``forward`` into
         ``grad_dict`` (``out_grads``: one per output; ones when omitted)."""
         from mxcore import autograd
+        for name in self._int_grads:
+            if self._reqs[name] == "write":
+                self.grad_dict[name][:] = 0
         if not self._marked:
             return
         if not self._recorded:
-            raise MXCoreError("backward() needs a forward() first (each forward is "
-                              "differentiated once)")
+            # no forward since the last backward (MXNet then differentiates the graph at
+            # the bound values, which a forward recording them first gives here)
+            self.forward(is_train=is_train)
         if out_grads is not None and not isinstance(out_grads, (list, tuple)):
             out_grads = [out_grads]
         # a head gradient takes its output's dtype, as MXNet copies it into the output's
@@ -350,8 +354,9 @@ class Executor:
         return self._symbol.debug_str()
 
     def set_monitor_callback(self, callback, monitor_all: bool = False) -> None:
-        """Call ``callback(name, array)`` for every op output (``<node>_output``, as
-        ``list_outputs`` names them) during each forward, and with ``monitor_all`` for
+        """Call ``callback(name, array)`` (the name as bytes, as MXNet passes it) for
+        every op output (``<node>_output``, as ``list_outputs`` names them) during each
+        forward, and with ``monitor_all`` for
         every op input too (``<node>_<input>``); monitored forwards run node by node.
         ``None`` removes the callback."""
         self._monitor = None if callback is None else (callback, bool(monitor_all))

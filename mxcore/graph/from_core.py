@@ -166,6 +166,16 @@ def _regression(b, attrs, inputs, shapes):
 _regression.target = "LinearRegressionOutput"
 
 
+def _dropout(b, attrs, inputs, shapes):
+    """MXNet's Dropout node (``mode='always'`` when the dropout runs in inference)."""
+    mode = "always" if attrs.get("always") else None
+    return _outputs(b.node("Dropout", inputs, {"p": attrs.get("p"), "axes": attrs.get("axes"),
+                                               "mode": mode}))
+
+
+_dropout.target = "Dropout"
+
+
 def _sequence(op: str, *names: str) -> Rule:
     """Core's sequence ops always take the lengths (full lengths when none were given)."""
     return _rename(op, "axis", *names, use_sequence_length=True)
@@ -283,7 +293,7 @@ TABLE: Dict[str, Rule] = {
     "l2_normalization": _rename("L2Normalization", "eps", "mode"),
     "lrn": _rename("LRN", "alpha", "beta", "knorm", "nsize"),
     "embedding": _rename("Embedding", "input_dim", "output_dim"),
-    "dropout": _rename("Dropout", "p", "axes"),
+    "dropout": _dropout,
     "sequence_last": _sequence("SequenceLast"),
     "sequence_mask": _sequence("SequenceMask", "value"),
     "sequence_reverse": _sequence("SequenceReverse"),

@@ -139,6 +139,23 @@ def _split_nout(a):
     return int(a["num_outputs"])
 
 
+def _literal(v):
+    if isinstance(v, str):
+        import ast
+        return ast.literal_eval(v)
+    return v
+
+
+def _split_v2_nout(a):
+    """split_v2: a number of equal sections, or the indices where sections start (MXNet's
+    ``_split_v2`` node: ``sections``, else ``indices`` with a leading 0)."""
+    if "indices_or_sections" in a:
+        sections = _literal(a["indices_or_sections"])
+        return len(sections) + 1 if isinstance(sections, (list, tuple)) else int(sections)
+    sections = int(_literal(a.get("sections", 0)) or 0)
+    return sections if sections > 0 else len(_literal(a.get("indices", ())))
+
+
 _BN = ("data", "gamma", "beta", "moving_mean", "moving_var")
 
 TABLE: Dict[str, OpInfo] = {
@@ -165,15 +182,26 @@ TABLE: Dict[str, OpInfo] = {
     "LinearRegressionOutput": OpInfo(("data", "label"), params=_same_label),
     "LogisticRegressionOutput": OpInfo(("data", "label"), params=_same_label),
     "MAERegressionOutput": OpInfo(("data", "label"), params=_same_label),
+    "SVMOutput": OpInfo(("data", "label"), params=lambda a, d: {"label": (d[0],) + d[2:]}),
     "SliceChannel": OpInfo(("data",), nout=_split_nout),
     "split": OpInfo(("data",), nout=_split_nout),
+    "split_v2": OpInfo(("ary",), nout=_split_v2_nout),
+    "_split_v2": OpInfo(("data",), nout=_split_v2_nout),
     "topk": OpInfo(("data",), nout=lambda a: 2 if a.get("ret_typ") == "both" else 1),
     "moments": OpInfo(("data",), nout=lambda a: 2),
+    # bins: a count (an attribute) or the edges (an input)
+    "histogram": OpInfo(("a", "bins"), absent=lambda a: ("bins",) if "bins" in a else (),
+                        nout=lambda a: 2),
     "linalg_slogdet": OpInfo(("A",), nout=lambda a: 2),
     "_linalg_slogdet": OpInfo(("A",), nout=lambda a: 2),
+    "linalg_gelqf": OpInfo(("A",), nout=lambda a: 2),
+    "_linalg_gelqf": OpInfo(("A",), nout=lambda a: 2),
+    "linalg_syevd": OpInfo(("A",), nout=lambda a: 2),
+    "_linalg_syevd": OpInfo(("A",), nout=lambda a: 2),
     "_contrib_rand_zipfian": OpInfo(("true_classes",), nout=lambda a: 3),
 }
 TABLE["Softmax"] = TABLE["SoftmaxOutput"]
+TABLE["BatchNorm_v1"] = TABLE["BatchNorm"]
 
 
 #: ops whose inputs all have one shape (no broadcasting): a known input decides the rest

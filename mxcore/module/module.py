@@ -252,13 +252,20 @@ class Module(BaseModule):
         self.binded = True
 
     def _reqs(self) -> Dict[str, str]:
+        """Per argument: ``grad_req`` (a str, or a dict by name) for trained parameters and,
+        with ``inputs_need_grad``, for the data; 'null' for the rest (as MXNet)."""
+        given = self._grad_req
+
+        def req(name: str) -> str:
+            return given.get(name, "null") if isinstance(given, dict) else given
+
         reqs = {}
         for name in self._symbol.list_arguments():
             if name in self._param_names:
                 reqs[name] = "null" if (not self.for_training or
-                                        name in self._fixed_param_names) else self._grad_req
+                                        name in self._fixed_param_names) else req(name)
             elif name in self._data_names:
-                reqs[name] = "write" if self.inputs_need_grad else "null"
+                reqs[name] = req(name) if self.inputs_need_grad else "null"
             else:
                 reqs[name] = "null"
         return reqs

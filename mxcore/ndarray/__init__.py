@@ -43,10 +43,10 @@ from mxcore.ops.indexing import (SequenceLast, SequenceMask, SequenceReverse, ba
                                  scatter_nd, sequence_last, sequence_mask, sequence_reverse,
                                  setitem, slice, slice_axis, slice_like, take, unravel_index)
 from mxcore.ops.linalg import (batch_dot, dot, linalg_det, linalg_extractdiag,
-                               linalg_extracttrian, linalg_gemm, linalg_gemm2, linalg_inverse,
-                               linalg_makediag, linalg_maketrian, linalg_potrf, linalg_potri,
-                               linalg_slogdet, linalg_sumlogdiag, linalg_syrk, linalg_trmm,
-                               linalg_trsm, matmul)
+                               linalg_extracttrian, linalg_gelqf, linalg_gemm, linalg_gemm2,
+                               linalg_inverse, linalg_makediag, linalg_maketrian, linalg_potrf,
+                               linalg_potri, linalg_slogdet, linalg_sumlogdiag, linalg_syevd,
+                               linalg_syrk, linalg_trmm, linalg_trsm, matmul)
 from mxcore.ndarray import linalg  # noqa: E402  (mx.nd.linalg.gemm2...)
 from mxcore.ops.nn import (Activation, Dropout, FullyConnected, LayerNorm, LeakyReLU,
                            SoftmaxActivation, activation, dropout, fully_connected,
@@ -60,9 +60,9 @@ from mxcore.ops.optimizer import (adadelta_update, adagrad_update, adam_update, 
                                   multi_lamb_update, multi_mp_lamb_update, multi_sgd_mom_update,
                                   multi_sgd_update, nag_mom_update, rmsprop_update, rmspropalex_update,
                                   sgd_mom_update, sgd_update, signsgd_update, signum_update)
-from mxcore.ops.reduce import (all_finite, argmax, argmax_channel, argmin, max, max_axis, mean,
-                               min, min_axis, moments, multi_all_finite, nanprod, nansum, norm,
-                               prod, sum, sum_axis)
+from mxcore.ops.reduce import (all_finite, argmax, argmax_channel, argmin, histogram, max,
+                               max_axis, mean, min, min_axis, moments, multi_all_finite,
+                               nanprod, nansum, norm, prod, sum, sum_axis)
 from mxcore.ops.shape import (Concat, Crop, Flatten, Pad, Reshape, SliceChannel, SwapAxis,
                               broadcast_axes, broadcast_axis, broadcast_like, broadcast_to,
                               concat, concatenate, depth_to_space, diag, expand_dims, flatten,

@@ -10,7 +10,8 @@ MXNet does), or on the host where the result's shape depends on the values
   P(c) = log((c + 2) / (c + 1)) / log(range_max + 1), and expected counts;
 * ``boolean_mask``, ``index_copy``, ``arange_like``, ``div_sqrt_dim``, ``quadratic``,
   ``allclose``, ``gradientmultiplier``, ``box_iou``;
-* ``SyncBatchNorm`` (one device: BatchNorm), ``ctc_loss``/``CTCLoss``.
+* ``SyncBatchNorm`` (one device: BatchNorm), ``ctc_loss``/``CTCLoss``;
+* ``index_array`` (a core op: each position's own index).
 """
 from __future__ import annotations
 
@@ -23,11 +24,12 @@ from mxcore import autograd
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.ndarray.ndarray import NDArray
 from mxcore.ops.ctc import CTCLoss, ctc_loss  # noqa: F401  (MXNet has them here too)
+from mxcore.ops.indexing import index_array  # noqa: F401
 
 from mxcore.ops.optimizer import multi_lamb_update, multi_mp_lamb_update  # noqa: F401,E402
 
-__all__ = ["multi_lamb_update", "multi_mp_lamb_update", "isfinite", "isinf", "isnan", "rand_zipfian", "boolean_mask", "index_copy",
-           "arange_like", "div_sqrt_dim", "quadratic", "allclose", "gradientmultiplier",
+__all__ = ["multi_lamb_update", "multi_mp_lamb_update", "isfinite", "isinf", "isnan",
+           "rand_zipfian", "boolean_mask", "index_copy", "index_array", "arange_like", "div_sqrt_dim", "quadratic", "allclose", "gradientmultiplier",
            "box_iou", "SyncBatchNorm", "ctc_loss", "CTCLoss"]
 
 

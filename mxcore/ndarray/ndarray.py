@@ -377,10 +377,10 @@ class _Methods:
         return _reduce.norm(self, ord, axis, keepdims)
 
     def softmax(self, axis=-1, temperature=None) -> "NDArray":
-        return _nn.softmax(self, axis, temperature)
+        return _nn.softmax(self, axis=axis, temperature=temperature)
 
     def log_softmax(self, axis=-1, temperature=None) -> "NDArray":
-        return _nn.log_softmax(self, axis, temperature)
+        return _nn.log_softmax(self, axis=axis, temperature=temperature)
 
     def zeros_like(self) -> "NDArray":
         return _creation.zeros_like(self)

@@ -613,3 +613,30 @@ def SequenceReverse(data: NDArray, sequence_length: NDArray = None,  # noqa: N80
 
 
 sequence_mask, sequence_last, sequence_reverse = SequenceMask, SequenceLast, SequenceReverse
+
+
+# index_array (MXNet's contrib.index_array) ------------------------------------------------
+INDEX_ARRAY = Op("index_array", 1, attrs={"axes": None},
+                 doc="int64 array of shape data.shape + (k,): element [i..., j] is the "
+                     "index along axis ``axes[j]`` (every axis when None) of position i...")
+OPS.append(INDEX_ARRAY)
+
+
+@INDEX_ARRAY.def_infer
+def _index_array_infer(s, d, a):
+    n = len(s[0]) if a["axes"] is None else len(a["axes"])
+    return [tuple(s[0]) + (n,)], [np.dtype("int64")]
+
+
+def index_array(data: NDArray, axes=None) -> NDArray:
+    """Every position's own index (int64): ``out[i0, ..., ik, j] = i_axes[j]`` (MXNet's
+    ``contrib.index_array``; ``axes`` picks and orders the axes, negatives from the
+    end).  Not differentiable: it depends only on the data's shape."""
+    try:
+        if axes is not None:
+            axes = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
+            axes = tuple(normalize_axis(a, data.ndim, "index_array") for a in axes)
+    except MXCoreError as exc:
+        raise OperatorError("index_array", str(exc), [data.shape], [data.dtype],
+                            data.context) from None
+    return invoke_unary(INDEX_ARRAY, data, {"axes": axes})

@@ -208,6 +208,12 @@ MAKETRIAN = _la("linalg_maketrian", attrs={"offset": 0, "lower": True},
 INVERSE = _la("linalg_inverse", saves_output=True, doc="matrix inverse")
 DET = _la("linalg_det", saves_output=True, doc="determinant")
 SLOGDET = _la("linalg_slogdet", nout=2, doc="sign and log of the absolute determinant")
+GELQF = _la("linalg_gelqf", nout=2, saves_output=True,
+            doc="LQ factorisation A = L Q of wide matrices (m <= n): Q (m x n) with "
+                "orthonormal rows, L (m x m) lower triangular with a positive diagonal")
+SYEVD = _la("linalg_syevd", nout=2, saves_output=True,
+            doc="eigendecomposition A = U^T diag(lambda) U of symmetric matrices: rows of "
+                "U are eigenvectors (largest-magnitude entry positive), lambda ascending")
 
 
 # shape/dtype rules ------------------------------------------------------------------------------
@@ -317,6 +323,23 @@ def _reduced_rule(nout):
 SUMLOGDIAG.def_infer(_reduced_rule(1))
 DET.def_infer(_reduced_rule(1))
 SLOGDET.def_infer(_reduced_rule(2))
+
+
+@GELQF.def_infer
+def _gelqf_infer(s, d, a):
+    shape = _matrices(s[0])
+    if shape[-2] > shape[-1]:
+        raise MXCoreError(f"A must have no more rows than columns, got {shape[-2]}x"
+                          f"{shape[-1]} matrices")
+    dt = _la_dtype(d)
+    return [shape, shape[:-1] + (shape[-2],)], [dt, dt]
+
+
+@SYEVD.def_infer
+def _syevd_infer(s, d, a):
+    shape = _matrices(s[0], square=True)
+    dt = _la_dtype(d)
+    return [shape, shape[:-1]], [dt, dt]
 
 
 def _diag_length(n: int, offset: int) -> int:
@@ -505,6 +528,34 @@ EXTRACTTRIAN.def_grad(lambda c, g: (invoke(MAKETRIAN, (g,), c.attrs),))
 MAKETRIAN.def_grad(lambda c, g: (invoke(EXTRACTTRIAN, (g,), c.attrs),))
 
 
+@GELQF.def_grad
+def _gelqf_grad(c, gq, gl):
+    """A = L Q: dA = L^-T (dQ + copyltu(M) Q), M = L^T dL - dQ Q^T, where copyltu makes a
+    symmetric matrix from a lower triangle (Seeger et al., as MXNet)."""
+    q, lo = c.outputs
+    gq = q.zeros_like() if gq is None else gq
+    gl = lo.zeros_like() if gl is None else gl
+    m = _gemm2(lo, gl, transpose_a=True) - _gemm2(gq, q, transpose_b=True)
+    low = _tri(m, True)
+    sym = low + _t(low) - _diag(m)
+    return (_trsm(lo, gq + _gemm2(sym, q), True, False, True),)
+
+
+@SYEVD.def_grad
+def _syevd_grad(c, gu, glam):
+    """A = U^T diag(l) U: dA = U^T (diag(dl) + F) U with F_ij = ((dU U^T)_ij -
+    (dU U^T)_ji) / (2 (l_i - l_j)) off the diagonal: the symmetric gradient (MXNet's)."""
+    from mxcore.ops.shape import expand_dims
+    u, lam = c.outputs
+    gu = u.zeros_like() if gu is None else gu
+    glam = lam.zeros_like() if glam is None else glam
+    eye = invoke(MAKEDIAG, (lam.ones_like(),), {"offset": 0})
+    gap = expand_dims(lam, -1) - expand_dims(lam, -2) + eye  # 1 on the diagonal: no 0/0
+    k = _gemm2(gu, u, transpose_b=True)
+    inner = (k - _t(k)) / (gap * 2.0) + invoke(MAKEDIAG, (glam,), {"offset": 0})
+    return (_gemm2(_gemm2(u, inner, transpose_a=True), u),)
+
+
 # the public functions (MXNet's names and signatures) --------------------------------------------
 def _la_call(op: Op, inputs, attrs, out: Optional[NDArray] = None):
     """Check the call against the op's rule (an OperatorError naming the op, shapes,
@@ -631,3 +682,17 @@ def linalg_slogdet(A: NDArray, out=None, name=None) -> List[NDArray]:
         return list(out)
     return [sign, logabs]
 
+
+
+def linalg_gelqf(A: NDArray, name=None):
+    """``(Q, L)`` with ``A = L @ Q`` per matrix (MXNet's linalg.gelqf): Q's rows are
+    orthonormal, L is lower triangular with a positive diagonal (A must have full row
+    rank and no more rows than columns)."""
+    return _la_call(GELQF, (A,), {})
+
+
+def linalg_syevd(A: NDArray, name=None):
+    """``(U, lam)`` with ``A = U.T @ diag(lam) @ U`` per symmetric matrix (MXNet's
+    linalg.syevd): eigenvalues ascending, eigenvectors as the rows of U, each with its
+    largest-magnitude entry positive."""
+    return _la_call(SYEVD, (A,), {})

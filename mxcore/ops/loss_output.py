@@ -7,7 +7,12 @@ gradient coming from above and starts the chain with the loss's own gradient.
 * ``SoftmaxOutput`` (Softmax): softmax forward over the last axis (axis 1 with
   ``multi_output``); the gradient is ``softmax - one_hot(label)`` (label smoothing with
   ``smooth_alpha``, rows of ``ignore_label`` zeroed with ``use_ignore``), scaled by
-  ``grad_scale`` and the ``normalization``.  The label gets no gradient.
+  ``grad_scale`` and the ``normalization`` (with ``multi_output``, 'null' and 'batch'
+  also divide by the number of spatial positions, as MXNet).  The label gets no
+  gradient.
+* ``SVMOutput``: the identity forward; the gradient of a multi-class hinge loss (y = +1
+  for the label's class, -1 elsewhere): ``-2 C y max(margin - y x, 0)``, or
+  ``-C y [margin > y x]`` with ``use_linear``.
 * ``LinearRegressionOutput`` / ``LogisticRegressionOutput`` / ``MAERegressionOutput``:
   identity / sigmoid / identity forward; the gradient is ``out - label`` (its sign for
   MAE) times ``grad_scale`` over the number of outputs per sample.
@@ -192,3 +197,56 @@ def _regression(kind: str, title: str):
 LinearRegressionOutput = _regression("linear", "LinearRegressionOutput")
 LogisticRegressionOutput = _regression("logistic", "LogisticRegressionOutput")
 MAERegressionOutput = _regression("mae", "MAERegressionOutput")
+
+
+# SVMOutput: the identity forward; the hinge-loss gradient backward ------------------------
+SVM_OUTPUT = Op("svm_output", 2, attrs={"margin": 1.0, "regularization_coefficient": 1.0,
+                                        "use_linear": False},
+                doc="SVMOutput forward: the data itself")
+OPS.append(SVM_OUTPUT)
+
+
+@SVM_OUTPUT.def_infer
+def _svm_infer(s, d, a):
+    data, label = tuple(s[0]), tuple(s[1])
+    if len(data) < 2 or label != data[:1] + data[2:]:
+        raise MXCoreError(f"label shape {label} does not fit data shape {data}: expected "
+                          f"{data[:1] + data[2:]} (class indices, classes on axis 1)")
+    return [data], [d[0]]
+
+
+@SVM_OUTPUT.def_grad
+def _svm_grad(c, g):
+    """With y = +1 for the label's class and -1 elsewhere: L1 (``use_linear``)
+    -C y [margin > y x], L2 -2 C y max(margin - y x, 0); the head gradient is ignored."""
+    from mxcore.ops.elemwise import maximum
+    from mxcore.ops.indexing import one_hot
+    from mxcore.ops.shape import moveaxis
+    x, label, a = c.inputs[0], c.inputs[1], c.attrs
+    hot = one_hot(label, x.shape[1], dtype=x.dtype)
+    y = moveaxis(hot, -1, 1) * 2.0 - 1.0 if x.ndim > 2 else hot * 2.0 - 1.0
+    slack = a["margin"] - y * x
+    coef = a["regularization_coefficient"]
+    if a["use_linear"]:
+        return y * (slack > 0) * -coef, None
+    return y * maximum(slack, 0.0) * (-2.0 * coef), None
+
+
+def SVMOutput(data: NDArray, label: NDArray, margin: float = 1.0,  # noqa: N802
+              regularization_coefficient: float = 1.0, use_linear: bool = False,
+              name: Optional[str] = None) -> NDArray:
+    """MXNet's SVMOutput: the data forward; backward, the gradient of a multi-class hinge
+    loss on the class indices ``label`` (squared, or linear with ``use_linear``), scaled
+    by ``regularization_coefficient`` (module docstring)."""
+    inputs = (data, label)
+    attrs = {"margin": float(margin),
+             "regularization_coefficient": float(regularization_coefficient),
+             "use_linear": bool(use_linear)}
+    try:
+        _svm_infer([data.shape, label.shape], [data.dtype, label.dtype], attrs)
+    except MXCoreError as exc:
+        raise _fail("SVMOutput", exc, inputs) from None
+    return invoke(SVM_OUTPUT, inputs, attrs)
+
+
+__all__ += ["SVMOutput"]

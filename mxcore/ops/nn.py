@@ -44,14 +44,57 @@ def _log_softmax_grad(c, g):
     return (_scale(g - exp(y) * _sum(g, (axis,), keepdims=True), c.attrs["temperature"]),)
 
 
-def softmax(data: NDArray, axis: int = -1, temperature=None) -> NDArray:
+def softmax(data: NDArray, length: Optional[NDArray] = None, axis: int = -1,
+            temperature=None, dtype=None, use_length: bool = False) -> NDArray:
+    """MXNet's softmax along ``axis``.  ``dtype`` is the output dtype (the wider of it
+    and the input's is computed in); with ``use_length`` the ``length`` array (the
+    data's shape without ``axis``) keeps the first ``length`` positions along the axis
+    and gives 0 to the rest."""
     ax = normalize_axis(axis, data.ndim, "softmax")
-    return invoke_unary(SOFTMAX, data, {"axis": ax, "temperature": temperature})
+    if not use_length and dtype is None:  # the usual call: one op
+        return invoke_unary(SOFTMAX, data, {"axis": ax, "temperature": temperature})
+    return _softmax_general(SOFTMAX, data, length, ax, temperature, dtype, use_length,
+                            "softmax")
 
 
-def log_softmax(data: NDArray, axis: int = -1, temperature=None) -> NDArray:
+def log_softmax(data: NDArray, axis: int = -1, temperature=None, dtype=None,
+                use_length: bool = False) -> NDArray:
+    """MXNet's log_softmax along ``axis`` (``dtype``: the output dtype)."""
     ax = normalize_axis(axis, data.ndim, "log_softmax")
-    return invoke_unary(LOG_SOFTMAX, data, {"axis": ax, "temperature": temperature})
+    if use_length:
+        from mxcore.base import OperatorError
+        raise OperatorError("log_softmax", "use_length=True takes a length input, which "
+                            "MXNet's log_softmax has not: use softmax", [data.shape],
+                            [data.dtype], data.context)
+    if dtype is None:
+        return invoke_unary(LOG_SOFTMAX, data, {"axis": ax, "temperature": temperature})
+    return _softmax_general(LOG_SOFTMAX, data, None, ax, temperature, dtype, False,
+                            "log_softmax")
+
+
+def _softmax_general(op: Op, data: NDArray, length, ax: int, temperature, dtype,
+                     use_length: bool, name: str) -> NDArray:
+    """softmax/log_softmax with an output dtype and a length mask, from core ops."""
+    from mxcore.ops.creation import arange, cast, full_like, zeros_like
+    out_dt = data.dtype if dtype is None else hal.to_dtype(dtype)
+    work = max(data.dtype, out_dt, key=lambda d: d.itemsize)
+    x = data if data.dtype == work else cast(data, work)
+    if not use_length:
+        y = invoke_unary(op, x, {"axis": ax, "temperature": temperature})
+        return y if y.dtype == out_dt else cast(y, out_dt)
+    if length is None:
+        from mxcore.base import OperatorError
+        raise OperatorError(name, "use_length=True needs a length input", [data.shape],
+                            [data.dtype], data.context)
+    n = data.shape[ax]
+    shape = [1] * data.ndim
+    shape[ax] = n
+    positions = reshape(arange(n, ctx=data.context, dtype=work), tuple(shape))
+    mask = positions < expand_dims(cast(length, work), ax)
+    masked = E.where(mask, x, full_like(x, -np.inf))
+    y = E.where(mask, invoke_unary(op, masked, {"axis": ax, "temperature": temperature}),
+                zeros_like(x))
+    return y if y.dtype == out_dt else cast(y, out_dt)
 
 
 _SOFTMAX_ACTIVATION_AXES = {"instance": -1, "channel": 1}
@@ -296,7 +339,7 @@ def _softmax_ce_grad(c, g):
         perm = list(range(x.ndim - 1))
         perm.insert(axis, x.ndim - 1)
         oh = transpose(oh, tuple(perm))
-    return (expand_dims(g, axis, inplace=True) * (softmax(x, axis) - oh), None)
+    return (expand_dims(g, axis, inplace=True) * (softmax(x, axis=axis) - oh), None)
 
 
 def softmax_ce_loss(data: NDArray, label: NDArray, axis: int = -1) -> NDArray:
@@ -499,11 +542,12 @@ LeakyReLU = leaky_relu_act
 # Dropout: one op whose mask is a function of a seed attribute, so that the forward
 # is one kernel (no separate sampling, comparison and scaling passes), no mask is
 # kept for backward, and the gradient is the same op on the output gradient.
-DROPOUT = Op("dropout", 1, attrs={"p": 0.5, "seed": 0, "axes": ()},
+DROPOUT = Op("dropout", 1, attrs={"p": 0.5, "seed": 0, "axes": (), "always": False},
              volatile_attrs=("seed",),
              doc="inverted dropout with a mask drawn from a counter-based generator "
                  "seeded by ``seed``: y = x * keep / (1 - p), keep = u >= p; ``axes`` "
-                 "share one mask value (the mask has size 1 along them)")
+                 "share one mask value (the mask has size 1 along them); ``always``: "
+                 "mode='always', kept in inference graphs (kernels ignore it)")
 DROPOUT.def_infer(same_as_first)
 DROPOUT.def_grad(lambda c, g: (invoke_unary(DROPOUT, g, c.attrs),))
 OPS.append(DROPOUT)
@@ -523,7 +567,7 @@ def dropout(data: NDArray, p: float = 0.5, mode: str = "training", axes=()) -> N
     dev = data.context
     axes = tuple(sorted({normalize_axis(a, data.ndim, "Dropout") for a in axes}))
     return invoke_unary(DROPOUT, data, {"p": float(p), "seed": device_type(dev).host_seed(
-        dev.index), "axes": axes})
+        dev.index), "axes": axes, "always": mode == "always"})
 
 
 Dropout = dropout

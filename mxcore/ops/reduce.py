@@ -1,5 +1,5 @@
 """Reductions over axes: sum, mean, prod, max, min, nansum, nanprod, norm, moments,
-argmax, argmin; all_finite / multi_all_finite.
+argmax, argmin; all_finite / multi_all_finite; histogram.
 
 ``axis`` is None (all axes), an int or a tuple; ``exclude=True`` reduces over
 the axes *not* listed (MXNet).  As in MXNet 1.x a reduction never gives a 0-d
@@ -253,3 +253,50 @@ def multi_all_finite(*arrays: NDArray, num_arrays: int = 1,
     """``[1.0]`` if every element of the first ``num_arrays`` arrays is finite, else
     ``[0.0]`` (float32), in one pass."""
     return _all_finite("multi_all_finite", arrays[:num_arrays], init_output)
+
+
+# histogram (MXNet's histogram: counts and bin edges, not differentiable) -----------------
+HISTOGRAM = Op("histogram", 1, 2, attrs={"bin_cnt": 10, "range": None},
+               doc="counts (int64) of ``bin_cnt`` equal bins over ``range`` (the data's "
+                   "min and max when None), and the bin edges (the data's dtype)")
+HISTOGRAM_BINS = Op("histogram_bins", 2, 2, doc="counts (int64) of the data in the bins "
+                    "the second input's edges bound, and those edges")
+OPS += [HISTOGRAM, HISTOGRAM_BINS]
+def _edge_dtype(dtype):
+    """Bin edges keep a float dtype; integer data's edges are float32."""
+    return dtype if hal.is_float(dtype) else np.dtype("float32")
+
+
+HISTOGRAM.def_infer(lambda s, d, a: ([(a["bin_cnt"],), (a["bin_cnt"] + 1,)],
+                                     [np.dtype("int64"), _edge_dtype(d[0])]))
+@HISTOGRAM_BINS.def_infer
+def _histogram_bins_infer(s, d, a):
+    edges = builtins.int(np.prod(s[1]))
+    return [(builtins.max(edges - 1, 0),), tuple(s[1])], [np.dtype("int64"), _edge_dtype(d[1])]
+
+
+def histogram(a: NDArray, bins=10, range=None):  # noqa: A002 - MXNet's names
+    """``(counts, bin_edges)`` of ``a``'s values as numpy's histogram computes them
+    (counts int64; edges in the data's float dtype, float32 for integer data):
+    ``bins`` equal bins over ``range`` (default: the data's min and max), or the bins
+    that an NDArray of increasing edges bounds (values outside every bin are not
+    counted; the last bin includes its right edge)."""
+    try:
+        if isinstance(bins, NDArray):
+            if bins.ndim != 1 or bins.size < 2:
+                raise MXCoreError(f"bins must be a 1-d array of at least 2 edges, got shape "
+                                  f"{bins.shape}")
+            return invoke(HISTOGRAM_BINS, (a, bins))
+        count = builtins.int(bins)
+        if count < 1:
+            raise MXCoreError(f"bins must be a positive count or an NDArray of edges, got "
+                              f"{bins!r}")
+        if range is not None:
+            lo, hi = (builtins.float(v) for v in range)
+            if not lo <= hi:
+                raise MXCoreError(f"range {range!r}: the first bound must not exceed the "
+                                  "second")
+            range = (lo, hi)
+    except (MXCoreError, TypeError, ValueError) as exc:
+        raise OperatorError("histogram", str(exc), [a.shape], [a.dtype], a.context) from None
+    return invoke(HISTOGRAM, (a,), {"bin_cnt": count, "range": range})

@@ -21,6 +21,7 @@ from mxcore.array import NDArray
 from mxcore.op import REQUIRED, Op
 from mxcore.ops.creation import COPY
 from mxcore.ops.rules import normalize_axis, unbroadcast
+from mxcore.util import is_np_shape
 
 OPS: list = []
 
@@ -448,6 +449,9 @@ def tile(data: NDArray, reps) -> NDArray:
     reps = (int(reps),) if isinstance(reps, (int, np.integer)) else tuple(int(r) for r in reps)
     if any(r < 0 for r in reps):
         _fail("tile", f"reps must be non-negative, got {reps}", data)
+    if 0 in reps and not is_np_shape():  # MXNet's legacy shapes: 0 means unknown
+        _fail("tile", f"reps {reps} would make a zero-size array; zero-size arrays need "
+                      "NumPy shape semantics (mx.np_shape())", data)
     return invoke_unary(TILE, data, {"reps": reps})
 
 

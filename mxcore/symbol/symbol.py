@@ -534,6 +534,10 @@ def _create(op: str, args: Sequence[Any], kwargs: Dict[str, Any], name: Optional
         for input_name in names:
             if input_name in by_name:
                 inputs.append(by_name.pop(input_name))
+            elif input_name == "data" and not extra and input_name not in attrs:
+                # MXNet makes a variable for a data input the call leaves out:
+                # mx.sym.softmax(axis=1) takes `softmax0_data`
+                inputs.append((Node(None, f"{node_name}_data", dict(user)), 0))
         if by_name:  # keyword inputs the signature does not name (variadic ops)
             inputs.extend(by_name.values())
     inputs.extend(extra)

@@ -136,11 +136,17 @@ def test_simplify_merges_reshape_chains():
 
 # inference rewrites -----------------------------------------------------------------------
 def test_drop_dropout_only_outside_training():
+    """A training dropout step goes from a program run outside training; a program run
+    in training keeps it, and mode='always' dropout stays in inference too."""
     def fn(x):
-        return mx.nd.Dropout(x, p=0.5, mode="always") * 3
-    p = program_of(fn, (3, 3))
-    assert "dropout" not in ops_of(passes.drop_dropout(p))
+        return mx.nd.Dropout(x, p=0.5) * 3
+    with mx.autograd.train_mode():
+        p = program_of(fn, (3, 3))
+    assert "dropout" in ops_of(p)
+    assert "dropout" not in ops_of(passes.drop_dropout(p.replace(training=False)))
     assert "dropout" in ops_of(passes.drop_dropout(p.replace(training=True)))
+    always = program_of(lambda x: mx.nd.Dropout(x, p=0.5, mode="always") * 3, (3, 3))
+    assert "dropout" in ops_of(passes.drop_dropout(always.replace(training=False)))
 
 
 def _conv_bn_net(dense=False):

@@ -10,9 +10,10 @@ import mxcore as mx
 from mxcore.base import OperatorError
 
 nd = mx.nd
-#: mx.nd.linalg in MXNet 1.9.1, less gelqf and syevd
-NAMES = ("det", "extractdiag", "extracttrian", "gemm", "gemm2", "inverse", "makediag",
-         "maketrian", "potrf", "potri", "slogdet", "sumlogdiag", "syrk", "trmm", "trsm")
+#: mx.nd.linalg in MXNet 1.9.1
+NAMES = ("det", "extractdiag", "extracttrian", "gelqf", "gemm", "gemm2", "inverse",
+         "makediag", "maketrian", "potrf", "potri", "slogdet", "sumlogdiag", "syevd", "syrk",
+         "trmm", "trsm")
 
 
 def arr(values, device, dtype="float64"):

@@ -123,3 +123,142 @@ def test_test_utils_nan_and_asnumpy_dtype(device):
     out = check_symbolic_forward(a * 1, [np.array([1, 2], np.int32)],
                                  [np.array([1, 2], np.int32)], dtype="asnumpy", ctx=device)
     assert out[0].dtype == np.int32
+
+
+def test_always_dropout_survives_inference_graphs(device):
+    from mxcore.gluon import nn
+    x = mx.sym.var("data")
+    exe = mx.sym.Dropout(x, p=0.5, mode="always").simple_bind(device, data=(50, 50))
+    exe.arg_arrays[0][:] = 1
+    out = exe.forward(is_train=False)[0].asnumpy()
+    assert set(np.unique(out)) == {0.0, 2.0}
+
+    class Block(nn.HybridBlock):
+        def hybrid_forward(self, F, x):
+            return F.Dropout(x, p=0.5, mode="always") + F.Dropout(x, p=0.5)
+
+    block = Block()
+    block.hybridize()
+    out = block(mx.nd.ones((50, 50), ctx=device)).asnumpy()  # inference: one dropout runs
+    assert set(np.unique(out)) == {1.0, 3.0}
+    assert [st.op.name for st in block.last_plan().forward.steps].count("dropout") == 1
+
+
+def test_softmax_length_and_dtype(device):
+    rs = np.random.RandomState(3)
+    d = rs.uniform(-1, 1, (2, 4, 3)).astype(np.float32)
+    length = np.array([[1, 4, 2], [3, 3, 4]])
+    x = mx.nd.array(d, ctx=device)
+    x.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.softmax(x, mx.nd.array(length, ctx=device, dtype="int32"), axis=1,
+                          use_length=True)
+    y.backward()
+    want = np.zeros_like(d)
+    for i in range(2):
+        for j in range(3):
+            e = np.exp(d[i, :length[i, j], j] - d[i, :length[i, j], j].max())
+            want[i, :length[i, j], j] = e / e.sum()
+    np.testing.assert_allclose(y.asnumpy(), want, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(x.grad.asnumpy(), 0, atol=1e-6)  # rows sum to one
+    half = mx.nd.array(d, ctx=device, dtype="float16")
+    assert mx.nd.softmax(half, axis=-1, dtype="float32").dtype == np.float32
+    assert mx.nd.log_softmax(x, axis=1, dtype="float64").dtype == np.float64
+    sym = mx.sym.softmax(data=mx.sym.Variable("data"), length=mx.sym.Variable("length"),
+                         use_length=True, axis=1)
+    assert sym.list_arguments() == ["data", "length"]
+
+
+def test_symbol_api_details(device):
+    """A data input left out becomes a variable; split_v2 has one output per section;
+    nodes that make arrays (ones) run inside compiled executor plans; backward without
+    a forward runs one; MXNet's tolerance tables and operator list."""
+    s = mx.sym.softmin(axis=1)
+    assert s.list_arguments() == ["softmin0_data"]
+    parts = mx.sym.split_v2(mx.sym.Variable("data"), indices_or_sections=(1, 3), axis=1)
+    assert parts.infer_shape(data=(2, 5))[1] == [(2, 1), (2, 2), (2, 2)]
+    a = mx.sym.Variable("a")
+    sym = a * mx.sym.ones(shape=(1, 4)) + mx.sym.zeros(shape=(3, 1))
+    grad = mx.nd.zeros((3, 4), ctx=device)
+    exe = sym.bind(device, {"a": mx.nd.ones((3, 4), ctx=device) * 2}, args_grad={"a": grad})
+    exe.backward(mx.nd.ones((3, 4), ctx=device))  # no forward yet: one runs first
+    np.testing.assert_array_equal(grad.asnumpy(), np.ones((3, 4)))
+    np.testing.assert_array_equal(exe.outputs[0].asnumpy(), np.full((3, 4), 2.0))
+    assert any(p for p in exe._plans.values())  # compiled, the constants as steps
+    from mxcore.test_utils import default_rtols
+    assert default_rtols()[np.dtype(np.float32)] == default_rtols()["float32"]
+    names = mx.operator.get_all_registered_operators()
+    assert {"Activation", "FullyConnected", "_plus_scalar"} <= set(names)
+    assert mx.contrib.ndarray is mx.nd.contrib and mx.contrib.symbol is mx.sym.contrib
+
+
+@pytest.mark.parametrize("normalization", ["null", "batch", "valid"])
+def test_softmax_output_multi_output_normalization(device, normalization):
+    rs = np.random.RandomState(4)
+    n, c, h, w = 3, 4, 2, 5
+    data = mx.nd.array(rs.uniform(-1, 1, (n, c, h, w)), ctx=device)
+    label_np = rs.randint(0, c, (n, h, w)).astype(np.float32)
+    label_np[0, 0, :2] = -1
+    data.attach_grad()
+    with mx.autograd.record():
+        out = mx.nd.SoftmaxOutput(data=data, label=mx.nd.array(label_np, ctx=device),
+                                  multi_output=True, use_ignore=True, ignore_label=-1,
+                                  normalization=normalization, grad_scale=2.0)
+    out.backward(mx.nd.ones_like(data))
+    e = np.exp(data.asnumpy())
+    soft = e / e.sum(1, keepdims=True)
+    onehot = np.eye(c)[np.clip(label_np, 0, None).astype(int)].transpose(0, 3, 1, 2)
+    keep = (label_np != -1)[:, None]
+    scale = {"null": 2.0 / (h * w), "batch": 2.0 / n / (h * w),
+             "valid": 2.0 / keep.sum()}[normalization]
+    np.testing.assert_allclose(data.grad.asnumpy(), (soft - onehot) * keep * scale,
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_histogram_and_index_array_symbols(device):
+    rs = np.random.RandomState(5)
+    x = rs.normal(size=(3, 4))
+    data = mx.nd.array(x, ctx=device, dtype="float64")
+    edges = mx.nd.array([-1.0, 0.5, 2.0, 4.5, 50.0], ctx=device, dtype="float64")
+    by_count = mx.sym.histogram(a=mx.sym.Variable("data"), bins=5, range=(-2.5, 2.5))
+    by_edges = mx.sym.histogram(a=mx.sym.Variable("data"), bins=mx.sym.Variable("bins"))
+    assert by_count.list_arguments() == ["data"] and len(by_count.list_outputs()) == 2
+    assert by_edges.list_arguments() == ["data", "bins"]
+    counts, bins = by_count.bind(device, {"data": data}).forward()
+    want_counts, want_bins = np.histogram(x, 5, range=(-2.5, 2.5))
+    np.testing.assert_array_equal(counts.asnumpy(), want_counts)
+    np.testing.assert_allclose(bins.asnumpy(), want_bins)
+    counts = by_edges.bind(device, {"data": data, "bins": edges}).forward()[0]
+    np.testing.assert_array_equal(counts.asnumpy(), np.histogram(x, edges.asnumpy())[0])
+    with pytest.raises(MXCoreError, match="histogram"):
+        mx.nd.histogram(data, bins=0)
+    index = mx.sym.contrib.index_array(mx.sym.Variable("data"), axes=(-1, 0))
+    grad = mx.nd.ones((5, 3), ctx=device)
+    exe = index.bind(device, {"data": mx.nd.ones((5, 3), ctx=device)}, args_grad=[grad])
+    out = exe.forward(is_train=True)[0]
+    exe.backward(mx.nd.ones(out.shape, ctx=device))
+    want = np.moveaxis(np.indices((5, 3)), 0, -1)[..., [1, 0]]
+    np.testing.assert_array_equal(out.asnumpy(), want)
+    np.testing.assert_array_equal(grad.asnumpy(), 0)  # no gradient: zeros written
+
+
+@pytest.mark.parametrize("use_linear", [True, False])
+def test_svm_output(device, use_linear):
+    rs = np.random.RandomState(6)
+    x_np = rs.uniform(-1, 2, (6, 4)).astype(np.float32)
+    l_np = rs.randint(0, 4, (6,))
+    x = mx.nd.array(x_np, ctx=device)
+    x.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.SVMOutput(x, mx.nd.array(l_np, ctx=device), margin=0.5,
+                            regularization_coefficient=3.0, use_linear=use_linear)
+    y.backward(mx.nd.ones_like(y) * 7)  # the head gradient is ignored
+    np.testing.assert_array_equal(y.asnumpy(), x_np)
+    sign = np.where(np.arange(4)[None, :] == l_np[:, None], 1.0, -1.0)
+    slack = 0.5 - sign * x_np
+    want = (-3.0 * sign * (slack > 0) if use_linear
+            else -2 * 3.0 * sign * np.maximum(slack, 0))
+    np.testing.assert_allclose(x.grad.asnumpy(), want, rtol=1e-6, atol=1e-6)
+    sym = mx.sym.SVMOutput(data=mx.sym.Variable("X"), name="svm")
+    assert sym.list_arguments() == ["X", "svm_label"]
+    assert sym.infer_shape(X=(6, 4))[0] == [(6, 4), (6,)]

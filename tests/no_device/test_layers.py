@@ -17,7 +17,7 @@ LAYERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("foundation", ("mxcore.base", "mxcore.op", "mxcore.ops.rules", "mxcore.ops.fused",
                     "mxcore.engine")),
     ("devices", ("mxcore.device", "mxcore.context", "mxcore.registry", "mxcore.plugins",
-                 "mxcore.autotune")),
+                 "mxcore.autotune", "mxcore.util")),
     ("array", ("mxcore.array", "mxcore.autograd")),
     ("dispatch", ("mxcore.dispatch",)),
     ("ops", ("mxcore.ops",)),
@@ -25,8 +25,7 @@ LAYERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
                   "mxcore.graph.plan")),
     ("front ends", ("mxcore.ndarray", "mxcore.symbol", "mxcore.graph", "mxcore.random",
                     "mxcore.serialization", "mxcore.mxnet_params", "mxcore.numpy",
-                    "mxcore.name", "mxcore.attribute", "mxcore.util",
-                    "mxcore.graph.passes.symbol_cse")),
+                    "mxcore.name", "mxcore.attribute", "mxcore.graph.passes.symbol_cse")),
     ("libraries", ("mxcore",)),  # gluon, optimizer, module, io, onnx, cli, ...
 )
 

@@ -1,6 +1,7 @@
 """Rewrites valid only for inference (programs traced outside training).
 
-``drop_dropout``: dropout outside training passes its input on; the step goes.
+``drop_dropout``: dropout outside training passes its input on; the step goes (unless it
+is ``mode='always'`` dropout, which runs in inference too).
 
 ``fold_batch_norm``: a BatchNorm on moving statistics right after a convolution or a
 fully connected layer (whose output nothing else reads) is folded into it: the layer
@@ -16,10 +17,12 @@ from mxcore.graph.program import Program, Step
 def drop_dropout(program: Program, ctx=None) -> Program:
     if program.training:
         return program
-    alias = {st.outs[0]: st.ins[0] for st in program.steps if st.op.name == "dropout"}
-    if not alias:
+    dropped = [st for st in program.steps
+               if st.op.name == "dropout" and not st.attrs.get("always", False)]
+    if not dropped:
         return program
-    steps = [st for st in program.steps if st.op.name != "dropout"]
+    alias = {st.outs[0]: st.ins[0] for st in dropped}
+    steps = [st for st in program.steps if not any(st is d for d in dropped)]
     return program.replace(steps=steps).renamed(alias)
 
 

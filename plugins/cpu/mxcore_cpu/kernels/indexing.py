@@ -158,7 +158,12 @@ def kernels(xp, special):
         src = xp.where(t < n, n - 1 - t, t)  # (T, B): the step each output step reads
         return seq_back(d[src, xp.arange(batch)[None, :]], axis)
 
+    def index_array(x, axes):
+        grid = xp.moveaxis(xp.indices(x.shape, dtype=xp.int64), 0, -1)
+        return grid if axes is None else xp.ascontiguousarray(grid[..., list(axes)])
+
     return {
+        "index_array": (index_array, ALL),
         "gather_nd": (gather_nd, ALL), "gather_nd_grad": (gather_nd_grad, NUM),
         "scatter_nd": (scatter_nd, ALL),
         "ravel_multi_index": (ravel_multi_index, NUM), "unravel_index": (unravel_index, NUM),

@@ -177,7 +177,23 @@ def la_kernels(xp, threads):
         sign, logabs = xp.linalg.slogdet(a)
         return scalar_shape(sign.astype(a.dtype), a), scalar_shape(logabs.astype(a.dtype), a)
 
+    def linalg_gelqf(a):
+        threads(cube(a))
+        q, r = xp.linalg.qr(t(a))  # A^T = Q' R, so A = R^T Q'^T
+        sign = xp.where(xp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0).astype(a.dtype)
+        lo = t(r) * sign[..., None, :]            # L S: a positive diagonal ...
+        return xp.ascontiguousarray(t(q) * sign[..., :, None]), xp.ascontiguousarray(lo)
+
+    def linalg_syevd(a):
+        threads(cube(a))
+        lam, v = xp.linalg.eigh((a + t(a)) * 0.5)
+        u = t(v)
+        idx = xp.argmax(xp.abs(u), axis=-1)[..., None]
+        sign = xp.where(xp.take_along_axis(u, idx, axis=-1) < 0, -1.0, 1.0).astype(a.dtype)
+        return xp.ascontiguousarray(u * sign), lam.astype(a.dtype)
+
     return {fn.__name__: fn for fn in (
         linalg_gemm, linalg_gemm2, linalg_syrk, linalg_trmm, linalg_trsm, linalg_potrf,
         linalg_potri, linalg_sumlogdiag, linalg_extractdiag, linalg_makediag,
-        linalg_extracttrian, linalg_maketrian, linalg_inverse, linalg_det, linalg_slogdet)}
+        linalg_extracttrian, linalg_maketrian, linalg_inverse, linalg_det, linalg_slogdet,
+        linalg_gelqf, linalg_syevd)}

@@ -2,6 +2,8 @@
 forwards and the one-op backwards whose gradients ignore the gradient from above."""
 from __future__ import annotations
 
+import math
+
 from mxcore_cpu.kernels._dtypes import FLOAT, as_float32
 
 
@@ -47,6 +49,10 @@ def kernels(xp, special):
             scale = scale / out.shape[0]
         elif normalization == "valid":
             scale = scale / max(count, 1)
+        if multi_output and normalization != "valid":
+            # MXNet: the per-position gradients of multi_output are averaged over the
+            # spatial positions too ('valid' already counts each position)
+            scale = scale / max(math.prod(out.shape[2:]), 1)
         return (grad * scale).astype(out.dtype)
 
     def regression_output(data, label, *, kind, grad_scale):
@@ -62,7 +68,10 @@ def kernels(xp, special):
         per_sample = out.size // out.shape[0] if out.ndim and out.shape[0] else 1
         return (diff * (grad_scale / per_sample)).astype(out.dtype)
 
-    return {"make_loss": (make_loss, FLOAT),
+    def svm_output(data, label, *, margin, regularization_coefficient, use_linear):
+        return data.copy()
+
+    return {"make_loss": (make_loss, FLOAT), "svm_output": (svm_output, FLOAT),
             "softmax_output": (softmax_output, FLOAT),
             "softmax_output_backward": (softmax_output_backward, FLOAT),
             "regression_output": (regression_output, FLOAT),

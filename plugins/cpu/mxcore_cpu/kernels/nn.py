@@ -140,9 +140,9 @@ def kernels(xp, special):
         dbeta = dy.sum(axis=others, dtype=wide) if others else dy.copy()
         return tuple(v.astype(x.dtype, copy=False) for v in (dx, dgamma, dbeta))
 
-    def dropout(x, p, seed, axes):
+    def dropout(x, p, seed, axes, always=False):
         # the mask is a function of the seed: backward regenerates it (same op on the
-        # gradient) instead of keeping it
+        # gradient) instead of keeping it; ``always`` concerns graph passes only
         shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
         keep = xp.random.default_rng(seed).random(shape, dtype=xp.float32) >= p
         return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)

@@ -3,6 +3,7 @@ end, integers accumulate in int64.  Reducing every axis without keepdims gives s
 (1,), as in MXNet 1.x (never a 0-d array)."""
 from __future__ import annotations
 
+import hal
 from mxcore_cpu.kernels._dtypes import ALL, FLOAT, NUM, acc_dtype, as_float32
 
 
@@ -72,7 +73,20 @@ def kernels(xp, special):
         flags = xp.stack([xp.isfinite(a).all() for a in arrays])
         return flags.all().astype(xp.float32).reshape(1)
 
+    def edge_dtype(dtype):  # float data keep their dtype, integer data give float32 edges
+        return dtype if hal.is_float(dtype) else xp.float32
+
+    def histogram(a, bin_cnt, range):  # noqa: A002 - the op's attribute names
+        counts, edges = xp.histogram(as_float32(xp, a), bin_cnt, range=range)
+        return counts.astype(xp.int64), edges.astype(edge_dtype(a.dtype))
+
+    def histogram_bins(a, bins):
+        counts, edges = xp.histogram(as_float32(xp, a), as_float32(xp, bins))
+        return counts.astype(xp.int64), edges.astype(edge_dtype(bins.dtype))
+
     return {
+        "histogram": (histogram, NUM),
+        "histogram_bins": (histogram_bins, NUM),
         "all_finite": (all_finite, FLOAT),
         "sum": (accumulate(xp.sum), NUM),
         "mean": (accumulate(xp.mean), NUM),

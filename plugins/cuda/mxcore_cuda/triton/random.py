@@ -69,9 +69,10 @@ def _dropout_kernel(X, Y, N, seed, p, scale, BLOCK: tl.constexpr):
     tl.store(Y + offs, tl.where(keep, x * scale, 0.0).to(Y.dtype.element_ty), mask=mask)
 
 
-def dropout(x, p, seed, axes):
+def dropout(x, p, seed, axes, always=False):
     """Inverted dropout in one pass: element i is kept when ``tl.rand(seed, i) >= p``
-    (the backward pass calls this again on the gradient, with the same seed)."""
+    (the backward pass calls this again on the gradient, with the same seed);
+    ``always`` (mode='always') concerns graph passes only."""
     x = contiguous(x)
     y = xp_of(x).empty_like(x)
     n = x.size
