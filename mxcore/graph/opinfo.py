@@ -182,6 +182,7 @@ TABLE: Dict[str, OpInfo] = {
     "LinearRegressionOutput": OpInfo(("data", "label"), params=_same_label),
     "LogisticRegressionOutput": OpInfo(("data", "label"), params=_same_label),
     "MAERegressionOutput": OpInfo(("data", "label"), params=_same_label),
+    "ROIPooling": OpInfo(("data", "rois")),
     "SVMOutput": OpInfo(("data", "label"), params=lambda a, d: {"label": (d[0],) + d[2:]}),
     "SliceChannel": OpInfo(("data",), nout=_split_nout),
     "split": OpInfo(("data",), nout=_split_nout),

@@ -8,11 +8,12 @@ from mxcore.ops import (conv, creation, elemwise, embedding, indexing, linalg, n
 from mxcore.ops import loss_output
 from mxcore.ops import ctc
 from mxcore.ops import fused
+from mxcore.ops import roi
 
 MXCORE_PLUGIN_API = PLUGIN_API_VERSION
 
 MODULES = (elemwise, reduce, linalg, shape, indexing, ordering, nn, conv, norm, embedding,
-           rnn, creation, random, optimizer, loss_output, ctc, fused)
+           rnn, creation, random, optimizer, loss_output, ctc, fused, roi)
 ALL_OPS = [op for module in MODULES for op in module.OPS]
 
 

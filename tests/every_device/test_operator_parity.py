@@ -83,8 +83,9 @@ def test_head_gradient_takes_the_output_dtype(device):
 
 
 def test_layer_norm_parameter_gradients_are_exact(device):
-    """gamma and beta gradients sum over every row of a large batch: float32 results
-    as exact as a float64 computation allows (row-by-row float32 sums drift)."""
+    """gamma and beta gradients sum over every row of a large batch: on the CPU float32
+    results as exact as float64 sums allow (row-by-row float32 sums drift to ~1e-4);
+    devices that reduce in float32 trees stay within 2e-5."""
     rs = np.random.RandomState(2)
     x = rs.normal(size=(8192, 8)).astype(np.float32)
     dy = rs.normal(size=x.shape).astype(np.float32)
@@ -97,9 +98,10 @@ def test_layer_norm_parameter_gradients_are_exact(device):
     y.backward(mx.nd.array(dy, ctx=device))
     x64 = x.astype(np.float64)
     xhat = (x64 - x64.mean(-1, keepdims=True)) / np.sqrt(x64.var(-1, keepdims=True) + 1e-5)
-    np.testing.assert_allclose(beta.grad.asnumpy(), dy.astype(np.float64).sum(0), rtol=2e-6,
+    rtol = 2e-6 if device.kind == "cpu" else 2e-5
+    np.testing.assert_allclose(beta.grad.asnumpy(), dy.astype(np.float64).sum(0), rtol=rtol,
                                atol=1e-4)
-    np.testing.assert_allclose(gamma.grad.asnumpy(), (xhat * dy).sum(0), rtol=2e-6, atol=1e-4)
+    np.testing.assert_allclose(gamma.grad.asnumpy(), (xhat * dy).sum(0), rtol=rtol, atol=1e-4)
 
 
 def test_dense_storage_and_amp_cast(device):
@@ -262,3 +264,29 @@ def test_svm_output(device, use_linear):
     sym = mx.sym.SVMOutput(data=mx.sym.Variable("X"), name="svm")
     assert sym.list_arguments() == ["X", "svm_label"]
     assert sym.infer_shape(X=(6, 4))[0] == [(6, 4), (6,)]
+
+
+def test_roi_pooling(device):
+    """Corners rounded, floor/ceil bins clipped to the map, max per bin; the gradient
+    goes to each bin's maximum and none to the rois."""
+    data = mx.nd.array(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4), ctx=device)
+    rois = mx.nd.array([[0, 0, 0, 3, 3], [0, 0, 0, 6.2, 6.2], [0, 3, 3, 3, 3]], ctx=device)
+    data.attach_grad()
+    with mx.autograd.record():
+        out = mx.nd.ROIPooling(data, rois[0:2], pooled_size=(2, 2), spatial_scale=1.0)
+    out.backward()
+    np.testing.assert_array_equal(out.asnumpy()[0, 0], [[5, 7], [13, 15]])
+    # 0..6 makes bins of 3.5 rows/columns, clipped to the 4x4 map: all reach (3, 3)
+    np.testing.assert_array_equal(out.asnumpy()[1, 0], [[15, 15], [15, 15]])
+    want = np.zeros((4, 4))
+    want.flat[[5, 7, 13, 15]] = 1, 1, 1, 5
+    np.testing.assert_array_equal(data.grad.asnumpy()[0, 0], want)
+    half = mx.nd.ROIPooling(data, rois[0:1] * 2, pooled_size=(2, 2), spatial_scale=0.5)
+    np.testing.assert_array_equal(half.asnumpy(), out.asnumpy()[:1])
+    point = mx.nd.ROIPooling(data, rois[2:3], pooled_size=2, spatial_scale=1.0)
+    np.testing.assert_array_equal(point.asnumpy()[0, 0], [[15, 15], [15, 15]])
+    sym = mx.sym.ROIPooling(data=mx.sym.Variable("data"), rois=mx.sym.Variable("rois"),
+                            pooled_size=(3, 2), spatial_scale=0.5)
+    assert sym.infer_shape(data=(2, 3, 8, 8), rois=(5, 5))[1] == [(5, 3, 3, 2)]
+    with pytest.raises(MXCoreError, match="rois must be"):
+        mx.nd.ROIPooling(data, rois[:, :4], pooled_size=(2, 2), spatial_scale=1.0)

@@ -13,9 +13,10 @@ from mxcore_cpu.kernels import (conv, creation, elemwise, embedding, indexing, l
 from mxcore_cpu.kernels import loss_output
 from mxcore_cpu.kernels import ctc
 from mxcore_cpu.kernels import fused
+from mxcore_cpu.kernels import roi
 
 FAMILIES = (elemwise, reduce, linalg, shape, indexing, ordering, nn, conv, norm, embedding,
-            rnn, creation, random, optimizer, loss_output, ctc, fused)
+            rnn, creation, random, optimizer, loss_output, ctc, fused, roi)
 
 
 def build(device: str, xp=np, special=scipy.special, priority: int = 0) -> List[hal.Kernel]:
