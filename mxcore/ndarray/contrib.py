@@ -11,7 +11,10 @@ MXNet does), or on the host where the result's shape depends on the values
 * ``boolean_mask``, ``index_copy``, ``arange_like``, ``div_sqrt_dim``, ``quadratic``,
   ``allclose``, ``gradientmultiplier``, ``box_iou``;
 * ``SyncBatchNorm`` (one device: BatchNorm), ``ctc_loss``/``CTCLoss``;
-* ``index_array`` (a core op: each position's own index).
+* ``index_array`` (a core op: each position's own index);
+* ``AdaptiveAvgPooling2D``, ``BilinearResize2D``: products with constant averaging or
+  interpolation matrices on the two spatial axes (so they differentiate and run on
+  every device).
 """
 from __future__ import annotations
 
@@ -304,3 +307,98 @@ def _out(result: NDArray, out) -> NDArray:
                           f"{getattr(out, 'shape', type(out).__name__)}")
     out[...] = result
     return out
+
+
+# resampling as products with constant matrices (every device, differentiable) -------------
+def _resample(data: NDArray, rows: np.ndarray, cols: np.ndarray) -> NDArray:
+    """``rows @ data @ cols.T`` on the last two axes of (N, C, H, W) data."""
+    from mxcore.ops.creation import array
+    from mxcore.ops.linalg import matmul
+    r = array(rows, ctx=data.context, dtype=data.dtype)
+    c = array(np.ascontiguousarray(cols.T), ctx=data.context, dtype=data.dtype)
+    return matmul(matmul(r, data), c)
+
+
+def _average_bins(size_in: int, size_out: int) -> np.ndarray:
+    """(size_out, size_in): row i averages input positions floor(i*in/out) to
+    ceil((i+1)*in/out) (exclusive), as MXNet's adaptive pooling."""
+    m = np.zeros((size_out, size_in))
+    for i in range(size_out):
+        lo, hi = (i * size_in) // size_out, -(-(i + 1) * size_in // size_out)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return m
+
+
+def AdaptiveAvgPooling2D(data: NDArray, output_size=1, out=None,  # noqa: N802
+                         name=None) -> NDArray:
+    """Average pooling of (N, C, H, W) data to ``output_size`` (an int for a square, or
+    (height, width)) with MXNet's bins: output row i covers input rows floor(i H / h)
+    to ceil((i + 1) H / h)."""
+    size = (output_size,) * 2 if isinstance(output_size, (int, np.integer)) \
+        else tuple(output_size)
+    if data.ndim != 4 or len(size) != 2 or min(size) < 1:
+        _fail("AdaptiveAvgPooling2D", f"needs (N, C, H, W) data and a positive "
+                    f"output_size of 1 or 2 sizes, got output_size={output_size!r}", data)
+    h, w = data.shape[2:]
+    return _out(_resample(data, _average_bins(h, size[0]), _average_bins(w, size[1])), out)
+
+
+def _bilinear(size_in: int, size_out: int, align_corners: bool) -> np.ndarray:
+    """(size_out, size_in) linear interpolation weights: corners aligned (source
+    position i (in - 1) / (out - 1)), or pixel centres ((i + 0.5) in / out - 0.5,
+    clamped at 0), as MXNet's BilinearResize2D."""
+    m = np.zeros((size_out, size_in))
+    for i in range(size_out):
+        if align_corners:
+            src = i * (size_in - 1) / (size_out - 1) if size_out > 1 else 0.0
+        else:
+            src = max((i + 0.5) * size_in / size_out - 0.5, 0.0)
+        lo = min(int(math.floor(src)), size_in - 1)
+        frac = src - lo
+        hi = lo + 1 if lo < size_in - 1 else lo
+        m[i, lo] += 1.0 - frac
+        m[i, hi] += frac
+    return m
+
+
+_RESIZE_MODES = ("size", "like", "odd_scale", "to_even_down", "to_even_up", "to_odd_down",
+                 "to_odd_up")
+
+
+def _resized(n: int, target, scale, mode: str) -> int:
+    if mode == "size":
+        return int(n * scale) if scale is not None else int(target)
+    if mode == "odd_scale":
+        return int(n * scale) if n % 2 == 0 else int((n - 1) * scale) + 1
+    even = n % 2 == 0
+    return {"to_even_down": n if even else n - 1, "to_even_up": n if even else n + 1,
+            "to_odd_down": n - 1 if even else n, "to_odd_up": n + 1 if even else n}[mode]
+
+
+def BilinearResize2D(data: NDArray, like: Optional[NDArray] = None, height: int = 1,  # noqa: N802
+                     width: int = 1, scale_height=None, scale_width=None, mode: str = "size",
+                     align_corners: bool = True, out=None, name=None) -> NDArray:
+    """Bilinear resizing of (N, C, H, W) data (MXNet's contrib.BilinearResize2D): to
+    ``height`` x ``width`` or by ``scale_height``/``scale_width`` (mode 'size'), to
+    ``like``'s spatial size ('like'), or by the odd/even rules of the other modes."""
+    if mode not in _RESIZE_MODES:
+        _fail("BilinearResize2D", f"mode must be one of {_RESIZE_MODES}, got {mode!r}",
+                    data)
+    if data.ndim != 4:
+        _fail("BilinearResize2D", "needs (N, C, H, W) data", data)
+    h, w = data.shape[2:]
+    if mode == "like":
+        if like is None or like.ndim != 4:
+            _fail("BilinearResize2D", "mode='like' needs a 4-d `like` array", data)
+        new_h, new_w = like.shape[2:]
+    else:
+        new_h = _resized(h, height, scale_height, mode)
+        new_w = _resized(w, width, scale_width, mode)
+    if new_h < 1 or new_w < 1:
+        _fail("BilinearResize2D", f"the output would be {new_h}x{new_w}", data)
+    out_arr = _resample(data, _bilinear(h, new_h, align_corners),
+                        _bilinear(w, new_w, align_corners))
+    return _out(out_arr, out)  # like's values take no part: no gradient reaches it
+
+
+__all__ += ["AdaptiveAvgPooling2D", "BilinearResize2D"]

@@ -290,3 +290,46 @@ def test_roi_pooling(device):
     assert sym.infer_shape(data=(2, 3, 8, 8), rois=(5, 5))[1] == [(5, 3, 3, 2)]
     with pytest.raises(MXCoreError, match="rois must be"):
         mx.nd.ROIPooling(data, rois[:, :4], pooled_size=(2, 2), spatial_scale=1.0)
+
+
+def test_adaptive_avg_pooling(device):
+    rs = np.random.RandomState(7)
+    x = rs.uniform(size=(2, 3, 7, 5))
+    y = mx.nd.contrib.AdaptiveAvgPooling2D(mx.nd.array(x, ctx=device, dtype="float64"),
+                                           output_size=(3, 2))
+    want = np.empty((2, 3, 3, 2))
+    for i in range(3):
+        for j in range(2):
+            r0, r1 = (i * 7) // 3, -(-(i + 1) * 7 // 3)
+            c0, c1 = (j * 5) // 2, -(-(j + 1) * 5 // 2)
+            want[:, :, i, j] = x[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
+    np.testing.assert_allclose(y.asnumpy(), want, rtol=1e-12)
+    assert mx.nd.contrib.AdaptiveAvgPooling2D(mx.nd.ones((1, 1, 4, 4), ctx=device)).shape == \
+        (1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("align_corners,want", [
+    (False, [64.0, 56.0, 40.0, 32.0, 56.0, 52.0, 44.0, 40.0, 40.0, 44.0, 52.0, 56.0,
+             36.5, 45.625, 63.875, 73.0, 45.5, 56.875, 79.625, 91.0, 50.0, 62.5, 87.5, 100.0]),
+    (True, [64.0, 53.333, 42.667, 32.0, 51.2, 49.067, 46.933, 44.8, 38.4, 44.8, 51.2, 57.6,
+            35.6, 47.467, 59.333, 71.2, 42.8, 57.067, 71.333, 85.6, 50.0, 66.667, 83.333, 100.0])])
+def test_bilinear_resize(device, align_corners, want):
+    """MXNet's documented example (3x2 -> 6x4), sizes from the modes, and gradients."""
+    from mxcore.test_utils import check_numeric_gradient
+    x = mx.nd.array(np.array([64, 32, 32, 64, 50, 100], np.float32).reshape(1, 1, 3, 2),
+                    ctx=device)
+    y = mx.nd.contrib.BilinearResize2D(x, height=6, width=4, align_corners=align_corners)
+    np.testing.assert_allclose(y.asnumpy().ravel(), want, atol=1e-3)
+    z = mx.nd.zeros((2, 2, 21, 20), ctx=device)
+    for mode, shape in [("to_even_down", (20, 20)), ("to_even_up", (22, 20)),
+                        ("to_odd_down", (21, 19)), ("to_odd_up", (21, 21))]:
+        assert mx.nd.contrib.BilinearResize2D(z, mode=mode).shape[2:] == shape, mode
+    assert mx.nd.contrib.BilinearResize2D(z, scale_height=0.5, scale_width=0.5,
+                                          mode="odd_scale").shape[2:] == (11, 10)
+    assert mx.nd.contrib.BilinearResize2D(z, mx.nd.zeros((1, 1, 3, 4), ctx=device),
+                                          mode="like").shape[2:] == (3, 4)
+    sym = mx.sym.contrib.BilinearResize2D(mx.sym.var("data"), height=5, width=3,
+                                          align_corners=align_corners)
+    check_numeric_gradient(sym, [np.random.RandomState(8).uniform(size=(1, 2, 4, 4))],
+                           ctx=device, dtype=np.float64, numeric_eps=1e-6, rtol=1e-5,
+                           atol=1e-7)
