@@ -326,15 +326,11 @@ def _size(shape) -> int:
     return n
 
 
-class SequentialRNNCell(BaseRNNCell):
-    """Cells stacked: each one's outputs are the next one's inputs."""
+class _CellGroup(BaseRNNCell):
+    """A cell made of cells (``self._cells``): their states in order, and their
+    weights converted cell by cell."""
 
-    def __init__(self, params: Optional[RNNParams] = None):
-        super().__init__("", params)
-        self._cells: List[BaseRNNCell] = []
-
-    def add(self, cell: BaseRNNCell) -> None:
-        self._cells.append(cell)
+    _cells: List[BaseRNNCell]
 
     @property
     def state_info(self):
@@ -349,6 +345,18 @@ class SequentialRNNCell(BaseRNNCell):
         for cell in self._cells:
             args = cell.pack_weights(args)
         return args
+
+
+class SequentialRNNCell(_CellGroup):
+    """Cells stacked: each one's outputs are the next one's inputs."""
+
+    def __init__(self, params: Optional[RNNParams] = None):
+        super().__init__("", params)
+        self._cells: List[BaseRNNCell] = []
+
+    def add(self, cell: BaseRNNCell) -> None:
+        self._cells.append(cell)
+
 
     def __call__(self, inputs, states):
         next_states, pos = [], 0
@@ -373,27 +381,13 @@ class SequentialRNNCell(BaseRNNCell):
         return inputs, states
 
 
-class BidirectionalCell(BaseRNNCell):
+class BidirectionalCell(_CellGroup):
     """One cell forward in time and one backward; outputs concatenated per step."""
 
     def __init__(self, l_cell: BaseRNNCell, r_cell: BaseRNNCell,
                  params: Optional[RNNParams] = None, output_prefix: str = "bi_"):
         super().__init__("", params)
         self._cells, self._output_prefix = [l_cell, r_cell], output_prefix
-
-    @property
-    def state_info(self):
-        return self._cells[0].state_info + self._cells[1].state_info
-
-    def unpack_weights(self, args):
-        for cell in self._cells:
-            args = cell.unpack_weights(args)
-        return args
-
-    def pack_weights(self, args):
-        for cell in self._cells:
-            args = cell.pack_weights(args)
-        return args
 
     def __call__(self, inputs, states):
         raise MXCoreError("BidirectionalCell cannot be stepped: use unroll")
