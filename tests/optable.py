@@ -697,6 +697,7 @@ case("composite_softmax_ce", lambda x, i: -nd.pick(nd.log_softmax(x), i).mean(),
 from tests import (optable_conv, optable_linalg, optable_math, optable_norm,  # noqa: E402,F401,I001
                    optable_ordering, optable_random, optable_rnn)
 from tests import optable_ctc  # noqa: E402,F401,I001
+from tests import optable_sampling  # noqa: E402,F401,I001
 
 BY_NAME = {c.name: c for c in CASES}
 assert len(BY_NAME) == len(CASES), "duplicate case names"

@@ -151,3 +151,37 @@ case("upsampling_bilinear_scale3",
      lambda x, w: nd.UpSampling(x, w, scale=3, sample_type="bilinear", num_filter=1),
      lambda x, w: deconv_ref(x, w, None, (3, 3), (1, 1), groups=1),
      (In((2, 1, 2, 2)), In((1, 1, 5, 5))), grad2=False, tol=_T)
+
+
+# --- im2col / col2im ----------------------------------------------------------------------
+def im2col_ref(x, kernel, stride, dilate, pad):
+    """Column (c, kernel offset) x output position of the zero-padded x, by loops."""
+    n, c = x.shape[:2]
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in pad))
+    out = [(xp.shape[2 + i] - dilate[i] * (kernel[i] - 1) - 1) // stride[i] + 1
+           for i in range(len(kernel))]
+    cols = np.zeros((n, c * int(np.prod(kernel)), int(np.prod(out))))
+    for ch in range(c):
+        for ki, k in enumerate(np.ndindex(*kernel)):
+            for li, o in enumerate(np.ndindex(*out)):
+                pos = tuple(o[i] * stride[i] + k[i] * dilate[i] for i in range(len(k)))
+                cols[:, ch * int(np.prod(kernel)) + ki, li] = xp[(slice(None), ch) + pos]
+    return cols
+
+
+def col2im_ref(cols, size, kernel, stride, dilate, pad):
+    """The transpose of im2col_ref: each input's column entries summed into place."""
+    n, rows = cols.shape[:2]
+    c = rows // int(np.prod(kernel))
+    basis = np.eye(c * int(np.prod(size))).reshape((-1, 1, c) + tuple(size))
+    mat = np.stack([im2col_ref(e, kernel, stride, dilate, pad)[0] for e in basis])
+    return np.einsum("iro,nro->ni", mat, cols).reshape((n, c) + tuple(size))
+
+
+_I2C = dict(kernel=(3, 2), stride=(2, 1), dilate=(1, 2), pad=(1, 1))
+case("im2col_2d", lambda x: nd.im2col(x, **_I2C),
+     lambda x: im2col_ref(x, **_I2C), (In((2, 2, 5, 4)),), grad2=True)
+case("im2col_1d", lambda x: nd.im2col(x, kernel=(3,), stride=(2,), pad=(1,)),
+     lambda x: im2col_ref(x, (3,), (2,), (1,), (1,)), (In((2, 3, 6)),))
+case("col2im_2d", lambda c: nd.col2im(c, output_size=(5, 4), **_I2C),
+     lambda c: col2im_ref(c, (5, 4), **_I2C), (In((1, 12, 12)),), tol=_T)

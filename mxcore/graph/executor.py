@@ -8,7 +8,7 @@ rules as eager code.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -64,22 +64,40 @@ class Executor:
         self.grad_dict = {n: grads.get(n) for n in self._arg_names}
         self._reqs = reqs
         self.outputs: List[Any] = []
+        self._heads: List[Any] = []  # the last forward's outputs as autograd recorded them
         self._recorded = False
         self._marked = [n for n in self._arg_names
                         if reqs.get(n, "null") != "null" and self.grad_dict[n] is not None]
-        import hal
-        # integer arguments have no gradient path (as in MXNet, their 'write' gradient
-        # arrays are zeros after backward): they are not autograd variables
-        self._int_grads = [n for n in self._marked if not hal.is_float(self.arg_dict[n].dtype)]
-        self._marked = [n for n in self._marked if n not in self._int_grads]
+        # integer arguments are variables too: a gradient reaches them through Cast (in
+        # their dtype, as MXNet's); paths through indices leave their 'write' arrays 0
         if self._marked:
             autograd.mark_variables([self.arg_dict[n] for n in self._marked],
                                     [self.grad_dict[n] for n in self._marked],
                                     [reqs[n] for n in self._marked])
         self._values = {**self.arg_dict, **self.aux_dict}
+        self._shape_fill = self._fill_partial_shapes()
         self._plans: Dict[Any, Any] = {}  # (training, recording) -> Plan, False: untraceable
         self.outputs = self._initial_outputs()
         self._monitor = None  # (callback, monitor_all) of set_monitor_callback
+
+    def _fill_partial_shapes(self) -> Dict[int, Tuple[int, ...]]:
+        """node id -> shape for the array-making nodes with unknown dimensions
+        (``ones(shape=(2, -1))``), as the bound arrays and the graph decide them."""
+        nodes = [n for n in self._order if not n.is_variable and not n.inputs
+                 and _infer.partial_shape_attr(n) is not None]
+        if not nodes:
+            return {}
+        shapes = {n: a.shape for n, a in self._values.items() if a is not None}
+        out_shape, _ = _infer.infer(self._symbol._outputs, shapes, {})
+        fill = {}
+        for n in nodes:
+            shape = out_shape.get((id(n), 0))
+            if shape is None or _infer.is_partial(shape):
+                raise MXCoreError(f"bind: node {n.name!r} ({n.op}) has shape "
+                                  f"{n.attrs.get('shape')} and the graph does not decide its "
+                                  f"unknown dimensions")
+            fill[id(n)] = shape
+        return fill
 
     def _initial_outputs(self) -> List[Any]:
         """Zeros of the outputs' inferred shapes and dtypes: as in MXNet, ``outputs``
@@ -136,10 +154,6 @@ class Executor:
         arg_types = [t or np.float32 for t in arg_types]
         aux_types = [t or np.float32 for t in aux_types]
         reqs = cls._reqs(arg_names, grad_req)
-        import hal
-        for n, t in zip(arg_names, arg_types):  # integer arguments get no gradient (MXNet)
-            if not hal.is_float(np.dtype(t)):
-                reqs[n] = "null"
         args = {n: nd.zeros(s, ctx=ctx, dtype=np.dtype(t).name)
                 for n, s, t in zip(arg_names, arg_shapes, arg_types)}
         grads = {n: nd.zeros(s, ctx=ctx, dtype=np.dtype(t).name)
@@ -208,7 +222,10 @@ class Executor:
         else:
             scope = autograd.pause(train_mode=bool(is_train))
         with scope:
-            self.outputs = self._run_compiled()
+            self._heads = self._run_compiled()
+        # the outputs the user sees are plain arrays over the same memory (MXNet's
+        # outputs can be written to); backward starts from the recorded ones
+        self.outputs = [o.detach() if o._ag is not None else o for o in self._heads]
         self._recorded = recording
         return self.outputs
 
@@ -271,7 +288,10 @@ class Executor:
                 for (src, i), x in zip(node.inputs, inputs):
                     monitor[0](f"{node.name}_{_output_name(src, i)}".encode(), x)
             try:
-                values[id(node)] = functions.run(node.op, inputs, node.call_attrs(), ctx)
+                attrs = node.call_attrs()
+                if id(node) in self._shape_fill:
+                    attrs["shape"] = self._shape_fill[id(node)]
+                values[id(node)] = functions.run(node.op, inputs, attrs, ctx)
             except MXCoreError as exc:
                 raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") \
                     if type(exc) is MXCoreError else exc
@@ -284,9 +304,6 @@ class Executor:
         """Gradients of the outputs of the last ``forward`` into
         ``grad_dict`` (``out_grads``: one per output; ones when omitted)."""
         from mxcore import autograd
-        for name in self._int_grads:
-            if self._reqs[name] == "write":
-                self.grad_dict[name][:] = 0
         if not self._marked:
             return
         if not self._recorded:
@@ -298,7 +315,7 @@ class Executor:
         # a head gradient takes its output's dtype, as MXNet copies it into the output's
         # gradient buffer (a float gradient of an int32 output becomes integers)
         heads = [(o, None if g is None else g if g.dtype == o.dtype else g.astype(o.dtype))
-                 for o, g in zip(self.outputs, out_grads or [None] * len(self.outputs))
+                 for o, g in zip(self._heads, out_grads or [None] * len(self._heads))
                  if o._ag is not None]
         self._recorded = False
         if not heads:  # no output depends on a variable (stop_gradient): zero gradients

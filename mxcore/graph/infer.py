@@ -56,8 +56,14 @@ def infer(heads: Sequence[Output], shapes: Dict[str, Shape], dtypes: Dict[str, A
           training: bool = False):
     """Output shapes/dtypes of every node reachable from ``heads``.
 
-    Returns ``(out_shapes, out_dtypes)``: dicts from ``(id(node), index)`` to a shape
-    (None: unknown) and a dtype name; variables are keyed the same way (index 0)."""
+    Returns ``(out_shape, out_dtype)``: dicts from ``(id(node), index)`` to a shape
+    (None: unknown) and a dtype name; variables are keyed the same way (index 0).
+
+    As in MXNet, inference runs both ways until nothing changes: forward through the
+    ops' rules, then backward through the ops whose inputs follow from their output
+    (``BACKWARD``: elementwise ops of one shape, transpose, shape-keeping ops), which
+    fills unknown variables and the unknown (-1 or 0) dimensions of ``ones``/``zeros``
+    nodes from what the graph does with them."""
     from mxcore import autograd
     order = topological(heads)
     out_shape: Dict[Tuple[int, int], Optional[Shape]] = {}
@@ -71,49 +77,174 @@ def infer(heads: Sequence[Output], shapes: Dict[str, Shape], dtypes: Dict[str, A
                                                         node.attrs.get("__dtype__")))
             out_dtype[(id(node), 0)] = _dtype_name(dt) if dt is not None else None
     with autograd.pause(train_mode=training):
-        for node in order:
-            if node.is_variable:
-                continue
-            _fill_params(node, out_shape, out_dtype)
-            if node.op in opinfo.SAME_SHAPE:
-                _fill_same_shape(node, out_shape)
-            in_shapes = [out_shape.get((id(src), i)) for src, i in node.inputs]
-            in_dtypes = [out_dtype.get((id(src), i)) for src, i in node.inputs]
-            first = next((d for d in in_dtypes if d is not None), None)
-            for k, (src, i) in enumerate(node.inputs):  # untyped variables follow the data
-                if in_dtypes[k] is None and src.is_variable and first is not None:
-                    in_dtypes[k] = out_dtype[(id(src), i)] = first
-            if any(s is None for s in in_shapes):
-                dt = _dtype_name(node.attrs["dtype"]) if node.op in opinfo.DTYPE_ATTR and \
-                    node.attrs.get("dtype") is not None else first
-                # inputs of one shape decide the output whatever the unknown ones are
-                same = next((s for s in in_shapes if s is not None and not is_partial(s)),
-                            None) if node.op in opinfo.SAME_SHAPE else None
-                for i in range(node.nout):
-                    out_shape[(id(node), i)] = same
-                    out_dtype[(id(node), i)] = dt
-                continue
-            for k, (src, i) in enumerate(node.inputs):  # shapes known, dtypes not: float32
-                if in_dtypes[k] is None:
-                    in_dtypes[k] = "float32"
-                    if src.is_variable:
-                        out_dtype[(id(src), i)] = "float32"
-            if any(is_partial(s) for s in in_shapes):
-                try:  # unknown dimensions run as 0: what the op keeps of them stays 0
-                    outs = _run_meta(node, in_shapes, in_dtypes)
-                except InferenceError:
-                    outs = []
-                if len(outs) < node.nout:
-                    for i in range(node.nout):
-                        out_shape[(id(node), i)] = None
-                        out_dtype[(id(node), i)] = first
-                    continue
-            else:
-                outs = _run_meta(node, in_shapes, in_dtypes)
-            for i, o in enumerate(outs[:node.nout]):
-                out_shape[(id(node), i)] = tuple(o.shape)
-                out_dtype[(id(node), i)] = o.dtype.name
+        # a complete graph needs one forward pass; each further pass must fill something
+        for _ in range(len(order) + 1):
+            before = dict(out_shape)
+            _forward(order, out_shape, out_dtype)
+            if all(v is not None and not is_partial(v) for v in out_shape.values()):
+                break
+            _backward(order, out_shape)
+            if out_shape == before:
+                break
     return out_shape, out_dtype
+
+
+def _forward(order: List[Node], out_shape, out_dtype) -> None:
+    for node in order:
+        if node.is_variable:
+            continue
+        _fill_params(node, out_shape, out_dtype)
+        if node.op in opinfo.SAME_SHAPE:
+            _fill_same_shape(node, out_shape)
+        in_shapes = [out_shape.get((id(src), i)) for src, i in node.inputs]
+        in_dtypes = [out_dtype.get((id(src), i)) for src, i in node.inputs]
+        first = next((d for d in in_dtypes if d is not None), None)
+        for k, (src, i) in enumerate(node.inputs):  # untyped variables follow the data
+            if in_dtypes[k] is None and src.is_variable and first is not None:
+                in_dtypes[k] = out_dtype[(id(src), i)] = first
+        if not node.inputs and partial_shape_attr(node) is not None:
+            # ones(shape=(2, -1)): known once the graph's other shapes decide it
+            _set(node, 0, partial_shape_attr(node), out_shape)
+            out_dtype[(id(node), 0)] = _dtype_name(node.attrs.get("dtype") or "float32")
+            continue
+        if node.op in opinfo.SAME_SHAPE:
+            # inputs of one shape (no broadcasting) decide the output whatever the
+            # unknown ones are
+            merged = _merge_all(node, in_shapes)
+        if node.op in opinfo.SAME_SHAPE and any(s is None or is_partial(s) for s in in_shapes):
+            for i in range(node.nout):
+                _set(node, i, merged, out_shape)
+                out_dtype[(id(node), i)] = first
+            continue
+        if any(s is None for s in in_shapes):
+            dt = _dtype_name(node.attrs["dtype"]) if node.op in opinfo.DTYPE_ATTR and \
+                node.attrs.get("dtype") is not None else first
+            for i in range(node.nout):
+                _set(node, i, None, out_shape)
+                out_dtype[(id(node), i)] = dt
+            continue
+        for k, (src, i) in enumerate(node.inputs):  # shapes known, dtypes not: float32
+            if in_dtypes[k] is None:
+                in_dtypes[k] = "float32"
+                if src.is_variable:
+                    out_dtype[(id(src), i)] = "float32"
+        if any(is_partial(s) for s in in_shapes):
+            try:  # unknown dimensions run as 0: what the op keeps of them stays 0
+                outs = _run_meta(node, in_shapes, in_dtypes)
+            except InferenceError:
+                outs = []
+            if len(outs) < node.nout:
+                for i in range(node.nout):
+                    _set(node, i, None, out_shape)
+                    out_dtype[(id(node), i)] = first
+                continue
+        else:
+            outs = _run_meta(node, in_shapes, in_dtypes)
+        for i, o in enumerate(outs[:node.nout]):
+            _set(node, i, tuple(o.shape), out_shape)
+            out_dtype[(id(node), i)] = o.dtype.name
+
+
+def _set(node: Node, i: int, shape: Optional[Shape], out_shape) -> None:
+    """Record a forward result, keeping what a backward pass already knew of it."""
+    key = (id(node), i)
+    if shape is None or is_partial(shape):
+        shape = merge(shape, out_shape.get(key)) if out_shape.get(key) is not None else shape
+    out_shape[key] = shape
+
+
+def merge(a: Optional[Shape], b: Optional[Shape]) -> Optional[Shape]:
+    """Two partial descriptions of one shape combined (0: unknown dimension); raises
+    InferenceError when they disagree."""
+    if a is None or b is None:
+        return a if b is None else b
+    if len(a) != len(b) or any(x and y and x != y for x, y in zip(a, b)):
+        raise InferenceError(f"shapes {a} and {b} cannot describe one array")
+    return tuple(x or y for x, y in zip(a, b))
+
+
+def _merge_all(node: Node, shapes) -> Optional[Shape]:
+    out = None
+    for s in shapes:
+        try:
+            out = merge(out, s)
+        except InferenceError:
+            raise InferenceError(f"node {node.name!r} ({node.op}) needs inputs of one shape, "
+                                 f"got {[tuple(x) if x else None for x in shapes]}") from None
+    return out
+
+
+def partial_shape_attr(node: Node) -> Optional[Shape]:
+    """The ``shape`` attribute of an array-making node when it has unknown (-1 or 0)
+    dimensions, with them as 0; None otherwise."""
+    import ast
+    s = node.attrs.get("shape")
+    if isinstance(s, str):
+        try:
+            s = ast.literal_eval(s)
+        except (ValueError, SyntaxError):
+            return None
+    if isinstance(s, int) or not isinstance(s, (tuple, list)) or not s:
+        return None
+    if all(isinstance(d, int) and d > 0 for d in s):
+        return None
+    return tuple(max(int(d), 0) for d in s)
+
+
+def _transpose_back(node: Node, out: Shape, ins) -> List[Optional[Shape]]:
+    axes = node.call_attrs().get("axes")
+    if isinstance(axes, str):
+        import ast
+        axes = ast.literal_eval(axes)
+    axes = tuple(axes) if axes else tuple(reversed(range(len(out))))
+    if len(axes) != len(out):
+        return [None]
+    shape = [0] * len(out)
+    for k, a in enumerate(axes):
+        shape[a] = out[k]
+    return [tuple(shape)]
+
+
+def _reshape_back(node: Node, out: Shape, ins) -> List[Optional[Shape]]:
+    """A reshape's input with one unknown dimension: the size the output implies."""
+    data = ins[0]
+    if data is None or data.count(0) != 1:
+        return [None]
+    known = int(np.prod([d for d in data if d]))
+    total = int(np.prod(out))
+    if known == 0 or total % known:
+        return [None]
+    return [tuple(total // known if d == 0 else d for d in data)]
+
+
+#: op -> (node, its output shape, its inputs' shapes) -> its inputs' shapes (None: not
+#: decided by the output)
+BACKWARD = {"transpose": _transpose_back, "Reshape": _reshape_back, "reshape": _reshape_back,
+            **{op: (lambda node, out, ins: [out] * len(node.inputs))
+               for op in opinfo.SAME_SHAPE}}
+
+
+def _backward(order: List[Node], out_shape) -> None:
+    """Inputs' shapes from outputs', for the ops in ``BACKWARD``, users before inputs."""
+    for node in reversed(order):
+        rule = BACKWARD.get(node.op) if not node.is_variable else None
+        if rule is None and not node.is_variable and node.op in _SHAPE_KEEPING_BACK:
+            rule = _keep
+        out = out_shape.get((id(node), 0))
+        if rule is None or out is None or is_partial(out):
+            continue
+        ins = [out_shape.get((id(src), i)) for src, i in node.inputs]
+        for (src, i), shape in zip(node.inputs, rule(node, out, ins)):
+            key = (id(src), i)
+            have = out_shape.get(key)
+            if shape is not None and (have is None or is_partial(have)):
+                if src.is_variable or not src.inputs or src.op in BACKWARD or \
+                        src.op in _SHAPE_KEEPING_BACK:
+                    out_shape[key] = merge(have, shape)
+
+
+def _keep(node: Node, out: Shape, ins) -> List[Optional[Shape]]:
+    return [out]
 
 
 def _run_meta(node: Node, in_shapes, in_dtypes) -> List[Any]:
@@ -160,6 +291,9 @@ def _fill_params(node: Node, out_shape, out_dtype) -> None:
 #: (``Convolution(weight=cast(w))``) still takes its shape from the op-info table
 _SHAPE_KEEPING = opinfo.DTYPE_ATTR | {"_copy", "identity", "copy", "BlockGrad",
                                       "stop_gradient"}
+#: the same, plus the common one-input elementwise ops, for backward inference
+_SHAPE_KEEPING_BACK = _SHAPE_KEEPING | {"relu", "sigmoid", "tanh", "exp", "log", "sqrt",
+                                        "square", "abs", "negative", "Activation"}
 
 
 def _unknown_chain(src: Node, i: int, out_shape) -> Optional[List[Tuple[int, int]]]:

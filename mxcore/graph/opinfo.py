@@ -183,6 +183,9 @@ TABLE: Dict[str, OpInfo] = {
     "LogisticRegressionOutput": OpInfo(("data", "label"), params=_same_label),
     "MAERegressionOutput": OpInfo(("data", "label"), params=_same_label),
     "ROIPooling": OpInfo(("data", "rois")),
+    "BilinearSampler": OpInfo(("data", "grid")),
+    "Correlation": OpInfo(("data1", "data2")),
+    "SpatialTransformer": OpInfo(("data", "loc"), params=lambda a, d: {"loc": (d[0], 6)}),
     "SVMOutput": OpInfo(("data", "label"), params=lambda a, d: {"label": (d[0],) + d[2:]}),
     "SliceChannel": OpInfo(("data",), nout=_split_nout),
     "split": OpInfo(("data",), nout=_split_nout),
@@ -208,7 +211,9 @@ TABLE["BatchNorm_v1"] = TABLE["BatchNorm"]
 #: ops whose inputs all have one shape (no broadcasting): a known input decides the rest
 SAME_SHAPE = frozenset({"elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div",
                         "_plus", "_Plus", "_minus", "_Minus", "_mul", "_Mul", "_div", "_Div",
-                        "add_n", "ElementWiseSum", "_grad_add"})
+                        "add_n", "ElementWiseSum", "_grad_add", "_mod", "_power",
+                        "_equal", "_not_equal", "_greater", "_greater_equal", "_lesser",
+                        "_lesser_equal"})
 #: ops whose output dtype is their ``dtype`` attribute, whatever the input's
 DTYPE_ATTR = frozenset({"cast", "Cast", "amp_cast"})
 
@@ -236,7 +241,21 @@ def _custom(attrs: Dict[str, Any]) -> OpInfo:
 
 
 #: ops whose row depends on their attributes: attrs -> row
-BY_ATTRS: Dict[str, Callable[[Dict[str, Any]], OpInfo]] = {"Custom": _custom}
+def _upsampling(attrs) -> Optional[OpInfo]:
+    """Bilinear UpSampling is a depthwise transposed convolution with a learnable
+    (num_filter, 1, k, k) weight, k = 2 * scale - scale % 2; nearest takes only data."""
+    if str(attrs.get("sample_type", "nearest")) != "bilinear":
+        return None
+
+    def weight(a, d):
+        scale = int(a["scale"])
+        k = 2 * scale - scale % 2
+        return {"weight": (int(a.get("num_filter", d[1])), 1, k, k)}
+    return OpInfo(("data", "weight"), params=weight)
+
+
+BY_ATTRS: Dict[str, Callable[[Dict[str, Any]], Optional[OpInfo]]] = {
+    "Custom": _custom, "UpSampling": _upsampling}
 
 
 def info(op: str, attrs: Optional[Dict[str, Any]] = None) -> Optional[OpInfo]:

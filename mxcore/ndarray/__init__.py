@@ -16,6 +16,9 @@ from mxcore.ops.random import *  # noqa: F401,F403  (random_*, sample_*, shuffle
 from mxcore.ops.random import random_normal as normal, random_uniform as uniform  # noqa: F401
 from mxcore.ops.custom import Custom  # noqa: F401  (mx.operator's custom ops)
 from mxcore.ops.roi import ROIPooling  # noqa: F401
+from mxcore.ops.sampling import BilinearSampler, GridGenerator, SpatialTransformer  # noqa: F401
+from mxcore.ops.correlation import Correlation  # noqa: F401
+from mxcore.ops.im2col import col2im, im2col  # noqa: F401
 from mxcore.ops.creation import (arange, array, cast, copy, empty, eye, from_dlpack,
                                  from_numpy, full, full_like, linspace, ones, ones_like,
                                  to_device, to_dlpack_for_read, to_dlpack_for_write, zeros,

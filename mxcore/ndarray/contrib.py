@@ -402,3 +402,82 @@ def BilinearResize2D(data: NDArray, like: Optional[NDArray] = None, height: int 
 
 
 __all__ += ["AdaptiveAvgPooling2D", "BilinearResize2D"]
+
+
+# interleaved attention products (MXNet's transformer contrib ops) --------------------------
+# The projections of a sequence-major batch (seq, batch, heads * parts * head_dim) hold,
+# per head, the query, key (and value) blocks side by side: (heads, parts, head_dim).
+def _heads(op: str, x: NDArray, heads: int, parts: int) -> Tuple[NDArray, ...]:
+    """``parts`` arrays (batch * heads, seq, head_dim) from interleaved projections."""
+    from mxcore.ops.shape import reshape, transpose
+    if x.ndim != 3 or heads < 1 or x.shape[2] % (heads * parts):
+        _fail(op, f"needs (seq, batch, heads * {parts} * head_dim) projections with "
+                  f"heads={heads}", x)
+    seq, batch = x.shape[:2]
+    hd = x.shape[2] // (heads * parts)
+    split = transpose(reshape(x, (seq, batch, heads, parts, hd)), (3, 1, 2, 0, 4))
+    return tuple(reshape(split[p], (batch * heads, seq, hd)) for p in range(parts))
+
+
+def _merge_heads(x: NDArray, heads: int) -> NDArray:
+    """(batch * heads, seq, head_dim) -> (seq, batch, heads * head_dim)."""
+    from mxcore.ops.shape import reshape, transpose
+    bh, seq, hd = x.shape
+    return reshape(transpose(reshape(x, (bh // heads, heads, seq, hd)), (2, 0, 1, 3)),
+                   (seq, bh // heads, heads * hd))
+
+
+def _check_attention(op: str, att: NDArray, batch_heads: int, kv_seq: int, *others) -> None:
+    if att.ndim != 3 or att.shape[0] != batch_heads or att.shape[2] != kv_seq:
+        _fail(op, f"attention must be (batch * heads, query length, {kv_seq}) with "
+                  f"batch * heads = {batch_heads}", att, *others)
+
+
+def interleaved_matmul_selfatt_qk(queries_keys_values: NDArray, heads: int,
+                                  name=None) -> NDArray:
+    """Self-attention scores (batch * heads, seq, seq): each head's queries times its
+    keys, divided by sqrt(head_dim)."""
+    from mxcore.ops.linalg import batch_dot
+    q, k = _heads("interleaved_matmul_selfatt_qk", queries_keys_values, int(heads), 3)[:2]
+    return batch_dot(q / math.sqrt(q.shape[2]), k, transpose_b=True)
+
+
+def interleaved_matmul_selfatt_valatt(queries_keys_values: NDArray, attention: NDArray,
+                                      heads: int, name=None) -> NDArray:
+    """``attention`` (batch * heads, seq, seq) applied to each head's values:
+    (seq, batch, heads * head_dim)."""
+    from mxcore.ops.linalg import batch_dot
+    op = "interleaved_matmul_selfatt_valatt"
+    v = _heads(op, queries_keys_values, int(heads), 3)[2]
+    _check_attention(op, attention, v.shape[0], v.shape[1], queries_keys_values)
+    return _merge_heads(batch_dot(attention, v), int(heads))
+
+
+def interleaved_matmul_encdec_qk(queries: NDArray, keys_values: NDArray, heads: int,
+                                 name=None) -> NDArray:
+    """Encoder-decoder attention scores (batch * heads, query length, key length) from
+    queries (q_seq, batch, heads * head_dim) and interleaved keys and values
+    (kv_seq, batch, heads * 2 * head_dim), divided by sqrt(head_dim)."""
+    from mxcore.ops.linalg import batch_dot
+    op = "interleaved_matmul_encdec_qk"
+    (q,) = _heads(op, queries, int(heads), 1)
+    k = _heads(op, keys_values, int(heads), 2)[0]
+    if q.shape[0] != k.shape[0] or q.shape[2] != k.shape[2]:
+        _fail(op, "queries and keys must share the batch and the head size", queries,
+              keys_values)
+    return batch_dot(q / math.sqrt(q.shape[2]), k, transpose_b=True)
+
+
+def interleaved_matmul_encdec_valatt(keys_values: NDArray, attention: NDArray, heads: int,
+                                     name=None) -> NDArray:
+    """``attention`` (batch * heads, q_seq, kv_seq) applied to each head's values:
+    (q_seq, batch, heads * head_dim)."""
+    from mxcore.ops.linalg import batch_dot
+    op = "interleaved_matmul_encdec_valatt"
+    v = _heads(op, keys_values, int(heads), 2)[1]
+    _check_attention(op, attention, v.shape[0], v.shape[1], keys_values)
+    return _merge_heads(batch_dot(attention, v), int(heads))
+
+
+__all__ += ["interleaved_matmul_selfatt_qk", "interleaved_matmul_selfatt_valatt",
+            "interleaved_matmul_encdec_qk", "interleaved_matmul_encdec_valatt"]

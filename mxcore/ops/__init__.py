@@ -9,11 +9,13 @@ from mxcore.ops import loss_output
 from mxcore.ops import ctc
 from mxcore.ops import fused
 from mxcore.ops import roi
+from mxcore.ops import correlation, im2col, sampling
 
 MXCORE_PLUGIN_API = PLUGIN_API_VERSION
 
 MODULES = (elemwise, reduce, linalg, shape, indexing, ordering, nn, conv, norm, embedding,
-           rnn, creation, random, optimizer, loss_output, ctc, fused, roi)
+           rnn, creation, random, optimizer, loss_output, ctc, fused, roi,
+           sampling, correlation, im2col)
 ALL_OPS = [op for module in MODULES for op in module.OPS]
 
 

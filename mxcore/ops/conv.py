@@ -558,9 +558,13 @@ def pooling(data: NDArray, kernel: Sequence[int] = (), pool_type: str = "max",
             name: Optional[str] = None) -> NDArray:
     """MXNet's Pooling: max, avg, sum or lp (``p_value``) pooling over windows of
     ``kernel`` (the whole spatial extent with ``global_pool``); ``pooling_convention``
-    'full' rounds the output size up.  ``count_include_pad`` (avg): divide by the
-    window clipped to the padded input (True) or to the input itself (False)."""
+    'full' rounds the output size up; 'same' (1-d max pooling, no ``pad``) gives
+    ceil(width / stride) outputs, the last windows cut at the right edge.
+    ``count_include_pad`` (avg): divide by the window clipped to the padded input
+    (True) or to the input itself (False)."""
     from mxcore.ops.shape import transpose
+    if pooling_convention == "same":
+        return _same_pooling(data, kernel, pool_type, stride, pad, layout)
     try:
         attrs, perm = _pool_attrs(data, kernel, pool_type, global_pool, stride, pad,
                                   pooling_convention, count_include_pad, p_value, layout)
@@ -570,6 +574,36 @@ def pooling(data: NDArray, kernel: Sequence[int] = (), pool_type: str = "max",
         raise _fail("Pooling", exc, (data,)) from None
     out = invoke(POOLING, (x,), attrs)
     return transpose(out, _inverse(perm)) if perm is not None else out
+
+
+def _same_pooling(data: NDArray, kernel, pool_type, stride, pad, layout) -> NDArray:
+    """MXNet's 'same' convention: 1-d max pooling whose window at output i starts at
+    i * stride and stops at the data's end; as valid pooling of the data extended on the
+    right by -inf."""
+    from mxcore.ops.creation import full
+    from mxcore.ops.shape import concat
+    try:
+        if data.ndim != 3 or (layout not in (None, "NCW")):
+            raise MXCoreError("pooling_convention 'same' pools 1-d (N, C, W) data only")
+        if pool_type != "max":
+            raise MXCoreError(f"pooling_convention 'same' is max pooling only, got "
+                              f"pool_type {pool_type!r}")
+        if any(int(p) for p in (pad if isinstance(pad, (tuple, list)) else (pad,))):
+            raise MXCoreError(f"pooling_convention 'same' takes no pad, got {pad!r}")
+        (k,) = _tuple("kernel", kernel, 1, 0, "Pooling")
+        (s,) = _tuple("stride", stride, 1, 1, "Pooling")
+        if k < 1 or s < 1 or k > data.shape[2]:
+            raise MXCoreError(f"kernel ({k}) must be positive and fit in the width "
+                              f"{data.shape[2]}, stride ({s}) positive")
+    except MXCoreError as exc:
+        raise _fail("Pooling", exc, (data,)) from None
+    width = data.shape[2]
+    extra = max((-(-width // s) - 1) * s + k - width, 0)
+    if extra:
+        edge = full(data.shape[:2] + (extra,), float("-inf"), ctx=data.context,
+                    dtype=data.dtype)
+        data = concat(data, edge, dim=2)
+    return pooling(data, kernel=(k,), pool_type="max", stride=(s,))
 
 
 Convolution = convolution

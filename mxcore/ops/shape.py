@@ -532,7 +532,27 @@ def pad(data: NDArray, mode: str = "constant", pad_width=(), constant_value=0.0)
 
 
 Pad = pad
-Reshape = reshape
+
+
+def Reshape(data: NDArray, shape=None, reverse: bool = False, target_shape=None,  # noqa: N802
+            keep_highest: bool = False) -> NDArray:
+    """MXNet's Reshape: :func:`reshape` by ``shape``, or by the deprecated
+    ``target_shape``, whose one 0 is inferred (``keep_highest``: the first dimension is
+    kept)."""
+    if shape is not None and tuple(np.atleast_1d(shape)) != ():
+        return reshape(data, shape, reverse)
+    if target_shape is None or not tuple(target_shape):
+        _fail("Reshape", "needs shape (or the deprecated target_shape)", data)
+    out = list(target_shape)
+    if keep_highest:
+        out[0] = data.shape[0]
+    free = [i for i in range(1 if keep_highest else 0, len(out)) if out[i] == 0]
+    if len(free) == 1:
+        rest = int(np.prod([d for i, d in enumerate(out) if i != free[0]]))
+        out[free[0]] = data.size // rest if rest else 0
+    return reshape(data, tuple(out))
+
+
 broadcast_axes = broadcast_axis
 
 

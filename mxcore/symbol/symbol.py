@@ -325,72 +325,75 @@ class Symbol:
         return exe.forward()
 
     # arithmetic --------------------------------------------------------------------------------
+    # as in MXNet, two symbols combine elementwise (same shapes, which lets inference run
+    # both ways: a + b with b unknown gives b a's shape); mx.sym.broadcast_* broadcast
     def _binary(self, other, op: str, scalar_op: str):
         if isinstance(other, Symbol):
-            return _create(op, (self, other), {}, None, None)
+            return _create(op, (self, other), {}, None, None, _HINTS.get(op, op))
         if isinstance(other, (Number, np.generic)):
-            return _create(scalar_op, (self,), {"scalar": _py(other)}, None, None)
+            return _create(scalar_op, (self,), {"scalar": _py(other)}, None, None,
+                           _HINTS.get(scalar_op, scalar_op))
         return NotImplemented
 
     def __add__(self, o):
-        return self._binary(o, "broadcast_add", "_plus_scalar")
+        return self._binary(o, "elemwise_add", "_plus_scalar")
 
     __radd__ = __add__
 
     def __sub__(self, o):
-        return self._binary(o, "broadcast_sub", "_minus_scalar")
+        return self._binary(o, "elemwise_sub", "_minus_scalar")
 
     def __rsub__(self, o):
-        return self._binary(o, "broadcast_sub", "_rminus_scalar")
+        return self._binary(o, "elemwise_sub", "_rminus_scalar")
 
     def __mul__(self, o):
-        return self._binary(o, "broadcast_mul", "_mul_scalar")
+        return self._binary(o, "elemwise_mul", "_mul_scalar")
 
     __rmul__ = __mul__
 
     def __truediv__(self, o):
-        return self._binary(o, "broadcast_div", "_div_scalar")
+        return self._binary(o, "elemwise_div", "_div_scalar")
 
     def __rtruediv__(self, o):
-        return self._binary(o, "broadcast_div", "_rdiv_scalar")
+        return self._binary(o, "elemwise_div", "_rdiv_scalar")
 
     __div__, __rdiv__ = __truediv__, __rtruediv__
 
     def __mod__(self, o):
-        return self._binary(o, "broadcast_mod", "_mod_scalar")
+        return self._binary(o, "_mod", "_mod_scalar")
 
     def __rmod__(self, o):
-        return self._binary(o, "broadcast_mod", "_rmod_scalar")
+        return self._binary(o, "_mod", "_rmod_scalar")
 
     def __pow__(self, o):
-        return self._binary(o, "broadcast_power", "_power_scalar")
+        return self._binary(o, "_power", "_power_scalar")
 
     def __rpow__(self, o):
-        return self._binary(o, "broadcast_power", "_rpower_scalar")
+        return self._binary(o, "_power", "_rpower_scalar")
 
-    def __neg__(self):
-        return _create("negative", (self,), {}, None, None)
+    def __neg__(self):  # MXNet's: a product with -1
+        return self._binary(-1.0, "elemwise_mul", "_mul_scalar")
 
     def __abs__(self):
         return _create("abs", (self,), {}, None, None)
 
     def __eq__(self, o):  # noqa: D105 - elementwise, as MXNet's Symbol
-        return self._binary(o, "broadcast_equal", "_equal_scalar")
+        return self._binary(o, "_equal", "_equal_scalar")
 
     def __ne__(self, o):
-        return self._binary(o, "broadcast_not_equal", "_not_equal_scalar")
+        return self._binary(o, "_not_equal", "_not_equal_scalar")
 
     def __gt__(self, o):
-        return self._binary(o, "broadcast_greater", "_greater_scalar")
+        return self._binary(o, "_greater", "_greater_scalar")
 
     def __ge__(self, o):
-        return self._binary(o, "broadcast_greater_equal", "_greater_equal_scalar")
+        return self._binary(o, "_greater_equal", "_greater_equal_scalar")
 
     def __lt__(self, o):
-        return self._binary(o, "broadcast_lesser", "_lesser_scalar")
+        return self._binary(o, "_lesser", "_lesser_scalar")
 
     def __le__(self, o):
-        return self._binary(o, "broadcast_lesser_equal", "_lesser_equal_scalar")
+        return self._binary(o, "_lesser_equal", "_lesser_equal_scalar")
 
     # reflected comparisons: Python swaps the operands
     # fluent methods (x.reshape(...), x.sum(axis=1)...) ----------------------------------------
@@ -487,7 +490,7 @@ def _single(s: Symbol, op: str, what: str) -> Output:
 
 
 def _create(op: str, args: Sequence[Any], kwargs: Dict[str, Any], name: Optional[str],
-            attr: Optional[Dict[str, str]]) -> Symbol:
+            attr: Optional[Dict[str, str]], hint: Optional[str] = None) -> Symbol:
     names, variadic, keep_none = _full_signature(op)
     by_name: Dict[str, Output] = {}
     extra: List[Output] = []
@@ -514,7 +517,7 @@ def _create(op: str, args: Sequence[Any], kwargs: Dict[str, Any], name: Optional
             _add_attrs(user, {key: value})  # not a parameter of the op: a plain attribute
         elif value is not None or key in keep_none:
             attrs[key] = _py(value) if isinstance(value, np.generic) else value
-    hint = _HINTS.get(op) or op.lower().lstrip("_")
+    hint = hint or op.lower().lstrip("_")
     node_name = NameManager.current.get(name, hint)
     row = opinfo.info(op, attrs)
     inputs: List[Output] = []
@@ -549,9 +552,12 @@ def _create(op: str, args: Sequence[Any], kwargs: Dict[str, Any], name: Optional
     return Symbol([(node, i) for i in range(node.nout)])
 
 
-#: node-name hints of the ops Symbol arithmetic records, as MXNet names them
-_HINTS = {"broadcast_add": "_plus", "broadcast_sub": "_minus", "broadcast_mul": "_mul",
-          "broadcast_div": "_div", "broadcast_power": "_power", "broadcast_mod": "_mod"}
+#: node-name hints of the ops Symbol arithmetic records, as MXNet names them (other
+#: arithmetic and comparison ops: their own name)
+_HINTS = {"elemwise_add": "_plus", "elemwise_sub": "_minus", "elemwise_mul": "_mul",
+          "elemwise_div": "_div", **{f"_{op}_scalar": f"_{op}scalar" for op in (
+              "plus", "minus", "rminus", "mul", "div", "rdiv", "mod", "rmod", "power",
+              "rpower")}}
 
 #: variadic ops whose MXNet form records the number of inputs
 _NUM_ARGS = {"Concat", "concat", "add_n", "ElementWiseSum", "stack"}

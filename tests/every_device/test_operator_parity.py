@@ -333,3 +333,108 @@ def test_bilinear_resize(device, align_corners, want):
     check_numeric_gradient(sym, [np.random.RandomState(8).uniform(size=(1, 2, 4, 4))],
                            ctx=device, dtype=np.float64, numeric_eps=1e-6, rtol=1e-5,
                            atol=1e-7)
+
+
+def test_spatial_transformer_symbol(device):
+    """SpatialTransformer names its missing ``loc`` as MXNet does, infers it as (N, 6),
+    survives a JSON round trip; the identity transform on the same grid copies the
+    data, and its gradient reaches the data one to one."""
+    st = mx.sym.SpatialTransformer(mx.sym.var("data"), target_shape=(5, 6), name="st")
+    assert st.list_arguments() == ["data", "st_loc"]
+    assert st.infer_shape(data=(2, 3, 5, 6))[0] == [(2, 3, 5, 6), (2, 6)]
+    loaded = mx.sym.load_json(st.tojson())
+    data = np.random.RandomState(0).normal(size=(2, 3, 5, 6)).astype(np.float32)
+    loc = np.tile([1.0, 0, 0, 0, 1.0, 0], (2, 1)).astype(np.float32)
+    grads = {"data": mx.nd.zeros(data.shape, ctx=device), "st_loc": mx.nd.zeros((2, 6),
+                                                                                 ctx=device)}
+    exe = loaded.bind(device, args={"data": mx.nd.array(data, ctx=device),
+                                    "st_loc": mx.nd.array(loc, ctx=device)}, args_grad=grads)
+    out = exe.forward(is_train=True)[0]
+    np.testing.assert_allclose(out.asnumpy(), data, rtol=1e-5, atol=1e-5)
+    exe.backward(mx.nd.ones(out.shape, ctx=device))
+    np.testing.assert_allclose(grads["data"].asnumpy(), np.ones(data.shape), atol=1e-5)
+
+
+def test_correlation_attributes_round_trip(device):
+    a = mx.sym.var("a")
+    corr = mx.sym.Correlation(a, mx.sym.var("b"), kernel_size=3, max_displacement=2,
+                              is_multiply=False)
+    assert corr.list_arguments() == ["a", "b"]
+    again = mx.sym.load_json(corr.tojson())
+    rs = np.random.RandomState(1)
+    x, y = (mx.nd.array(rs.uniform(size=(1, 2, 8, 8)), ctx=device) for _ in range(2))
+    got = again.eval(ctx=device, a=x, b=y)[0]
+    want = mx.nd.Correlation(x, y, kernel_size=3, max_displacement=2, is_multiply=False)
+    assert got.shape == (1, 25, 2, 2)  # 8 - 2 * (2 + 1)
+    np.testing.assert_array_equal(got.asnumpy(), want.asnumpy())
+    assert (want.asnumpy() > 0).all()  # absolute differences, not products of uniforms
+    assert corr.infer_type(a="float16")[1] == [np.float16]
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda x: mx.nd.Correlation(x, x, kernel_size=7), "do not fit"),
+    (lambda x: mx.nd.Correlation(x, x, kernel_size=2), "must be odd"),
+    (lambda x: mx.nd.Correlation(x, x[:, :, :4], max_displacement=0), "of one shape"),
+    (lambda x: mx.nd.BilinearSampler(x, x), r"grid must be \(batch, 2"),
+    (lambda x: mx.nd.GridGenerator(x, transform_type="affine", target_shape=(2, 2)),
+     r"\(batch, 6\) matrices"),
+    (lambda x: mx.nd.GridGenerator(x, transform_type="perspective"), "affine' or 'warp"),
+    (lambda x: mx.nd.SpatialTransformer(x, x, target_shape=(2, 2), sampler_type="nearest"),
+     "sampler_type"),
+])
+def test_sampling_and_correlation_errors(device, call, match):
+    """Bad input names the operator, the shapes and dtypes, and the device."""
+    x = mx.nd.ones((1, 3, 6, 6), ctx=device)
+    with pytest.raises(MXCoreError, match=match) as info:
+        call(x)
+    assert "(1, 3, 6, 6) float32" in str(info.value) and repr(device) in str(info.value)
+
+
+def test_executor_outputs_are_writable(device):
+    """As in MXNet, a bound executor's outputs may be written to after forward (they
+    share memory with the result); backward still starts from the recorded graph."""
+    x = mx.sym.var("x")
+    y = mx.sym.exp(x) * 2
+    xv = mx.nd.array([[0.0, 1.0]], ctx=device)
+    gx = mx.nd.zeros((1, 2), ctx=device)
+    exe = y.bind(device, args={"x": xv}, args_grad={"x": gx})
+    out = exe.forward(is_train=True)[0]
+    out[0, 0] = 7.0
+    assert exe.outputs[0].asnumpy()[0, 0] == 7.0
+    exe.backward(mx.nd.ones((1, 2), ctx=device))
+    np.testing.assert_allclose(gx.asnumpy(), 2 * np.exp([[0.0, 1.0]]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kernel,stride", [(2, 2), (3, 2), (4, 3), (5, 4), (1, 1)])
+def test_pooling_same_convention(device, kernel, stride):
+    """'same': ceil(W / stride) outputs, window i = data[i*stride : i*stride + kernel]
+    cut at the right edge (MXNet's CPU kernel); the gradient reaches each maximum."""
+    x = np.random.RandomState(kernel).normal(size=(2, 3, 11)).astype(np.float32)
+    a = mx.nd.array(x, ctx=device)
+    a.attach_grad()
+    with mx.autograd.record():
+        out = mx.nd.Pooling(a, kernel=(kernel,), stride=(stride,), pool_type="max",
+                            pooling_convention="same", pad=(0, 0, 0))
+    out.backward()
+    n_out = -(-11 // stride)
+    want = np.stack([x[:, :, i * stride:i * stride + kernel].max(axis=2)
+                     for i in range(n_out)], axis=2)
+    np.testing.assert_array_equal(out.asnumpy(), want)
+    grad = np.zeros_like(x)
+    for i in range(n_out):
+        win = x[:, :, i * stride:i * stride + kernel]
+        for n, c in np.ndindex(2, 3):
+            grad[n, c, i * stride + win[n, c].argmax()] += 1
+    np.testing.assert_array_equal(a.grad.asnumpy(), grad)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"pad": (2,)}, "takes no pad"), ({"pool_type": "avg"}, "max pooling only")])
+def test_pooling_same_convention_errors(device, kwargs, match):
+    x = mx.nd.ones((1, 1, 10), ctx=device)
+    with pytest.raises(MXCoreError, match=match):
+        mx.nd.Pooling(x, kernel=(2,), stride=(2,), pooling_convention="same",
+                      **{"pool_type": "max", **kwargs})
+    with pytest.raises(MXCoreError, match="1-d"):
+        mx.nd.Pooling(mx.nd.ones((1, 1, 4, 4), ctx=device), kernel=(2, 2),
+                      pooling_convention="same")

@@ -405,3 +405,76 @@ def test_executor_write_gradients_without_a_path_are_zero(device):
         exe.backward([mx.nd.ones((2, 2), ctx=device)])
         np.testing.assert_array_equal(ga.asnumpy(), np.full((2, 2), 2.0))
         np.testing.assert_array_equal(gb.asnumpy(), np.zeros((2, 2)))
+
+
+def test_symbol_arithmetic_is_elementwise_as_in_mxnet():
+    """Two symbols combine with MXNet's same-shape ops (elemwise_add, _power...), named
+    as MXNet names them; shapes then infer both ways, and mismatches are refused."""
+    a, b = mx.sym.var("a"), mx.sym.var("b")
+    for expr, op, name in [(a + b, "elemwise_add", "_plus"), (a - b, "elemwise_sub", "_minus"),
+                           (a * b, "elemwise_mul", "_mul"), (a / b, "elemwise_div", "_div"),
+                           (a ** b, "_power", "_power"), (a % b, "_mod", "_mod"),
+                           (a > b, "_greater", "_greater"), (a + 1, "_plus_scalar",
+                                                              "_plusscalar"),
+                           (-a, "_mul_scalar", "_mulscalar")]:
+        node = json.loads(expr.tojson())["nodes"][-1]
+        assert node["op"] == op and node["name"].rstrip("0123456789") == name
+        args, outs, _ = expr.infer_shape(a=(2, 3))
+        assert outs == [(2, 3)] and all(s == (2, 3) for s in args)
+    assert mx.sym.broadcast_add(a, b).infer_shape(a=(2, 3), b=(1, 3))[1] == [(2, 3)]
+    with pytest.raises(MXCoreError, match="needs inputs of one shape"):
+        (a + b).infer_shape(a=(2, 3), b=(1, 3))
+
+
+def test_shapes_inferred_backwards():
+    """MXNet's inference runs both ways: the unknown dimensions of ones(shape=-1...),
+    of a reshape's input and of variables behind transpose are decided by what the graph
+    later does with them, and bind gives the arrays those shapes."""
+    o1 = mx.sym.ones(shape=(2, -1))
+    t = mx.sym.transpose(mx.sym.ones(shape=(3, -1)))
+    out = (o1 + t).bind(mx.cpu(), args={}).forward()[0]
+    np.testing.assert_array_equal(out.asnumpy(), np.full((2, 3), 2.0))
+    v = mx.sym.var("v")
+    net = mx.sym.elemwise_add(mx.sym.Reshape(v, shape=(0, -1)), mx.sym.ones(shape=(2, 75)))
+    assert net.infer_shape(v=(0, 3, 5, 5)) == ([(2, 3, 5, 5)], [(2, 75)], [])
+    x, w = mx.sym.var("x"), mx.sym.var("w")
+    both = mx.sym.transpose(w) + mx.sym.relu(x)
+    assert both.infer_shape(x=(4, 2))[0] == [(2, 4), (4, 2)]
+    # and the same graph refuses shapes that only a second pass shows to disagree
+    s3 = mx.sym.transpose(v) + (x + v)
+    with pytest.raises(MXCoreError, match="one shape"):
+        s3.simple_bind(mx.cpu(), x=(2, 3), grad_req="null")
+    with pytest.raises(MXCoreError, match="does not decide"):
+        mx.sym.ones(shape=(2, -1)).bind(mx.cpu(), args={})
+
+
+def test_reshape_target_shape_and_upsampling_weight():
+    net = mx.sym.load_json(mx.sym.Reshape(mx.sym.var("d"), target_shape=(2, 0)).tojson())
+    assert net.infer_shape(d=(2, 3, 5, 5))[1] == [(2, 75)]
+    assert mx.nd.Reshape(mx.nd.ones((2, 3, 4)), target_shape=(0, 0),
+                         keep_highest=True).shape == (2, 12)
+    up = mx.sym.UpSampling(mx.sym.var("data"), sample_type="bilinear", scale=3, num_filter=2,
+                           name="up")
+    assert up.list_arguments() == ["data", "up_weight"]
+    assert up.infer_shape(data=(1, 2, 4, 4)) == ([(1, 2, 4, 4), (2, 1, 5, 5)],
+                                                 [(1, 2, 12, 12)], [])
+
+
+def test_integer_arguments_get_gradients_through_cast():
+    """As in MXNet, an int32 argument's gradient through Cast is the head gradient in
+    int32 (truncated); an integer index's gradient stays 0."""
+    x = mx.sym.Variable("x", dtype=np.int32)
+    exe = mx.sym.Cast(x, dtype=np.float32).simple_bind(mx.cpu(), x=(2, 2))
+    exe.arg_arrays[0][:] = np.array([[1, 2], [3, 4]])
+    exe.forward(is_train=True)
+    exe.backward(mx.nd.array([[1.7, -2.5], [0.2, 9.9]]))
+    assert exe.grad_arrays[0].dtype == np.int32
+    np.testing.assert_array_equal(exe.grad_arrays[0].asnumpy(), [[1, -2], [0, 9]])
+    data, idx = mx.sym.var("data"), mx.sym.Variable("idx", dtype=np.int32)
+    exe = mx.sym.take(data, idx).simple_bind(mx.cpu(), data=(4, 2), idx=(3,))
+    exe.grad_dict["idx"][:] = 5
+    exe.arg_dict["idx"][:] = np.array([0, 2, 2])
+    exe.forward(is_train=True)
+    exe.backward(mx.nd.ones((3, 2)))
+    np.testing.assert_array_equal(exe.grad_dict["idx"].asnumpy(), [0, 0, 0])
+    np.testing.assert_array_equal(exe.grad_dict["data"].asnumpy()[:, 0], [1, 0, 2, 0])

@@ -109,9 +109,11 @@ LAYERS = {
     "reshape_codes": (lambda: S.reshape(S.Reshape(_var(), shape=(0, -3, -2)),
                                         shape=(-4, 1, 2, -2)), X3),
     "flatten_transpose": (lambda: S.transpose(S.Flatten(_var()), axes=(1, 0)), X4),
-    "concat_split": (lambda: S.Concat(*S.split(_var(), num_outputs=3, axis=1), dim=1) +
-                     S.SliceChannel(_var(), num_outputs=3, axis=1, squeeze_axis=True)[1]
-                     .expand_dims(axis=1), X4),
+    # symbols combine elementwise (same shapes) as in MXNet: broadcasting is asked for
+    "concat_split": (lambda: S.broadcast_add(
+        S.Concat(*S.split(_var(), num_outputs=3, axis=1), dim=1),
+        S.SliceChannel(_var(), num_outputs=3, axis=1, squeeze_axis=True)[1]
+        .expand_dims(axis=1)), X4),
     "arithmetic": (lambda: S.broadcast_add(_var(), _var("b")) * _var() -
                    S.broadcast_div(_var(), S.abs(_var("b")) + 1.0) +
                    S.broadcast_maximum(_var(), _var("b")) + S.broadcast_power(
@@ -124,16 +126,17 @@ LAYERS = {
               S.negative(_var()) + S.square(_var()) + S.floor(_var()) + S.sin(_var()) +
               S.erf(_var()) + S.round(_var() * 3.0), X3),
     "dropout_clip": (lambda: S.clip(S.Dropout(_var(), p=0.5), a_min=-0.3, a_max=0.4), X3),
-    "reductions": (lambda: S.sum(_var(), axis=1, keepdims=True) +
-                   S.mean(_var(), axis=(1, 2), keepdims=True) +
-                   S.max(_var(), axis=2, keepdims=True) + S.min(_var(), axis=(1, 2),
-                                                               keepdims=True), X3),
+    "reductions": (lambda: S.broadcast_add(
+        S.broadcast_add(S.sum(_var(), axis=1, keepdims=True),
+                        S.mean(_var(), axis=(1, 2), keepdims=True)),
+        S.broadcast_add(S.max(_var(), axis=2, keepdims=True),
+                        S.min(_var(), axis=(1, 2), keepdims=True))), X3),
     "reduce_all_exclude": (lambda: S.sum(_var()) + S.sum(S.mean(_var(), axis=1, exclude=True)),
                            X3),
-    "dot_batch_dot": (lambda: S.dot(_var(), _var("w"), transpose_b=True) +
-                      S.sum(S.batch_dot(S.reshape(_var(), shape=(2, 2, 2)),
-                                        S.reshape(_var(), shape=(2, 2, 2)),
-                                        transpose_a=True)), {"data": (2, 4), "w": (3, 4)}),
+    "dot_batch_dot": (lambda: S.broadcast_add(
+        S.dot(_var(), _var("w"), transpose_b=True),
+        S.sum(S.batch_dot(S.reshape(_var(), shape=(2, 2, 2)), S.reshape(_var(), shape=(2, 2, 2)),
+                          transpose_a=True))), {"data": (2, 4), "w": (3, 4)}),
     "dot_nd": (lambda: S.dot(_var(), _var("w")), {"data": (2, 3, 4), "w": (4, 5)}),
     "layernorm": (lambda: S.LayerNorm(_var(), name="ln"), X3),
     "layernorm_axis1": (lambda: S.LayerNorm(_var(), axis=1, name="ln"), X3),

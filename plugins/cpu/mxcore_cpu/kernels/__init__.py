@@ -14,9 +14,11 @@ from mxcore_cpu.kernels import loss_output
 from mxcore_cpu.kernels import ctc
 from mxcore_cpu.kernels import fused
 from mxcore_cpu.kernels import roi
+from mxcore_cpu.kernels import correlation, im2col, sampling
 
 FAMILIES = (elemwise, reduce, linalg, shape, indexing, ordering, nn, conv, norm, embedding,
-            rnn, creation, random, optimizer, loss_output, ctc, fused, roi)
+            rnn, creation, random, optimizer, loss_output, ctc, fused, roi,
+            sampling, correlation, im2col)
 
 
 def build(device: str, xp=np, special=scipy.special, priority: int = 0) -> List[hal.Kernel]:
