@@ -535,7 +535,8 @@ class HybridBlock(Block):
                 # parameters are created by the first imperative call (deferred shapes)
                 return super().__call__(*args)
             plan = self._plans[key] = self._trace_plan(args, leaves, structure, ctx)
-        self._last_plan = plan
+        if self._last_plan is not plan:  # (Block.__setattr__ costs microseconds per call)
+            self._last_plan = plan
         if self._forward_pre_hooks:
             for hook in list(self._forward_pre_hooks.values()):
                 hook(self, args)

@@ -26,9 +26,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mxcore import autograd, dispatch, engine
 from mxcore.base import MXCoreError
+from mxcore.dispatch import wrap
 from mxcore.graph import passes as _passes
 from mxcore.graph.program import Program, Step
+from mxcore.graph.trace import unflatten
 
 
 class GraphDivergence(MXCoreError):
@@ -82,7 +85,6 @@ class Compiled:
 
     def run(self, vals: List[Any], seeds: Optional[Dict[int, int]] = None) -> None:
         """Run the steps on ``vals`` (slot -> device array), in place."""
-        from mxcore import dispatch, engine
         push = engine.current().push  # the engine of the moment (profiler, threaded...)
         gen = None
         for fn, ins, attrs, outs, rng, reseed, mutates, free, st in self.calls:
@@ -140,7 +142,8 @@ class Plan:
         self.variables = list(variables)   # ("input", k) or ("param", Parameter)
         self.ctx = ctx
         self.backend = None
-        debug = _debug()
+        # MXCORE_GRAPH_DEBUG is read when the plan is built (once per traced signature)
+        self._debugging = debug = _debug()
         self._fwd = Compiled(forward, ctx, static_alloc, free=not debug)
         self._bwd = Compiled(backward, ctx, static_alloc) if backward is not None else None
         self._consts: Optional[List[Tuple[int, Any]]] = None
@@ -152,6 +155,11 @@ class Plan:
         self._copy = [s is not None and (s in sources or outs.index(s) != k)
                       for k, s in enumerate(outs)]
         self._op = self._tape_op() if backward is not None else None
+        # tape inputs in variable order: ("input", k) -> inputs[k], ("param", p) ->
+        # the k-th of the forward's parameters
+        position = {id(p): k for k, (_, p) in enumerate(forward.params)}
+        self._tape_map = [(kind == "input", k if kind == "input" else position[id(k)])
+                          for kind, k in self.variables]
         # device-graph replay (static_alloc and static_shape, calls without a tape):
         # None = not tried yet, False = not possible here, else a _Captured
         self._graph: Any = None if static_alloc and static_shape and not any(
@@ -217,9 +225,6 @@ class Plan:
 
     def run(self, inputs: Sequence[Any], ctx):
         """Outputs of the block for NDArray ``inputs`` (the non-None ones, in order)."""
-        from mxcore import autograd
-        from mxcore.dispatch import wrap
-        from mxcore.graph.trace import unflatten
         fwd = self.forward
         vals: List[Any] = [None] * fwd.nslots
         for slot, x in zip(fwd.inputs, inputs):
@@ -227,16 +232,19 @@ class Plan:
         params = [p.data(ctx) for _, p in fwd.params]
         for (slot, _), p in zip(fwd.params, params):
             vals[slot] = p._data
-        for slot, arr in self._constants(fwd, "_consts"):
+        consts = self._consts
+        if consts is None:
+            consts = self._constants(fwd, "_consts")
+        for slot, arr in consts:
             vals[slot] = arr
         recording = self._op is not None and autograd.STATE.recording
-        if self._graph is not False and not recording and not _debug():
+        if self._graph is not False and not recording and not self._debugging:
             datas = self._replay(inputs, params)
             if datas is not None:
                 return unflatten([None if d is None else wrap(d, ctx) for d in datas],
                                  self.out_structure)
         seeds: Dict[int, int] = {}
-        if _debug():
+        if self._debugging:
             self._check(inputs, params, vals, seeds)
         else:
             self._fwd.run(vals, seeds)
@@ -249,7 +257,7 @@ class Plan:
             if self._copy[k]:
                 data = data.copy()
             outs.append(wrap(data, ctx))
-        if self._op is not None and autograd.STATE.recording:
+        if recording:
             self._record(inputs, params, outs, vals, seeds)
         return unflatten(outs, self.out_structure)
 
@@ -292,11 +300,11 @@ class Plan:
 
     # autograd ---------------------------------------------------------------------------
     def _record(self, inputs, params, outs, vals, seeds) -> None:
-        from mxcore import autograd
-        by_param = {id(p): arr for (_, p), arr in zip(self.forward.params, params)}
-        tape_inputs = [inputs[k] if kind == "input" else by_param[id(k)]
-                       for kind, k in self.variables]
-        if not any(x._ag is not None for x in tape_inputs):
+        tape_inputs = [inputs[k] if is_input else params[k] for is_input, k in self._tape_map]
+        for x in tape_inputs:
+            if x._ag is not None:
+                break
+        else:
             return
         live = [o for o in outs if o is not None]
         autograd.record_op(self._op, tape_inputs, live,
@@ -315,9 +323,6 @@ class Plan:
         return op
 
     def _gradients(self, attrs, grads):
-        from mxcore import autograd
-        from mxcore.device import device_type
-        from mxcore.dispatch import wrap
         if autograd.STATE.recording:
             raise MXCoreError(
                 f"hybridized block {self.name!r}: higher-order gradients (create_graph=True) "
@@ -330,9 +335,13 @@ class Plan:
             if slot is None:
                 continue
             if g is None:
+                from mxcore.device import device_type
                 g = wrap(device_type(self.ctx).xp.zeros(out.shape, out._data.dtype), self.ctx)
             vals[slot] = g._data
-        for slot, arr in self._constants(bwd, "_bwd_consts"):
+        consts = self._bwd_consts
+        if consts is None:
+            consts = self._constants(bwd, "_bwd_consts")
+        for slot, arr in consts:
             vals[slot] = arr
         self._bwd.run(vals, attrs["seeds"])
         return [None if s is None or vals[s] is None else wrap(vals[s], self.ctx)

@@ -198,6 +198,8 @@ def flatten(obj) -> Tuple[List[Any], Any]:
 
 
 def unflatten(leaves: List[Any], structure):
+    if structure is None:  # one array (the usual block output)
+        return leaves[0]
     it = iter(leaves)
 
     def build(s):

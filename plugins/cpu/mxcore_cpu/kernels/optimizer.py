@@ -479,9 +479,15 @@ def kernels(xp, special):
     def blas_ready(flags, written):
         return flags.c_contiguous and flags.aligned and (flags.writeable or not written)
 
-    def with_blas(generic, blas_body):
+    def with_blas(generic, blas_body, small=None):
+        """``generic`` with a BLAS path for large arrays and, for arrays below
+        BLAS_MIN without clipping, ``small``: the same ufuncs on whole arrays, without
+        the block machinery (whose per-call set-up dominates a bias's update)."""
         def kernel(w, g, *states, **attrs):
             n = w.size
+            if n < BLAS_MIN and small is not None and attrs["clip_gradient"] < 0:
+                small(w, g, *states, **attrs)
+                return w
             if n >= BLAS_MIN and attrs["clip_gradient"] < 0 and block:
                 if not level1:
                     lib = numpy_openblas()
@@ -509,8 +515,26 @@ def kernels(xp, special):
             axpy(n, -lr * wd, w, mom)
         axpy(n, 1.0, mom, w)
 
-    sgd_kernel = with_blas(fused(sgd, 1), sgd_blas)
-    sgd_mom_kernel = with_blas(fused(sgd_mom, 1), sgd_mom_blas)
+    def sgd_small(w, g, lr, wd, rescale_grad, clip_gradient):
+        # sgd's body without clipping, operation for operation (same rounding)
+        T = w.dtype.type
+        s = xp.multiply(g, T(lr * rescale_grad))
+        if wd:
+            xp.multiply(w, T(1.0 - lr * wd), out=w)
+        xp.subtract(w, s, out=w)
+
+    def sgd_mom_small(w, g, mom, lr, momentum, wd, rescale_grad, clip_gradient):
+        T = w.dtype.type
+        s = xp.multiply(g, T(lr * rescale_grad))
+        xp.multiply(mom, T(momentum), out=mom)
+        xp.subtract(mom, s, out=mom)
+        if wd:
+            xp.multiply(w, T(lr * wd), out=s)
+            xp.subtract(mom, s, out=mom)
+        xp.add(w, mom, out=w)
+
+    sgd_kernel = with_blas(fused(sgd, 1), sgd_blas, sgd_small)
+    sgd_mom_kernel = with_blas(fused(sgd_mom, 1), sgd_mom_blas, sgd_mom_small)
 
     def multi(single, per, lists=("lrs", "wds")):
         """Apply ``single`` to each (weight, grad, states...) group in turn; the
