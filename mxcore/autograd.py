@@ -9,7 +9,8 @@ while recording, so gradients can be differentiated again.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Union
+from types import MappingProxyType
+from typing import Any, List, Mapping, Optional, Sequence, Union
 
 from mxcore.base import MXCoreError
 from mxcore.op import GradContext
@@ -38,6 +39,10 @@ class Leaf:
         self.grad = grad
         self.req = req
         self.fresh = False  # set by backward, cleared by the Trainer (stale-gradient check)
+
+
+#: the attributes of a node whose graph backward freed
+_FREED: Mapping[str, Any] = MappingProxyType({})
 
 
 class Node:
@@ -273,6 +278,7 @@ def _backward(heads, head_grads, variables, retain_graph: bool, create_graph: bo
     if not retain_graph:  # free saved arrays now (also breaks output<->node cycles)
         for node in order:
             node.inputs = node.outputs = None
+            node.attrs = _FREED  # what a rule kept there (a plan's saved activations) too
     if variables is not None:
         out = []
         for v in variables:

@@ -309,7 +309,10 @@ class Plan:
         live = [o for o in outs if o is not None]
         autograd.record_op(self._op, tape_inputs, live,
                            {"saved": [vals[s] for s in self.saved], "seeds": seeds,
-                            "outs": live})
+                            # the outputs' shapes and dtypes, not the outputs: they point
+                            # back at the tape node, and a cycle through ndarrays keeps
+                            # the saved activations of every step until a full collection
+                            "outs": [(o.shape, o._data.dtype) for o in live]})
 
     def _tape_op(self):
         from mxcore.op import Op
@@ -331,12 +334,12 @@ class Plan:
         vals: List[Any] = [None] * bwd.nslots
         for slot, v in zip(self.saved, attrs["saved"]):
             vals[slot] = v
-        for slot, g, out in zip(self.head_slots, grads, attrs["outs"]):
+        for slot, g, (shape, dtype) in zip(self.head_slots, grads, attrs["outs"]):
             if slot is None:
                 continue
             if g is None:
                 from mxcore.device import device_type
-                g = wrap(device_type(self.ctx).xp.zeros(out.shape, out._data.dtype), self.ctx)
+                g = wrap(device_type(self.ctx).xp.zeros(shape, dtype), self.ctx)
             vals[slot] = g._data
         consts = self._bwd_consts
         if consts is None:
