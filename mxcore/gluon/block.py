@@ -580,11 +580,14 @@ class HybridBlock(Block):
             grad = _trace.trace_backward(trace, [m for m in meta if m is not None],
                                          out_leaves)
         from mxcore.graph.plan import Plan
-        return Plan.build(trace, slots, out_structure, ctx,
+        plan = Plan.build(trace, slots, out_structure, ctx,
                           training=_autograd.STATE.training,
                           static_alloc=bool(self._flags.get("static_alloc")),
                           static_shape=bool(self._flags.get("static_shape")),
                           backend=self._flags.get("backend"), **grad)
+        if "inline_limit" in self._flags:
+            plan.inline_limit = int(self._flags["inline_limit"])
+        return plan
 
     def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True,
                format: str = "safetensors"):

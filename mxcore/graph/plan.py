@@ -142,6 +142,7 @@ class Plan:
         self.variables = list(variables)   # ("input", k) or ("param", Parameter)
         self.ctx = ctx
         self.backend = None
+        self.static_alloc = static_alloc
         # MXCORE_GRAPH_DEBUG is read when the plan is built (once per traced signature)
         self._debugging = debug = _debug()
         self._fwd = Compiled(forward, ctx, static_alloc, free=not debug)
@@ -165,6 +166,12 @@ class Plan:
         self._graph: Any = None if static_alloc and static_shape and not any(
             "seed" in st.op.volatile_attrs for st in forward.steps) else False
         self._uncaptured_calls = 0
+
+    #: MXNet's inline_limit: ``autograd.get_symbol`` shows a call of a plan with at most
+    #: this many (unoptimised) steps, traced without static_alloc, as its ops rather than
+    #: one _CachedOp node (the block sets it from ``hybridize(inline_limit=)``)
+    inline_limit = 2
+    static_alloc = False
 
     def __len__(self) -> int:
         return len(self.forward.steps)
@@ -312,7 +319,9 @@ class Plan:
                             # the outputs' shapes and dtypes, not the outputs: they point
                             # back at the tape node, and a cycle through ndarrays keeps
                             # the saved activations of every step until a full collection
-                            "outs": [(o.shape, o._data.dtype) for o in live]})
+                            "outs": [(o.shape, o._data.dtype) for o in live],
+                            # for autograd.get_symbol: the call's arrays and the plan
+                            "inputs": inputs, "params": params, "plan": self})
 
     def _tape_op(self):
         from mxcore.op import Op

@@ -82,10 +82,41 @@ def get_symbol(x):
             a = arr._ag
             srcs.append(made[id(a[0])][a[1]] if _recorded(a) else inputs.of(arr))
         try:
-            made[id(tape_node)] = from_core.convert(
-                builder, tape_node.op.name, tape_node.attrs, srcs,
-                [tuple(arr.shape) for arr in tape_node.inputs], tape_node.nout)
+            if "plan" in tape_node.attrs:
+                made[id(tape_node)] = _hybridized(builder, tape_node, srcs, inputs)
+            else:
+                made[id(tape_node)] = from_core.convert(
+                    builder, tape_node.op.name, tape_node.attrs, srcs,
+                    [tuple(arr.shape) for arr in tape_node.inputs], tape_node.nout)
         except from_core.NoMXNetEquivalentError as exc:
             raise from_core.NoMXNetEquivalentError(f"get_symbol: {exc}") from None
     node, index = ag
     return Symbol([made[id(node)][index]])
+
+
+def _hybridized(builder, tape_node, srcs: List[Output], inputs: _Inputs) -> List[Output]:
+    """A hybridized block's call: MXNet's _CachedOp node over the block's inputs and
+    parameters, or, when the block would be inlined (at most ``inline_limit`` ops and no
+    static_alloc, as MXNet decides), the ops of its traced forward."""
+    attrs = tape_node.attrs
+    plan = attrs["plan"]
+    raw = plan.raw_forward
+    tracked = {("input", k) if kind == "input" else ("param", id(k)): src
+               for (kind, k), src in zip(plan.variables, srcs)}
+    slot: Dict[int, Output] = {}
+    for k, (s, arr) in enumerate(zip(raw.inputs, attrs["inputs"])):
+        slot[s] = tracked.get(("input", k)) or inputs.of(arr)
+    for (s, p), arr in zip(raw.params, attrs["params"]):
+        slot[s] = tracked.get(("param", id(p))) or inputs.of(arr)
+    live = [s for s in raw.outputs[:plan.n_outputs] if s is not None]
+    if not plan.static_alloc and len(raw.steps) <= plan.inline_limit and \
+            not raw.constants:
+        for st in raw.steps:
+            outs = from_core.convert(builder, st.op.name, st.attrs,
+                                     [slot[s] for s in st.ins],
+                                     [tuple(raw.shapes[s]) for s in st.ins], len(st.outs))
+            slot.update(zip(st.outs, outs))
+        if all(s in slot for s in live):
+            return [slot[s] for s in live]
+    sources = [slot[s] for s in raw.inputs] + [slot[s] for s, _ in raw.params]
+    return from_core.convert(builder, tape_node.op.name, {}, sources, [], tape_node.nout)

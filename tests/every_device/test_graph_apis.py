@@ -250,3 +250,33 @@ def test_a_hybridized_call_is_one_cached_op_node():
     node = outs[0][0]
     assert (node.op, node.name, node.nout, len(outs)) == ("_CachedOp", "node_0", 2, 2)
     assert [src for src, _ in node.inputs] == [x[0], w[0]]
+
+
+def test_get_symbol_inlines_small_hybridized_blocks(device):
+    """As MXNet's CachedOp: a hybridized call with at most ``inline_limit`` ops (default
+    2) and no static_alloc shows in ``autograd.get_symbol`` as its ops, otherwise as one
+    _CachedOp node over the block's inputs and parameters."""
+    net = mx.gluon.nn.HybridSequential()
+    for _ in range(3):
+        net.add(mx.gluon.nn.Dense(4))
+    net.initialize(ctx=device)
+    x = mx.nd.zeros((1, 4), ctx=device)
+
+    def ops(**flags):
+        net.hybridize(**flags)
+        with mx.autograd.record():
+            y = net(x)
+        nodes = json.loads(mx.autograd.get_symbol(y).tojson())["nodes"]
+        y.backward()
+        return [n["op"] for n in nodes if n["op"] != "null"], len(nodes)
+    assert ops(inline_limit=3) == (["FullyConnected"] * 3, 10)  # data, 6 params, 3 ops
+    assert ops(inline_limit=0) == (["_CachedOp"], 8)
+    assert ops() == (["_CachedOp"], 8)                           # 3 ops > the default 2
+    assert ops(inline_limit=3, static_alloc=True) == (["_CachedOp"], 8)
+    small = mx.gluon.nn.Dense(4)
+    small.initialize(ctx=device)
+    small.hybridize()
+    with mx.autograd.record():
+        y = small(x)
+    assert mx.autograd.get_symbol(y).get_internals().list_outputs()[-1].endswith("_output")
+    assert "FullyConnected" in mx.autograd.get_symbol(y).tojson()
