@@ -75,7 +75,7 @@ from mxcore.ops.shape import (Concat, Crop, Flatten, Pad, Reshape, SliceChannel,
                               stack, swapaxes, tile, transpose)
 from mxcore import random  # noqa: E402  (mx.nd.random is mx.random)
 from mxcore.serialization import load, load_frombuffer, save  # noqa: E402
-from mxcore.ndarray import _internal, contrib, sparse  # noqa: E402,F401
+from mxcore.ndarray import _internal, contrib, image, sparse  # noqa: E402,F401
 from mxcore.graph.cached_op import CachedOp  # noqa: E402,F401
 
 

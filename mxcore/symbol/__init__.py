@@ -1,7 +1,7 @@
 """``mx.sym`` / ``mx.symbol``: every op of ``mx.nd`` by the same name, on symbols."""
 from mxcore.symbol.symbol import (Group, Symbol, Variable, full, fromjson, load, load_json,  # noqa: F401
                                   maximum, minimum, ones, pow, power, var, zeros)
-from mxcore.symbol import contrib, linalg, random  # noqa: E402,F401
+from mxcore.symbol import contrib, image, linalg, random  # noqa: E402,F401
 
 
 def __getattr__(name: str):
