@@ -102,20 +102,21 @@ def _forward(order: List[Node], out_shape, out_dtype) -> None:
         for k, (src, i) in enumerate(node.inputs):  # untyped variables follow the data
             if in_dtypes[k] is None and src.is_variable and first is not None:
                 in_dtypes[k] = out_dtype[(id(src), i)] = first
-        if not node.inputs and partial_shape_attr(node) is not None:
+        partial = partial_shape_attr(node) if not node.inputs else None
+        if partial is not None:
             # ones(shape=(2, -1)): known once the graph's other shapes decide it
-            _set(node, 0, partial_shape_attr(node), out_shape)
+            _set(node, 0, partial, out_shape)
             out_dtype[(id(node), 0)] = _dtype_name(node.attrs.get("dtype") or "float32")
             continue
         if node.op in opinfo.SAME_SHAPE:
             # inputs of one shape (no broadcasting) decide the output whatever the
             # unknown ones are
             merged = _merge_all(node, in_shapes)
-        if node.op in opinfo.SAME_SHAPE and any(s is None or is_partial(s) for s in in_shapes):
-            for i in range(node.nout):
-                _set(node, i, merged, out_shape)
-                out_dtype[(id(node), i)] = first
-            continue
+            if any(s is None or is_partial(s) for s in in_shapes):
+                for i in range(node.nout):
+                    _set(node, i, merged, out_shape)
+                    out_dtype[(id(node), i)] = first
+                continue
         if any(s is None for s in in_shapes):
             dt = _dtype_name(node.attrs["dtype"]) if node.op in opinfo.DTYPE_ATTR and \
                 node.attrs.get("dtype") is not None else first
@@ -219,17 +220,26 @@ def _reshape_back(node: Node, out: Shape, ins) -> List[Optional[Shape]]:
 
 #: op -> (node, its output shape, its inputs' shapes) -> its inputs' shapes (None: not
 #: decided by the output)
+def _same(node: Node, out: Shape, ins) -> List[Optional[Shape]]:
+    """Every input has the output's shape (same-shape and shape-keeping ops)."""
+    return [out] * len(node.inputs)
+
+
+#: ops whose output has their one input's shape: a parameter reached through them
+#: (``Convolution(weight=cast(w))``) still takes its shape from the op-info table
+_SHAPE_KEEPING = opinfo.DTYPE_ATTR | {"_copy", "identity", "copy", "BlockGrad",
+                                      "stop_gradient"}
+
 BACKWARD = {"transpose": _transpose_back, "Reshape": _reshape_back, "reshape": _reshape_back,
-            **{op: (lambda node, out, ins: [out] * len(node.inputs))
-               for op in opinfo.SAME_SHAPE}}
+            **{op: _same for op in opinfo.SAME_SHAPE | _SHAPE_KEEPING | {
+                "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "square", "abs",
+                "negative", "Activation"}}}
 
 
 def _backward(order: List[Node], out_shape) -> None:
     """Inputs' shapes from outputs', for the ops in ``BACKWARD``, users before inputs."""
     for node in reversed(order):
         rule = BACKWARD.get(node.op) if not node.is_variable else None
-        if rule is None and not node.is_variable and node.op in _SHAPE_KEEPING_BACK:
-            rule = _keep
         out = out_shape.get((id(node), 0))
         if rule is None or out is None or is_partial(out):
             continue
@@ -238,13 +248,8 @@ def _backward(order: List[Node], out_shape) -> None:
             key = (id(src), i)
             have = out_shape.get(key)
             if shape is not None and (have is None or is_partial(have)):
-                if src.is_variable or not src.inputs or src.op in BACKWARD or \
-                        src.op in _SHAPE_KEEPING_BACK:
+                if src.is_variable or not src.inputs or src.op in BACKWARD:
                     out_shape[key] = merge(have, shape)
-
-
-def _keep(node: Node, out: Shape, ins) -> List[Optional[Shape]]:
-    return [out]
 
 
 def _run_meta(node: Node, in_shapes, in_dtypes) -> List[Any]:
@@ -287,13 +292,6 @@ def _fill_params(node: Node, out_shape, out_dtype) -> None:
                 out_shape[entry] = tuple(int(s) for s in derived[name])
 
 
-#: ops whose output has their one input's shape: a parameter reached through them
-#: (``Convolution(weight=cast(w))``) still takes its shape from the op-info table
-_SHAPE_KEEPING = opinfo.DTYPE_ATTR | {"_copy", "identity", "copy", "BlockGrad",
-                                      "stop_gradient"}
-#: the same, plus the common one-input elementwise ops, for backward inference
-_SHAPE_KEEPING_BACK = _SHAPE_KEEPING | {"relu", "sigmoid", "tanh", "exp", "log", "sqrt",
-                                        "square", "abs", "negative", "Activation"}
 
 
 def _unknown_chain(src: Node, i: int, out_shape) -> Optional[List[Tuple[int, int]]]:

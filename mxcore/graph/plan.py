@@ -171,7 +171,6 @@ class Plan:
     #: this many (unoptimised) steps, traced without static_alloc, as its ops rather than
     #: one _CachedOp node (the block sets it from ``hybridize(inline_limit=)``)
     inline_limit = 2
-    static_alloc = False
 
     def __len__(self) -> int:
         return len(self.forward.steps)

@@ -19,6 +19,7 @@ from mxcore.array import NDArray
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke
 from mxcore.op import Op
+from mxcore.ops.backward import fused_backward
 
 _ATTRS = {"kernel_size": 1, "max_displacement": 1, "stride1": 1, "stride2": 1,
           "pad_size": 0, "is_multiply": True}
@@ -61,24 +62,7 @@ def _correlation_infer(s, d, a):
     return [(a1[0],) + geometry(a1, a)], [d[0]]
 
 
-@CORRELATION_BACKWARD.def_infer
-def _correlation_backward_infer(s, d, a):
-    (out,), _ = _correlation_infer(s[1:], d[1:], a)
-    if tuple(s[0]) != out:
-        raise MXCoreError(f"out_grad shape {tuple(s[0])} differs from the output's {out}")
-    return [tuple(s[1]), tuple(s[2])], [d[1], d[2]]
-
-
-@CORRELATION.def_grad
-def _correlation_grad(c, g):
-    g1, g2 = invoke(CORRELATION_BACKWARD, (g,) + tuple(c.inputs), c.attrs)
-    return g1, g2
-
-
-@CORRELATION_BACKWARD.def_grad
-def _correlation_backward_grad(c, *g):
-    raise MXCoreError("correlation_backward has no gradient rule: Correlation is "
-                      "differentiable once")
+fused_backward(CORRELATION, CORRELATION_BACKWARD, _correlation_infer)
 
 
 def Correlation(data1: NDArray, data2: NDArray, kernel_size: int = 1,  # noqa: N802

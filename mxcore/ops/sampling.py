@@ -21,6 +21,7 @@ from mxcore.array import NDArray
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke
 from mxcore.op import Op
+from mxcore.ops.backward import fused_backward
 
 BILINEAR_SAMPLER = Op("bilinear_sampler", 2, aliases=("BilinearSampler",),
                       doc="data (N, C, H, W) read at grid (N, 2, Ho, Wo) points in [-1, 1], "
@@ -44,24 +45,7 @@ def _sampler_infer(s, d, a):
     return [data[:2] + grid[2:]], [d[0]]
 
 
-@BILINEAR_SAMPLER_BACKWARD.def_infer
-def _sampler_backward_infer(s, d, a):
-    (out,), _ = _sampler_infer(s[1:], d[1:], a)
-    if tuple(s[0]) != out:
-        raise MXCoreError(f"out_grad shape {tuple(s[0])} differs from the output's {out}")
-    return [tuple(s[1]), tuple(s[2])], [d[1], d[2]]
-
-
-@BILINEAR_SAMPLER.def_grad
-def _sampler_grad(c, g):
-    gdata, ggrid = invoke(BILINEAR_SAMPLER_BACKWARD, (g,) + tuple(c.inputs), c.attrs)
-    return gdata, ggrid
-
-
-@BILINEAR_SAMPLER_BACKWARD.def_grad
-def _sampler_backward_grad(c, *g):
-    raise MXCoreError("bilinear_sampler_backward has no gradient rule: BilinearSampler is "
-                      "differentiable once")
+fused_backward(BILINEAR_SAMPLER, BILINEAR_SAMPLER_BACKWARD, _sampler_infer)
 
 
 def _fail(op: str, exc: Exception, *arrays: NDArray):

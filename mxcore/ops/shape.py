@@ -539,7 +539,7 @@ def Reshape(data: NDArray, shape=None, reverse: bool = False, target_shape=None,
     """MXNet's Reshape: :func:`reshape` by ``shape``, or by the deprecated
     ``target_shape``, whose one 0 is inferred (``keep_highest``: the first dimension is
     kept)."""
-    if shape is not None and tuple(np.atleast_1d(shape)) != ():
+    if shape is not None and (isinstance(shape, (int, np.integer)) or len(shape)):
         return reshape(data, shape, reverse)
     if target_shape is None or not tuple(target_shape):
         _fail("Reshape", "needs shape (or the deprecated target_shape)", data)

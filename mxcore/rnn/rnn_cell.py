@@ -135,19 +135,22 @@ def _merge(outputs: List[sym.Symbol], layout: str, merge_outputs: Optional[bool]
     return sym.stack(*outputs, axis=layout.find("T"))
 
 
-class RNNCell(BaseRNNCell):
-    """out = activation(W_i x + b_i + W_h h + b_h)."""
+class _ProjectedCell(BaseRNNCell):
+    """A cell whose step starts from the projections W_i x + b_i and W_h h + b_h
+    (parameters i2h_weight, i2h_bias, h2h_weight, h2h_bias) and keeps ``_n_states``
+    states of (batch, num_hidden)."""
 
-    def __init__(self, num_hidden: int, activation: str = "tanh", prefix: str = "rnn_",
-                 params: Optional[RNNParams] = None):
+    _n_states = 1
+
+    def __init__(self, num_hidden: int, prefix: str, params: Optional[RNNParams]):
         super().__init__(prefix, params)
-        self._num_hidden, self._activation = num_hidden, activation
+        self._num_hidden = num_hidden
         self._iW, self._iB = self.params.get("i2h_weight"), self.params.get("i2h_bias")
         self._hW, self._hB = self.params.get("h2h_weight"), self.params.get("h2h_bias")
 
     @property
     def state_info(self):
-        return [{"shape": (0, self._num_hidden), "__layout__": "NC"}]
+        return [{"shape": (0, self._num_hidden), "__layout__": "NC"}] * self._n_states
 
     def _projections(self, inputs, state, n: int):
         self._counter += 1
@@ -158,29 +161,30 @@ class RNNCell(BaseRNNCell):
                                  name=name + "h2h")
         return i2h, h2h, name
 
+
+class RNNCell(_ProjectedCell):
+    """out = activation(W_i x + b_i + W_h h + b_h)."""
+
+    def __init__(self, num_hidden: int, activation: str = "tanh", prefix: str = "rnn_",
+                 params: Optional[RNNParams] = None):
+        super().__init__(num_hidden, prefix, params)
+        self._activation = activation
+
     def __call__(self, inputs, states):
         i2h, h2h, name = self._projections(inputs, states[0], self._num_hidden)
         out = sym.Activation(i2h + h2h, act_type=self._activation, name=name + "out")
         return out, [out]
 
 
-class LSTMCell(BaseRNNCell):
+class LSTMCell(_ProjectedCell):
     """The LSTM step with gates in MXNet's (and the fused RNN's) order i, f, c, o."""
 
     _gates = ("_i", "_f", "_c", "_o")
+    _n_states = 2
 
     def __init__(self, num_hidden: int, prefix: str = "lstm_",
                  params: Optional[RNNParams] = None, forget_bias: float = 1.0):
-        super().__init__(prefix, params)
-        self._num_hidden = num_hidden
-        self._iW, self._iB = self.params.get("i2h_weight"), self.params.get("i2h_bias")
-        self._hW, self._hB = self.params.get("h2h_weight"), self.params.get("h2h_bias")
-
-    @property
-    def state_info(self):
-        return [{"shape": (0, self._num_hidden), "__layout__": "NC"}] * 2
-
-    _projections = RNNCell._projections
+        super().__init__(num_hidden, prefix, params)
 
     def __call__(self, inputs, states):
         i2h, h2h, name = self._projections(inputs, states[0], 4 * self._num_hidden)
@@ -194,7 +198,7 @@ class LSTMCell(BaseRNNCell):
         return next_h, [next_h, next_c]
 
 
-class GRUCell(BaseRNNCell):
+class GRUCell(_ProjectedCell):
     """The GRU step as the fused RNN computes it (cuDNN's): gates r, z and the
     candidate tanh(W_i x + b_i + r * (W_h h + b_h))."""
 
@@ -202,16 +206,7 @@ class GRUCell(BaseRNNCell):
 
     def __init__(self, num_hidden: int, prefix: str = "gru_",
                  params: Optional[RNNParams] = None):
-        super().__init__(prefix, params)
-        self._num_hidden = num_hidden
-        self._iW, self._iB = self.params.get("i2h_weight"), self.params.get("i2h_bias")
-        self._hW, self._hB = self.params.get("h2h_weight"), self.params.get("h2h_bias")
-
-    @property
-    def state_info(self):
-        return [{"shape": (0, self._num_hidden), "__layout__": "NC"}]
-
-    _projections = RNNCell._projections
+        super().__init__(num_hidden, prefix, params)
 
     def __call__(self, inputs, states):
         prev = states[0]
