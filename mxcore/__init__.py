@@ -18,6 +18,7 @@ from mxcore import initializer, initializer as init, metric, profiler  # noqa: E
 from mxcore import runtime, test_utils, util  # noqa: E402
 from mxcore import attribute, name, symbol, symbol as sym  # noqa: E402
 from mxcore import io, model, module, module as mod  # noqa: E402
+from mxcore import monitor, monitor as mon  # noqa: E402
 from mxcore import contrib, operator, rnn  # noqa: E402
 from mxcore import onnx  # noqa: E402  (imports the onnx package only when used)
 from mxcore.attribute import AttrScope  # noqa: E402

@@ -107,13 +107,17 @@ class BaseModule:
             aux_params=None, allow_missing: bool = False, force_rebind: bool = False,
             force_init: bool = False, begin_epoch: int = 0, num_epoch: Optional[int] = None,
             validation_metric=None, monitor=None, sparse_row_id_fn=None):
-        """Train for ``num_epoch`` epochs over ``train_data``."""
+        """Train for ``num_epoch`` epochs over ``train_data``.  ``monitor`` (an
+        ``mx.monitor.Monitor``) is installed on the executor and brackets every batch
+        with ``tic`` / ``toc_print``."""
         from mxcore import initializer as _init
         from mxcore import metric as _metric
         if num_epoch is None:
             raise MXCoreError("fit: give num_epoch")
         self.bind(data_shapes=train_data.provide_data, label_shapes=train_data.provide_label,
                   for_training=True, force_rebind=force_rebind)
+        if monitor is not None:
+            self.install_monitor(monitor)
         self.init_params(initializer=initializer if initializer is not None
                          else _init.Uniform(0.01), arg_params=arg_params,
                          aux_params=aux_params, allow_missing=allow_missing,
@@ -129,9 +133,13 @@ class BaseModule:
             eval_metric.reset()
             nbatch = 0
             for nbatch, batch in enumerate(train_data):
+                if monitor is not None:
+                    monitor.tic()
                 self.forward_backward(batch)
                 self.update()
                 self.update_metric(eval_metric, batch.label, pad=batch.pad)
+                if monitor is not None:
+                    monitor.toc_print()
                 _call(batch_end_callback, _Params(epoch, nbatch, eval_metric, locals()))
             for name, val in eval_metric.get_name_value():
                 self.logger.info("Epoch[%d] Train-%s=%f", epoch, name, val)
@@ -300,7 +308,11 @@ class Module(BaseModule):
         """Rebind for new input shapes, keeping the parameters."""
         self._data_shapes = _as_descs(data_shapes)
         self._label_shapes = _as_descs(label_shapes) if label_shapes else []
+        old = self._exec
         self._exec = self._make_executor()
+        monitor = getattr(old, "_monitor", None)
+        if monitor is not None:  # a monitor installed on the module stays installed
+            self._exec.set_monitor_callback(*monitor)
 
     # parameters --------------------------------------------------------------------------------------
     def init_params(self, initializer=None, arg_params=None, aux_params=None,
@@ -487,7 +499,13 @@ class Module(BaseModule):
             self._updater.set_states(f.read())
 
     def install_monitor(self, mon) -> None:
-        raise MXCoreError("Module.install_monitor is not provided")
+        """Install ``mon`` (an ``mx.monitor.Monitor``) on the module's executor; bind the
+        module first.  An executor the module rebinds for new batch shapes keeps the
+        monitor's callback (the monitor's ``toc`` keeps reading the arguments of the
+        executor it was installed on, as in MXNet)."""
+        if not self.binded:
+            raise MXCoreError("install_monitor: bind the module first")
+        mon.install(self._exec)
 
 
 def load_params_file(fname: str, ctx=None) -> Tuple[Dict[str, Any], Dict[str, Any]]:
