@@ -33,6 +33,10 @@ install mxnet==1.9.1 'numpy<1.24'``) as the variant ``mxnet-1t``: a process of
 that interpreter builds the same network with the same initial weights, warms
 up and times one epoch.  MXNet is a reference, never a dependency.
 
+``--contend K`` starts K competing processes (each a one-thread numpy product
+in a loop, as another job on a shared runner) before the first round and stops
+them after the last: every variant then runs on a busy machine.
+
 ``--batch 4 --hidden 8`` makes the step dispatch-bound (the arithmetic is a few
 microseconds): the times are then each framework's host overhead per training
 step, which is what bounds a small model on a GPU.
@@ -278,6 +282,21 @@ def run_variant(name, args, shared):
     return float(line[1]), line[2]
 
 
+CONTENDER = """
+import numpy as np
+a = np.random.default_rng(0).random((384, 384))
+while True:
+    a @ a
+"""
+
+
+def start_contenders(k):
+    """K busy processes of one BLAS thread each."""
+    env = {key: v for key, v in os.environ.items() if key not in THREAD_VARS}
+    env.update({var: "1" for var in THREAD_VARS[:3]})
+    return [subprocess.Popen([sys.executable, "-c", CONTENDER], env=env) for _ in range(k)]
+
+
 def default_variants():
     names = [FLOOR, "mxcore", "mxcore-1t"]
     if (os.cpu_count() or 1) > 1:
@@ -301,6 +320,8 @@ def main(argv=None):
                          + ",".join(default_variants()) + ")")
     ap.add_argument("--mxnet-python", default=None,
                     help="python of a virtualenv with mxnet==1.9.1 (adds mxnet-1t to the run)")
+    ap.add_argument("--contend", type=int, default=0, metavar="K",
+                    help="run every variant beside K competing busy processes")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     BATCH, HIDDEN = args.batch, args.hidden
@@ -331,6 +352,7 @@ def main(argv=None):
 
     times = {name: [] for name in names}
     versions = {}
+    contenders = start_contenders(args.contend)
     try:
         for r in range(args.rounds):
             order = names[r % len(names):] + names[:r % len(names)]
@@ -340,6 +362,9 @@ def main(argv=None):
                 if not args.json:
                     print(f"  round {r + 1}: {name:10s} {seconds:.3f} s", file=sys.stderr)
     finally:
+        for proc in contenders:
+            proc.kill()
+            proc.wait()
         if tmp is not None:
             tmp.cleanup()
 
@@ -355,7 +380,7 @@ def main(argv=None):
     result = {"steps": steps, "batch": BATCH, "hidden": HIDDEN, "rounds": args.rounds,
               "floor": FLOOR, "median_s": {k: statistics.median(v) for k, v in times.items()},
               "ratio_vs_numpy": ratios, "mxcore_default_vs_best_pinned": vs_best,
-              "versions": versions, "cpu_count": os.cpu_count()}
+              "versions": versions, "cpu_count": os.cpu_count(), "contenders": args.contend}
     if "torch" in times and "mxcore" in times:
         result["mxcore_vs_torch"] = paired(times["mxcore"], times["torch"])
     if "mxnet-1t" in times and "mxcore-1t" in times:
@@ -364,7 +389,8 @@ def main(argv=None):
         print(json.dumps(result, indent=2))
         return 0
     print(f"MNIST MLP 784-{HIDDEN}-10, batch {BATCH}, SGD lr {LR}, {steps} steps/epoch, "
-          f"{args.rounds} interleaved rounds, a fresh process per epoch, {os.cpu_count()} CPUs")
+          f"{args.rounds} interleaved rounds, a fresh process per epoch, {os.cpu_count()} CPUs"
+          + (f", {args.contend} competing busy process(es)" if args.contend else ""))
     for name in names:
         med = result["median_s"][name]
         print(f"  {name:10s} median {med:.3f} s/epoch ({med / steps * 1e6:.0f} us/step)   "

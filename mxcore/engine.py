@@ -11,6 +11,7 @@ surface errors.  Swapping engines needs only a new class here plus
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from typing import Any, Callable, Dict, Protocol, Sequence, Tuple
@@ -85,3 +86,14 @@ def set_engine(engine: Engine | str) -> Engine:
     for listener in _LISTENERS:
         listener(_CURRENT)
     return old
+
+
+_NULL = contextlib.nullcontext()
+
+
+def region(name: str, category: str):
+    """A context manager around a stretch of Python work whose operator calls belong to
+    it (a custom operator's forward).  Engines that trace (the profiler's) record it as a
+    span and name the calls inside after it; other engines run it as it is."""
+    enter = getattr(_CURRENT, "region", None)
+    return _NULL if enter is None else enter(name, category)

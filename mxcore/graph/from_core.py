@@ -133,6 +133,7 @@ def _getitem(b, attrs, inputs, shapes):
 
 
 _getitem.target = "slice"
+_getitem.several = True
 
 def _softmax_ce(b, attrs, inputs, shapes):
     """mxcore's fused loss is Gluon's ``-pick(log_softmax(x), label)`` in MXNet."""
@@ -143,6 +144,7 @@ def _softmax_ce(b, attrs, inputs, shapes):
 
 
 _softmax_ce.target = "pick"
+_softmax_ce.several = True  # not one MXNet op (mxnet_name)
 
 
 def _cumsum(b, attrs, inputs, shapes):
@@ -341,3 +343,13 @@ def convert(b: Builder, op_name: str, attrs: Dict[str, Any], inputs: List[Output
             f"core operator {op_name!r} has {nout} outputs but its MXNet form "
             f"{outs[0][0].op!r} gives {len(outs)} with these attributes")
     return outs[:nout]
+
+
+def mxnet_name(core: str) -> str:
+    """The MXNet operator a core op is (``add_scalar`` is ``_plus_scalar``): its rule's
+    target, unless the rule writes it as several MXNet ops (``softmax_ce_loss`` is
+    ``log_softmax``, ``pick`` and ``negative``); else the core name."""
+    rule = TABLE.get(core)
+    if rule is None or getattr(rule, "several", False):
+        return core
+    return rule.target

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Sequence, Tuple, Type
 import numpy as np
 
 import hal
-from mxcore import autograd
+from mxcore import autograd, engine
 from mxcore.array import NDArray
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.dispatch import invoke, wrap
@@ -248,6 +248,12 @@ def _signature(attrs, shapes, dtypes) -> _Signature:
 def _run_forward(attrs, inputs: Sequence[NDArray], device, is_train: bool,
                  remember: bool = True):
     """The forward on NDArrays: outputs allocated by the prop's rules, then filled."""
+    # the profiler shows the call (and the ops inside it) as MXNet's does
+    with engine.region(f"{attrs['op_type']}::pure_python", "Custom Operator"):
+        return _forward(attrs, inputs, device, is_train, remember)
+
+
+def _forward(attrs, inputs, device, is_train, remember):
     sig = _signature(attrs, [x.shape for x in inputs], [x.dtype for x in inputs])
     nargs = sig.nargs
     outs = [inputs[0].zeros_like() if like else zeros(s, ctx=device, dtype=t)
@@ -276,6 +282,11 @@ def _current_device():
 
 def _run_backward(prop, attrs, operator, out_grads, inputs, outputs, grads: Sequence[bool]):
     """The backward on NDArrays: the gradients of the arguments ``grads`` marks."""
+    with engine.region(f"_backward_{attrs['op_type']}::pure_python", "Custom Operator"):
+        return _backward(prop, attrs, operator, out_grads, inputs, outputs, grads)
+
+
+def _backward(prop, attrs, operator, out_grads, inputs, outputs, grads):
     args, _, _ = _names(prop)
     nargs = len(args)
     in_grad = [zeros(x.shape, ctx=x.context, dtype=x.dtype) for x in inputs[:nargs]]
@@ -332,6 +343,8 @@ def _python_kernel(op: Op):
             inputs, outputs = rest[:len(rest) - nout], rest[len(rest) - nout:]
             res = _run_backward(prop, attrs, None, grads, inputs, outputs, attrs["grads"])
             return tuple(g._data for g in res)
+        # the region inside names the call: the profiler does not record the push too
+        forward.mxcore_region = backward.mxcore_region = True
         return forward if op is CUSTOM else backward
     return bind
 

@@ -108,7 +108,7 @@ def main() -> None:
     profiler.set_state("run")
     step()
     profiler.set_state("stop")
-    ops = json.loads(profiler.dumps(format="json", reset=True))["operator"]
+    ops = json.loads(profiler.dumps(format="json", reset=True))["Time"]["operator"]
     launches = len(standin.LOG)
 
     paths = {"cached": {k: [] for k in seg}, "triton_path": {k: [] for k in seg}}
@@ -123,7 +123,7 @@ def main() -> None:
             for k, v in seg.items():
                 paths[name][k].append(statistics.median(v) * 1e6)
     out = {"unit": "host us per step (median over rounds of per-step medians)",
-           "operator_calls_per_step": {op: s["count"] for op, s in sorted(ops.items())},
+           "operator_calls_per_step": {op: s["Count"] for op, s in sorted(ops.items())},
            "kernel_launches_per_step": launches}
     for name, per in paths.items():
         out[name] = {k: round(statistics.median(v), 1) for k, v in per.items()}

@@ -70,8 +70,8 @@ def test_dense_runs_its_activation_inside_fully_connected(device, act):
     finally:
         profiler.set_state("stop")
     table = profiler.dumps(format="json", reset=True)
-    called = set(json.loads(table)["operator"])
-    assert "fully_connected" in called and act not in called and "Activation" not in called
+    called = set(json.loads(table)["Time"]["operator"])
+    assert "FullyConnected" in called and act not in called and "Activation" not in called
     gw = layer.weight.grad().asnumpy()
     ref_w = w.copy()
     ref_w.attach_grad()

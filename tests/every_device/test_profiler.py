@@ -52,13 +52,14 @@ def test_training_steps_become_a_chrome_trace(device, tmp_path):
     spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
     ops = [e for e in spans if e["cat"] == "operator"]
     names = [e["name"] for e in ops]
-    # forward, backward and optimizer kernels, once per step each
-    for name, per_step in (("fully_connected", 2), ("softmax_ce_loss", 1),
+    # forward, backward and optimizer kernels, once per step each; named as MXNet
+    # names them where the core op is one MXNet operator
+    for name, per_step in (("FullyConnected", 2), ("softmax_ce_loss", 1),
                            ("softmax_ce_loss_grad", 1), ("fully_connected_backward", 2)):
         assert names.count(name) == 3 * per_step, (name, names)
     assert any(n.startswith("multi_sgd") or n == "sgd_update" for n in names)
-    fc = next(e for e in ops if e["name"] == "fully_connected")
-    assert fc["args"]["device"] == device.kind
+    fc = next(e for e in ops if e["name"] == "FullyConnected")
+    assert fc["args"]["device"] == device.kind and fc["args"]["op"] == "fully_connected"
     assert fc["args"]["shapes"][:2] == [[4, 5], [6, 5]]
     assert fc["args"]["dtypes"][0] == "float32"
     assert fc["args"]["kernel"].split(":")[0].startswith("mxcore-")
@@ -71,7 +72,7 @@ def test_training_steps_become_a_chrome_trace(device, tmp_path):
     inside = [e for e in ops if s0["ts"] <= e["ts"] <= s0["ts"] + s0["dur"]]
     assert len(inside) >= 5
     # finished=True (the default) cleared the events
-    assert "fully_connected" not in profiler.dumps()
+    assert "FullyConnected" not in profiler.dumps()
 
 
 def test_dumps_aggregates_counts_and_times(device):
@@ -83,13 +84,18 @@ def test_dumps_aggregates_counts_and_times(device):
     profiler.set_state("stop")
     table = profiler.dumps(sort_by="count")
     rows = [ln.split() for ln in table.splitlines()]
-    add = next(r for r in rows if r and r[0] == "add")
+    add = next(r for r in rows if r and r[0] == "broadcast_add")
     assert int(add[1]) == 5 and float(add[2]) > 0
-    assert table.index("\nadd ") < table.index("\ndot ")  # sorted by count, descending
-    stats = json.loads(profiler.dumps(format="json", reset=True))["operator"]
-    assert stats["add"]["count"] == 5 and stats["dot"]["count"] == 1
-    assert stats["add"]["min_ms"] <= stats["add"]["avg_ms"] <= stats["add"]["max_ms"]
-    assert json.loads(profiler.dumps(format="json")) == {}  # reset cleared them
+    # sorted by count, descending
+    assert table.index("\nbroadcast_add ") < table.index("\ndot ")
+    report = json.loads(profiler.dumps(format="json", reset=True))
+    assert report["Unit"] == {"Time": "ms", "Memory": "kB"}
+    stats = report["Time"]["operator"]
+    assert stats["broadcast_add"]["Count"] == 5 and stats["dot"]["Count"] == 1
+    add = stats["broadcast_add"]
+    assert add["Min"] <= add["Avg"] <= add["Max"] and add["Total"] == pytest.approx(
+        5 * add["Avg"])
+    assert json.loads(profiler.dumps(format="json"))["Time"] == {}  # reset cleared them
 
 
 def test_pause_resume_and_stopped_profiler_record_nothing(device):
@@ -103,8 +109,8 @@ def test_pause_resume_and_stopped_profiler_record_nothing(device):
     profiler.resume()
     a - a
     profiler.set_state("stop")
-    stats = json.loads(profiler.dumps(format="json"))
-    assert set(stats) == {"operator"} and set(stats["operator"]) == {"subtract"}
+    stats = json.loads(profiler.dumps(format="json"))["Time"]
+    assert set(stats) == {"operator"} and set(stats["operator"]) == {"broadcast_sub"}
 
 
 def test_synchronize_waits_for_the_device_after_each_kernel(device, monkeypatch):
@@ -145,11 +151,160 @@ def test_dump_is_atomic(device, tmp_path, monkeypatch):
 def test_bad_configuration_is_named():
     with pytest.raises(ValueError, match="unknown option.*'filenme'"):
         profiler.set_config(filenme="x.json")
-    with pytest.warns(UserWarning, match="profile_memory.*no effect"):
-        profiler.set_config(profile_memory=True)
+    with pytest.warns(UserWarning, match="profile_api.*no effect"):
+        profiler.set_config(profile_api=True)
     with pytest.raises(ValueError, match="'run' or 'stop'.*'go'"):
         profiler.set_state("go")
     with pytest.raises(ValueError, match="format.*'csv'"):
         profiler.dumps(format="csv")
     with pytest.raises(ValueError, match="sort_by.*'speed'"):
         profiler.dumps(sort_by="speed")
+
+
+# MXNet's user-defined events -----------------------------------------------------------
+def _trace_events(tmp_path):
+    profiler.dump(finished=False)
+    return json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+
+
+def test_domains_tasks_frames_events_counters_and_markers(device, tmp_path):
+    profiler.set_state("run")
+    domain = profiler.Domain("PythonDomain::train")
+    task = domain.new_task("load")
+    task.start()
+    nd.ones((4,), ctx=device).asnumpy()
+    task.stop()
+    for _ in range(2):
+        with profiler.Frame(domain, "batch"):
+            pass
+    with profiler.Event("epoch"):
+        pass
+    counter = profiler.Counter(domain, "seen", 5)
+    counter += 3
+    counter -= 1
+    counter.decrement(2)
+    profiler.Marker(domain, "start").mark("thread")
+    profiler.set_state("stop")
+
+    events = _trace_events(tmp_path)
+    spans = {(e["cat"], e["name"]): e for e in events if e["ph"] == "X"}
+    assert ("PythonDomain::train", "load") in spans
+    assert ("PythonDomain::train,frame", "batch") in spans and ("event", "epoch") in spans
+    load = spans[("PythonDomain::train", "load")]
+    ones = [e for e in events if e["ph"] == "X" and e["name"] == "_ones"]
+    assert ones and load["ts"] <= ones[0]["ts"] <= load["ts"] + load["dur"]
+    values = [e["args"]["seen"] for e in events if e["ph"] == "C" and e["name"] == "seen"]
+    assert values == [5, 8, 7, 5] and counter.value == 5
+    marker = next(e for e in events if e["ph"] == "i")
+    assert marker["name"] == "start" and marker["s"] == "t"
+    assert marker["cat"] == "PythonDomain::train,instant_marker"
+
+    report = json.loads(profiler.dumps(format="json"))
+    assert report["Time"]["PythonDomain::train,frame"]["batch"]["Count"] == 2
+    assert report["Time"]["event"]["epoch"]["Count"] == 1
+    seen = report["Counter"]["PythonDomain::train"]["seen"]
+    assert (seen["Count"], seen["Min"], seen["Max"]) == (4, 5, 8)
+    assert seen["Avg"] == pytest.approx(25 / 4)
+    assert "PythonDomain::train,frame" in profiler.dumps()  # and in the table
+
+
+def test_user_events_are_free_and_silent_while_stopped_or_paused(tmp_path):
+    domain = profiler.Domain("d")
+    with profiler.Task(domain, "before"):  # stopped: nothing recorded
+        pass
+    profiler.set_state("run")
+    profiler.pause()
+    with profiler.Event("paused"):
+        pass
+    profiler.Counter(domain, "c").set_value(3)
+    profiler.resume()
+    with profiler.Event("kept"):
+        pass
+    profiler.set_state("stop")
+    names = {e["name"] for e in _trace_events(tmp_path) if e["ph"] != "M"}
+    assert names == {"kept"}
+
+
+def test_user_event_misuse_is_named():
+    domain = profiler.Domain("d")
+    with pytest.raises(TypeError, match="Task: expected a profiler.Domain, got str"):
+        profiler.Task("d", "t")
+    with pytest.raises(RuntimeError, match="Event 'e': stop\\(\\) without start\\(\\)"):
+        profiler.Event("e").stop()
+    with pytest.raises(ValueError, match="Marker 'm': scope must be one of .*'galaxy'"):
+        profiler.Marker(domain, "m").mark("galaxy")
+    with pytest.raises(TypeError, match="Counter 'c': value must be a number, got str"):
+        profiler.Counter(domain, "c").set_value("7")
+
+
+def test_sorting_applies_to_every_table(device):
+    profiler.set_config(profile_memory=True)
+    profiler.set_state("run")
+    a = nd.ones((8, 8), ctx=device)
+    for k in range(3):
+        a = a + k
+    nd.dot(a, a).asnumpy()
+    profiler.set_state("stop")
+    for key, field in (("total", "Total"), ("avg", "Avg"), ("min", "Min"), ("max", "Max"),
+                       ("count", "Count")):
+        for ascending in (False, True):
+            report = json.loads(profiler.dumps(format="json", sort_by=key,
+                                               ascending=ascending))
+            for section in ("Time", "Memory"):
+                for table in report[section].values():
+                    column = [row.get(field, row["Count"]) for row in table.values()]
+                    assert column == sorted(column, reverse=not ascending)
+
+
+def test_profile_memory_counts_live_kernel_outputs(device, tmp_path):
+    profiler.set_config(profile_memory=True)
+    profiler.set_state("run")
+    a = nd.zeros((100, 100), ctx=device)    # 40 kB
+    b = a + 1                              # 40 kB more
+    del b                                  # and back
+    c = a.reshape((10000,))                # a view: no new memory
+    profiler.set_state("stop")
+    key = f"Memory: {device.kind}/{device.index}"
+    samples = [e["args"][key] for e in _trace_events(tmp_path)
+               if e["ph"] == "C" and e["name"] == key]
+    # counted from zero in each run, whatever earlier runs left alive
+    assert samples[:2] == [40000, 80000]
+    if device.kind == "cpu":  # (Triton's interpreter keeps its last launch's arrays)
+        assert samples == [40000, 80000, 40000]
+    memory = json.loads(profiler.dumps(format="json"))["Memory"]["Device Storage"][key]
+    assert memory["Max"] == pytest.approx(80.0)
+    del c
+
+
+def test_custom_operators_are_named_as_mxnet_names_them(device):
+    class Twice(mx.operator.CustomOp):
+        def forward(self, is_train, req, in_data, out_data, aux):
+            nd.zeros((2, 2), ctx=in_data[0].context)
+            self.assign(out_data[0], req[0], in_data[0] * 2)
+
+        def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+            self.assign(in_grad[0], req[0], out_grad[0] * 2)
+
+    @mx.operator.register("profiled_twice")
+    class TwiceProp(mx.operator.CustomOpProp):
+        def create_operator(self, ctx, shapes, dtypes):
+            return Twice()
+
+    x = nd.array([1.0, 2.0], ctx=device)
+    x.attach_grad()
+    profiler.set_state("run")
+    with autograd.record():
+        y = nd.Custom(x, op_type="profiled_twice")
+    y.backward()
+    # a Symbol executor runs the same op through its plan
+    sym = mx.sym.Custom(mx.sym.var("a"), op_type="profiled_twice")
+    sym.bind(device, {"a": x}).forward()
+    profiler.set_state("stop")
+    assert x.grad.asnumpy().tolist() == [2.0, 2.0]
+    custom = json.loads(profiler.dumps(format="json"))["Time"]["Custom Operator"]
+    assert custom["profiled_twice::pure_python"]["Count"] == 2
+    assert custom["_backward_profiled_twice::pure_python"]["Count"] == 1
+    assert custom["profiled_twice::_zeros"]["Count"] >= 2
+    assert custom["profiled_twice::_mul_scalar"]["Count"] == 2
+    operators = json.loads(profiler.dumps(format="json"))["Time"]["operator"]
+    assert not any("forward" in name or "bind" in name for name in operators)

@@ -481,7 +481,7 @@ mx.profiler.set_state("stop")
 mx.profiler.dump()
 events = json.load(open("trace.json"))
 events = events["traceEvents"] if isinstance(events, dict) else events
-out["kernels"] = sorted({(e["name"], e["args"]["kernel"]) for e in events
+out["kernels"] = sorted({(e["args"]["op"], e["args"]["kernel"]) for e in events
                          if "kernel" in e.get("args", {})})
 out["contexts"] = sorted({str(r.context) for r in results.values()})
 out["values"] = {k: r.asnumpy().tolist() for k, r in results.items()}

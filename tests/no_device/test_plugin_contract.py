@@ -290,10 +290,10 @@ def test_the_profiler_names_the_device_a_borrowed_kernel_ran_on(runtime_plugins)
     finally:
         mx.profiler.set_state("stop")
         mx.profiler.set_config(synchronize=False)
-    events = [e for e in mx.profiler._P.events if e[0] == "mul_scalar"]
+    events = [e[6] for e in mx.profiler._P.events if e[6].get("op") == "mul_scalar"]
     mx.profiler._P.events.clear()
-    assert events and events[-1][5]["device"] == "fakeacc"
-    assert events[-1][5]["kernel"].startswith("mxcore-cpu:")
+    assert events and events[-1]["device"] == "fakeacc"
+    assert events[-1]["kernel"].startswith("mxcore-cpu:")
 
 
 # --------------------------------------------------------------------------------------

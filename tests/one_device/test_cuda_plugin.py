@@ -1166,7 +1166,7 @@ def test_main_job_trains_on_the_interpreted_cuda_device(tmp_path):
     kernels = {}
     for e in trace:
         if e.get("cat") == "operator" and e["args"]["device"] == "cuda":
-            kernels.setdefault(e["name"], set()).add(e["args"]["kernel"])
+            kernels.setdefault(e["args"]["op"], set()).add(e["args"]["kernel"])
     # the output layer's Dense (the first layer's 784 x 256 weight is over the
     # interpreter's size limit, so the fallback serves it)
     assert "mxcore-cuda:triton.matmul.fully_connected" in kernels["fully_connected"], kernels

@@ -55,9 +55,9 @@ def test_profile_flag_writes_a_trace_of_the_first_steps(tmp_path, capsys):
     steps = [e for e in trace if e.get("cat") == "scope"]
     assert [e["name"] for e in steps] == ["train_step"] * 3
     names = {e["name"] for e in trace if e.get("cat") == "operator"}
-    assert {"fully_connected", "softmax_ce_loss_grad", "multi_sgd_mom_update"} <= names
+    assert {"FullyConnected", "softmax_ce_loss_grad", "multi_sgd_mom_update"} <= names
     printed = capsys.readouterr().out
-    assert re.search(r"^fully_connected +6 ", printed, re.M)  # 2 layers x 3 steps
+    assert re.search(r"^FullyConnected +6 ", printed, re.M)  # 2 layers x 3 steps
     assert "profile.json" in printed
 
 
