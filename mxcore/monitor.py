@@ -2,11 +2,14 @@
 for debugging a training run, as in MXNet 1.x.
 
 A Monitor installed on an executor (``mon.install(exe)``) receives every op output of
-the executor's forward passes -- and every op input too with ``monitor_all=True`` --
-through :meth:`Executor.set_monitor_callback`.  Every ``interval`` batches it turns on
-between :meth:`Monitor.tic` (before the forward) and :meth:`Monitor.toc` (after the
-batch): it keeps ``stat_func`` of each array whose name matches ``pattern`` and, at
-``toc``, of the executor's arguments (weights, data, labels) and auxiliary states.
+the executor's forward passes and the gradients its backward passes compute
+(``fc1_backward_output1``: ``pattern='.*backward.*'`` keeps those) -- and every op
+input too with ``monitor_all=True`` (``data``, ``fc1_data``) -- through
+:meth:`Executor.set_monitor_callback`, named as MXNet 1.9.1 names them.  Every
+``interval`` batches it turns on between :meth:`Monitor.tic` (before the forward) and
+:meth:`Monitor.toc` (after the batch): it keeps ``stat_func`` of each array whose name
+matches ``pattern`` and, at ``toc``, of the executor's arguments (weights, data,
+labels) and auxiliary states.
 ``toc`` returns ``(step, name, stat string)`` triples, ``toc_print`` logs them as
 ``Batch: <step> <name> <stat>`` through :mod:`logging` at INFO level.
 

@@ -79,6 +79,7 @@ class Executor:
         self._plans: Dict[Any, Any] = {}  # (training, recording) -> Plan, False: untraceable
         self.outputs = self._initial_outputs()
         self._monitor = None  # (callback, monitor_all) of set_monitor_callback
+        self._segments = None  # a monitored forward's per-node records, for backward
 
     def _fill_partial_shapes(self) -> Dict[int, Tuple[int, ...]]:
         """node id -> shape for the array-making nodes with unknown dimensions
@@ -217,6 +218,7 @@ class Executor:
         # with gradient arrays bound, every forward is recorded (in the given mode), so
         # backward() may follow an inference forward, as in MXNet
         recording = bool(self._marked)
+        self._segments = None
         if recording:
             scope = autograd.record(train_mode=bool(is_train))
         else:
@@ -235,8 +237,10 @@ class Executor:
         gradients reach the bound gradient arrays); graphs that cannot be traced run
         node by node (``_run``)."""
         from mxcore import autograd
-        if self._ctx.kind == "meta" or self._monitor is not None:
-            return self._run()  # shapes only, or every node's output wanted: node by node
+        if self._monitor is not None:
+            return self._run_monitored()  # every node's arrays wanted: node by node
+        if self._ctx.kind == "meta":
+            return self._run()  # shapes only
         key = (autograd.STATE.training, autograd.STATE.recording)
         plan = self._plans.get(key)
         if plan is None:
@@ -275,30 +279,37 @@ class Executor:
                           training=autograd.STATE.training, **grad)
 
     def _run(self, ctx=None) -> List[Any]:
-        from mxcore.symbol.symbol import _output_name
         values: Dict[int, List[Any]] = {}
         ctx = self._ctx if ctx is None else ctx
-        monitor = self._monitor
         for node in self._order:
             if node.is_variable:
                 values[id(node)] = [self._values[node.name]]
                 continue
-            inputs = [values[id(src)][i] for src, i in node.inputs]
-            if monitor is not None and monitor[1]:
-                for (src, i), x in zip(node.inputs, inputs):
-                    monitor[0](f"{node.name}_{_output_name(src, i)}".encode(), x)
-            try:
-                attrs = node.call_attrs()
-                if id(node) in self._shape_fill:
-                    attrs["shape"] = self._shape_fill[id(node)]
-                values[id(node)] = functions.run(node.op, inputs, attrs, ctx)
-            except MXCoreError as exc:
-                raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") \
-                    if type(exc) is MXCoreError else exc
-            if monitor is not None:
-                for i, out in enumerate(values[id(node)]):
-                    monitor[0](_output_name(node, i).encode(), out)
+            values[id(node)] = self._call(node, [values[id(src)][i] for src, i in node.inputs],
+                                          ctx)
         return [values[id(n)][i] for n, i in self._symbol._outputs]
+
+    def _call(self, node, inputs: List[Any], ctx=None) -> List[Any]:
+        """Run op node ``node`` on ``inputs``: its outputs."""
+        try:
+            attrs = node.call_attrs()
+            if id(node) in self._shape_fill:
+                attrs["shape"] = self._shape_fill[id(node)]
+            return functions.run(node.op, inputs, attrs, self._ctx if ctx is None else ctx)
+        except MXCoreError as exc:
+            raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") \
+                if type(exc) is MXCoreError else exc
+
+    def _run_monitored(self) -> List[Any]:
+        """The graph node by node, reporting to the monitor callback; while recording,
+        each node is recorded on its own (``graph/exec_monitor.py``), for a backward
+        that reports too."""
+        from mxcore import autograd
+        from mxcore.graph import exec_monitor
+        outputs, self._segments = exec_monitor.run_forward(
+            self, self._call, self._monitor[0], self._monitor[1],
+            segmented=autograd.STATE.recording)
+        return outputs
 
     def backward(self, out_grads=None, is_train: bool = True) -> None:
         """Gradients of the outputs of the last ``forward`` into
@@ -312,6 +323,9 @@ class Executor:
             self.forward(is_train=is_train)
         if out_grads is not None and not isinstance(out_grads, (list, tuple)):
             out_grads = [out_grads]
+        if self._segments is not None:  # the forward was monitored: so is backward
+            self._monitored_backward(out_grads, is_train)
+            return
         # a head gradient takes its output's dtype, as MXNet copies it into the output's
         # gradient buffer (a float gradient of an int32 output becomes integers)
         heads = [(o, None if g is None else g if g.dtype == o.dtype else g.astype(o.dtype))
@@ -331,6 +345,18 @@ class Executor:
         for name in self._marked:  # as in MXNet, 'write' gradients no path reaches are 0
             if self._reqs[name] == "write" and not self.arg_dict[name]._ag.fresh:
                 self.grad_dict[name][:] = 0
+
+    def _monitored_backward(self, out_grads, is_train: bool) -> None:
+        """``backward`` after a monitored forward: node by node over its per-node
+        records, reporting MXNet's backward arrays to the callback (if still set)."""
+        from mxcore.graph import exec_monitor
+        segments, self._segments = self._segments, None
+        self._recorded = False
+        given = list(out_grads or [])
+        given += [None] * (len(self._heads) - len(given))
+        grads = [None if g is None else g if g.dtype == o.dtype else g.astype(o.dtype)
+                 for o, g in zip(self._heads, given)]
+        exec_monitor.run_backward(self, segments, grads, is_train, self._monitor)
 
     def copy_params_from(self, arg_params: Dict[str, Any], aux_params: Optional[Dict] = None,
                          allow_extra_params: bool = False) -> None:
@@ -372,8 +398,10 @@ class Executor:
 
     def set_monitor_callback(self, callback, monitor_all: bool = False) -> None:
         """Call ``callback(name, array)`` (the name as bytes, as MXNet passes it) for
-        every op output (``<node>_output``, as ``list_outputs`` names them) during each
-        forward, and with ``monitor_all`` for
-        every op input too (``<node>_<input>``); monitored forwards run node by node.
-        ``None`` removes the callback."""
+        the arrays each forward and backward computes, named and ordered as MXNet
+        1.9.1's executor reports them (``graph/exec_monitor.py``): every op output
+        (``fc1_output``, BatchNorm's ``bn1_mean``/``bn1_var`` too) and, after a
+        monitored forward, the backward's gradients (``fc1_backward_output1``...);
+        with ``monitor_all`` the op inputs too (``data``, ``fc1_data``...).  Monitored
+        executors run node by node; ``None`` removes the callback."""
         self._monitor = None if callback is None else (callback, bool(monitor_all))

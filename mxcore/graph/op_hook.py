@@ -9,7 +9,7 @@ each output that is used (``<node>_<output name>``).  Input and output names fol
 MXNet's operators (``data``/``weight``/``bias``, ``lhs``/``rhs``, ``arg0``...;
 ``output`` for the ops that name their outputs, else the index); names and the op
 name are passed as bytes, as MXNet's C callback gives them (``py_str`` reads them).
-The arrays are NDArrays.
+The arrays are NDArrays.  The name tables are ``mxcore.graph.op_names``.
 """
 from __future__ import annotations
 
@@ -18,95 +18,10 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from mxcore.graph.cached_op import Program
 from mxcore.graph.ir import Node
+# MXNet's op input and output names, shared with the executor's monitor
+from mxcore.graph.op_names import input_names, op_name, output_names
 
 Callback = Callable[[bytes, bytes, Any], None]
-
-_DATA_GB = ("data", "gamma", "beta")
-_DATA_LABEL = ("data", "label")
-_SEQ = ("data", "sequence_length")
-_LHS_RHS = ("lhs", "rhs")
-
-#: MXNet's input names per op (FListInputNames); ops without one name inputs input<i>
-INPUT_NAMES: Dict[str, Tuple[str, ...]] = {
-    "FullyConnected": ("data", "weight", "bias"), "Convolution": ("data", "weight", "bias"),
-    "Deconvolution": ("data", "weight", "bias"),
-    "BatchNorm": ("data", "gamma", "beta", "moving_mean", "moving_var"),
-    "LayerNorm": _DATA_GB, "InstanceNorm": _DATA_GB, "GroupNorm": _DATA_GB,
-    "Embedding": ("data", "weight"), "LeakyReLU": ("data", "gamma"),
-    "RNN": ("data", "parameters", "state", "state_cell", "sequence_length"),
-    "SoftmaxOutput": _DATA_LABEL, "LinearRegressionOutput": _DATA_LABEL,
-    "LogisticRegressionOutput": _DATA_LABEL, "MAERegressionOutput": _DATA_LABEL,
-    "softmax_cross_entropy": _DATA_LABEL,
-    "SequenceMask": _SEQ, "SequenceLast": _SEQ, "SequenceReverse": _SEQ,
-    "where": ("condition", "x", "y"), "take": ("a", "indices"), "pick": ("data", "index"),
-    "gather_nd": ("data", "indices"), "one_hot": ("indices",),
-    "_linalg_gemm": ("A", "B", "C"), "_linalg_gemm2": ("A", "B"),
-    **{op: ("data",) for op in (
-        "softmax", "log_softmax", "SliceChannel", "Dropout", "Pooling", "SwapAxis", "LRN",
-        "L2Normalization", "MakeLoss", "squeeze", "reverse", "repeat", "tile", "moments")},
-    **{op: _LHS_RHS for op in (
-        "elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div", "_plus", "_minus",
-        "_mul", "_div", "_Plus", "_Minus", "_Mul", "_Div", "dot", "batch_dot",
-        "reshape_like", "broadcast_add", "broadcast_sub", "broadcast_mul", "broadcast_div",
-        "broadcast_mod", "broadcast_power", "broadcast_maximum", "broadcast_minimum",
-        "broadcast_hypot", "broadcast_equal", "broadcast_not_equal", "broadcast_greater",
-        "broadcast_greater_equal", "broadcast_lesser", "broadcast_lesser_equal",
-        "broadcast_logical_and", "broadcast_logical_or", "broadcast_logical_xor",
-        "broadcast_plus", "broadcast_minus")},
-}
-#: ops whose inputs are a list: MXNet names them arg<i>
-LIST_INPUTS = frozenset({"Concat", "stack", "add_n", "ElementWiseSum", "UpSampling"})
-
-_OUT = ("output",)
-#: MXNet's output names per op (FListOutputNames); other ops name outputs by index
-OUTPUT_NAMES: Dict[str, Tuple[str, ...]] = {
-    **{op: _OUT for op in (
-        "Activation", "FullyConnected", "Convolution", "Deconvolution", "InstanceNorm",
-        "softmax", "Concat", "Pooling", "SwapAxis", "SoftmaxOutput", "SequenceMask",
-        "SequenceLast", "SequenceReverse", "UpSampling", "MakeLoss", "SoftmaxActivation",
-        "elemwise_add", "_plus", "_Plus")},
-    "BatchNorm": ("output", "mean", "var"), "LayerNorm": ("output", "mean", "std"),
-    "GroupNorm": ("output", "mean", "std"), "LeakyReLU": ("output", "mask"),
-    "Dropout": ("output", "mask"), "LRN": ("output", "tmp_norm"),
-    "L2Normalization": ("output", "norm"), "RNN": ("output", "state", "statecell"),
-}
-#: mxcore's spellings of MXNet ops, reported (and looked up) under MXNet's own name
-CANONICAL = {"concat": "Concat", "split": "SliceChannel", "flip": "reverse",
-             "swapaxes": "SwapAxis", "cast": "Cast", "reshape": "Reshape",
-             "flatten": "Flatten", "pad": "Pad", "crop": "Crop",
-             "ElementWiseSum": "add_n", "_plus": "elemwise_add", "_Plus": "elemwise_add",
-             "_minus": "elemwise_sub", "_Minus": "elemwise_sub", "_mul": "elemwise_mul",
-             "_Mul": "elemwise_mul", "_div": "elemwise_div", "_Div": "elemwise_div"}
-
-
-def op_name(node: Node) -> str:
-    """The name MXNet reports for the node's op."""
-    return CANONICAL.get(node.op, node.op)
-
-
-def input_names(node: Node) -> List[str]:
-    op = op_name(node)
-    if op in LIST_INPUTS:
-        return [f"arg{i}" for i in range(len(node.inputs))]
-    names = INPUT_NAMES.get(op)
-    if names is not None and op in ("FullyConnected", "Convolution", "Deconvolution") \
-            and len(node.inputs) == 2:
-        names = names[:2]  # no_bias
-    if names is None or len(names) < len(node.inputs):
-        return [f"input{i}" for i in range(len(node.inputs))]
-    if op == "RNN" and len(node.inputs) < 5 and node.attrs.get("mode") != "lstm":
-        names = names[:3] + names[4:]  # no state_cell
-    return list(names[:len(node.inputs)])
-
-
-def output_names(node: Node) -> List[str]:
-    op = op_name(node)
-    if op == "SliceChannel":
-        return [f"output{i}" for i in range(node.nout)]
-    names = OUTPUT_NAMES.get(op)
-    if names is None or len(names) < node.nout:
-        return [str(i) for i in range(node.nout)]
-    return list(names[:node.nout])
 
 
 # running ----------------------------------------------------------------------------------

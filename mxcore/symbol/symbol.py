@@ -17,7 +17,7 @@ import numpy as np
 
 from mxcore.attribute import AttrScope
 from mxcore.base import MXCoreError, NotImplementedForSymbol
-from mxcore.graph import functions, infer as _infer, ir, opinfo
+from mxcore.graph import functions, infer as _infer, ir, op_names, opinfo
 from mxcore.graph.ir import Node, Output
 from mxcore.name import NameManager
 
@@ -445,9 +445,7 @@ def _output_name(node: Node, i: int) -> str:
     row = opinfo.info(node.op, node.attrs) if node.op in opinfo.BY_ATTRS else None
     if row is not None and row.outputs is not None:
         return f"{node.name}_{row.outputs[i]}"
-    if node.nout == 1:
-        return f"{node.name}_output"
-    return f"{node.name}_output{i}"
+    return op_names.list_output_name(node, i)  # MXNet's (bn1_mean), else output<i>
 
 
 # making nodes ---------------------------------------------------------------------------------
