@@ -17,7 +17,9 @@ variables, ``torch-1t`` those plus ``torch.set_num_threads(1)``.  The default
 set is numpy-1t (the floor: every ratio is against it), mxcore, mxcore-1t,
 mxcore-Nt (N = the CPU count, when above 1) and torch (when installed).
 ``mxcore-hybrid`` (and ``mxcore-hybrid-Kt``) is the same network and loss after
-``hybridize()``: every step replays the traced forward and backward plans.
+``hybridize()``: every step replays the traced forward and backward plans.  A
+``-threaded`` suffix on an mxcore variant (``mxcore-threaded-1t``,
+``mxcore-hybrid-threaded``) runs it on the threaded engine (``MXCORE_ENGINE=threaded``).
 
 Method (the host is noisy): every measurement runs in a fresh process (thread
 pools start as a user's would), which builds the network from the same initial
@@ -227,10 +229,12 @@ print("RESULT", time.perf_counter() - t0, mx.__version__, flush=True)
 
 def parse_variant(name):
     """'mxcore' -> ('mxcore', None); 'torch-1t' -> ('torch', 1)."""
-    m = re.fullmatch(r"(numpy|mxcore-hybrid|mxcore|torch|mxnet)(?:-(\d+)t)?", name)
+    m = re.fullmatch(r"(numpy|mxcore(?:-hybrid)?(?:-threaded)?|torch|mxnet)(?:-(\d+)t)?",
+                     name)
     if not m or (m.group(1) == "mxnet" and not m.group(2)):
         raise argparse.ArgumentTypeError(
-            f"unknown variant {name!r}: numpy|mxcore|mxcore-hybrid|torch[-Kt], mxnet-1t")
+            f"unknown variant {name!r}: numpy|mxcore[-hybrid][-threaded]|torch[-Kt], "
+            "mxnet-1t")
     return m.group(1), int(m.group(2)) if m.group(2) else None
 
 
@@ -238,7 +242,9 @@ def variant_env(name):
     """The environment of a variant's process: a user's, less the thread
     variables (default threads), or pinned to K threads."""
     lib, threads = parse_variant(name)
-    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS + ("MXCORE_ENGINE",)}
+    if lib.endswith("-threaded"):
+        env["MXCORE_ENGINE"] = "threaded"
     if threads:
         if lib.startswith("mxcore"):
             env["MXCORE_CPU_THREADS"] = str(threads)
@@ -257,7 +263,7 @@ def worker(args):
     batches = [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x), BATCH)]
     if args.steps:
         batches = batches[:args.steps]
-    runner = RUNNERS[lib](batches, threads)
+    runner = RUNNERS[lib.removesuffix("-threaded")](batches, threads)
     data = getattr(runner, "batches", batches)
     runner.epoch(data[:args.warmup])
     t0 = time.perf_counter()

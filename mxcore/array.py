@@ -105,21 +105,27 @@ class NDArray:
         ag.fresh = bool(state)
 
     # host access -------------------------------------------------------------------
-    def _host(self) -> np.ndarray:
+    def _host(self, data: Any = None) -> np.ndarray:
+        """The values on the host: ``data`` (the resolved device array) itself on a
+        host-memory device, else a copy."""
         from mxcore.device import device_type
+        if data is None:
+            data = _engine().resolve(self._data)
         dt = device_type(self._device)
         if dt.host_memory:
-            return self._data
-        return dt.to_host(self._device.index, self._data)
+            return data
+        return dt.to_host(self._device.index, data)
 
     def __deepcopy__(self, memo) -> "NDArray":
         return self.copy()
 
     def asnumpy(self) -> np.ndarray:
         """A host copy of the data (waits for pending work)."""
-        _engine().wait_to_read(self._data)
-        host = self._host()
-        return np.array(host, copy=True) if host is self._data else host
+        eng = _engine()
+        eng.wait_to_read(self._data)
+        data = eng.resolve(self._data)
+        host = self._host(data)
+        return np.array(host, copy=True) if host is data else host
 
     def asscalar(self):
         if self.size != 1:
@@ -133,8 +139,9 @@ class NDArray:
         return self.asnumpy().tolist()
 
     def __array__(self, dtype=None, copy=None):
-        _engine().wait_to_read(self._data)
-        a = self._host()
+        eng = _engine()
+        eng.wait_to_read(self._data)
+        a = self._host(eng.resolve(self._data))
         if dtype is not None:
             a = a.astype(dtype, copy=False)
         return np.array(a, copy=True) if copy else a

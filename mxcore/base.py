@@ -37,6 +37,11 @@ class OperatorError(MXCoreError, ValueError):
         super().__init__(f"operator {op!r}: {message}{where}")
 
 
+class IndexOutOfRange(OperatorError, IndexError):
+    """An index outside its axis: an OperatorError that is also the IndexError MXNet
+    raises."""
+
+
 class UnknownOperatorError(MXCoreError, AttributeError, KeyError):
     def __str__(self):  # KeyError would repr() the message
         return str(self.args[0])

@@ -15,7 +15,7 @@ import hal
 from hal import Device, DeviceType
 from mxcore import autograd as _autograd
 from mxcore import engine as _engine_mod
-from mxcore.base import MXCoreError, OperatorError, UnknownOperatorError
+from mxcore.base import IndexOutOfRange, MXCoreError, OperatorError, UnknownOperatorError
 from mxcore.device import device_type
 from mxcore.array import NDArray
 from mxcore.op import Op
@@ -212,6 +212,8 @@ def _error(op: Op, exc: Exception, datas, device, attrs=_EMPTY) -> OperatorError
         k = _serving_kernel(op, device.kind, datas, attrs) if device is not None else None
         who = f"kernel {k.provider}:{k.name} raised " if k is not None else ""
         msg = f"{who}{type(exc).__name__}: {exc}"
+    if isinstance(exc, IndexError):  # still an IndexError, as MXNet's is
+        return IndexOutOfRange(op.name, msg, shapes, dtypes, device)
     return OperatorError(op.name, msg, shapes, dtypes, device)
 
 
@@ -258,10 +260,10 @@ def invoke(op: Op, inputs: Sequence[NDArray], attrs: Dict[str, Any] = _EMPTY):
         if type(fn) is _Guarded:
             fn = fn.pick(datas, attrs)
         if op.needs_rng:
-            out = _push(fn, (_generator(dev), *datas), attrs)
+            out = _push(fn, (_generator(dev), *datas), attrs, (), dev)
         else:
             m = op.mutates
-            out = _push(fn, datas, attrs, m(attrs) if callable(m) else m)
+            out = _push(fn, datas, attrs, m(attrs) if callable(m) else m, dev)
     except Exception as exc:
         raise _error(op, exc, datas, dev, attrs) from exc
     if op.nout == 1:
@@ -305,9 +307,9 @@ def invoke_nullary(op: Op, device: Device, attrs: Dict[str, Any], dtype) -> NDAr
         if type(fn) is _Guarded:
             fn = fn.pick((), attrs)
         if op.needs_rng:
-            out = _push(fn, (_generator(device),), attrs)
+            out = _push(fn, (_generator(device),), attrs, (), device)
         else:
-            out = _push(fn, (), attrs)
+            out = _push(fn, (), attrs, (), device)
     except Exception as exc:
         raise _error(op, exc, (), device, attrs) from exc
     return wrap(out, device)
@@ -337,7 +339,7 @@ def invoke_binary(op: Op, a: NDArray, b: NDArray) -> NDArray:
                                 (ad.shape, bd.shape), (ad.dtype, bd.dtype), dev)
         if type(fn) is _Guarded:
             fn = fn.pick((ad, bd), _EMPTY)
-        out = _push(fn, (ad, bd), _EMPTY)
+        out = _push(fn, (ad, bd), _EMPTY, (), dev)
     except Exception as exc:
         raise _error(op, exc, (ad, bd), dev) from exc
     r = _new(NDArray)
@@ -364,7 +366,7 @@ def invoke_unary(op: Op, a: NDArray, attrs: Dict[str, Any] = _EMPTY) -> NDArray:
     try:
         if type(fn) is _Guarded:
             fn = fn.pick((ad,), attrs)
-        out = _push(fn, (ad,), attrs)
+        out = _push(fn, (ad,), attrs, (), dev)
     except Exception as exc:
         raise _error(op, exc, (ad,), dev, attrs) from exc
     r = _new(NDArray)

@@ -1,8 +1,9 @@
 """The execution engine protocol (MXNet's dependency engine).
 
 Every operator call is handed to the engine as ``push(fn, args, attrs,
-mutates)``: ``fn`` is the kernel, ``args`` the device arrays it reads and
-``mutates`` the indices of the arguments it writes in place.  The naive engine
+mutates, device)``: ``fn`` is the kernel, ``args`` the device arrays it reads,
+``mutates`` the indices of the arguments it writes in place and ``device`` the
+``hal.Device`` it runs on (for error messages and per-device queues).  The naive engine
 runs the kernel at once and returns its result.  A threaded engine returns
 placeholders for the results and runs the kernel when the arrays it reads and
 writes are ready; sync points (``wait_to_read``, ``asnumpy``, ``waitall``) then
@@ -21,11 +22,13 @@ class Engine(Protocol):
     name: str
 
     def push(self, fn: Callable[..., Any], args: Tuple[Any, ...], attrs: Dict[str, Any],
-             mutates: Sequence[int] = ()) -> Any: ...
+             mutates: Sequence[int] = (), device: Any = None) -> Any: ...
 
     def wait_to_read(self, data: Any) -> None: ...
 
     def wait_all(self) -> None: ...
+
+    def resolve(self, data: Any) -> Any: ...
 
 
 class NaiveEngine:
@@ -33,7 +36,7 @@ class NaiveEngine:
 
     name = "naive"
 
-    def push(self, fn, args, attrs, mutates=()):
+    def push(self, fn, args, attrs, mutates=(), device=None):
         return fn(*args, **attrs)
 
     def wait_to_read(self, data) -> None:
@@ -42,16 +45,32 @@ class NaiveEngine:
     def wait_all(self) -> None:
         pass
 
+    def resolve(self, data):
+        return data
 
-ENGINES = {"naive": NaiveEngine}
+
+def _threaded():
+    from mxcore.threaded_engine import ThreadedEngine
+    return ThreadedEngine()
+
+
+#: name -> engine factory (the threaded engine's module loads when it is chosen)
+ENGINES = {"naive": NaiveEngine, "threaded": _threaded}
+
+
+#: MXNet's MXNET_ENGINE_TYPE values -> mxcore's engines (read when MXCORE_ENGINE is unset)
+MXNET_ENGINE_TYPES = {"NaiveEngine": "naive", "ThreadedEngine": "threaded",
+                      "ThreadedEnginePerDevice": "threaded"}
 
 
 def create(name: str | None = None) -> Engine:
-    """An engine by name; without a name, the one MXCORE_ENGINE names (an
-    unknown value there warns and falls back to the naive engine rather than
-    breaking ``import mxcore``)."""
+    """An engine by name; without a name, the one MXCORE_ENGINE names, else MXNet's
+    MXNET_ENGINE_TYPE, else the naive engine (an unknown value warns and falls back to
+    the naive engine rather than breaking ``import mxcore``)."""
     if name is None:
-        name = os.environ.get("MXCORE_ENGINE", "naive")
+        name = os.environ.get("MXCORE_ENGINE")
+        if name is None:
+            name = MXNET_ENGINE_TYPES.get(os.environ.get("MXNET_ENGINE_TYPE", ""), "naive")
         if name.lower() not in ENGINES:
             warnings.warn(f"MXCORE_ENGINE={name!r} is not an engine ({', '.join(sorted(ENGINES))});"
                           " using the naive engine", RuntimeWarning, stacklevel=2)
@@ -88,6 +107,13 @@ def set_engine(engine: Engine | str) -> Engine:
     return old
 
 
+def resolve(data: Any) -> Any:
+    """The device array behind ``data``: a threaded engine's placeholder becomes its value
+    (after the kernels queued before it ran); anything else is itself.  For code that
+    needs the array object itself (its identity, its memory), not only its values."""
+    return _CURRENT.resolve(data)
+
+
 _NULL = contextlib.nullcontext()
 
 
@@ -97,3 +123,26 @@ def region(name: str, category: str):
     span and name the calls inside after it; other engines run it as it is."""
     enter = getattr(_CURRENT, "region", None)
     return _NULL if enter is None else enter(name, category)
+
+
+# MXNet's mx.engine API ----------------------------------------------------------------------
+_BULK_SIZE = 15
+
+
+def set_bulk_size(size: int) -> int:
+    """MXNet's hint for how many operators to bundle into one engine task; accepted and
+    returned (the previous value) for compatibility: mxcore's engines queue each kernel
+    on its own, and compiled plans (``hybridize``) are the way to fewer dispatches."""
+    global _BULK_SIZE
+    previous, _BULK_SIZE = _BULK_SIZE, int(size)
+    return previous
+
+
+@contextlib.contextmanager
+def bulk(size: int):
+    """``with mx.engine.bulk(size):`` (MXNet): ``set_bulk_size`` for the block."""
+    previous = set_bulk_size(size)
+    try:
+        yield
+    finally:
+        set_bulk_size(previous)

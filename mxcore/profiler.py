@@ -133,20 +133,14 @@ class ProfilingEngine:
         self.name = f"profiling({inner.name})"
         self._p = profiler
 
-    def push(self, fn, args, attrs, mutates=()):
+    def push(self, fn, args, attrs, mutates=(), device=None):
         p = self._p
         if p.paused or getattr(fn, "mxcore_region", False):
-            return self.inner.push(fn, args, attrs, mutates)
-        start = time.perf_counter_ns()
-        out = self.inner.push(fn, args, attrs, mutates)
+            return self.inner.push(fn, args, attrs, mutates, device)
         entry = (p.names.get(fn) or p.names.get(getattr(fn, "__wrapped__", None))
                  or self._unknown(fn))
         # a kernel borrowed through a fallback chain runs on the calling device's kind
         kind = getattr(fn, "mxcore_device_kind", entry[3])
-        if p.config["synchronize"]:
-            self.inner.wait_all()
-            _synchronize(kind)
-        end = time.perf_counter_ns()
         info = {"op": entry[1], "kernel": entry[2], "device": kind,
                 "shapes": [list(getattr(a, "shape", ())) for a in args if hasattr(a, "shape")],
                 "dtypes": [str(a.dtype) for a in args if hasattr(a, "dtype")]}
@@ -154,11 +148,41 @@ class ProfilingEngine:
         region = getattr(p.local, "region", None)
         if region is not None:  # inside a custom operator: MXNet's "MySigmoid::_zeros"
             name, category = f"{region}::{name}", "Custom Operator"
+        if getattr(self.inner, "asynchronous", False):
+            return self._push_timed(fn, args, attrs, mutates, device, name, category, info,
+                                    kind)
+        start = time.perf_counter_ns()
+        out = self.inner.push(fn, args, attrs, mutates, device)
+        if p.config["synchronize"]:
+            self.inner.wait_all()
+            _synchronize(kind)
+        end = time.perf_counter_ns()
         p.events.append(("X", name, category, start, end - start, threading.get_ident(),
                          info))
         if p.config["profile_memory"]:
             p.memory(out if type(out) is tuple else (out,), args, kind)
         return out
+
+    def _push_timed(self, fn, args, attrs, mutates, device, name, category, info, kind):
+        """An engine with workers: the kernel is timed where it runs (one trace track
+        per worker), and its wait in the queue is a "queue" span of its own."""
+        p = self._p
+        queued = time.perf_counter_ns()
+
+        def timed(*a, **k):
+            start = time.perf_counter_ns()
+            out = fn(*a, **k)
+            if p.config["synchronize"]:
+                _synchronize(kind)
+            end = time.perf_counter_ns()
+            tid = threading.get_ident()
+            p.events.append(("X", name, "queue", queued, start - queued, tid, {}))
+            p.events.append(("X", name, category, start, end - start, tid, info))
+            if p.config["profile_memory"]:
+                p.memory(out if type(out) is tuple else (out,), a, kind)
+            return out
+        timed.__wrapped__ = fn  # the engine finds the kernel's operator through it
+        return self.inner.push(timed, args, attrs, mutates, device)
 
     @contextlib.contextmanager
     def region(self, name: str, category: str) -> Iterator[None]:
@@ -182,6 +206,9 @@ class ProfilingEngine:
 
     def wait_all(self) -> None:
         self.inner.wait_all()
+
+    def resolve(self, data):
+        return self.inner.resolve(data)
 
 
 def _synchronize(kind: str) -> None:
@@ -417,9 +444,10 @@ def _trace() -> Dict[str, Any]:
     pid = os.getpid()
     events: List[Dict[str, Any]] = [
         {"name": "process_name", "ph": "M", "pid": pid, "args": {"name": "mxcore"}}]
+    threads = {t.ident: t.name for t in threading.enumerate()}
     main = threading.main_thread().ident
     for tid in sorted({e[5] for e in _P.events}):
-        label = "main thread" if tid == main else f"thread {tid}"
+        label = "main thread" if tid == main else threads.get(tid, f"thread {tid}")
         events.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid,
                        "args": {"name": label}})
     for phase, name, cat, start, dur, tid, args in _P.events:

@@ -85,3 +85,15 @@ def runtime_plugins():
         s.unregister_plugin(name)
     reg.policy = saved_policy
     reg.invalidate()
+
+
+@pytest.fixture(autouse=True)
+def _kernel_errors_stay_with_their_test():
+    """Under the threaded engine (``MXCORE_ENGINE=threaded``) a kernel's error is raised
+    at the next sync point: drain after each test, so that an error nobody read is
+    reported by the test that caused it, not by a later one."""
+    yield
+    from mxcore import engine
+    eng = engine.current()
+    if getattr(eng, "asynchronous", False):
+        eng.wait_all()

@@ -86,6 +86,7 @@ class Compiled:
     def run(self, vals: List[Any], seeds: Optional[Dict[int, int]] = None) -> None:
         """Run the steps on ``vals`` (slot -> device array), in place."""
         push = engine.current().push  # the engine of the moment (profiler, threaded...)
+        ctx = self.ctx
         gen = None
         for fn, ins, attrs, outs, rng, reseed, mutates, free, st in self.calls:
             if reseed:
@@ -96,7 +97,7 @@ class Compiled:
                     gen = dispatch._generator(self.ctx)
                 args.insert(0, gen)
             try:
-                r = push(fn, args, attrs, mutates)
+                r = push(fn, args, attrs, mutates, ctx)
             except Exception as exc:
                 raise _step_error(self.program, st, exc, args, self.ctx) from exc
             if len(outs) == 1:

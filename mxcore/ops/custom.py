@@ -207,9 +207,10 @@ _OPERATORS: Dict[int, CustomOp] = {}
 
 def _remember(outs: Sequence[NDArray], operator: CustomOp) -> None:
     if outs:
-        key = id(outs[0]._data)
+        data = engine.resolve(outs[0]._data)  # the array, not a threaded placeholder
+        key = id(data)
         _OPERATORS[key] = operator
-        weakref.finalize(outs[0]._data, _OPERATORS.pop, key, None)
+        weakref.finalize(data, _OPERATORS.pop, key, None)
 
 
 class _Signature:
@@ -291,7 +292,7 @@ def _backward(prop, attrs, operator, out_grads, inputs, outputs, grads):
     nargs = len(args)
     in_grad = [zeros(x.shape, ctx=x.context, dtype=x.dtype) for x in inputs[:nargs]]
     if operator is None and outputs:
-        operator = _OPERATORS.get(id(outputs[0]._data))
+        operator = _OPERATORS.get(id(engine.resolve(outputs[0]._data)))
     if operator is None:
         operator = prop.create_operator(inputs[0].context if inputs else None,
                                         [x.shape for x in inputs[:nargs]],
@@ -333,7 +334,7 @@ def _python_kernel(op: Op):
         def forward(*datas, **attrs):
             inputs = [wrap(d, device) for d in datas]
             outs = _run_forward(attrs, inputs, device, autograd.is_training())
-            return tuple(o._data for o in outs)
+            return tuple(engine.resolve(o._data) for o in outs)
 
         def backward(*datas, **attrs):
             prop = _prop(attrs)

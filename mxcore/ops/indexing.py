@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 
 from mxcore import autograd
-from mxcore.base import MXCoreError, OperatorError
+from mxcore.base import IndexOutOfRange, MXCoreError, OperatorError
 from mxcore.dispatch import invoke, invoke_unary
 from mxcore.array import NDArray
 from mxcore.op import REQUIRED, Op
@@ -401,11 +401,6 @@ GATHER_ND.def_grad(lambda c, g: (invoke(GATHER_ND_GRAD, (g, c.inputs[1]),
                                         {"shape": c.inputs[0].shape}), None))
 GATHER_ND_GRAD.def_grad(lambda c, g: (invoke(GATHER_ND, (g, c.inputs[1])), None))
 SCATTER_ND.def_grad(lambda c, g: (invoke(GATHER_ND, (g, c.inputs[1])), None))
-
-
-class IndexOutOfRange(OperatorError, IndexError):
-    """An index outside its axis: an OperatorError that is also the IndexError MXNet
-    raises."""
 
 
 def _nd_call(op: Op, name: str, data: NDArray, indices, attrs):

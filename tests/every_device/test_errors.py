@@ -133,11 +133,14 @@ def test_unknown_devices_and_dtypes():
 def test_failed_setitem_leaves_target_unchanged(device):
     x = nd.arange(6, ctx=device).reshape((2, 3))
     before = x.asnumpy()
+    # (a threaded engine raises at the next sync point: wait_to_read)
     with pytest.raises(OperatorError, match="setitem"):
         x[:] = nd.ones((4,), ctx=device)
+        x.wait_to_read()
     np.testing.assert_array_equal(x.asnumpy(), before)
     with pytest.raises(OperatorError):
         x += nd.ones((5,), ctx=device)
+        x.wait_to_read()
     np.testing.assert_array_equal(x.asnumpy(), before)
 
 
@@ -149,4 +152,5 @@ def test_bad_index_is_named(device):
 
 def test_kernel_exception_is_wrapped_not_swallowed(device):
     with pytest.raises(OperatorError, match="take.*out of range"):
-        nd.take(nd.ones((3,), ctx=device), nd.array([7], ctx=device, dtype="int64"), mode="raise")
+        nd.take(nd.ones((3,), ctx=device), nd.array([7], ctx=device, dtype="int64"),
+                mode="raise").wait_to_read()

@@ -70,6 +70,7 @@ def test_dlpack_roundtrip_shares_memory(device):
     x = nd.array([1.0, 2.0, 3.0], ctx=device)
     view = np.from_dlpack(x)
     x[0] = 42.0
+    x.wait_to_read()  # (an asynchronous engine writes later: a foreign reader waits)
     assert view[0] == 42.0
     if view.flags.writeable:  # numpy < 2.3 imports DLPack memory read-only
         view[1] = -7.0
@@ -204,7 +205,7 @@ def test_engine_protocol_sees_every_op(device):
         def __init__(self):
             self.calls = []
 
-        def push(self, fn, args, attrs, mutates=()):
+        def push(self, fn, args, attrs, mutates=(), device=None):
             self.calls.append((len(args), tuple(mutates)))
             return fn(*args, **attrs)
 

@@ -182,10 +182,12 @@ def test_gather_nd_refuses_out_of_range_indices(device):
     d = _a(np.arange(6).reshape(2, 3), device)
     _raises(device, lambda: nd.gather_nd(d, _a([[0, 1, 0], [0, 1, 3]], device)).asnumpy(),
             "'gather_nd'", "index 3 is out of bounds for axis 1 with size 3")
-    err = _raises(device, lambda: nd.gather_nd(d, _a([[0, 1, 0], [0, 1, -5]], device)),
+    err = _raises(device, lambda: nd.gather_nd(d, _a([[0, 1, 0], [0, 1, -5]],
+                                                     device)).wait_to_read(),
                   "'gather_nd'", "index -5")
     assert isinstance(err, IndexError)  # what MXNet raises
-    _raises(device, lambda: nd.scatter_nd(_a([1, 2], device), _a([[0, 2]], device), (2,)),
+    _raises(device, lambda: nd.scatter_nd(_a([1, 2], device), _a([[0, 2]], device),
+                                          (2,)).wait_to_read(),
             "'scatter_nd'", "index 2 is out of bounds for axis 0 with size 2")
     _raises(device, lambda: nd.gather_nd(d, _a([1, 0], device)), "'gather_nd'",
             "at least 2 axes")

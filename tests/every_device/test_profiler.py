@@ -110,7 +110,9 @@ def test_pause_resume_and_stopped_profiler_record_nothing(device):
     a - a
     profiler.set_state("stop")
     stats = json.loads(profiler.dumps(format="json"))["Time"]
-    assert set(stats) == {"operator"} and set(stats["operator"]) == {"broadcast_sub"}
+    # (a threaded engine adds each kernel's wait in its queue as "queue")
+    assert set(stats) - {"queue"} == {"operator"}
+    assert set(stats["operator"]) == {"broadcast_sub"}
 
 
 def test_synchronize_waits_for_the_device_after_each_kernel(device, monkeypatch):

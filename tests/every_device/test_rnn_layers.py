@@ -272,7 +272,7 @@ def test_sequence_length_out_of_range_is_an_error(device):
     layer = _layer("gru", device, use_sequence_length=True)
     x = nd.ones((3, 2, 2), ctx=device)
     with pytest.raises(MXCoreError, match=r"sequence_length values must be in \[0, 3\]"):
-        layer(x, layer.begin_state(2, ctx=device), _arr([4, 1], device))
+        layer(x, layer.begin_state(2, ctx=device), _arr([4, 1], device))[0].wait_to_read()
     with pytest.raises(MXCoreError, match="use_sequence_length=True"):
         layer(x, layer.begin_state(2, ctx=device))
 

@@ -464,6 +464,7 @@ out = {}
 
 
 def live():
+    mx.nd.waitall()  # (an asynchronous engine runs kernels later)
     return dt.memory_stats(0)["live_bytes"]
 
 

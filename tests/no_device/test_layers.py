@@ -19,7 +19,7 @@ LAYERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("devices", ("mxcore.device", "mxcore.context", "mxcore.registry", "mxcore.plugins",
                  "mxcore.autotune", "mxcore.util")),
     ("array", ("mxcore.array", "mxcore.autograd")),
-    ("dispatch", ("mxcore.dispatch",)),
+    ("dispatch", ("mxcore.dispatch", "mxcore.threaded_engine")),
     ("ops", ("mxcore.ops",)),
     ("compiler", ("mxcore.graph.trace", "mxcore.graph.program", "mxcore.graph.passes",
                   "mxcore.graph.plan")),
@@ -35,6 +35,9 @@ UPWARD_CALLS: Dict[Tuple[str, str], str] = {
         "autograd.get_symbol (MXNet's API) returns the recorded graph as a Symbol",
     ("mxcore.autotune", "mxcore.serialization"):
         "the tuning cache is written atomically with serialization's atomic_path",
+    ("mxcore.engine", "mxcore.threaded_engine"):
+        "MXCORE_ENGINE=threaded / set_engine('threaded') load the threaded engine, which "
+        "needs the registry (each kernel's operator) and dispatch's error messages",
 }
 
 

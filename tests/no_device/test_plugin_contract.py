@@ -246,15 +246,18 @@ def test_a_device_sees_every_kernel_output(runtime_plugins):
     runtime_plugins(DevicePlugin(counting), "fake-devices")
     dev = mx.device("countacc")
     a = mx.nd.ones((256,), ctx=dev)              # a creation kernel: 1 KiB
+    mx.nd.waitall()  # (an asynchronous engine runs the kernels later)
     assert counting.live == 1024
     b = a + a                                    # a binary kernel
     c = mx.nd.split(mx.nd.ones((4, 8), ctx=dev), num_outputs=2, axis=0)  # a tuple of two
+    mx.nd.waitall()
     assert counting.live == 1024 * 2 + 128 + 64 * 2
     from mxcore.device import memory_stats
     assert memory_stats(dev) == {"live_bytes": counting.live}
     assert memory_stats("countacc:0") == {"live_bytes": counting.live}
     assert b.__class__ is mx.nd.NDArray
     del a, b, c
+    mx.nd.waitall()
     gc.collect()
     assert counting.live == 0
 

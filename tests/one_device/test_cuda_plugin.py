@@ -264,6 +264,7 @@ KERNELS_SCRIPT = """
                     getattr(mx.nd, op)(*args, lrs=[0.1, 0.2, 0.3, 0.05],
                                        wds=[0.0, 0.01, 0.0, 0.1], num_weights=len(shapes),
                                        **extra)
+                mx.nd.waitall()  # (an asynchronous engine launches later)
                 assert LAUNCHES["optimizer." + op] == before + 1, op  # one launch, all weights
                 for (gw, cw), ss in zip(ws, st):
                     close(gw, cw, tol)

@@ -90,9 +90,11 @@ def test_from_numpy_zero_copy_shares_and_locks_the_numpy_array():
     with pytest.raises(ValueError):
         src[0, 0] = 0
     a[2, 1] = 100
+    a.wait_to_read()  # (an asynchronous engine writes later: a foreign reader waits)
     assert src[2, 1] == 100
     again = nd.from_numpy(src)  # a locked array wraps again, writes still go through
     again[0, 0] = -1
+    again.wait_to_read()
     assert src[0, 0] == -1 and a.asnumpy()[0, 0] == -1
     with pytest.raises(ValueError, match="C-contiguous"):
         nd.from_numpy(np.ones((2, 3)).T)
