@@ -29,10 +29,10 @@ from __future__ import annotations
 import atexit
 import contextvars
 import os
+import queue
 import sys
 import threading
 import weakref
-from collections import deque
 from math import prod
 from typing import Any, Dict, Optional, Tuple
 
@@ -180,8 +180,9 @@ class ThreadedEngine:
             raise ValueError(f"the threaded engine's queue needs room for one kernel, "
                              f"got {size}")
         self._size = size
-        self._queue: deque = deque()
-        self._cond = threading.Condition()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._cond = threading.Condition()       # sync points wait on it ...
+        self._waiting = 0                        # ... and tell the worker they do
         self._pushed = 0      # sequence number of the last task pushed
         self._done = 0        # ... and of the last task the worker finished
         self._ops: Optional[Dict[Any, Any]] = None
@@ -237,15 +238,11 @@ class ThreadedEngine:
         except Exception:  # noqa: BLE001 - the kernel reports bad input in its own words
             return self._run_now(fn, args, attrs)
         mutated = tuple(args[i] for i in mutates) if mutates else ()
-        cond = self._cond
-        with cond:
-            while self._pushed - self._done >= self._size:
-                cond.wait()
-            self._pushed += 1
-            task = _Task(self, self._pushed, fn, args, attrs, op, _issuer(), mutated, device)
-            self._queue.append(task)
-            if self._pushed - self._done == 1:
-                cond.notify_all()  # the worker may be asleep
+        if self._pushed - self._done >= self._size:  # full: wait for the oldest to finish
+            self._wait(self._pushed - self._size + 1)
+        self._pushed = seq = self._pushed + 1  # only the issuing thread pushes
+        task = _Task(self, seq, fn, args, attrs, op, _issuer(), mutated, device)
+        self._queue.put(task)
         outs = tuple(Pending(task, i, tuple(s), hal.to_dtype(d))
                      for i, (s, d) in enumerate(zip(shapes, dtypes)))
         return outs[0] if op.nout == 1 else outs
@@ -258,18 +255,16 @@ class ThreadedEngine:
     # the worker -------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
-            cond, queue = self._cond, self._queue
-            with cond:
-                while not queue and not self._stop:
-                    cond.wait()
-                if not queue:
-                    return
-                task = self._running = queue.popleft()
+            task = self._queue.get()
+            if task is None:  # shutdown
+                return
+            self._running = task
             self._execute(task)
-            with cond:
-                self._done = task.seq
-                self._running = None
-                cond.notify_all()
+            self._done = task.seq
+            self._running = None
+            if self._waiting:
+                with self._cond:
+                    self._cond.notify_all()
             del task  # a finished task's outputs live as long as their arrays only
 
     def _after_fork_in_child(self) -> None:
@@ -277,6 +272,7 @@ class ThreadedEngine:
         locks, a new worker for what is still queued, and the kernel the parent's worker
         was running counted as failed (its outputs were never made here)."""
         self._cond = threading.Condition()
+        self._waiting = 0
         running = self._running
         if running is not None:
             running.error = RuntimeError(
@@ -335,8 +331,12 @@ class ThreadedEngine:
         if threading.current_thread() is self._worker:  # a kernel reading a pending value
             raise RuntimeError("the threaded engine's worker waited on its own queue")
         with self._cond:
-            while self._done < seq:
-                self._cond.wait()
+            self._waiting += 1
+            try:
+                while self._done < seq:
+                    self._cond.wait(0.05)  # (the worker notifies; the timeout is a backstop)
+            finally:
+                self._waiting -= 1
 
     def _report(self, task: _Task) -> None:
         task.reported = True
@@ -370,7 +370,7 @@ class ThreadedEngine:
 
     def shutdown(self) -> None:
         """Let the worker finish what is queued and stop (at interpreter exit)."""
-        with self._cond:
+        if not self._stop:
             self._stop = True
-            self._cond.notify_all()
+            self._queue.put(None)
         self._worker.join(timeout=10)

@@ -169,3 +169,32 @@ class MLPEpochThreads:
         return statistics.median(d / o for d, o in zip(self.runs["default"], self.runs["1"]))
 
     track_default_vs_one_thread.unit = "ratio"
+
+
+class MLPEpochEngines(MLPEpoch):
+    """MLPEpoch's steps on the CPU on each engine (``MXCORE_ENGINE``): the naive one
+    runs each kernel at once, the threaded one queues them to a worker thread."""
+
+    params = [["naive", "threaded"]]
+    param_names = ["engine"]
+
+    def setup(self, engine):
+        from mxcore import engine as engines
+        self._old = engines.set_engine(engine)
+        super().setup("cpu")
+
+    def teardown(self, engine):
+        from mxcore import engine as engines
+        current = engines.set_engine(self._old)
+        if hasattr(current, "shutdown"):
+            current.shutdown()
+
+    def time_train_steps(self, engine):
+        """STEPS training steps."""
+        self._steps(self.batches)
+
+    def time_forward_loss(self, engine):
+        xb, yb = self.batches[0]
+        for _ in range(STEPS):
+            self.loss(self.net(xb), yb)
+        mx.nd.waitall()

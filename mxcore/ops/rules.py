@@ -23,6 +23,8 @@ def same_as_first(shapes, dtypes, attrs):
 
 
 def broadcast(shapes, dtypes, attrs):
+    if len(shapes) == 2 and shapes[0] == shapes[1] and dtypes[0] == dtypes[1]:
+        return [tuple(shapes[0])], [dtypes[0]]  # the common case, without numpy's ~5 us
     try:
         shape = tuple(np.broadcast_shapes(*shapes))
     except ValueError:
