@@ -196,8 +196,9 @@ class ThreadedEngine:
         atexit.register(_shutdown, weakref.ref(self))
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: (e := ref()) is not None
-                                and e._after_fork_in_child())
+            os.register_at_fork(
+                before=lambda: (e := ref()) is not None and e._before_fork(),
+                after_in_child=lambda: (e := ref()) is not None and e._after_fork_in_child())
 
     # the kernel -> operator map (the registry's kernels; built on first use) -------------
     def _op_of(self, fn):
@@ -267,6 +268,12 @@ class ThreadedEngine:
                     self._cond.notify_all()
             del task  # a finished task's outputs live as long as their arrays only
 
+    def _before_fork(self) -> None:
+        """Let the queue drain before a fork (a DataLoader starting its workers): the
+        child then starts with no kernel half-taken by the parent's worker."""
+        if not self._stop and threading.current_thread() is not self._worker:
+            self._wait(self._pushed)
+
     def _after_fork_in_child(self) -> None:
         """A forked child (a DataLoader worker) has none of the parent's threads: new
         locks, a new worker for what is still queued, and the kernel the parent's worker
@@ -274,13 +281,13 @@ class ThreadedEngine:
         self._cond = threading.Condition()
         self._waiting = 0
         running = self._running
-        if running is not None:
+        if running is not None and running.seq > self._done:
             running.error = RuntimeError(
                 f"operator {running.name!r} was running in the parent process when it "
                 "forked; its outputs do not exist in the child")
             running.reported = True
             self._done = running.seq
-            self._running = None
+        self._running = None
         self._worker = threading.Thread(target=self._work, name="mxcore-engine-worker",
                                         daemon=True)
         self._worker.start()
