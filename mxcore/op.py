@@ -40,13 +40,15 @@ class Op:
     __slots__ = ("name", "nin", "nout", "attrs", "infer", "grad", "dtype_arg",
                  "saves_output", "needs_rng", "nullary", "doc", "cache", "aliases",
                  "provider", "mutates", "volatile_attrs", "checked", "python_kernel",
-                 "__weakref__")
+                 "views", "overwrites", "state_attrs", "__weakref__")
 
     def __init__(self, name: str, nin: int = 1, nout: int = 1,
                  attrs: Optional[Dict[str, Any]] = None, *, dtype_arg: int = 0,
                  saves_output: bool = False, needs_rng: bool = False, doc: str = "",
                  aliases: Sequence[str] = (), mutates: Sequence[int] = (),
-                 volatile_attrs: Sequence[str] = ()):
+                 volatile_attrs: Sequence[str] = (), views: bool = False,
+                 overwrites: Optional[Callable[[Dict[str, Any]], Sequence[int]]] = None,
+                 state_attrs: Sequence[str] = ()):
         self.name = name
         self.nin = nin            # -1: variadic (concat, stack)
         self.nout = nout          # -1: decided by attributes (split)
@@ -67,6 +69,15 @@ class Op:
         # the per-signature kernel choice of guarded kernels ignores them, so kernel
         # guards must not read them (a new learning rate is not a new signature)
         self.volatile_attrs = frozenset(volatile_attrs)
+        # what the threaded engine must know to order kernels by the memory they touch:
+        # ``views``: outputs may share memory with inputs (reshape, transpose, indexing;
+        # the conformance suite holds every other op's kernels to fresh outputs);
+        # ``overwrites(attrs)``: inputs whose buffers the kernel may reuse for its output
+        # (a compiled plan's dead buffers); ``state_attrs``: attributes holding state the
+        # kernel writes (scratch buffers kept across calls)
+        self.views = views
+        self.overwrites = overwrites
+        self.state_attrs = tuple(state_attrs)
         # (device kind, dtype) -> kernel fn, or a resolver for guarded kernels.
         # Filled by the registry; cleared whenever registrations change.
         self.cache: Dict[Tuple, Any] = {}

@@ -1,28 +1,42 @@
-"""The threaded engine (MXNet's ``ThreadedEngine``): kernels run on a worker thread
-while the caller goes on issuing operators.
+"""The threaded engine (MXNet's ``ThreadedEnginePerDevice``): kernels run on worker
+threads while the caller goes on issuing operators.
 
 ``push`` asks the operator's rule for its outputs' shapes and dtypes, queues the kernel
 and returns :class:`Pending` placeholders at once; NDArrays hold them as their ``_data``
-(``shape`` and ``dtype`` are known, the values come later).  The worker runs the queued
-kernels one after another, in the order they were pushed: a read after a write, a write
-after a read and a write through a view are then ordered as the program wrote them,
-without a dependency graph.  numpy, BLAS and CuPy release the GIL while they compute,
-so the caller's Python (dispatch, autograd, the optimizer's bookkeeping) overlaps with
-the kernels.
+(``shape`` and ``dtype`` are known, the values come later).  numpy, BLAS and CuPy release
+the GIL while they compute, so the caller's Python (dispatch, autograd, the optimizer's
+bookkeeping) overlaps with the kernels, and kernels on different workers overlap with
+each other.
 
-Sync points wait for every kernel queued so far (one of them may write the array in
-place or through a view): ``wait_to_read`` (``asnumpy``, ``__array__``, printing...),
-``wait_all`` (``mx.nd.waitall``), and anything else that reads a placeholder's value (an
-attribute other than ``shape``/``dtype``/``ndim``/``size``).  A kernel
-that fails marks its outputs failed; the error is raised at the next sync point that
-touches them, with a note naming the operator, its inputs and the line of user code that
-issued it.  Kernels that read a failed output fail with the same cause, without running;
-independent kernels run.  ``wait_all`` raises the first error nobody has seen yet.
+Each device has its own pool of workers (``MXCORE_ENGINE_WORKERS`` or MXNet's
+``MXNET_CPU_WORKER_NTHREADS`` per CPU, ``MXNET_GPU_WORKER_NTHREADS`` per GPU; one by
+default, as MXNet).  With a single worker in all, kernels run in push order, which
+respects every read and write without further work.  A second worker or a second device
+turns on dependency tracking: every piece of memory (a root array; views share their
+base's) has a variable (:class:`_Var`) that records its last writer and the readers
+since, so a kernel waits for the producers of its inputs and the last writer of what it
+reads, and a write waits for the reads and the write before it.  Reads of one array run
+together; independent kernels (two branches of a model, the updates of separate
+parameters) run side by side.  What ties kernels beyond their arrays is a write too: the
+random generator a sampling kernel draws from (so samples come in push order) and
+scratch buffers an operator keeps across calls (``Op.state_attrs``).  Operators say
+whether their kernels return views of their inputs (``Op.views``); the conformance suite
+holds every other operator's kernels to fresh outputs, and a kernel found breaking that
+here is ordered as a view from then on, with a warning.
 
-Calls the engine cannot infer (kernels outside the registry, such as a compiled plan's
-fused chains, or ops without a rule) run synchronously after the queue drains.  The
-queue is bounded (``MXCORE_ENGINE_QUEUE``, default 256 kernels): a producer far ahead
-of the worker blocks, which bounds the memory held by pending outputs.
+Sync points wait for every kernel queued so far: ``wait_to_read`` (``asnumpy``,
+``__array__``, printing...), ``wait_all`` (``mx.nd.waitall``), and anything else that
+reads a placeholder's value (an attribute other than ``shape``/``dtype``/``ndim``/
+``size``).  A kernel that fails marks its outputs failed; the error is raised at the next
+sync point that touches them, with a note naming the operator, its inputs and the line of
+user code that issued it.  Kernels that read a failed output fail with the same cause,
+without running; independent kernels run.  ``wait_all`` raises the first error nobody
+has seen yet.
+
+Calls the engine cannot infer (kernels outside the registry, such as a custom
+operator's Python, or ops without a rule) run synchronously after the queue drains.  The
+queue is bounded (``MXCORE_ENGINE_QUEUE``, default 256 kernels): a producer far ahead of
+the workers blocks, which bounds the memory held by pending outputs.
 """
 from __future__ import annotations
 
@@ -32,6 +46,7 @@ import os
 import queue
 import sys
 import threading
+import time
 import weakref
 from math import prod
 from typing import Any, Dict, Optional, Tuple
@@ -123,9 +138,24 @@ class Pending:
         return f"<Pending {self.shape} {self.dtype} {state} ({self._task.name})>"
 
 
+class _Var:
+    """The engine's variable for one piece of memory (MXNet's ``VarHandle``): the last
+    unfinished kernel that writes it and the unfinished kernels that read it since.
+    Views share their base's variable.  A variable lives while kernels that touch it
+    are unfinished; ``key`` is the id of the root array it stands for, once known."""
+
+    __slots__ = ("writer", "readers", "key")
+
+    def __init__(self, writer=None):
+        self.writer = writer
+        self.readers: set = set()
+        self.key: Optional[int] = None
+
+
 class _Task:
     __slots__ = ("engine", "seq", "fn", "args", "attrs", "op", "name", "where", "result",
-                 "error", "reported", "mutated", "device", "context")
+                 "error", "reported", "mutated", "device", "context", "waits", "dependents",
+                 "finished", "reads", "writes", "outvars")
 
     def __init__(self, engine, seq, fn, args, attrs, op, where, mutated, device):
         self.device = device
@@ -143,6 +173,10 @@ class _Task:
         self.result: Optional[Tuple[Any, ...]] = None
         self.error: Optional[BaseException] = None
         self.reported = False
+        self.dependents: list = []  # tasks waiting for this one
+        self.finished = False
+        # set by ``_schedule`` (dependency tracking): ``waits``, the unfinished tasks this
+        # one waits for; ``reads``/``writes``, its variables; ``outvars``, each output's
 
 
 def _issuer() -> str:
@@ -167,32 +201,61 @@ def _shutdown(ref) -> None:
         engine.shutdown()
 
 
+def _workers(kind: str) -> int:
+    """Worker threads per device of ``kind``: on CPUs MXCORE_ENGINE_WORKERS, else MXNet's
+    MXNET_CPU_WORKER_NTHREADS; on other devices MXNET_GPU_WORKER_NTHREADS; else one (as
+    MXNet: a kernel parallelises inside itself, and a device's kernels queue on one
+    stream; more CPU workers run independent kernels side by side)."""
+    if kind == "cpu":
+        value = os.environ.get("MXCORE_ENGINE_WORKERS") or \
+            os.environ.get("MXNET_CPU_WORKER_NTHREADS")
+    else:
+        value = os.environ.get("MXNET_GPU_WORKER_NTHREADS")
+    if not value:
+        return 1
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f"the threaded engine's worker count must be an integer, "
+                         f"got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"the threaded engine needs at least one worker per device, got {n}")
+    return n
+
+
 class ThreadedEngine:
-    """Runs kernels on one worker thread, in push order (see the module docstring)."""
+    """Runs kernels on per-device worker threads in an order their reads and writes
+    allow (see the module docstring)."""
 
     name = "threaded"
     asynchronous = True  # kernels run later, elsewhere (the profiler times them there)
 
-    def __init__(self, queue_size: Optional[int] = None):
+    def __init__(self, queue_size: Optional[int] = None, workers: Optional[int] = None):
         size = queue_size if queue_size is not None else \
             int(os.environ.get("MXCORE_ENGINE_QUEUE", "256"))
         if size < 1:
             raise ValueError(f"the threaded engine's queue needs room for one kernel, "
                              f"got {size}")
+        if workers is not None and workers < 1:
+            raise ValueError(f"the threaded engine needs at least one worker per device, "
+                             f"got {workers}")
         self._size = size
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._nworkers = workers
+        self._lock = threading.Lock()            # the variables and the task graph
         self._cond = threading.Condition()       # sync points wait on it ...
-        self._waiting = 0                        # ... and tell the worker they do
+        self._waiting = 0                        # ... and tell the workers they do
         self._pushed = 0      # sequence number of the last task pushed
-        self._done = 0        # ... and of the last task the worker finished
+        self._done = 0        # every task up to this number has finished
+        self._finished: set = set()  # numbers above ``_done`` that finished
+        self._vars: Dict[int, _Var] = {}  # id(root array) -> its variable, while in use
         self._ops: Optional[Dict[Any, Any]] = None
         self._failed: list = []                   # tasks whose error nobody has seen
         self._poisoned: Dict[int, _Task] = {}    # id(root array) -> failed in-place write
         self._stop = False
-        self._running: Optional[_Task] = None
-        self._worker = threading.Thread(target=self._work, name="mxcore-engine-worker",
-                                        daemon=True)
-        self._worker.start()
+        self._pools: Dict[Any, Tuple[queue.SimpleQueue, list]] = {}  # device -> (ready, threads)
+        self._running: Dict[int, _Task] = {}     # thread ident -> the task it runs
+        self._warned: set = set()
+        self._tracking = False  # on with a second worker or device (``_new_pool``)
         atexit.register(_shutdown, weakref.ref(self))
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
@@ -238,59 +301,257 @@ class ThreadedEngine:
                                       attrs)
         except Exception:  # noqa: BLE001 - the kernel reports bad input in its own words
             return self._run_now(fn, args, attrs)
+        if op.overwrites is not None:  # buffers the kernel may reuse: written too
+            mutates = tuple(mutates) + tuple(op.overwrites(attrs))
         mutated = tuple(args[i] for i in mutates) if mutates else ()
         if self._pushed - self._done >= self._size:  # full: wait for the oldest to finish
             self._wait(self._pushed - self._size + 1)
-        self._pushed = seq = self._pushed + 1  # only the issuing thread pushes
-        task = _Task(self, seq, fn, args, attrs, op, _issuer(), mutated, device)
-        self._queue.put(task)
+        pool = self._pools.get(device)
+        if pool is None:
+            pool = self._new_pool(device)
+        task = _Task(self, 0, fn, args, attrs, op, _issuer(), mutated, device)
+        if self._tracking:
+            with self._lock:
+                self._pushed = task.seq = self._pushed + 1
+                ready = self._schedule(task, args, mutates, attrs, len(shapes))
+        else:  # one worker takes tasks in push order (only the issuing thread pushes)
+            self._pushed = task.seq = self._pushed + 1
+            ready = True
         outs = tuple(Pending(task, i, tuple(s), hal.to_dtype(d))
                      for i, (s, d) in enumerate(zip(shapes, dtypes)))
+        if ready:
+            pool[0].put(task)
         return outs[0] if op.nout == 1 else outs
+
+    def _schedule(self, task: _Task, args, mutates, attrs, nout: int) -> bool:
+        """Hang ``task`` in the graph (under the lock): it waits for the producers of the
+        placeholders it reads, for the last writer of what it reads, and, for what it
+        writes, for that writer and the readers since.  True when it can run now."""
+        waits = set()
+        reads: list = []
+        writes: list = []
+        for i, a in enumerate(args):
+            if type(a) is Pending:
+                src = a._task
+                if not src.finished:
+                    waits.add(src)
+                    vs = src.outvars[a._index]
+                else:
+                    vs = self._vars_of(src.result[a._index] if src.result is not None
+                                       else None)
+            elif hasattr(a, "shape"):
+                vs = self._vars_of(a)
+            else:  # not an array (a random generator): state the kernel changes
+                writes.extend(self._vars_of(a, root=False))
+                continue
+            (writes if i in mutates else reads).extend(vs)
+        for name in task.op.state_attrs:
+            state = attrs.get(name)
+            if state is not None:
+                writes.extend(self._vars_of(state, root=False))
+        for v in reads:
+            if v.writer is not None:
+                waits.add(v.writer)
+            v.readers.add(task)
+        for v in writes:
+            if v.writer is not None:
+                waits.add(v.writer)
+            waits.update(v.readers)
+            v.readers = set()
+            v.writer = task
+        waits.discard(task)
+        task.reads = tuple(reads)
+        task.writes = tuple(writes)
+        # each output's variables: a fresh one, or (views, in-place outputs) the inputs'
+        if task.op.views:
+            shared = tuple(dict.fromkeys(reads + writes))
+            task.outvars = (shared,) * nout
+        elif mutates:
+            task.outvars = (tuple(writes),) * nout
+        else:
+            task.outvars = tuple((_Var(task),) for _ in range(nout))
+        for w in waits:
+            w.dependents.append(task)
+        task.waits = len(waits)
+        return not waits
+
+    def _vars_of(self, a, root: bool = True) -> tuple:
+        """The variable of ``a``'s memory (of its root array: views share it); made when
+        no unfinished kernel touches that memory."""
+        if a is None:  # the output of a failed kernel: nothing to order against
+            return ()
+        key = id(_root(a) if root else a)
+        v = self._vars.get(key)
+        if v is None:
+            v = self._vars[key] = _Var()
+            v.key = key
+        return (v,)
+
+    def _pool(self, device) -> Tuple[queue.SimpleQueue, list]:
+        pool = self._pools.get(device)
+        return pool if pool is not None else self._new_pool(device)
+
+    def _new_pool(self, device) -> Tuple[queue.SimpleQueue, list]:
+        """Start ``device``'s workers.  A single worker runs kernels in push order,
+        which already respects every read and write: no graph is kept.  A second worker
+        or a second device turns dependency tracking on, after the queue drained."""
+        kind = getattr(device, "kind", "cpu")
+        n = (self._nworkers if kind == "cpu" else None) or _workers(kind)
+        if not self._tracking and (n > 1 or self._pools):
+            if threading.get_ident() not in self._running:
+                self._wait(self._pushed)
+            self._tracking = True
+        if n > 1 and device is not None:  # the kernels' own thread pools share the cores
+            from mxcore.device import device_type
+            device_type(device).set_concurrency(n)
+        with self._lock:
+            pool = self._pools.get(device)
+            if pool is None:
+                ready: queue.SimpleQueue = queue.SimpleQueue()
+                threads = [threading.Thread(target=self._work, args=(ready,), daemon=True,
+                                            name=f"mxcore-engine-{device}-{i}")
+                           for i in range(n)]
+                pool = self._pools[device] = (ready, threads)
+                for t in threads:
+                    t.start()
+        return pool
+
+    def worker_threads(self) -> list:
+        """The worker threads started so far (pools start on a device's first kernel)."""
+        return [t for _, threads in list(self._pools.values()) for t in threads]
 
     def _run_now(self, fn, args, attrs):
         """A call the engine cannot queue: after everything queued, in this thread."""
         self._wait(self._pushed)
         return fn(*[a.value() if type(a) is Pending else a for a in args], **attrs)
 
-    # the worker -------------------------------------------------------------------------
-    def _work(self) -> None:
+    # the workers ------------------------------------------------------------------------
+    def _work(self, ready: queue.SimpleQueue) -> None:
+        me = threading.get_ident()
         while True:
-            task = self._queue.get()
+            task = ready.get()
             if task is None:  # shutdown
                 return
-            self._running = task
+            self._running[me] = task
             self._execute(task)
-            self._done = task.seq
-            self._running = None
+            self._finish(task)
+            del self._running[me]
             if self._waiting:
                 with self._cond:
                     self._cond.notify_all()
             del task  # a finished task's outputs live as long as their arrays only
 
+    def _finish(self, task: _Task) -> None:
+        """Mark ``task`` done: release its variables, start the tasks that waited only
+        for it, and move the finished watermark."""
+        if not self._tracking:  # one worker, push order: nothing else to release
+            task.args = None  # the inputs live as long as their arrays, not the outputs'
+            task.finished = True
+            self._done = task.seq
+            return
+        result = task.result
+        if result is not None and not task.op.views and not task.mutated:
+            self._check_fresh(task, result)
+        task.args = None
+        start = []
+        with self._lock:
+            task.finished = True
+            for v in task.reads:
+                v.readers.discard(task)
+                if v.writer is None and not v.readers and v.key is not None:
+                    self._drop(v)
+            for v in task.writes:
+                if v.writer is task:
+                    v.writer = None
+                if not v.readers and v.writer is None and v.key is not None:
+                    self._drop(v)
+            if result is not None:
+                for vs, r in zip(task.outvars, result):
+                    for v in vs:
+                        if v.writer is task:
+                            v.writer = None
+                        if v.readers and v.key is None:  # still read: known by its memory
+                            key = id(_root(r))
+                            if key not in self._vars:
+                                v.key = key
+                                self._vars[key] = v
+            for d in task.dependents:
+                d.waits -= 1
+                if d.waits == 0:
+                    start.append(d)
+            task.dependents = []
+            fin = self._finished
+            fin.add(task.seq)
+            done = self._done
+            while done + 1 in fin:
+                done += 1
+                fin.discard(done)
+            self._done = done
+        task.reads = task.writes = task.outvars = ()
+        for d in start:
+            self._pool(d.device)[0].put(d)
+
+    def _drop(self, v: _Var) -> None:
+        if self._vars.get(v.key) is v:
+            del self._vars[v.key]
+        v.key = None
+
+    def _check_fresh(self, task: _Task, result) -> None:
+        """An operator without ``views`` promises fresh outputs; a kernel that returned
+        memory of an input breaks the order the engine chose.  Learn it (later calls are
+        ordered as views) and say so once."""
+        for r in result:
+            if getattr(r, "base", None) is None:
+                continue
+            root = _root(r)
+            for a in task.args or ():
+                if type(a) is Pending:
+                    a = a._task.result[a._index] if a._task.result is not None else None
+                if a is not None and hasattr(a, "shape") and _root(a) is root:
+                    task.op.views = True
+                    if task.op.name not in self._warned:
+                        self._warned.add(task.op.name)
+                        import warnings
+                        warnings.warn(f"operator {task.op.name!r}: a kernel returned a view "
+                                      "of its input but the operator does not declare "
+                                      "views=True; the threaded engine orders it as a view "
+                                      "from now on", RuntimeWarning, stacklevel=1)
+                    return
+
     def _before_fork(self) -> None:
         """Let the queue drain before a fork (a DataLoader starting its workers): the
-        child then starts with no kernel half-taken by the parent's worker."""
-        if not self._stop and threading.current_thread() is not self._worker:
+        child then starts with no kernel half-taken by the parent's workers."""
+        if not self._stop and threading.get_ident() not in self._running:
             self._wait(self._pushed)
 
     def _after_fork_in_child(self) -> None:
         """A forked child (a DataLoader worker) has none of the parent's threads: new
-        locks, a new worker for what is still queued, and the kernel the parent's worker
-        was running counted as failed (its outputs were never made here)."""
+        locks, new workers for what is still queued, and the kernels the parent's workers
+        were running counted as failed (their outputs were never made here)."""
+        self._lock = threading.Lock()
         self._cond = threading.Condition()
         self._waiting = 0
-        running = self._running
-        if running is not None and running.seq > self._done:
-            running.error = RuntimeError(
-                f"operator {running.name!r} was running in the parent process when it "
-                "forked; its outputs do not exist in the child")
-            running.reported = True
-            self._done = running.seq
-        self._running = None
-        self._worker = threading.Thread(target=self._work, name="mxcore-engine-worker",
-                                        daemon=True)
-        self._worker.start()
+        running = list(self._running.values())
+        self._running = {}
+        queued = []
+        for ready, _ in self._pools.values():
+            while True:
+                try:
+                    t = ready.get_nowait()
+                except queue.Empty:
+                    break
+                if t is not None:
+                    queued.append(t)
+        self._pools = {}
+        for task in running:
+            if not task.finished:
+                task.error = RuntimeError(
+                    f"operator {task.name!r} was running in the parent process when it "
+                    "forked; its outputs do not exist in the child")
+                task.reported = True
+                self._finish(task)
+        for task in queued:
+            self._pool(task.device)[0].put(task)
 
     def _execute(self, task: _Task) -> None:
         args = []
@@ -312,7 +573,8 @@ class ThreadedEngine:
             self._fail(task, error)
             return
         task.result = out if type(out) is tuple else (out,)
-        task.fn = task.args = task.attrs = task.context = None  # keep nothing else alive
+        task.args = args  # resolved: the fresh-output check reads them
+        task.fn = task.attrs = task.context = None  # keep nothing else alive
 
     def _fail(self, task: _Task, exc: BaseException, reported: bool = False) -> None:
         if not reported:
@@ -332,21 +594,28 @@ class ThreadedEngine:
         task.fn = task.args = task.attrs = task.context = None
 
     # sync points --------------------------------------------------------------------------
-    def _wait(self, seq: int) -> None:
+    def _wait(self, seq: int, timeout: Optional[float] = None) -> None:
+        """Until every task numbered up to ``seq`` has finished (or ``timeout`` seconds)."""
         if self._done >= seq:
             return
-        if threading.current_thread() is self._worker:  # a kernel reading a pending value
-            raise RuntimeError("the threaded engine's worker waited on its own queue")
+        if threading.get_ident() in self._running:  # a kernel reading a pending value
+            raise RuntimeError("a threaded engine worker waited on the engine's own queue")
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             self._waiting += 1
             try:
                 while self._done < seq:
-                    self._cond.wait(0.05)  # (the worker notifies; the timeout is a backstop)
+                    self._cond.wait(0.05)  # (workers notify; the timeout is a backstop)
+                    if deadline is not None and time.monotonic() > deadline:
+                        return
             finally:
                 self._waiting -= 1
 
     def _report(self, task: _Task) -> None:
         task.reported = True
+        for t in self._failed:  # the kernel whose error a dependent raises: seen too
+            if t.error is task.error:
+                t.reported = True
         for key in [k for k, t in self._poisoned.items() if t is task]:
             del self._poisoned[key]  # the array is usable again (the write left it whole)
         raise task.error
@@ -376,8 +645,23 @@ class ThreadedEngine:
             self._report(failed[0])
 
     def shutdown(self) -> None:
-        """Let the worker finish what is queued and stop (at interpreter exit)."""
+        """Let the workers finish what is queued and stop (at interpreter exit)."""
         if not self._stop:
             self._stop = True
-            self._queue.put(None)
-        self._worker.join(timeout=10)
+            self._wait_quietly()
+            for ready, threads in self._pools.values():
+                for _ in threads:
+                    ready.put(None)
+        for device, (_, threads) in list(self._pools.items()):
+            for t in threads:
+                t.join(timeout=10)
+            if len(threads) > 1 and device is not None:  # one kernel at a time again
+                from mxcore.device import device_type
+                device_type(device).set_concurrency(1)
+
+    def _wait_quietly(self) -> None:
+        try:
+            if threading.get_ident() not in self._running:
+                self._wait(self._pushed, timeout=10)
+        except Exception:  # noqa: BLE001 - at exit: errors nobody waited for stay unseen
+            pass

@@ -171,16 +171,28 @@ class MLPEpochThreads:
     track_default_vs_one_thread.unit = "ratio"
 
 
-class MLPEpochEngines(MLPEpoch):
-    """MLPEpoch's steps on the CPU on each engine (``MXCORE_ENGINE``): the naive one
-    runs each kernel at once, the threaded one queues them to a worker thread."""
+def make_engine(name: str):
+    """``naive``, ``threaded`` (one CPU worker) or ``threaded-Kw`` (K CPU workers)."""
+    from mxcore.threaded_engine import ThreadedEngine
+    if name == "naive":
+        return "naive"
+    workers = int(name.split("-")[1][:-1]) if "-" in name else 1
+    return ThreadedEngine(workers=workers)
 
-    params = [["naive", "threaded"]]
+
+ENGINES = ["naive", "threaded", "threaded-2w"]
+
+
+class MLPEpochEngines(MLPEpoch):
+    """MLPEpoch's steps on the CPU on each engine: the naive one runs each kernel at
+    once, the threaded one queues them to one worker thread or (``-2w``) two."""
+
+    params = [ENGINES]
     param_names = ["engine"]
 
     def setup(self, engine):
         from mxcore import engine as engines
-        self._old = engines.set_engine(engine)
+        self._old = engines.set_engine(make_engine(engine))
         super().setup("cpu")
 
     def teardown(self, engine):
@@ -198,3 +210,55 @@ class MLPEpochEngines(MLPEpoch):
         for _ in range(STEPS):
             self.loss(self.net(xb), yb)
         mx.nd.waitall()
+
+
+class TwoBranch(nn.HybridBlock):
+    """Two independent Dense stacks on one input, concatenated: kernels an engine with
+    several workers can run side by side."""
+
+    def __init__(self, hidden: int = 512, **kw):
+        super().__init__(**kw)
+        self.left = nn.HybridSequential()
+        self.right = nn.HybridSequential()
+        for branch in (self.left, self.right):
+            branch.add(nn.Dense(hidden, activation="relu", in_units=784),
+                       nn.Dense(hidden, activation="relu", in_units=hidden))
+        self.head = nn.Dense(10, in_units=2 * hidden)
+
+    def hybrid_forward(self, F, x):
+        return self.head(F.concat(self.left(x), self.right(x), dim=1))
+
+
+def two_branch_setup(batch: int = 256, steps: int = 20, hidden: int = 512):
+    """(net, loss, trainer, batches) of the two-branch model on synthetic data (fixed
+    seed)."""
+    rs = np.random.RandomState(0)
+    x = rs.standard_normal((steps * batch, 784)).astype(np.float32)
+    y = rs.randint(0, 10, steps * batch).astype(np.int32)
+    batches = [(mx.nd.array(x[i:i + batch]), mx.nd.array(y[i:i + batch]))
+               for i in range(0, len(x), batch)]
+    mx.random.seed(0)
+    net = TwoBranch(hidden)
+    net.initialize(mx.init.Xavier())
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.05})
+    return net, gluon.loss.SoftmaxCrossEntropyLoss(), trainer, batches
+
+
+class TwoBranchEngines:
+    """Training steps of TwoBranch (batch 256, hidden 512) on each engine."""
+
+    params = [ENGINES]
+    param_names = ["engine"]
+    timeout = 180
+
+    def setup(self, engine):
+        from mxcore import engine as engines
+        self._old = engines.set_engine(make_engine(engine))
+        self.net, self.loss, self.trainer, self.batches = two_branch_setup()
+        MLPEpoch._steps(self, self.batches[:2])
+
+    def teardown(self, engine):
+        MLPEpochEngines.teardown(self, engine)
+
+    def time_train_steps(self, engine):
+        MLPEpoch._steps(self, self.batches)

@@ -20,7 +20,8 @@ from mxcore.op import REQUIRED, Op
 
 FUSED_ELEMWISE = Op("fused_elemwise", -1, attrs={"chain": REQUIRED, "inplace": -1,
                                                  "scratch": None},
-                    volatile_attrs=("scratch",),
+                    volatile_attrs=("scratch",), state_attrs=("scratch",),
+                    overwrites=lambda a: (a["inplace"],) if a.get("inplace", -1) >= 0 else (),
                     doc="a chain of elementwise ops in one kernel (graph fusion)")
 
 

@@ -61,7 +61,7 @@ def _key_infer(s, d, a):
         raise MXCoreError(str(exc)) from None
 
 
-GETITEM = _new("getitem", attrs={"key": REQUIRED})
+GETITEM = _new("getitem", attrs={"key": REQUIRED}, views=True)
 GETITEM.def_infer(_key_infer)
 GETITEM.def_grad(lambda c, g: (invoke_unary(GETITEM_GRAD, g, {"key": c.attrs["key"],
                                                               "shape": c.inputs[0].shape}),))

@@ -96,7 +96,7 @@ def resolve_reshape(src: Tuple[int, ...], spec: Sequence[int]) -> Tuple[int, ...
     return out
 
 
-RESHAPE = _new("reshape", attrs={"shape": REQUIRED})
+RESHAPE = _new("reshape", attrs={"shape": REQUIRED}, views=True)
 RESHAPE.def_infer(lambda s, d, a: ([resolve_reshape(s[0], a["shape"])], [d[0]]))
 RESHAPE.def_grad(lambda c, g: (reshape(g, c.inputs[0].shape),))
 
@@ -367,7 +367,8 @@ def stack(*data: NDArray, axis: int = 0) -> NDArray:
     return invoke(STACK, data, {"axis": axis})
 
 
-SPLIT = _new("split", attrs={"num_outputs": REQUIRED, "axis": 1, "squeeze_axis": False})
+SPLIT = _new("split", attrs={"num_outputs": REQUIRED, "axis": 1, "squeeze_axis": False},
+             views=True)
 SPLIT.nout = -1
 
 

@@ -166,3 +166,59 @@ def test_second_order_gradient(case, device):
     for i, a, n in zip(diff, analytic, numeric):
         np.testing.assert_allclose(a, n, rtol=1e-4, atol=1e-5,
                                    err_msg=f"second-order gradient of input {i}")
+
+
+# the memory contract the threaded engine orders kernels by --------------------------------
+class _ViewRecorder:
+    """The naive engine, noting every kernel whose output shares its root array with an
+    input while its operator does not declare ``views``."""
+
+    name = "naive"
+
+    def __init__(self):
+        from mxcore.threaded_engine import ThreadedEngine
+        self.ops = ThreadedEngine._build_ops()
+        self.breaches = set()
+
+    def push(self, fn, args, attrs, mutates=(), device=None):
+        from mxcore.threaded_engine import _root
+        out = fn(*args, **attrs)
+        op = self.ops.get(fn) or self.ops.get(getattr(fn, "__wrapped__", None))
+        if op is not None and not op.views and not mutates and op.overwrites is None:
+            roots = {id(_root(a)) for a in args if hasattr(a, "shape")}
+            for o in (out if type(out) is tuple else (out,)):
+                if getattr(o, "base", None) is not None and id(_root(o)) in roots:
+                    self.breaches.add(op.name)
+        return out
+
+    def wait_to_read(self, data):
+        pass
+
+    def wait_all(self):
+        pass
+
+    def resolve(self, data):
+        return data
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_outputs_are_fresh_unless_the_op_declares_views(case, device):
+    """A kernel returns new memory unless its operator says ``views=True`` (reshape,
+    getitem, split): the threaded engine gives fresh outputs variables of their own and
+    would run a write to a view's base beside a read of the view otherwise."""
+    from mxcore import engine
+    rec = _ViewRecorder()
+    old = engine.set_engine(rec)
+    try:
+        dtype = "float64" if "float64" in case.dtypes else case.dtypes[0]
+        _, xs = _arrays(case, dtype, device, _rng(case.name))
+        diff = [x for x, spec in zip(xs, case.inputs) if spec.diff and dtype == "float64"]
+        for x in diff:
+            x.attach_grad()
+        with mx.autograd.record():
+            outs = _tuple(case.fn(*xs))
+        if diff and case.grad:
+            mx.autograd.backward([o for o in outs if o.dtype == np.float64])
+    finally:
+        engine.set_engine(old)
+    assert not rec.breaches, f"kernels returned views of their inputs: {sorted(rec.breaches)}"

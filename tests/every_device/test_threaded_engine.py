@@ -3,6 +3,7 @@ in-place writes, views), asynchrony, errors at sync points, a bounded queue."""
 from __future__ import annotations
 
 import subprocess
+import random
 import sys
 import threading
 import time
@@ -21,23 +22,25 @@ from mxcore.threaded_engine import Pending, ThreadedEngine
 nd = mx.nd
 
 
-def _lagging_engine():
-    """A threaded engine whose worker dawdles before each kernel: a read that does not
-    wait for the queued writes of its array sees stale values."""
-    eng = ThreadedEngine()
+def _lagging_engine(workers: int = 1):
+    """A threaded engine whose workers dawdle before each kernel, for a random while
+    with several workers (so that kernels finish out of push order): a read that does
+    not wait for the queued writes of its array sees stale values."""
+    eng = ThreadedEngine(workers=workers)
     run = eng._execute
+    lag = random.Random(workers)
 
     def late(task):
-        time.sleep(0.0005)
+        time.sleep(0.0005 if workers == 1 else lag.random() * 0.001)
         run(task)
     eng._execute = late
     return eng
 
 
-@pytest.fixture
-def threaded():
+@pytest.fixture(params=[1, 2], ids=["1-worker", "2-workers"])
+def threaded(request):
     """A threaded engine installed for the test (the previous engine back after)."""
-    eng = ThreadedEngine()
+    eng = ThreadedEngine(workers=request.param)
     old = engine.set_engine(eng)
     try:
         yield eng
@@ -57,11 +60,14 @@ STEP = st.one_of(
     st.tuples(st.just("view_write"), st.integers(0, 7), st.floats(-2, 2)),  # a[1:][0] = v
     st.tuples(st.just("reshape_write"), st.integers(0, 7), st.floats(-2, 2)),
     st.tuples(st.just("sgd"), st.integers(0, 7), st.integers(0, 7)),     # in-place update
+    st.tuples(st.just("random"), st.integers(0, 7)),  # the generator's state, in order
+    st.tuples(st.just("transpose_add"), st.integers(0, 7), st.integers(0, 7)),  # a.T += ...
 )
 
 
 def _run_program(steps, device):
     rng = np.random.default_rng(7)
+    mx.random.seed(11)
     pool = [nd.array(rng.uniform(-1, 1, (4, 3)), ctx=device, dtype="float32")
             for _ in range(4)]
     for step in steps:
@@ -82,6 +88,11 @@ def _run_program(steps, device):
         elif kind == "reshape_write":
             v = pick(step[1]).reshape((12,))
             v[3] = step[2]
+        elif kind == "random":
+            pool.append(nd.random.uniform(-1, 1, shape=(4, 3), ctx=device) + pick(step[1]))
+        elif kind == "transpose_add":
+            t = pick(step[1]).T
+            t += pick(step[2]).T
         else:
             w, g = pick(step[1]), pick(step[2])
             if w is not g:
@@ -93,9 +104,10 @@ def _run_program(steps, device):
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEP, min_size=1, max_size=25))
-def test_random_programs_match_the_naive_engine(device, steps):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_random_programs_match_the_naive_engine(device, workers, steps):
     want = _run_program(steps, device)
-    eng = _lagging_engine()
+    eng = _lagging_engine(workers)
     old = engine.set_engine(eng)
     try:
         got = _run_program(steps, device)
@@ -107,7 +119,8 @@ def test_random_programs_match_the_naive_engine(device, steps):
         np.testing.assert_array_equal(g, w)
 
 
-def test_training_steps_match_the_naive_engine(device):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_training_steps_match_the_naive_engine(device, workers):
     def train():
         mx.random.seed(3)
         net = mx.gluon.nn.HybridSequential()
@@ -126,7 +139,7 @@ def test_training_steps_match_the_naive_engine(device):
         return [p.data().asnumpy() for p in net.collect_params().values()]
 
     want = train()
-    eng = _lagging_engine()
+    eng = _lagging_engine(workers)
     old = engine.set_engine(eng)
     try:
         got = train()
@@ -287,12 +300,12 @@ def test_the_profiler_times_kernels_on_the_worker_and_their_queueing(device, thr
     queued = [e for e in events if e.get("cat") == "queue"]
     assert {e["name"] for e in ops} >= {"dot", "_plus_scalar", "_ones"}
     # one track per engine worker: the kernels ran off the main thread
-    assert {e["tid"] for e in ops} == {threaded._worker.ident}
+    assert {e["tid"] for e in ops} <= {t.ident for t in threaded.worker_threads()}
     names = [e["name"] for e in queued]
     assert sorted(names) == sorted(e["name"] for e in ops) and all(e["dur"] >= 0
                                                                     for e in queued)
     labels = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
-    assert labels[threaded._worker.ident] == "mxcore-engine-worker"
+    assert {labels[e["tid"]] for e in ops} <= {f"mxcore-engine-{device}-{i}" for i in (0, 1)}
 
 
 def test_engines_are_chosen_by_mxcore_or_mxnet_variables(monkeypatch):
@@ -323,3 +336,179 @@ def test_bulk_size_is_accepted_as_mxnet_does():
         assert mx.engine.set_bulk_size(30) == 30
     finally:
         mx.engine.set_bulk_size(before)
+
+
+# dependency tracking with several workers ------------------------------------------------
+def _two_ops(eng, fn):
+    op = _fake_op(eng, fn)
+    op.nin = 2
+    return op
+
+
+def test_independent_kernels_run_side_by_side(tmp_path):
+    """Two kernels that each wait for the other to start: they finish only if two
+    workers run them at once (one worker would time the barrier out); the profiler's
+    trace shows their spans overlapping on two worker tracks."""
+    from mxcore import profiler
+    eng = ThreadedEngine(workers=2)
+    old = engine.set_engine(eng)
+    try:
+        meet = threading.Barrier(2, timeout=20)
+
+        def rendezvous(x):
+            meet.wait()
+            return x * 2
+
+        _fake_op(eng, rendezvous, name="rendezvous")
+        profiler.set_config(filename=str(tmp_path / "trace.json"))
+        profiler.set_state("run")
+        try:
+            push = engine.current().push  # through the profiler
+            a = push(rendezvous, (np.ones(3),), {})
+            b = push(rendezvous, (np.ones(3),), {})
+            eng.wait_all()
+        finally:
+            profiler.set_state("stop")
+        assert a.value().tolist() == b.value().tolist() == [2.0, 2.0, 2.0]
+        profiler.dump()
+    finally:
+        engine.set_engine(old)
+        eng.shutdown()
+    import json
+    events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    spans = sorted((e["ts"], e["ts"] + e["dur"], e["tid"]) for e in events
+                   if e.get("cat") == "operator")
+    assert len(spans) == 2 and spans[0][2] != spans[1][2]
+    assert spans[1][0] < spans[0][1]  # the second started before the first ended
+
+
+def test_reads_run_together_and_a_write_waits_for_them():
+    eng = ThreadedEngine(workers=3)
+    try:
+        meet = threading.Barrier(2, timeout=20)
+        order = []
+
+        def read(x):  # two reads of the same array meet: they run at once
+            meet.wait()
+            order.append("read")
+            return x.sum(keepdims=True)
+
+        def write(x, y):
+            order.append("write")
+            x += y
+            return x
+
+        _fake_op(eng, read, name="read")
+        _two_ops(eng, write)
+        w = np.ones(4)
+        r1 = eng.push(read, (w,), {})
+        r2 = eng.push(read, (w[1:],), {})  # a view: the same variable as w
+        eng.push(write, (w[:2], np.ones(2)), {}, (0,))  # through another view
+        eng.wait_all()
+        assert order == ["read", "read", "write"]
+        assert r1.value().tolist() == [4.0] and r2.value().tolist() == [3.0]
+        assert w.tolist() == [2.0, 2.0, 1.0, 1.0]
+    finally:
+        eng.shutdown()
+
+
+def test_a_read_waits_for_the_write_before_it():
+    eng = ThreadedEngine(workers=2)
+    try:
+        release = threading.Event()
+
+        def slow_write(x, y):
+            assert release.wait(timeout=20)
+            x[...] = y
+            return x
+
+        def read(x):
+            return x * 1
+
+        _two_ops(eng, slow_write)
+        _fake_op(eng, read, name="read")
+        w = np.zeros(3)
+        eng.push(slow_write, (w, np.full(3, 5.0)), {}, (0,))
+        r = eng.push(read, (w.reshape(3, 1),), {})  # a view of w, read after the write
+        independent = eng.push(read, (np.ones(2),), {})
+        deadline = time.monotonic() + 20
+        while independent._task.result is None and time.monotonic() < deadline:
+            time.sleep(0.001)  # the independent read ran while the write was held
+        assert independent._task.result is not None and r._task.result is None
+        release.set()
+        assert r.value().ravel().tolist() == [5.0, 5.0, 5.0]
+    finally:
+        eng.shutdown()
+
+
+def test_errors_fail_dependents_only_with_several_workers():
+    eng = ThreadedEngine(workers=2)
+    old = engine.set_engine(eng)
+    try:
+        def broken(x):
+            raise FloatingPointError("kernel exploded")
+
+        _fake_op(eng, broken, name="broken_op")
+        x = nd.ones((2, 2))
+        bad = nd.NDArray(eng.push(broken, (x._data,), {}, (), x.context), x.context)
+        dep = nd.exp(bad) + 1
+        independent = x * 3
+        assert independent.asnumpy().tolist() == [[3.0, 3.0], [3.0, 3.0]]
+        with pytest.raises(OperatorError, match="kernel exploded"):
+            dep.asnumpy()
+    finally:
+        engine.set_engine(old)
+        eng.shutdown()
+
+
+def test_a_second_device_turns_dependency_tracking_on():
+    """One worker on one device runs kernels in push order; kernels on a second device
+    run on its own worker, ordered against the first device's by their arrays."""
+    eng = ThreadedEngine(workers=1)
+    old = engine.set_engine(eng)
+    try:
+        a = nd.ones((3,), ctx=mx.cpu(0)) * 2
+        assert not eng._tracking
+        b = nd.ones((3,), ctx=mx.cpu(1)) + a.copyto(mx.cpu(1))
+        c = b.copyto(mx.cpu(0)) + a
+        assert eng._tracking and len(eng._pools) == 2
+        assert c.asnumpy().tolist() == [5.0, 5.0, 5.0]
+        names = {t.name for t in eng.worker_threads()}
+        assert names == {"mxcore-engine-cpu:0-0", "mxcore-engine-cpu:1-0"}
+    finally:
+        engine.set_engine(old)
+        eng.shutdown()
+
+
+def test_worker_counts_come_from_mxcore_or_mxnet_variables(monkeypatch):
+    from mxcore.threaded_engine import _workers
+    monkeypatch.delenv("MXCORE_ENGINE_WORKERS", raising=False)
+    monkeypatch.delenv("MXNET_CPU_WORKER_NTHREADS", raising=False)
+    monkeypatch.delenv("MXNET_GPU_WORKER_NTHREADS", raising=False)
+    assert _workers("cpu") == 1
+    monkeypatch.setenv("MXNET_CPU_WORKER_NTHREADS", "3")
+    assert _workers("cpu") == 3 and _workers("cuda") == 1
+    monkeypatch.setenv("MXCORE_ENGINE_WORKERS", "2")
+    monkeypatch.setenv("MXNET_GPU_WORKER_NTHREADS", "4")
+    assert _workers("cpu") == 2 and _workers("cuda") == 4
+    monkeypatch.setenv("MXCORE_ENGINE_WORKERS", "0")
+    with pytest.raises(ValueError, match="at least one worker"):
+        _workers("cpu")
+    with pytest.raises(ValueError, match="at least one worker"):
+        ThreadedEngine(workers=0)
+
+
+def test_a_kernel_that_returns_a_view_unannounced_is_learned():
+    eng = ThreadedEngine(workers=2)
+    try:
+        def sneaky(x):
+            return x[1:]  # a view of the input, though the op does not say views=True
+
+        op = _fake_op(eng, sneaky, name="sneaky")
+        op.def_infer(lambda shapes, dtypes, attrs: ([(shapes[0][0] - 1,)], [dtypes[0]]))
+        with pytest.warns(RuntimeWarning, match="'sneaky'.*views=True"):
+            eng.push(sneaky, (np.ones(3),), {})
+            eng.wait_all()
+        assert op.views
+    finally:
+        eng.shutdown()

@@ -189,6 +189,39 @@ def test_policy_off_when_explicit_or_single_threaded():
     assert blas.sets == []
 
 
+def test_policy_shares_the_cores_among_kernels_that_run_at_once():
+    policy, blas = _policy(4)
+    small, large = 1000, cpu_device.SMALL_PRODUCT
+    policy.share(2)                        # an engine with two CPU workers
+    policy(large)
+    assert blas.sets == [2]
+    policy(small)
+    policy(large)
+    assert blas.sets == [2, 1, 2]
+    policy.share(1)                        # one kernel at a time again: the library's own
+    policy(large)
+    assert blas.sets == [2, 1, 2, 4]
+    policy.share(8)                        # more workers than threads: one each
+    policy(large)
+    assert blas.sets == [2, 1, 2, 4, 1]
+
+
+def test_an_engine_with_two_cpu_workers_shares_the_blas_threads():
+    from mxcore.threaded_engine import ThreadedEngine
+    eng = ThreadedEngine(workers=2)
+    try:
+        policy = cpu_device.PRODUCT_THREADS
+        blas = cpu_device.numpy_openblas()
+        if blas is None:
+            pytest.skip("numpy's BLAS is not an OpenBLAS this process can steer")
+        own = policy._saved if policy._set_to is not None else blas.get_num_threads()
+        eng._new_pool(mx.cpu())
+        assert policy._large == (None if own <= 1 else max(1, own // 2))
+    finally:
+        eng.shutdown()
+    assert cpu_device.PRODUCT_THREADS._large is None
+
+
 def test_other_array_modules_get_a_no_op_hook():
     hook = cpu_device.product_threads(object())
     assert hook is not cpu_device.PRODUCT_THREADS

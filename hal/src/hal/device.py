@@ -225,6 +225,11 @@ class DeviceType:
     def synchronize(self, index: int) -> None:
         pass
 
+    def set_concurrency(self, kernels: int) -> None:
+        """An engine may run up to ``kernels`` kernels of this device kind at once (its
+        worker count); a device whose kernels use a thread pool sizes it to share the
+        cores rather than start a thread per core in each.  Default: nothing to do."""
+
     def stream(self, index: int) -> Stream:
         return Stream(Device(self.kind, index))
 

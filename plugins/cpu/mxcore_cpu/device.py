@@ -110,17 +110,19 @@ def numpy_openblas() -> Optional[NumpyOpenBLAS]:
 
 
 class ProductThreads:
-    """Puts numpy's BLAS on one thread for small products and back to its
-    thread count for large ones.  Called before every product with its m*n*k;
-    it calls into the BLAS library only when the size class changes (an MLP's
-    products are all small: once in all), and never through threadpoolctl,
-    whose look-up of the loaded libraries costs ~0.2 ms (done once, on the
-    first small product)."""
+    """Puts numpy's BLAS on one thread for small products and back to its thread count
+    for large ones, or, while an engine runs several CPU kernels at once (``share``),
+    to that count divided among them, so that two products side by side do not each
+    start a thread per core.  Called before every product with its m*n*k; it calls
+    into the BLAS library only when the wanted count changes (an MLP's products are all
+    small: once in all), and never through threadpoolctl, whose look-up of the loaded
+    libraries costs ~0.2 ms (done once, on the first change)."""
 
     def __init__(self):
         self.auto = True        # False while a thread count is set explicitly
-        self._single = False    # numpy's BLAS is on one thread by our doing
-        self._saved = 1         # its thread count before that
+        self._set_to = None     # the count we set; None: the library's own
+        self._saved = 1         # the library's own count (before we changed it)
+        self._large = None      # the count for large products; None: the library's own
         self._fns = None        # (set, get), looked up on first use; False: none
         self._lock = threading.Lock()
 
@@ -128,37 +130,55 @@ class ProductThreads:
         self._lock = threading.Lock()
 
     def __call__(self, mnk: int) -> None:
-        if mnk < SMALL_PRODUCT:
-            if not self._single and self.auto:
-                self._to_single()
-        elif self._single:
-            self.release()
+        want = 1 if mnk < SMALL_PRODUCT else self._large
+        if want != self._set_to and self.auto:
+            self._apply(want)
 
-    def _to_single(self) -> None:
+    def _blas(self):
+        if self._fns is None:
+            blas = numpy_openblas()
+            self._fns = (blas.set_num_threads, blas.get_num_threads) if blas else False
+        return self._fns
+
+    def _apply(self, want: Optional[int]) -> None:
         with self._lock:
-            if self._single or not self.auto:
+            if want == self._set_to or not self.auto:
                 return
-            if self._fns is None:
-                blas = numpy_openblas()
-                self._fns = (blas.set_num_threads, blas.get_num_threads) if blas else False
-            if not self._fns:
+            fns = self._blas()
+            if not fns:
                 self.auto = False  # no OpenBLAS of numpy's to steer: leave threads alone
                 return
-            set_fn, get_fn = self._fns
-            self._saved = get_fn()
-            if self._saved > 1:
-                set_fn(1)
-            self._single = True
+            set_fn, get_fn = fns
+            now = get_fn()
+            if self._set_to is None:
+                self._saved = now  # the library's own count: what "large" goes back to
+            elif now != self._set_to:
+                self._set_to = None  # someone else changed it since: leave theirs alone
+                return
+            target = self._saved if want is None else want
+            if target != now:
+                set_fn(target)
+            self._set_to = want
+
+    def share(self, kernels: int) -> None:
+        """``kernels`` CPU kernels may run at once (an engine's workers): large products
+        then use the library's count divided among them (at least one thread)."""
+        with self._lock:
+            fns = self._blas()
+            if not fns:
+                return
+            own = self._saved if self._set_to is not None else fns[1]()
+        self._large = None if kernels <= 1 or own <= 1 else max(1, own // kernels)
 
     def release(self) -> None:
-        """Back to the thread count numpy's BLAS had before (large products,
-        an explicit thread count), unless someone else changed it since."""
+        """Back to the thread count numpy's BLAS had before (an explicit thread count is
+        about to be set), unless someone else changed it since."""
         with self._lock:
-            if self._single:
-                self._single = False
+            if self._set_to is not None:
                 set_fn, get_fn = self._fns
-                if self._saved > 1 and get_fn() == 1:
+                if get_fn() == self._set_to and self._saved != self._set_to:
                     set_fn(self._saved)
+                self._set_to = None
 
 
 PRODUCT_THREADS = ProductThreads()
@@ -208,6 +228,9 @@ class CPUDevice(hal.DeviceType):
         limiter = threadpool_limits(limits=n, user_api="blas")
         if self._limiter is None:
             self._limiter = limiter
+
+    def set_concurrency(self, kernels: int) -> None:
+        PRODUCT_THREADS.share(kernels)
 
     def num_threads(self) -> int:
         from threadpoolctl import threadpool_info

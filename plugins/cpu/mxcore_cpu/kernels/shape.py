@@ -41,7 +41,8 @@ def kernels(xp, special):
         "shape_array": (lambda x: xp.asarray(x.shape, dtype=xp.int64), ALL),
         "size_array": (lambda x: xp.asarray([x.size], dtype=xp.int64), ALL),
         "reshape": (lambda x, shape: x.reshape(shape), ALL),
-        "transpose": (lambda x, axes: xp.transpose(x, axes), ALL),
+        # a new array, as MXNet's: writing into x.T must not change x
+        "transpose": (lambda x, axes: xp.transpose(x, axes).copy(), ALL),
         # materialised: a broadcast view is read-only and shares one element
         "broadcast_to": (lambda x, shape: xp.array(xp.broadcast_to(x, shape)), ALL),
         "concat": (lambda *xs, dim: xp.concatenate(xs, axis=dim), ALL),
