@@ -8,6 +8,9 @@
     mxcore demo [--epochs N] [--device DEV]  train a linear model with autograd
     mxcore convert-params IN.params OUT.safetensors [--keep-prefixes]
                                              an MXNet 1.x parameter file to mxcore's format
+    mxcore launch -n N [--hostfile F] script.py args | -m module args
+                                             run on N MPI ranks (dist_* kvstores); the
+                                             exit code is the first failing rank's
 
 Errors are one line on stderr, ``mxcore: error: ...``; ``--debug`` (anywhere on the
 command line) or ``MXCORE_DEBUG=1`` adds the traceback.  Exit codes:
@@ -381,7 +384,28 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_graph_show)
     from mxcore.onnx.cli import add_parser as add_onnx_parser
     add_onnx_parser(sub, _add_debug, shape_spec)
+    p = sub.add_parser("launch", help="run a script on N processes (MPI)",
+                       description="Run `script.py args` (or `-m module args`) on N processes "
+                                   "with this interpreter: under mpiexec (the dist_* kvstores "
+                                   "reduce over its ranks), or as plain local processes. Every "
+                                   "process sees MXCORE_RANK and MXCORE_WORLD_SIZE.")
+    p.add_argument("-n", "--num-processes", type=int_at_least(1), required=True, dest="n")
+    p.add_argument("--hostfile", default=None, help="MPI hostfile (one host per line)")
+    p.add_argument("--launcher", choices=("mpi", "local"), default="mpi")
+    p.add_argument("--timeout", type=finite_float(0.0), default=None, metavar="SECONDS",
+                   help="stop the job after this long")
+    p.add_argument("-m", dest="module", default=None, help="run a module (python -m)")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="script.py args...")
+    p.set_defaults(func=_launch)
     return parser
+
+
+def _launch(args) -> int:
+    from mxcore.launch import launch
+    command = args.command[1:] if args.command[:1] == ["--"] else list(args.command)
+    if args.module is not None:
+        command = ["-m", args.module, *command]
+    return launch(args.n, command, args.hostfile, args.launcher, args.timeout)
 
 
 def _debug_wanted(argv: List[str]) -> bool:

@@ -43,6 +43,12 @@ class TrainerError(MXCoreError, AssertionError):
     here, so this is an AssertionError too)."""
 
 
+def _multi_process(kvstore) -> bool:
+    """Whether ``kvstore`` (a type name or a store) spans several processes."""
+    name = kvstore if isinstance(kvstore, str) else getattr(kvstore, "type", "")
+    return isinstance(name, str) and "dist" in name
+
+
 def _env_update_on_kvstore() -> bool:
     value = os.environ.get("MXCORE_UPDATE_ON_KVSTORE",
                            os.environ.get("MXNET_UPDATE_ON_KVSTORE", "1"))
@@ -100,6 +106,10 @@ class Trainer:
         self._reset_kvstore()
         for p in self._params:
             p._set_trainer(self)
+        if self._contexts is not None and _multi_process(kvstore):
+            # every rank starts from rank 0's values before its first forward (MXNet
+            # broadcasts at the first step, after each rank ran a forward of its own)
+            self._prepare()
 
     def _check_contexts(self):
         """The devices of the (initialized or deferred) parameters: one list for all."""
@@ -434,6 +444,10 @@ class Trainer:
                 raise TrainerError("Cannot save trainer states when some parameters are not "
                                    "yet initialized in kvstore.")
             self._kvstore.save_optimizer_states(fname, dump_optimizer=True)
+        elif self._distributed:  # the same states on every rank: rank 0 writes them
+            if self._kvstore.rank == 0:
+                _states.save(fname, self._updaters[0], dump_optimizer=True)
+            self._kvstore._barrier()  # the file is there when any rank returns
         else:
             _states.save(fname, self._updaters[0], dump_optimizer=True)
 

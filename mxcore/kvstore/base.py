@@ -4,8 +4,9 @@ the registry of store classes, ``TestStore`` and ``create``.
 A store class registered with ``KVStoreBase.register`` is created by its lower-cased
 class name (``mx.kv.create('teststore')``); the built-in single-process types
 (``local``, ``device``, ``nccl`` and MXNet's ``local_*`` variants) are
-``mxcore.kvstore.KVStore``.  Multi-process types (``dist_*``, ``horovod``,
-``byteps``) are not provided yet: asking for one raises ``KVStoreNotProvidedError``.
+``mxcore.kvstore.KVStore``; ``dist_sync`` and ``dist_device_sync`` are
+``mxcore.kvstore.dist.DistKVStore`` (MPI).  ``dist_async``, ``horovod`` and ``byteps``
+are not provided: asking for one raises ``KVStoreNotProvidedError``.
 """
 from __future__ import annotations
 
@@ -155,10 +156,10 @@ def create(name: str = "local") -> KVStoreBase:
     optimizer runs, as MXNet's ``local``), ``'device'`` and ``'nccl'`` (kept on
     the device of the value a key was initialised with; ``nccl`` is ``device``
     here), and MXNet's ``local_update_cpu``, ``local_allreduce_cpu`` and
-    ``local_allreduce_device``.  A class registered with ``KVStoreBase.register``
-    is created by its lower-cased name.  ``dist_sync``, ``dist_device_sync``,
-    ``dist_async``, ``horovod`` and ``byteps`` need several processes and are not
-    provided yet.
+    ``local_allreduce_device``.  Several processes (an MPI job, ``mxcore launch``):
+    ``'dist_sync'`` and ``'dist_device_sync'`` (``DistKVStore``).  A class registered
+    with ``KVStoreBase.register`` is created by its lower-cased name.  ``dist_async``,
+    ``horovod`` and ``byteps`` are not provided.
     """
     if not isinstance(name, str):
         raise TypeError("name must be a string")
@@ -168,9 +169,17 @@ def create(name: str = "local") -> KVStoreBase:
     from mxcore.kvstore.kvstore import KVSTORE_TYPES, KVStore
     if name in KVSTORE_TYPES:
         return KVStore(name)
+    from mxcore.kvstore.dist import DIST_TYPES, DistKVStore
+    if name in DIST_TYPES:
+        return DistKVStore(name)
+    if name == "dist_async":
+        raise KVStoreNotProvidedError(
+            "kvstore type 'dist_async' applies each worker's push on a parameter server as "
+            "it arrives; mxcore's multi-process stores reduce through MPI allreduce, which "
+            f"is synchronous: use one of {', '.join(sorted(DIST_TYPES))}")
     if any(tag in name for tag in _MULTI_PROCESS):
         raise KVStoreNotProvidedError(
-            f"kvstore type {name!r} runs over several processes, which mxcore does not "
-            f"provide yet; single-process types: {', '.join(sorted(KVSTORE_TYPES))}")
-    known = sorted(set(KVSTORE_TYPES) | set(KVStoreBase.kv_registry))
+            f"kvstore type {name!r} is not provided; mxcore's types: "
+            f"{', '.join(sorted(set(KVSTORE_TYPES) | set(DIST_TYPES)))}")
+    known = sorted(set(KVSTORE_TYPES) | set(DIST_TYPES) | set(KVStoreBase.kv_registry))
     raise MXCoreError(f"unknown kvstore type {name!r}; known types: {', '.join(known)}")

@@ -34,12 +34,15 @@ _COMPRESSION = {"2bit": {"threshold": 0.5}}
 class KVStore(KVStoreBase):
     """A single-process store (``mx.kv.create('local' | 'device' | 'nccl')``)."""
 
+    #: type name -> where values live ('cpu' or 'device')
+    TYPES = KVSTORE_TYPES
+
     def __init__(self, name: str = "local"):
-        if name not in KVSTORE_TYPES:
+        if name not in self.TYPES:
             raise MXCoreError(f"unknown kvstore type {name!r}; known types: "
-                              f"{', '.join(sorted(KVSTORE_TYPES))}")
+                              f"{', '.join(sorted(self.TYPES))}")
         self._type = name
-        self._home_is_cpu = KVSTORE_TYPES[name] == "cpu"
+        self._home_is_cpu = self.TYPES[name] == "cpu"
         self._store: Dict = {}
         self._key_type: Optional[type] = None
         self._updater = None
@@ -213,7 +216,7 @@ class KVStore(KVStoreBase):
         if not isinstance(compression_params, dict):
             raise TypeError("set_gradient_compression takes a dict such as "
                             "{'type': '2bit', 'threshold': 0.5}")
-        if KVSTORE_TYPES[self._type] != "device":
+        if self.TYPES[self._type] != "device":
             raise KVStoreNotProvidedError(
                 f"gradient compression is not supported by kvstore type {self._type!r}; "
                 "use 'device'")

@@ -110,6 +110,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: all 60000)")
     p.add_argument("--plot", action="store_true", help="also write a PNG of the curves "
                    "(needs matplotlib: pip install mxcore[plot])")
+    p.add_argument("--kvstore", default=None,
+                   choices=("local", "device", "dist_sync", "dist_device_sync"),
+                   help="dist_sync: data-parallel over the ranks of an MPI job (`mxcore "
+                        "launch -n N -m mxcore train mnist --kvstore dist_sync`): each rank "
+                        "trains on its shard of the images with batch BATCH_SIZE/N, rank 0 "
+                        "prints and saves (default: no kvstore)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--profile", type=int_at_least(0), default=0, metavar="STEPS",
                    help="profile the first STEPS training steps: a Chrome trace in "
@@ -207,9 +213,11 @@ def _report_profile(profiler) -> None:
 
 
 def _train_epoch(args, epoch: int, net, trainer, loss_fn, loader, device,
-                 history: Dict[str, List[float]], profile_left: int) -> int:
+                 history: Dict[str, List[float]], profile_left: int, workers: int = 1,
+                 quiet: bool = False) -> int:
     """One pass over ``loader``; appends the epoch's training figures to ``history``
-    and returns how many steps are still to profile."""
+    and returns how many steps are still to profile.  With ``workers`` data-parallel
+    ranks each step's gradients are summed over the ranks' batches."""
     import mxcore as mx
     from mxcore import autograd
     from tqdm import tqdm
@@ -222,7 +230,7 @@ def _train_epoch(args, epoch: int, net, trainer, loss_fn, loader, device,
     checked = 0  # the last step at which the running loss was read, and finite
     step = 0
     bar = tqdm(loader, desc=f"epoch {epoch}/{args.epochs}", leave=False,
-               unit="batch", disable=True if args.no_progress else None)  # None: TTY only
+               unit="batch", disable=True if args.no_progress or quiet else None)  # None: TTY
     try:
         for i, (data, label) in enumerate(bar):
             step = i + 1
@@ -233,7 +241,7 @@ def _train_epoch(args, epoch: int, net, trainer, loss_fn, loader, device,
                     loss = loss_fn(out, label)
                 loss.backward()
                 n = data.shape[0]
-                trainer.step(n)
+                trainer.step(n * workers)
             if profile_left:
                 profile_left -= 1
                 if not profile_left:
@@ -280,7 +288,16 @@ def train(args) -> Dict[str, List[float]]:
         from mxcore.device import device_type
         device_type(device).set_num_threads(args.threads)
     train_ds, test_ds = _datasets(args.data_root, args.limit, dataset)
-    train_loader = gluon.data.DataLoader(train_ds, batch_size=args.batch_size, shuffle=True)
+    kvstore = getattr(args, "kvstore", None)
+    kv, rank, workers, batch_size = None, 0, 1, args.batch_size
+    if kvstore:
+        kv = mx.kv.create(kvstore)
+        rank, workers = kv.rank, kv.num_workers
+        if workers > 1:  # equal shards: every rank takes as many steps
+            train_ds = train_ds.take(len(train_ds) // workers * workers).shard(workers, rank)
+            batch_size = max(1, args.batch_size // workers)
+    say = print if rank == 0 else (lambda *a, **k: None)
+    train_loader = gluon.data.DataLoader(train_ds, batch_size=batch_size, shuffle=True)
     test_loader = gluon.data.DataLoader(test_ds, batch_size=1000)
     net = build_model(model, args.hidden)
     net.initialize(mx.init.Xavier(magnitude=2.24), ctx=device)
@@ -291,15 +308,17 @@ def train(args) -> Dict[str, List[float]]:
         opt_params["lr_scheduler"] = mx.lr_scheduler.CosineScheduler(steps, base_lr=args.lr)
     if args.optimizer.lower() in ("sgd", "nag"):
         opt_params["momentum"] = args.momentum
-    trainer = gluon.Trainer(net.collect_params(), args.optimizer, opt_params)
+    trainer = gluon.Trainer(net.collect_params(), args.optimizer, opt_params,
+                            **({"kvstore": kv} if kv is not None else {}))
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     history: Dict[str, List[float]] = {"epoch": [], "train_loss": [], "train_acc": [],
                                        "test_acc": [], "seconds": [], "step_loss": []}
     os.makedirs(args.output, exist_ok=True)
-    print(f"training {_DESCRIPTIONS[model].format(hidden=args.hidden)} on {device!r}: "
-          f"{len(train_ds)} {dataset} images, batch {args.batch_size}, {args.optimizer} "
-          f"lr {args.lr}{' (cosine decay)' if args.lr_schedule == 'cosine' else ''}, "
-          f"{args.epochs} epochs")
+    ranks = f" x {workers} ranks ({kvstore})" if workers > 1 else ""
+    say(f"training {_DESCRIPTIONS[model].format(hidden=args.hidden)} on {device!r}{ranks}: "
+        f"{len(train_ds) * workers} {dataset} images, batch {args.batch_size}, "
+        f"{args.optimizer} lr {args.lr}"
+        f"{' (cosine decay)' if args.lr_schedule == 'cosine' else ''}, {args.epochs} epochs")
     profile_left = max(0, args.profile)
     if profile_left:
         from mxcore.device import device_type
@@ -315,22 +334,28 @@ def train(args) -> Dict[str, List[float]]:
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(1, args.epochs + 1):
                 profile_left = _train_epoch(args, epoch, net, trainer, loss_fn, train_loader,
-                                            device, history, profile_left)
+                                            device, history, profile_left, workers, rank > 0)
                 test_acc = evaluate(net, test_loader, device)
                 history["test_acc"].append(test_acc)
-                print(f"epoch {epoch:2d}: train loss {history['train_loss'][-1]:.4f}  "
+                say(f"epoch {epoch:2d}: train loss {history['train_loss'][-1]:.4f}  "
                       f"train acc {history['train_acc'][-1]:.4f}  test acc {test_acc:.4f}  "
                       f"{history['seconds'][-1]:.1f}s")
     finally:
         if profile_left:  # stopped early: take the profiler's engine out of the way
             mx.profiler.set_state("stop")
+    if kv is not None and hasattr(kv, "allreduce_stats"):
+        stats = kv.allreduce_stats()
+        if stats["pushes"]:
+            history["allreduce_ms_per_step"] = [1e3 * stats["seconds"] / stats["pushes"]]
     params_path = os.path.join(args.output, f"{dataset}-{model}.safetensors")
+    if rank > 0:  # the parameters are rank 0's on every rank: rank 0 saves them
+        return history
     net.save_parameters(params_path)
     with atomic_path(os.path.join(args.output, "history.json")) as tmp, open(tmp, "w") as f:
         json.dump({"config": {k: v for k, v in vars(args).items()
                               if k not in ("func", "_given")},
                    "history": history}, f, indent=2)
-    print(f"final test accuracy {history['test_acc'][-1]:.4f}; parameters in {params_path}")
+    say(f"final test accuracy {history['test_acc'][-1]:.4f}; parameters in {params_path}")
     if args.plot:
         plot(history, os.path.join(args.output, "curves.png"))
     return history

@@ -1,0 +1,127 @@
+#!/usr/bin/env python
+"""Data-parallel scaling on this machine: the MNIST MLP and LeNet epochs (``mxcore train
+mnist``, ``--limit`` images) as 1 process x 2 BLAS threads against 2 MPI processes x 1
+thread (``mxcore launch -n 2 ... --kvstore dist_sync``), with the allreduce time per step;
+and the MPI allreduce time of float32 buffers from 4 KiB to 64 MiB on 2 ranks, fitted to
+``alpha + bytes * beta`` (latency and time per byte) for the ring-allreduce estimate in
+docs/distributed.md.
+
+A comparison script, not a test.  Variants run interleaved, one epoch each per round, in
+fresh processes; each reports the median over rounds.  Scaling efficiency is the
+one-process epoch time over the two-process one (1.0: two processes do the epoch in the
+same time as one; 2 processes on 2 cores can at best halve it, efficiency 2.0 with this
+definition would be perfect scaling).
+
+Usage:  python asv_bench/compare_dist.py [--rounds 3] [--limit 12000] [--models mlp,lenet]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+ALLREDUCE = r"""
+import json, sys, time
+import numpy as np
+from mxcore.kvstore.group import world
+g = world()
+rows = []
+for size in [1 << k for k in range(10, 25, 2)]:      # float32 elements: 4 KiB .. 64 MiB
+    buf = np.ones(size, np.float32)
+    g.allreduce_(buf)
+    times = []
+    for _ in range(max(3, min(50, (1 << 24) // size))):
+        g.barrier()
+        t = time.perf_counter()
+        g.allreduce_(buf)
+        times.append(time.perf_counter() - t)
+    rows.append((buf.nbytes, float(np.median(times))))
+if g.rank == 0:
+    print(json.dumps(rows))
+"""
+
+
+def epoch(model: str, limit: int, ranks: int, out: str) -> dict:
+    common = ["train", "mnist", "--model", model, "--data-root",
+              os.path.join(ROOT, "data", "mnist"), "--limit", str(limit), "--epochs", "1",
+              "--no-progress", "--output", out]
+    if ranks == 1:
+        cmd = [sys.executable, "-m", "mxcore", *common, "--threads", "2"]
+    else:
+        cmd = [sys.executable, "-m", "mxcore", "launch", "-n", str(ranks), "-m", "mxcore",
+               *common, "--threads", "1", "--kvstore", "dist_sync"]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+    with open(os.path.join(out, "history.json")) as f:
+        history = json.load(f)["history"]
+    return {"seconds": history["seconds"][0],
+            "allreduce_ms": (history.get("allreduce_ms_per_step") or [None])[0]}
+
+
+def allreduce_fit() -> dict:
+    r = subprocess.run([sys.executable, "-m", "mxcore", "launch", "-n", "2",
+                        _script(ALLREDUCE)], check=True, capture_output=True, text=True,
+                       cwd=ROOT)
+    rows = json.loads(r.stdout.strip().splitlines()[-1])
+    # least squares t = alpha + beta * bytes
+    n = len(rows)
+    mx_ = sum(b for b, _ in rows) / n
+    my = sum(t for _, t in rows) / n
+    beta = sum((b - mx_) * (t - my) for b, t in rows) / sum((b - mx_) ** 2 for b, _ in rows)
+    alpha = max(0.0, my - beta * mx_)
+    return {"rows": rows, "alpha_s": alpha, "beta_s_per_byte": beta,
+            "GB_per_s": 1e-9 / beta if beta > 0 else None}
+
+
+def _script(code: str) -> str:
+    f = tempfile.NamedTemporaryFile("w", suffix=".py", delete=False)
+    f.write(code)
+    f.close()
+    return f.name
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--limit", type=int, default=12000)
+    ap.add_argument("--models", default="mlp,lenet")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for model in args.models.split(","):
+                for ranks in ((1, 2) if r % 2 == 0 else (2, 1)):
+                    out = os.path.join(tmp, f"{model}-{ranks}-{r}")
+                    results.setdefault((model, ranks), []).append(
+                        epoch(model, args.limit, ranks, out))
+    fit = allreduce_fit()
+    report = []
+    for model in args.models.split(","):
+        one = statistics.median(x["seconds"] for x in results[(model, 1)])
+        two = statistics.median(x["seconds"] for x in results[(model, 2)])
+        ar = statistics.median(x["allreduce_ms"] for x in results[(model, 2)])
+        report.append({"model": model, "one_process_2_threads_s": one,
+                       "two_processes_1_thread_s": two, "speedup": one / two,
+                       "allreduce_ms_per_step": ar})
+    if args.json:
+        print(json.dumps({"epochs": report, "allreduce": fit, "limit": args.limit,
+                          "rounds": args.rounds, "cpu_count": os.cpu_count()}, indent=1))
+        return
+    print(f"{args.rounds} rounds, {args.limit} images per epoch, {os.cpu_count()} CPUs")
+    for row in report:
+        print(f"{row['model']:>6}: 1 process x 2 threads {row['one_process_2_threads_s']:.2f} s,"
+              f" 2 processes x 1 thread {row['two_processes_1_thread_s']:.2f} s "
+              f"(speed-up {row['speedup']:.2f}x), allreduce {row['allreduce_ms_per_step']:.2f}"
+              " ms/step")
+    print(f"allreduce on 2 ranks: alpha {fit['alpha_s'] * 1e6:.1f} us, "
+          f"{fit['GB_per_s']:.2f} GB/s per byte reduced")
+    for b, t in fit["rows"]:
+        print(f"  {b / 1024:10.0f} KiB  {t * 1e3:8.3f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Programs the distributed tests start on several ranks (``mpiexec -n N python -m
+tests.distributed.scenarios NAME``).  Each rank writes its results as JSON to
+``$SCENARIO_OUT/rank<R>.json`` (ranks share stdout, whose lines may interleave)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+import numpy as np
+
+import mxcore as mx
+from mxcore import gluon
+from mxcore.base import MXCoreError
+
+nd = mx.nd
+
+
+def report(**values) -> None:
+    path = os.path.join(os.environ["SCENARIO_OUT"], f"rank{values['rank']}.json")
+    with open(path, "w") as f:
+        json.dump(values, f)
+
+
+def semantics() -> None:
+    """MXNet's documented push/pull examples, on every rank."""
+    kv = mx.kv.create("dist_sync")
+    rank, n = kv.rank, kv.num_workers
+    shape = (2, 3)
+    kv.init(3, nd.ones(shape) * (2 + rank))          # rank 0's value wins
+    a = nd.zeros(shape)
+    kv.pull(3, out=a)
+    after_init = a.asnumpy().tolist()
+    kv.push(3, nd.ones(shape) * 8 * (rank + 1))       # summed over the ranks
+    kv.pull(3, out=a)
+    after_push = a.asnumpy().tolist()
+    kv.init([5, 7], [nd.ones(shape), nd.ones(shape) * 2])
+    kv.push([5, 7], [[nd.ones(shape) * rank, nd.ones(shape)], nd.ones(shape) * 3])
+    b, c = nd.zeros(shape), nd.zeros(shape)
+    kv.pull([5, 7], out=[b, c])
+    out = nd.zeros(shape)
+    kv.broadcast("not-an-int-key" if False else 9, nd.ones(shape) * (rank + 10), out)
+    kv.set_optimizer(mx.optimizer.SGD(learning_rate=0.5))
+    kv.push(3, nd.ones(shape))
+    kv.pull(3, out=a)
+    kv.barrier()
+    report(rank=rank, num_workers=n, type=kv.type, after_init=after_init,
+           after_push=after_push, list_push=[b.asnumpy().tolist(), c.asnumpy().tolist()],
+           broadcast=out.asnumpy().tolist(), updated=a.asnumpy().tolist())
+
+
+def _net():
+    mx.random.seed(rank_seed())
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.Dense(6, activation="relu", in_units=5), gluon.nn.Dense(3, in_units=6))
+    net.initialize(mx.init.Xavier())
+    return net
+
+
+def rank_seed() -> int:
+    # a different seed per rank: the store's broadcast of rank 0's values must fix it
+    return 1 + int(os.environ.get("PMI_RANK", "0"))
+
+
+def batches(steps: int = 5, size: int = 8):
+    rng = np.random.default_rng(0)
+    return [(rng.standard_normal((size, 5)).astype(np.float32),
+             rng.integers(0, 3, size).astype(np.float32)) for _ in range(steps)]
+
+
+def train(kvstore: str = "dist_sync", update_on_kvstore="default") -> None:
+    """Data-parallel steps: each rank trains on its slice of every global batch."""
+    update_on_kvstore = {"default": None, "True": True, "False": False}[update_on_kvstore]
+    net = _net()
+    trainer = gluon.Trainer(net.collect_params(), "sgd",
+                            {"learning_rate": 0.1, "momentum": 0.9}, kvstore=kvstore,
+                            update_on_kvstore=update_on_kvstore)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    kv = mx.kv.create(kvstore) if isinstance(kvstore, str) else kvstore
+    rank, n = kv.rank, kv.num_workers
+    for x, y in batches():
+        part = slice(rank * len(x) // n, (rank + 1) * len(x) // n)
+        with mx.autograd.record():
+            loss = loss_fn(net(nd.array(x[part])), nd.array(y[part]))
+        loss.backward()
+        trainer.step(len(x))  # the global batch: gradients are summed over the ranks
+    states = os.path.join(os.environ["SCENARIO_OUT"], "trainer.states")
+    trainer.save_states(states)    # rank 0 writes; every rank then reads it back
+    trainer.load_states(states)
+    report(rank=rank, params={k: v.data().asnumpy().tolist()
+                              for k, v in net.collect_params().items()},
+           files=sorted(os.listdir(os.environ["SCENARIO_OUT"])))
+
+
+def train_local() -> None:
+    """The reference: one process on the whole batches."""
+    os.environ["PMI_RANK"] = "0"
+    net = _net()
+    trainer = gluon.Trainer(net.collect_params(), "sgd",
+                            {"learning_rate": 0.1, "momentum": 0.9}, kvstore=None)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    for x, y in batches():
+        with mx.autograd.record():
+            loss = loss_fn(net(nd.array(x)), nd.array(y))
+        loss.backward()
+        trainer.step(len(x))
+    report(rank=0, params={k: v.data().asnumpy().tolist()
+                           for k, v in net.collect_params().items()})
+
+
+def mismatch() -> None:
+    kv = mx.kv.create("dist_sync")
+    try:
+        kv.init(0, nd.ones((2, 3 + kv.rank)))
+    except MXCoreError as exc:
+        report(rank=kv.rank, error=str(exc))
+
+
+def crash() -> None:
+    kv = mx.kv.create("dist_sync")
+    kv.init(0, nd.ones((4,)))
+    if kv.rank == 1:
+        raise RuntimeError("rank 1 broke down")
+    kv.push(0, nd.ones((4,)))
+    kv.pull(0, out=nd.zeros((4,)))
+    report(rank=kv.rank, error="not reached")
+
+
+def killed() -> None:
+    kv = mx.kv.create("dist_sync")
+    kv.init(0, nd.ones((4,)))
+    if kv.rank == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    kv.push(0, nd.ones((4,)))
+    kv.pull(0, out=nd.zeros((4,)))
+    report(rank=kv.rank, error="not reached")
+
+
+def hang() -> None:
+    kv = mx.kv.create("dist_sync")
+    kv.init(0, nd.ones((4,)))
+    if kv.rank == 1:
+        import time
+        time.sleep(120)  # alive but never joins the push
+    kv.push(0, nd.ones((4,)))
+    report(rank=kv.rank, error="not reached")
+
+
+if __name__ == "__main__":
+    name, *args = sys.argv[1:]
+    globals()[name.replace("-", "_")](*args)

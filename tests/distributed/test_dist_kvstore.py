@@ -1,0 +1,150 @@
+"""The dist_sync kvstore on 2 and 4 MPI ranks (``mxcore launch``), each job a subprocess
+with a timeout: MXNet's push/pull semantics, data-parallel training equal to one process
+on the whole batch, disagreements reported at init, and a failing or killed rank ending
+the job with an error that names it."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+pytest.importorskip("mpi4py", reason="the dist kvstores need mpi4py: pip install 'mxcore[dist]'")
+
+
+def _job(tmp_path, n, scenario, *args, launcher="mpi", timeout=120, collective_timeout=20):
+    """Run a scenario on ``n`` ranks: (completed process, {rank: results})."""
+    out = tmp_path / scenario
+    out.mkdir(exist_ok=True)
+    env = {**os.environ, "SCENARIO_OUT": str(out),
+           "MXCORE_DIST_TIMEOUT": str(collective_timeout),
+           "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("MXCORE_ENGINE_WORKERS", None)
+    r = subprocess.run([sys.executable, "-m", "mxcore", "launch", "-n", str(n), "--launcher",
+                        launcher, "-m", "tests.distributed.scenarios", scenario, *args],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    results = {}
+    for path in out.glob("rank*.json"):
+        d = json.loads(path.read_text())
+        results[d["rank"]] = d
+    return r, results
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_push_pull_and_broadcast_follow_mxnet(tmp_path, n):
+    r, res = _job(tmp_path, n, "semantics")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(res) == list(range(n))
+    ones = np.ones((2, 3))
+    for rank, d in res.items():
+        assert d["num_workers"] == n and d["type"] == "dist_sync"
+        np.testing.assert_array_equal(d["after_init"], 2 * ones)        # rank 0's value
+        np.testing.assert_array_equal(d["after_push"], 8 * sum(range(1, n + 1)) * ones)
+        # key 5: each rank pushes two device values (rank, 1); key 7: 3 from each rank
+        np.testing.assert_array_equal(d["list_push"][0], sum(r + 1 for r in range(n)) * ones)
+        np.testing.assert_array_equal(d["list_push"][1], 3 * n * ones)
+        np.testing.assert_array_equal(d["broadcast"], 10 * ones)        # rank 0's value
+        # SGD on the store: the pushed ones summed over n ranks, lr 0.5
+        np.testing.assert_allclose(d["updated"], (8 * sum(range(1, n + 1)) - 0.5 * n) * ones)
+
+
+@pytest.mark.parametrize("update_on_kvstore", ["default", "False"])
+def test_data_parallel_training_equals_one_process_on_the_whole_batch(tmp_path,
+                                                                      update_on_kvstore):
+    r, res = _job(tmp_path, 2, "train", "dist_sync", update_on_kvstore)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ref_run, ref = _job(tmp_path, 1, "train_local")
+    assert ref_run.returncode == 0, ref_run.stderr[-3000:]
+    want = ref[0]["params"]
+    # the Trainer's states were saved by rank 0 alone, read back by both
+    assert "trainer.states" in res[0]["files"]
+    for rank in (0, 1):
+        got = res[rank]["params"]
+        assert set(got) == set(want)
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6,
+                                       err_msg=f"rank {rank} {name}")
+
+
+def test_ranks_that_disagree_on_shapes_are_told_at_init(tmp_path):
+    r, res = _job(tmp_path, 2, "mismatch")
+    assert r.returncode == 0, r.stderr[-3000:]
+    for rank in (0, 1):
+        msg = res[rank]["error"]
+        assert "KVStore.init" in msg and "rank 1 has" in msg and "[2, 4]" in msg
+
+
+@pytest.mark.parametrize("scenario,words", [("crash", "rank 1 of 2 raised an uncaught "
+                                                      "RuntimeError"),
+                                            ("killed", "")])
+def test_a_failing_rank_ends_the_job_within_a_minute(tmp_path, scenario, words):
+    start = time.monotonic()
+    r, res = _job(tmp_path, 2, scenario, timeout=90)
+    took = time.monotonic() - start
+    assert r.returncode != 0 and took < 60, (r.returncode, took)
+    assert not res  # nobody got past the failed collective
+    text = r.stdout + r.stderr
+    assert words in text
+    if scenario == "killed":  # the launcher names the rank that died and how
+        assert "mxcore launch: rank 1 (pid" in r.stderr and "killed by signal 9" in r.stderr, \
+            text[-2000:]
+
+
+def test_a_rank_that_hangs_times_the_others_out(tmp_path):
+    start = time.monotonic()
+    r, res = _job(tmp_path, 2, "hang", timeout=90, collective_timeout=3)
+    assert r.returncode != 0 and time.monotonic() - start < 60
+    assert "rank 0 of 2: KVStore.push of 1 value(s)" in r.stderr
+    assert "did not complete within 3 s" in r.stderr and not res
+
+
+def test_local_launcher_sets_rank_variables_and_refuses_dist_stores(tmp_path):
+    script = tmp_path / "ranks.py"
+    script.write_text(
+        "import os, sys\n"
+        "out = sys.argv[1]\n"
+        "open(os.path.join(out, 'r' + os.environ['MXCORE_RANK']), 'w').write(\n"
+        "    os.environ['MXCORE_WORLD_SIZE'])\n"
+        "import mxcore as mx\n"
+        "try:\n"
+        "    mx.kv.create('dist_sync')\n"
+        "except mx.base.MXCoreError as exc:\n"
+        "    open(os.path.join(out, 'e' + os.environ['MXCORE_RANK']), 'w').write(str(exc))\n")
+    r = subprocess.run([sys.executable, "-m", "mxcore", "launch", "-n", "3", "--launcher",
+                        "local", str(script), str(tmp_path)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for rank in range(3):
+        assert (tmp_path / f"r{rank}").read_text() == "3"
+        assert "need the processes started by MPI" in (tmp_path / f"e{rank}").read_text()
+
+
+def test_launch_reports_bad_arguments(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "mxcore", "launch", "-n", "2", "--hostfile",
+                        str(tmp_path / "nope"), "x.py"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0 and "hostfile" in r.stderr and "does not exist" in r.stderr
+
+
+def test_mnist_recipe_trains_data_parallel_and_rank_0_saves(tmp_path):
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "mxcore", "launch", "-n", "2", "-m", "mxcore",
+                        "train", "mnist", "--kvstore", "dist_sync", "--data-root",
+                        os.path.join(ROOT, "data", "mnist"), "--limit", "2000", "--epochs", "1",
+                        "--output", str(out), "--no-progress"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300,
+                       env={**os.environ, "MXCORE_DIST_TIMEOUT": "60"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    # rank 0 alone prints and saves
+    assert r.stdout.count("x 2 ranks (dist_sync): 2000 mnist images") == 1
+    assert r.stdout.count("final test accuracy") == 1
+    history = json.loads((out / "history.json").read_text())
+    assert history["config"]["kvstore"] == "dist_sync"
+    assert history["history"]["test_acc"][-1] > 0.5
+    assert sorted(p.name for p in out.iterdir()) == ["history.json", "mnist-mlp.safetensors"]
