@@ -23,9 +23,9 @@ def report(**values) -> None:
         json.dump(values, f)
 
 
-def semantics() -> None:
+def semantics(kind: str = "dist_sync") -> None:
     """MXNet's documented push/pull examples, on every rank."""
-    kv = mx.kv.create("dist_sync")
+    kv = mx.kv.create(kind)
     rank, n = kv.rank, kv.num_workers
     shape = (2, 3)
     kv.init(3, nd.ones(shape) * (2 + rank))          # rank 0's value wins
@@ -40,7 +40,7 @@ def semantics() -> None:
     b, c = nd.zeros(shape), nd.zeros(shape)
     kv.pull([5, 7], out=[b, c])
     out = nd.zeros(shape)
-    kv.broadcast("not-an-int-key" if False else 9, nd.ones(shape) * (rank + 10), out)
+    kv.broadcast(9, nd.ones(shape) * (rank + 10), out)
     kv.set_optimizer(mx.optimizer.SGD(learning_rate=0.5))
     kv.push(3, nd.ones(shape))
     kv.pull(3, out=a)
@@ -111,10 +111,16 @@ def train_local() -> None:
 
 def mismatch() -> None:
     kv = mx.kv.create("dist_sync")
+    errors = []
     try:
         kv.init(0, nd.ones((2, 3 + kv.rank)))
     except MXCoreError as exc:
-        report(rank=kv.rank, error=str(exc))
+        errors.append(str(exc))
+    try:  # rank 1 asks for another learning rate
+        kv.set_optimizer(mx.optimizer.SGD(learning_rate=0.1 * (1 + kv.rank)))
+    except MXCoreError as exc:
+        errors.append(str(exc))
+    report(rank=kv.rank, errors=errors)
 
 
 def crash() -> None:

@@ -36,14 +36,15 @@ def _job(tmp_path, n, scenario, *args, launcher="mpi", timeout=120, collective_t
     return r, results
 
 
-@pytest.mark.parametrize("n", [2, 4])
-def test_push_pull_and_broadcast_follow_mxnet(tmp_path, n):
-    r, res = _job(tmp_path, n, "semantics")
+@pytest.mark.parametrize("n,kind", [(2, "dist_sync"), (4, "dist_sync"),
+                                    (2, "dist_device_sync")])
+def test_push_pull_and_broadcast_follow_mxnet(tmp_path, n, kind):
+    r, res = _job(tmp_path, n, "semantics", kind)
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted(res) == list(range(n))
     ones = np.ones((2, 3))
     for rank, d in res.items():
-        assert d["num_workers"] == n and d["type"] == "dist_sync"
+        assert d["num_workers"] == n and d["type"] == kind
         np.testing.assert_array_equal(d["after_init"], 2 * ones)        # rank 0's value
         np.testing.assert_array_equal(d["after_push"], 8 * sum(range(1, n + 1)) * ones)
         # key 5: each rank pushes two device values (rank, 1); key 7: 3 from each rank
@@ -72,12 +73,14 @@ def test_data_parallel_training_equals_one_process_on_the_whole_batch(tmp_path,
                                        err_msg=f"rank {rank} {name}")
 
 
-def test_ranks_that_disagree_on_shapes_are_told_at_init(tmp_path):
+def test_ranks_that_disagree_on_shapes_or_optimizer_are_told(tmp_path):
     r, res = _job(tmp_path, 2, "mismatch")
     assert r.returncode == 0, r.stderr[-3000:]
     for rank in (0, 1):
-        msg = res[rank]["error"]
-        assert "KVStore.init" in msg and "rank 1 has" in msg and "[2, 4]" in msg
+        shapes, optimizer = res[rank]["errors"]
+        assert "KVStore.init" in shapes and "rank 1 has" in shapes and "[2, 4]" in shapes
+        assert "KVStore.set_optimizer" in optimizer and "rank 1 has" in optimizer
+        assert "'lr': 0.2" in optimizer and "'lr': 0.1" in optimizer
 
 
 @pytest.mark.parametrize("scenario,words", [("crash", "rank 1 of 2 raised an uncaught "
