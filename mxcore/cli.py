@@ -8,6 +8,7 @@
     mxcore demo [--epochs N] [--device DEV]  train a linear model with autograd
     mxcore convert-params IN.params OUT.safetensors [--keep-prefixes]
                                              an MXNet 1.x parameter file to mxcore's format
+    mxcore new-plugin NAME [--device KIND]  write a ready-to-install operator plugin
     mxcore launch -n N [--hostfile F] script.py args | -m module args
                                              run on N MPI ranks (dist_* kvstores); the
                                              exit code is the first failing rank's
@@ -397,7 +398,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", dest="module", default=None, help="run a module (python -m)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="script.py args...")
     p.set_defaults(func=_launch)
+    p = sub.add_parser("new-plugin", help="write a ready-to-install operator plugin package",
+                       description="Write mxcore-NAME/: one operator (NAME_square_plus) with "
+                                   "its rule, gradient, CPU kernel, tests and README, and the "
+                                   "entry point that registers it; --device KIND adds a "
+                                   "device kind on host memory.")
+    p.add_argument("name", help="plugin name: a lower-case identifier")
+    p.add_argument("--device", default=None, metavar="KIND", help="also add a device kind")
+    p.add_argument("--output", default=None, help="folder to write (default: ./mxcore-NAME)")
+    p.set_defaults(func=_new_plugin)
     return parser
+
+
+def _new_plugin(args) -> int:
+    from mxcore.scaffold import new_plugin
+    folder = new_plugin(args.name, args.output, args.device)
+    print(f"wrote {folder}; install it with: pip install -e {folder}[test]")
+    return 0
 
 
 def _launch(args) -> int:

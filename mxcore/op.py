@@ -40,7 +40,7 @@ class Op:
     __slots__ = ("name", "nin", "nout", "attrs", "infer", "grad", "dtype_arg",
                  "saves_output", "needs_rng", "nullary", "doc", "cache", "aliases",
                  "provider", "mutates", "volatile_attrs", "checked", "python_kernel",
-                 "views", "overwrites", "state_attrs", "__weakref__")
+                 "views", "overwrites", "state_attrs", "frontend", "__weakref__")
 
     def __init__(self, name: str, nin: int = 1, nout: int = 1,
                  attrs: Optional[Dict[str, Any]] = None, *, dtype_arg: int = 0,
@@ -78,6 +78,10 @@ class Op:
         self.views = views
         self.overwrites = overwrites
         self.state_attrs = tuple(state_attrs)
+        # the user-facing function of a plugin's op (optional inputs, keyword defaults):
+        # what ``mx.nd.<name>`` and ``mx.nd.contrib.<name>`` give for it; None: a generic
+        # call by name (``mx.nd.invoke``)
+        self.frontend: Optional[Callable] = None
         # (device kind, dtype) -> kernel fn, or a resolver for guarded kernels.
         # Filled by the registry; cleared whenever registrations change.
         self.cache: Dict[Tuple, Any] = {}

@@ -193,6 +193,7 @@ TABLE: Dict[str, OpInfo] = {
     "_split_v2": OpInfo(("data",), nout=_split_v2_nout),
     "topk": OpInfo(("data",), nout=lambda a: 2 if a.get("ret_typ") == "both" else 1),
     "moments": OpInfo(("data",), nout=lambda a: 2),
+    "_contrib_bipartite_matching": OpInfo(("data",), nout=lambda a: 2),
     # bins: a count (an attribute) or the edges (an input)
     "histogram": OpInfo(("a", "bins"), absent=lambda a: ("bins",) if "bins" in a else (),
                         nout=lambda a: 2),

@@ -188,12 +188,25 @@ def __getattr__(name: str):
     from mxcore.plugins import registry
     if name.startswith("__"):
         raise AttributeError(name)
-    reg = registry()
-    if name in reg.ops:
-        def call(*inputs, **attrs):
-            return invoke(name, *inputs, **attrs)
-        call.__name__ = name
-        call.__doc__ = reg.ops[name].doc
-        return call
-    raise AttributeError(f"module 'mxcore.ndarray' has no attribute {name!r} "
-                         "(no such function or registered operator)")
+    call = registered_function(name)
+    if call is None:
+        raise AttributeError(f"module 'mxcore.ndarray' has no attribute {name!r} "
+                             "(no such function or registered operator)")
+    return call
+
+
+def registered_function(name: str):
+    """The function of a plugin's operator ``name``: its ``frontend``, else a call by
+    name; None when no such operator is registered."""
+    from mxcore.plugins import registry
+    op = registry().ops.get(name)
+    if op is None:
+        return None
+    if op.frontend is not None:
+        return op.frontend
+
+    def call(*inputs, **attrs):
+        return invoke(name, *inputs, **attrs)
+    call.__name__ = name
+    call.__doc__ = op.doc
+    return call

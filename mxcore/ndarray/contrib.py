@@ -481,3 +481,17 @@ def interleaved_matmul_encdec_valatt(keys_values: NDArray, attention: NDArray, h
 
 __all__ += ["interleaved_matmul_selfatt_qk", "interleaved_matmul_selfatt_valatt",
             "interleaved_matmul_encdec_qk", "interleaved_matmul_encdec_valatt"]
+
+
+def __getattr__(name: str):
+    """Operators registered by plugins appear here by name too (``mx.nd.contrib.my_op``:
+    the mxcore-contrib-ops plugin's ``scaled_dot_product_attention``, ``rms_norm``...)."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from mxcore.ndarray import registered_function
+    call = registered_function(name)
+    if call is None:
+        raise AttributeError(f"module 'mxcore.ndarray.contrib' has no attribute {name!r} "
+                             "(no such function or registered operator; is the plugin that "
+                             "provides it installed? `mxcore plugins` lists them)")
+    return call

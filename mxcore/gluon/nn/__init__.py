@@ -11,6 +11,7 @@ from mxcore.gluon.nn.conv_layers import (AvgPool1D, AvgPool2D, AvgPool3D, Conv1D
                                           GlobalAvgPool3D, GlobalMaxPool1D, GlobalMaxPool2D,
                                           GlobalMaxPool3D, MaxPool1D, MaxPool2D, MaxPool3D,
                                           ReflectionPad2D)
+from mxcore.gluon.nn.transformer_layers import MultiHeadAttention, RMSNorm
 from mxcore.gluon.block import Block, HybridBlock
 from mxcore.gluon.symbol_block import SymbolBlock
 
@@ -22,4 +23,4 @@ __all__ = ["SymbolBlock", "Activation", "LeakyReLU", "PReLU", "ELU", "SELU", "GE
            "Conv3DTranspose", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D",
            "AvgPool2D", "AvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D",
            "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "ReflectionPad2D",
-           "Block", "HybridBlock"]
+           "RMSNorm", "MultiHeadAttention", "Block", "HybridBlock"]
