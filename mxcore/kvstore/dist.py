@@ -120,20 +120,8 @@ class DistKVStore(KVStore):
             for t, part in self._unpack(bucket, buf):
                 t[:] = _from_host(part, t)
 
-    # push: sum over devices, then over ranks ----------------------------------------------
-    def push(self, key, value, priority: int = 0) -> None:
-        pairs = self._pairs("push", key, value)
-        keys, sums, stored = [], [], []
-        for k, arrays in pairs:
-            target = self._stored("push", k)
-            self._check_shapes("push", k, target, arrays)
-            keys.append(k)
-            sums.append(self._reduce(k, arrays, target))
-            stored.append(target)
-        sums = self._allreduce(sums)
-        self._apply(keys, sums, stored)
-
-    def _allreduce(self, sums: List[NDArray]) -> List[NDArray]:
+    # push: KVStore.push sums over devices, then this over the ranks --------------------
+    def _across_processes(self, sums: List[NDArray]) -> List[NDArray]:
         """Each array summed over the ranks (new arrays on the same devices)."""
         if self._group.size == 1:
             return sums

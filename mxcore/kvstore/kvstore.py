@@ -148,7 +148,11 @@ class KVStore(KVStoreBase):
             keys.append(k)
             sums.append(self._reduce(k, arrays, target))
             stored.append(target)
-        self._apply(keys, sums, stored)
+        self._apply(keys, self._across_processes(sums), stored)
+
+    def _across_processes(self, sums: List[NDArray]) -> List[NDArray]:
+        """The device sums summed over the job's processes: one process, themselves."""
+        return sums
 
     def _apply(self, keys, sums, stored) -> None:
         updater = self._updater
