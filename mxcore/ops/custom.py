@@ -218,9 +218,10 @@ class _Signature:
     from the params), input counts and output shapes and dtypes."""
 
     __slots__ = ("prop", "nargs", "oshape", "otype", "like_first", "arg_shapes",
-                 "arg_dtypes")
+                 "arg_dtypes", "region", "req")
 
     def __init__(self, op_type: str, params: Dict[str, str], shapes, dtypes):
+        self.region = f"{op_type}::pure_python"
         self.prop = make_prop(op_type, params)
         self.nargs = len(self.prop.list_arguments())
         _, self.oshape, self.otype = _shapes_and_types(self.prop, op_type, shapes, dtypes)
@@ -229,6 +230,7 @@ class _Signature:
                            for s, t in zip(self.oshape, self.otype)]
         self.arg_shapes = [tuple(x) for x in shapes[:self.nargs]]
         self.arg_dtypes = list(dtypes[:self.nargs])
+        self.req = ("write",) * len(self.oshape)
 
 
 #: (op_type, params, input shapes, dtypes) -> _Signature; cleared when a prop is
@@ -236,41 +238,43 @@ class _Signature:
 _SIGNATURES: Dict[Tuple, _Signature] = {}
 
 
-def _signature(attrs, shapes, dtypes) -> _Signature:
-    key = (attrs["op_type"], attrs["params"], *shapes, *dtypes)
+def _signature(attrs, inputs: Sequence[NDArray]) -> _Signature:
+    # the key is cheap to build on purpose: this lookup is most of a call's own cost
+    key = (attrs["op_type"], attrs["params"], *[(x.shape, x.dtype) for x in inputs])
     sig = _SIGNATURES.get(key)
     if sig is None:
         if len(_SIGNATURES) > 4096:
             _SIGNATURES.clear()
-        sig = _SIGNATURES[key] = _Signature(attrs["op_type"], _params(attrs), shapes, dtypes)
+        sig = _SIGNATURES[key] = _Signature(attrs["op_type"], _params(attrs),
+                                            [x.shape for x in inputs],
+                                            [x.dtype for x in inputs])
     return sig
 
 
 def _run_forward(attrs, inputs: Sequence[NDArray], device, is_train: bool,
                  remember: bool = True):
     """The forward on NDArrays: outputs allocated by the prop's rules, then filled."""
+    sig = _signature(attrs, inputs)
     # the profiler shows the call (and the ops inside it) as MXNet's does
-    with engine.region(f"{attrs['op_type']}::pure_python", "Custom Operator"):
-        return _forward(attrs, inputs, device, is_train, remember)
+    with engine.region(sig.region, "Custom Operator"):
+        return _forward(sig, attrs, inputs, device, is_train, remember)
 
 
-def _forward(attrs, inputs, device, is_train, remember):
-    sig = _signature(attrs, [x.shape for x in inputs], [x.dtype for x in inputs])
+def _forward(sig: _Signature, attrs, inputs, device, is_train, remember):
     nargs = sig.nargs
     outs = [inputs[0].zeros_like() if like else zeros(s, ctx=device, dtype=t)
             for like, s, t in zip(sig.like_first, sig.oshape, sig.otype)]
-    args = list(inputs[:nargs])
     operator = sig.prop.create_operator(device, sig.arg_shapes, sig.arg_dtypes)
-    prev = autograd.set_recording(False)
-    prev_train = autograd.set_training(is_train)
+    state = autograd.STATE
+    prev, prev_train = state.recording, state.training
+    state.recording, state.training = False, is_train
     try:
-        operator.forward(is_train=is_train, req=["write"] * len(outs), in_data=args,
+        operator.forward(is_train=is_train, req=list(sig.req), in_data=list(inputs[:nargs]),
                          out_data=outs, aux=list(inputs[nargs:]))
     except Exception as exc:
         raise _reported(exc, attrs["op_type"], operator, "forward", inputs, device) from exc
     finally:
-        autograd.set_recording(prev)
-        autograd.set_training(prev_train)
+        state.recording, state.training = prev, prev_train
     if remember and outs:
         _remember(outs, operator)
     return outs
@@ -366,8 +370,9 @@ def Custom(*data: NDArray, op_type: str = None, name=None, out=None, **kwargs):
             arrays[k] = v
         else:
             params[k] = str(v)
-    inputs = list(data)
+    inputs = data
     if arrays:  # inputs by name: the prop says which and in what order
+        inputs = list(data)
         args, _, aux = _names(make_prop(op_type, params))
         for input_name in (args + aux)[len(inputs):]:
             if input_name in arrays:
@@ -379,17 +384,17 @@ def Custom(*data: NDArray, op_type: str = None, name=None, out=None, **kwargs):
         if type(x) is not NDArray:
             raise OperatorError("Custom", f"{op_type!r}: inputs must be NDArrays, got "
                                           f"{type(x).__name__}")
-    attrs = {"op_type": op_type, "params": tuple(sorted(params.items()))}
-    if inputs and inputs[0].context.kind == META:  # shape inference or a trace
-        res = invoke(CUSTOM, inputs, attrs)
+    attrs = {"op_type": op_type, "params": tuple(sorted(params.items())) if params else ()}
+    device = inputs[0]._device if inputs else _current_device()
+    if device.kind == META:  # shape inference or a trace
+        res = invoke(CUSTOM, list(inputs), attrs)
         outs = list(res) if isinstance(res, tuple) else [res]
     else:
-        device = inputs[0].context if inputs else _current_device()
-        for x in inputs[1:]:
-            if x.context != device:
+        for x in inputs:
+            if x._device is not device:
                 raise OperatorError("Custom", f"{op_type!r}: inputs on {device} and "
-                                              f"{x.context}")
-        recording = autograd.is_recording() and any(x._ag is not None for x in inputs)
+                                              f"{x._device}")
+        recording = autograd.STATE.recording and any(x._ag is not None for x in inputs)
         outs = _run_forward(attrs, inputs, device, autograd.is_training(), recording)
         if recording:
             outs = [o.detach() for o in outs]
