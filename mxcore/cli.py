@@ -407,7 +407,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, metavar="KIND", help="also add a device kind")
     p.add_argument("--output", default=None, help="folder to write (default: ./mxcore-NAME)")
     p.set_defaults(func=_new_plugin)
+    p = sub.add_parser("conformance", help="run mxcore's op table on a device (pytest)",
+                       description="Run the conformance kit's core suite "
+                                   "(mxcore.testing.core: every core op's forward in each "
+                                   "dtype, shape rule and gradients) on DEVICE through "
+                                   "pytest; arguments after -- go to pytest (-k, -x, -q...).")
+    p.add_argument("--device", required=True, action="append", metavar="DEVICE",
+                   help="a device kind or device (cpu, cuda, cuda:1); repeatable")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then pytest arguments")
+    p.set_defaults(func=_conformance)
     return parser
+
+
+def _conformance(args) -> int:
+    import subprocess
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else list(args.pytest_args)
+    # a child process: pytest's own exit codes, output and plugin loading, as a user runs it
+    cmd = [sys.executable, "-m", "pytest", "--pyargs", "mxcore.testing.core", "-p",
+           "no:cacheprovider", *[f"--mxcore-device={d}" for d in args.device], *extra]
+    return subprocess.call(cmd)
 
 
 def _new_plugin(args) -> int:

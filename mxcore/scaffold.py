@@ -52,9 +52,15 @@ An mxcore operator plugin. It adds `$op(data, shift=1.0) = data**2 + shift`: use
 
 ```
 pip install -e .[test]
-python -m pytest -q tests
+python -m pytest -q tests                         # every device; or --mxcore-device KIND
 mxcore kernels explain $op --device cpu --dtype float32 --shape 2,3
 ```
+
+The tests use mxcore's conformance kit (`mxcore.testing`): each `Case` names a call, its
+numpy reference, its inputs' shapes and domains and its dtypes; `ConformanceSuite` checks
+forward values, dtypes and shapes, the op's shape rule, gradients and second derivatives
+against finite differences. `mxcore conformance --device KIND` runs mxcore's own table the
+same way, for a device plugin.
 
 Add an operator: write its `Op` (attributes, shape/dtype rule, gradient rule in mxcore
 ops) in `$module/ops.py`, its kernel(s) in `$module/kernels.py`, and list both; mxcore
@@ -193,40 +199,24 @@ def register_kernels(register: Callable[[hal.Kernel], None]) -> None:
 ''')
 
 _TESTS = Template('''\
-"""$op: forward against numpy, the gradient against finite differences, autograd,
-a Gluon block, and a clear error for integer input, on each device of this plugin."""
+"""$op: the conformance kit (mxcore.testing) checks its forward against numpy in each
+dtype, its shape rule and its first and second derivatives against finite differences,
+on every device (or those given with ``pytest --mxcore-device KIND``); then a Gluon
+block and a clear error for integer input."""
 import numpy as np
 import pytest
 
 import mxcore as mx
-
-DEVICES = $devices
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_forward_matches_numpy(device, dtype):
-    x = np.random.default_rng(0).standard_normal((3, 4)).astype(dtype)
-    out = mx.nd.$op(mx.nd.array(x, ctx=mx.device(device), dtype=dtype), shift=0.5)
-    assert out.dtype == np.dtype(dtype) and out.shape == (3, 4)
-    np.testing.assert_allclose(out.asnumpy(), x * x + 0.5, rtol=1e-6)
+from mxcore.testing import Case, ConformanceSuite, In
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_gradient_matches_finite_differences(device):
-    x = np.random.default_rng(1).standard_normal((2, 3))
-    a = mx.nd.array(x, ctx=mx.device(device), dtype="float64")
-    a.attach_grad()
-    with mx.autograd.record():
-        y = mx.nd.$op(a, shift=2.0).sum()
-    y.backward()
-    eps, numeric = 1e-6, np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        hi, lo = x.copy(), x.copy()
-        hi[i] += eps
-        lo[i] -= eps
-        numeric[i] = ((hi * hi + 2.0).sum() - (lo * lo + 2.0).sum()) / (2 * eps)
-    np.testing.assert_allclose(a.grad.asnumpy(), numeric, rtol=1e-6, atol=1e-8)
+class TestSquarePlus(ConformanceSuite):
+    cases = [
+        Case("$op", lambda x: mx.nd.$op(x, shift=0.5), lambda x: x * x + 0.5,
+             (In((3, 4)),), ("float32", "float64")),
+        Case("${op}_broadcast_row", lambda x: mx.nd.$op(x, shift=-2.0),
+             lambda x: x * x - 2.0, (In((1, 5)),), ("float64",)),
+    ]
 
 
 def test_in_a_hybridized_gluon_block():

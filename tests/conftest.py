@@ -14,14 +14,12 @@ import numpy as np
 import pytest
 
 
-def _device_ids():
-    import mxcore as mx
-    return [str(d) for d in mx.available_devices()]
-
-
 def pytest_generate_tests(metafunc):
+    # every available device, or those named by --mxcore-device (the conformance kit's
+    # option, from its pytest plugin mxcore_pytest)
     if "device" in metafunc.fixturenames:
-        metafunc.parametrize("device", _device_ids(), indirect=True)
+        from mxcore_pytest import selected_devices
+        metafunc.parametrize("device", selected_devices(metafunc.config), indirect=True)
 
 
 def pytest_collection_modifyitems(config, items):

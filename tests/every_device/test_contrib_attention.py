@@ -12,8 +12,8 @@ import pytest
 import hal
 import mxcore as mx
 from mxcore.base import MXCoreError
-from tests.every_device import test_ops_conformance as conformance
-from tests.optable import FLOATS, Case, In
+from mxcore.testing import checks as conformance
+from mxcore.testing.optable import FLOATS, Case, In
 
 sdpa = mx.nd.contrib.scaled_dot_product_attention
 
@@ -189,17 +189,17 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=repr)
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_conformance_forward(case, dtype, device):
-    conformance.test_forward(case, dtype, device)
+    conformance.check_forward(case, dtype, device)
 
 
 @pytest.mark.parametrize("case", CASES, ids=repr)
 def test_gradient_against_finite_differences(case, device):
-    conformance.test_gradient(case, device)
+    conformance.check_gradient(case, device)
 
 
 @pytest.mark.parametrize("case", CASES, ids=repr)
 def test_outputs_are_fresh(case, device):
-    conformance.test_outputs_are_fresh_unless_the_op_declares_views(case, device)
+    conformance.check_outputs_are_fresh(case, device)
 
 
 @pytest.mark.parametrize("dtype,rtol,atol", [("float16", 2e-2, 2e-2), ("bfloat16", 8e-2, 8e-2),
@@ -330,7 +330,7 @@ def test_dropout_gradient_against_finite_differences(device, masked):
     inputs = [In((1, 2, 4, 3)), In((1, 2, 4, 3)), In((1, 2, 4, 2))]
     if masked:
         inputs.append(In((1, 1, 4, 4), kind="mask", dtype="bool", diff=False))
-    conformance.test_gradient(Case(f"sdpa_dropout_{masked}", fn, ref, tuple(inputs)), device)
+    conformance.check_gradient(Case(f"sdpa_dropout_{masked}", fn, ref, tuple(inputs)), device)
 
 
 def test_dropout_gradient_matches_the_dropped_weights(device):

@@ -323,8 +323,8 @@ def test_per_sample_and_batch_folded_products_agree(device, monkeypatch, spatial
     whole batch or a chunk of samples at a time: every way gives the convolution and
     transposed convolution and their gradients."""
     from mxcore_cpu.kernels import conv as conv_kernels
-    from tests.optable import _conv_ref
-    from tests.optable_conv import deconv_ref
+    from mxcore.testing.optable import _conv_ref
+    from mxcore.testing.optable.conv import deconv_ref
     rng = np.random.default_rng(len(spatial) + groups)
     x = rng.standard_normal((3, 4) + spatial)
     w = rng.standard_normal((6, 4 // groups) + kernel)

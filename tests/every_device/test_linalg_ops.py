@@ -1,4 +1,4 @@
-"""MXNet's linalg_* operators beyond the op table (tests/optable_linalg.py): the values
+"""MXNet's linalg_* operators beyond the op table (mxcore/testing/optable/linalg.py): the values
 of MXNet 1.9.1's documented examples, potrf's symmetric gradient, the mx.nd.linalg
 namespace, ``out=``, and the errors bad calls get."""
 from __future__ import annotations

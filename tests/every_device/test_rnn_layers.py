@@ -14,7 +14,7 @@ from mxcore import autograd
 from mxcore.base import MXCoreError
 from mxcore.gluon import rnn
 from mxcore.ops.rnn import rnn_param_shapes
-from tests.optable_rnn import rnn_ref
+from mxcore.testing.optable.rnn import rnn_ref
 
 nd = mx.nd
 

@@ -16,7 +16,7 @@ from scipy import special
 import mxcore as mx
 from mxcore.base import MXCoreError, OperatorError
 from mxcore.gluon import loss as gloss
-from tests.optable_ctc import _ctc_ref
+from mxcore.testing.optable.ctc import _ctc_ref
 
 nd = mx.nd
 rng = np.random.default_rng(2024)

@@ -43,8 +43,17 @@ def test_the_scaffold_passes_its_own_tests(scaffold):
                         os.path.join(folder, "tests")], capture_output=True, text=True,
                        cwd=folder, env=_env(site), timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    # forward (2 dtypes x 2 devices), gradient (2 devices), Gluon block, error message
-    assert "8 passed" in r.stdout, r.stdout
+    # the kit on 2 devices: forward (3 case-dtypes), gradient, second order, fresh
+    # outputs (2 cases each) = 9 per device; then the Gluon block and the error message
+    assert "20 passed" in r.stdout, r.stdout
+    # --mxcore-device picks the device: the kit's 9 on the plugin's own device only
+    r = subprocess.run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA",
+                        "--mxcore-device", "toydev", os.path.join(folder, "tests")],
+                       capture_output=True, text=True, cwd=folder, env=_env(site), timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "11 passed" in r.stdout, r.stdout
+    kit = [ln for ln in r.stdout.splitlines() if ln.startswith("PASSED") and "TestSquarePlus" in ln]
+    assert len(kit) == 9 and all("toydev" in ln for ln in kit), kit
 
 
 def test_the_scaffolded_op_runs_through_nd_autograd_gluon_and_explain(scaffold):

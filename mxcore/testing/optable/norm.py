@@ -1,5 +1,5 @@
 """Op-table cases: instance/group/L2 normalisation, LRN and Embedding.  Imported by
-tests/optable.py, which collects every case into one table.
+mxcore.testing.optable, which collects every case into one table.
 
 The references loop over the rows, groups, channels or indices of tiny inputs, in the
 words of MXNet's definitions.  The fused backward ops are checked against vector-Jacobian
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import mxcore as mx
-from tests.optable import FLOATS, NUMERIC, In, case
+from mxcore.testing.optable import FLOATS, NUMERIC, In, case
 
 nd = mx.nd
 #: (rtol, atol) for normalised outputs: 16-bit inputs compute in float32, rounded once

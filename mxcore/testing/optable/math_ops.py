@@ -1,7 +1,7 @@
 """Op-table cases: unary math (trigonometric, hyperbolic, logarithms, roots, rounding, gamma
 functions), hypot and logical ops with their scalar forms, smooth_l1, hard_sigmoid, softsign,
 softmin, add_n, moments, where with a row condition, nansum/nanprod, argmax_channel and
-softmax_cross_entropy.  Imported by tests/optable.py, which collects every case into one table.
+softmax_cross_entropy.  Imported by mxcore.testing.optable, which collects every case into one table.
 
 References are numpy/scipy formulas evaluated in float64, written from the definitions (MXNet
 1.9.1's results were checked against them)."""
@@ -11,7 +11,7 @@ import numpy as np
 from scipy import special
 
 import mxcore as mx
-from tests.optable import ALL, FLOATS, INTS, NUMERIC, In, case
+from mxcore.testing.optable import ALL, FLOATS, INTS, NUMERIC, In, case
 
 nd = mx.nd
 S23, S234, _S222 = (2, 3), (2, 3, 4), (2, 2, 2)

@@ -1,5 +1,5 @@
 """Op-table cases: sample_*/random_* distributions (deterministic properties only) and
-their densities (random_pdf_*).  Imported by tests/optable.py, which collects every
+their densities (random_pdf_*).  Imported by mxcore.testing.optable, which collects every
 case into one table.
 
 Random ops enter the table where their result does not depend on the draws:
@@ -22,7 +22,7 @@ import scipy.stats as ss
 
 import mxcore as mx
 from mxcore.ops import random as R  # sample_*: mx.nd's names once it exports them
-from tests.optable import FLOATS, INTS, NUMERIC, In, case
+from mxcore.testing.optable import FLOATS, INTS, NUMERIC, In, case
 
 nd = mx.nd
 

@@ -1,4 +1,4 @@
-"""Op-table cases: the fused RNN operator.  Imported by tests/optable.py, which
+"""Op-table cases: the fused RNN operator.  Imported by mxcore.testing.optable, which
 collects every case into one table.
 
 The reference runs the recurrences as written in MXNet's documentation, one sample and
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.optable import FLOATS, In, case, nd
+from mxcore.testing.optable import FLOATS, In, case, nd
 
 GATES = {"rnn_relu": 1, "rnn_tanh": 1, "lstm": 4, "gru": 3}
 #: parameters are scaled by this inside the case (keeps the recurrences away from

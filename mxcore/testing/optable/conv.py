@@ -1,5 +1,5 @@
 """Op-table cases: transposed convolution (Deconvolution, and its fused backward op)
-and upsampling (UpSampling nearest and bilinear).  Imported by tests/optable.py,
+and upsampling (UpSampling nearest and bilinear).  Imported by mxcore.testing.optable,
 which collects every case into one table.
 
 The references are direct loops over input positions on tiny shapes, written from
@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 
 import mxcore as mx
-from tests.optable import ALL, In, case
+from mxcore.testing.optable import ALL, In, case
 
 nd = mx.nd
 _T = {"float32": (1e-4, 1e-5), "float16": (2e-2, 2e-2), "bfloat16": (3e-2, 3e-2)}

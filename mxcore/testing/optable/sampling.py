@@ -1,5 +1,5 @@
 """Op-table cases: spatial sampling (BilinearSampler, GridGenerator, SpatialTransformer)
-and Correlation.  Imported by tests/optable.py, which collects every case into one table.
+and Correlation.  Imported by mxcore.testing.optable, which collects every case into one table.
 
 The references are loops over output positions written from the definitions: a grid
 point (x, y) in [-1, 1] reads pixel ((x + 1) (W - 1) / 2, (y + 1) (H - 1) / 2) as the
@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 import mxcore as mx
-from tests.optable import In, case
+from mxcore.testing.optable import In, case
 
 nd = mx.nd
 _T = {"float32": (1e-4, 1e-5), "float16": (2e-2, 2e-2), "bfloat16": (5e-2, 5e-2)}

@@ -1,4 +1,4 @@
-"""Op-table cases: linalg_* operators.  Imported by tests/optable.py, which
+"""Op-table cases: linalg_* operators.  Imported by mxcore.testing.optable, which
 collects every case into one table.
 
 The inputs are drawn by ``make_input``; each case turns them into the well-conditioned
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.optable import In, case, nd
+from mxcore.testing.optable import In, case, nd
 
 LA = ("float32", "float64")
 _TOL = {"float32": (2e-4, 2e-5)}

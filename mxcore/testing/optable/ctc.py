@@ -1,4 +1,4 @@
-"""Op-table cases: the CTC loss (ctc_loss).  Imported by tests/optable.py, which
+"""Op-table cases: the CTC loss (ctc_loss).  Imported by mxcore.testing.optable, which
 collects every case into one table.
 
 The reference enumerates every alignment path of tiny inputs (C ** T paths per row),
@@ -14,7 +14,7 @@ import itertools
 
 import numpy as np
 
-from tests.optable import In, case, nd
+from mxcore.testing.optable import In, case, nd
 
 def _collapse(path, blank):
     merged = [k for i, k in enumerate(path) if i == 0 or k != path[i - 1]]

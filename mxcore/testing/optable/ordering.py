@@ -1,6 +1,6 @@
 """Op-table cases: sorting, cumsum, gather/scatter, diag, flip and depth/space, the
 sequence ops and the smaller indexing and shape names of MXNet 1.x.  Imported by
-tests/optable.py, which collects every case into one table.
+mxcore.testing.optable, which collects every case into one table.
 
 The references loop over the rows, indices or positions of tiny inputs, in the words of
 MXNet's definitions (a stable order: ties keep their index order, ascending or
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import mxcore as mx
-from tests.optable import ALL, NUMERIC, In, case
+from mxcore.testing.optable import ALL, NUMERIC, In, case
 
 nd = mx.nd
 S234 = (2, 3, 4)
