@@ -7,6 +7,8 @@ Features are computed from the installed plugins and devices, not from build fla
 from __future__ import annotations
 
 import collections
+import importlib.util
+import platform
 from typing import Dict
 
 __all__ = ["Feature", "Features", "feature_list"]
@@ -16,18 +18,20 @@ Feature = collections.namedtuple("Feature", ["name", "enabled"])
 
 def _detect() -> Dict[str, bool]:
     from mxcore.device import num_gpus
-    from mxcore.plugins import registry
-    kinds = set(registry().devices)
     gpu = num_gpus() > 0
     return {
         "CUDA": gpu, "CUDNN": False, "NCCL": False, "CUDA_RTC": False, "TENSORRT": False,
         "CPU_SSE": False, "CPU_AVX": False, "F16C": False, "BLAS_OPEN": True,
         "BLAS_ATLAS": False, "BLAS_MKL": False, "BLAS_APPLE": False, "LAPACK": True,
         "MKLDNN": False, "ONEDNN": False, "OPENCV": False, "CAFFE": False,
-        "PROFILER": True, "DIST_KVSTORE": False, "CXX14": False,
+        "PROFILER": True,
+        # dist_sync/dist_device_sync run over MPI when mpi4py is installed (mxcore[dist])
+        "DIST_KVSTORE": importlib.util.find_spec("mpi4py") is not None, "CXX14": False,
         # index arithmetic is int64 throughout (numpy), so tensors past 2**31 work
         "INT64_TENSOR_SIZE": True, "SIGNAL_HANDLER": False, "DEBUG": False,
-        "TVM_OP": False, "ARM": "arm" in kinds,
+        # the host is 64-bit ARM (mxcore is pure Python: what it runs on is what it is
+        # "built" for); the mxcore-arm plugin's kernels then serve mx.cpu()
+        "TVM_OP": False, "ARM": platform.machine().lower() in ("aarch64", "arm64"),
     }
 
 
