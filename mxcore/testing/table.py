@@ -6,7 +6,7 @@ and second order, by float64 finite differences). ``mxcore.testing.checks`` runs
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -94,3 +94,13 @@ def make_input(spec: In, dtype: str, rng: np.random.Generator) -> np.ndarray:
     else:
         raise ValueError(kind)
     return np.asarray(v).astype(dt)
+
+
+def collector(cases: List[Case]) -> Callable[..., Case]:
+    """``case(...)``: make a ``Case(...)`` and append it to ``cases`` (how table modules
+    write their rows)."""
+    def case(*args, **kwargs) -> Case:
+        c = Case(*args, **kwargs)
+        cases.append(c)
+        return c
+    return case

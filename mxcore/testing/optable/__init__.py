@@ -11,7 +11,8 @@ import numpy as np
 from scipy import special
 
 import mxcore as mx
-from mxcore.testing.table import ALL, FLOATS, INTS, NUMERIC, TOLERANCES, Case, In, make_input
+from mxcore.testing.table import (ALL, FLOATS, INTS, NUMERIC, TOLERANCES, Case, In, collector,
+                                  make_input)
 
 nd = mx.nd
 
@@ -75,11 +76,8 @@ def _argx(fn, axis):
 S23, S3, S21, S13 = (2, 3), (3,), (2, 1), (1, 3)
 S234 = (2, 3, 4)
 
-CASES = []
-
-
-def case(*args, **kw):
-    CASES.append(Case(*args, **kw))
+CASES: list = []
+case = collector(CASES)
 
 
 # --- unary --------------------------------------------------------------------------
@@ -618,8 +616,11 @@ case("composite_softmax_ce", lambda x, i: -nd.pick(nd.log_softmax(x), i).mean(),
      (In((4, 5)), In((4,), "index", "float32", False, 5)))
 
 # op families whose cases live in modules of their own (each calls case() on import)
-from mxcore.testing.optable import (conv, ctc, linalg, math_ops, norm,  # noqa: E402,F401,I001
+from mxcore.testing.optable import (conv, ctc, linalg, math_ops, norm,  # noqa: E402,I001
                                     ordering, random_ops, rnn, sampling)
+
+for _family in (conv, linalg, math_ops, norm, ordering, random_ops, rnn, ctc, sampling):
+    CASES.extend(_family.CASES)
 
 BY_NAME = {c.name: c for c in CASES}
 assert len(BY_NAME) == len(CASES), "duplicate case names"

@@ -13,7 +13,11 @@ import itertools
 import numpy as np
 
 import mxcore as mx
-from mxcore.testing.optable import ALL, In, case
+from mxcore.testing.table import ALL, In, collector
+
+CASES: list = []
+case = collector(CASES)
+
 
 nd = mx.nd
 _T = {"float32": (1e-4, 1e-5), "float16": (2e-2, 2e-2), "bfloat16": (3e-2, 3e-2)}

@@ -14,7 +14,13 @@ import itertools
 
 import numpy as np
 
-from mxcore.testing.optable import In, case, nd
+import mxcore as mx
+from mxcore.testing.table import In, collector
+
+CASES: list = []
+case = collector(CASES)
+nd = mx.nd
+
 
 def _collapse(path, blank):
     merged = [k for i, k in enumerate(path) if i == 0 or k != path[i - 1]]

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from mxcore.testing.optable import In, case, nd
+import mxcore as mx
+from mxcore.testing.table import In, collector
+
+CASES: list = []
+case = collector(CASES)
+nd = mx.nd
+
 
 LA = ("float32", "float64")
 _TOL = {"float32": (2e-4, 2e-5)}

@@ -11,7 +11,11 @@ import numpy as np
 from scipy import special
 
 import mxcore as mx
-from mxcore.testing.optable import ALL, FLOATS, INTS, NUMERIC, In, case
+from mxcore.testing.table import ALL, FLOATS, INTS, NUMERIC, In, collector
+
+CASES: list = []
+case = collector(CASES)
+
 
 nd = mx.nd
 S23, S234, _S222 = (2, 3), (2, 3, 4), (2, 2, 2)

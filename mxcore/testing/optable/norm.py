@@ -11,7 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 import mxcore as mx
-from mxcore.testing.optable import FLOATS, NUMERIC, In, case
+from mxcore.testing.table import FLOATS, NUMERIC, In, collector
+
+CASES: list = []
+case = collector(CASES)
+
 
 nd = mx.nd
 #: (rtol, atol) for normalised outputs: 16-bit inputs compute in float32, rounded once

@@ -11,7 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 import mxcore as mx
-from mxcore.testing.optable import ALL, NUMERIC, In, case
+from mxcore.testing.table import ALL, NUMERIC, In, collector
+
+CASES: list = []
+case = collector(CASES)
+
 
 nd = mx.nd
 S234 = (2, 3, 4)

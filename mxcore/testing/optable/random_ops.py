@@ -22,7 +22,11 @@ import scipy.stats as ss
 
 import mxcore as mx
 from mxcore.ops import random as R  # sample_*: mx.nd's names once it exports them
-from mxcore.testing.optable import FLOATS, INTS, NUMERIC, In, case
+from mxcore.testing.table import FLOATS, INTS, NUMERIC, In, collector
+
+CASES: list = []
+case = collector(CASES)
+
 
 nd = mx.nd
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from mxcore.testing.optable import FLOATS, In, case, nd
+import mxcore as mx
+from mxcore.testing.table import FLOATS, In, collector
+
+CASES: list = []
+case = collector(CASES)
+nd = mx.nd
+
 
 GATES = {"rnn_relu": 1, "rnn_tanh": 1, "lstm": 4, "gru": 3}
 #: parameters are scaled by this inside the case (keeps the recurrences away from
