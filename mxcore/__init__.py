@@ -19,7 +19,7 @@ from mxcore import runtime, test_utils, util  # noqa: E402
 from mxcore import attribute, name, symbol, symbol as sym  # noqa: E402
 from mxcore import io, model, module, module as mod  # noqa: E402
 from mxcore import monitor, monitor as mon  # noqa: E402
-from mxcore import contrib, operator, rnn  # noqa: E402
+from mxcore import amp, contrib, operator, rnn  # noqa: E402
 from mxcore import onnx  # noqa: E402  (imports the onnx package only when used)
 from mxcore.attribute import AttrScope  # noqa: E402
 from mxcore.base import MXCoreError, MXNetError, OperatorError  # noqa: E402
@@ -28,7 +28,7 @@ from mxcore.util import (is_np_array, is_np_shape, np_shape, set_np_shape,  # no
 from mxcore.device import (Context, available_devices, cpu, cpu_pinned, current_context,  # noqa: E402
                            default_device, device, gpu, num_gpus)
 
-__all__ = ["contrib", "operator", "rnn", "Device", "Context", "context", "autograd", "engine", "nd", "ndarray", "random", "gluon",
+__all__ = ["amp", "contrib", "operator", "rnn", "Device", "Context", "context", "autograd", "engine", "nd", "ndarray", "random", "gluon",
            "initializer", "init", "metric", "profiler", "optimizer", "lr_scheduler", "kv",
            "kvstore", "cpu", "gpu",
            "cpu_pinned", "device", "num_gpus", "current_context", "default_device",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+import hal
+
 from mxcore.base import MXCoreError
 from mxcore.gluon.block import HybridBlock
 from mxcore.gluon.parameter import DeferredInitializationError, ParameterDict, assign_loaded
-from mxcore.graph import functions, trace as _trace
+from mxcore.graph import functions, infer as _infer, trace as _trace
 from mxcore.graph.ir import topological
 from mxcore.symbol.symbol import Group, Symbol, load, var
 
@@ -38,13 +40,20 @@ class SymbolBlock(HybridBlock):
                               f"(its variables: {outputs.list_inputs()})")
         self._order = topological(outputs._outputs)
         aux = set(outputs.list_auxiliary_states())
+        # variables declared integer (``__dtype__``: a quantized graph's int8 weights) hold
+        # that dtype and take no gradient; the others are float32 Parameters
+        declared = {n.name: hal.to_dtype(_infer._MXNET_DTYPES.get(n.attrs["__dtype__"],
+                                                                  n.attrs["__dtype__"]))
+                    for n in self._order if n.is_variable and "__dtype__" in n.attrs}
+        integer = {k: v for k, v in declared.items() if not hal.is_float(v)}
         self._var_params = {}  # graph variable name -> Parameter
         for name in outputs.list_inputs():
             if name in self._input_names:
                 continue
+            trained = name in args and name not in aux and name not in integer
             self._var_params[name] = self.params.get(
-                name, grad_req="null" if name in aux or name not in args else "write",
-                allow_deferred_init=True)
+                name, grad_req="write" if trained else "null",
+                dtype=integer.get(name, "float32"), allow_deferred_init=True)
         # structural names (save_parameters) drop the variables' common prefix, as MXNet's
         # SymbolBlock does, so they do not depend on the prefix counters of the builder
         cut = len(os.path.commonprefix(list(self._var_params)))

@@ -321,6 +321,22 @@ TABLE.update({core: _rename(mx) for core, mx in {
     "equal": "broadcast_equal", "not_equal": "broadcast_not_equal",
     "greater": "broadcast_greater", "greater_equal": "broadcast_greater_equal",
     "less": "broadcast_lesser", "less_equal": "broadcast_lesser_equal"}.items()})
+# the quantization ops (mxcore/ops/quantization.py): MXNet's names, the same attributes
+_CALIB = ("out_type", "min_calib_range", "max_calib_range")
+TABLE.update({
+    "quantize_v2": _rename("_contrib_quantize_v2", *_CALIB),
+    "quantize": _rename("_contrib_quantize", "out_type"),
+    "dequantize": _rename("_contrib_dequantize", "out_type"),
+    "requantize": _rename("_contrib_requantize", *_CALIB),
+    "quantized_fully_connected": _rename("_contrib_quantized_fully_connected", "num_hidden",
+                                         "no_bias", "flatten"),
+    "quantized_conv": _rename("_contrib_quantized_conv", "kernel", "stride", "dilate", "pad",
+                              "num_filter", "num_group", "no_bias"),
+    "quantized_flatten": _rename("_contrib_quantized_flatten"),
+    "quantized_pooling": _rename("_contrib_quantized_pooling", "kernel", "stride", "pad",
+                                 "pool_type", "pooling_convention", "count_include_pad"),
+    "quantized_act": _rename("_contrib_quantized_act", "act_type"),
+})
 
 
 def convert(b: Builder, op_name: str, attrs: Dict[str, Any], inputs: List[Output],

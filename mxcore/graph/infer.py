@@ -120,9 +120,12 @@ def _forward(order: List[Node], out_shape, out_dtype) -> None:
         if any(s is None for s in in_shapes):
             dt = _dtype_name(node.attrs["dtype"]) if node.op in opinfo.DTYPE_ATTR and \
                 node.attrs.get("dtype") is not None else first
+            rule = opinfo.DTYPE_RULES.get(node.op)
+            dts = (rule(node.attrs, in_dtypes) if rule is not None else None) \
+                or [dt] * node.nout
             for i in range(node.nout):
                 _set(node, i, None, out_shape)
-                out_dtype[(id(node), i)] = dt
+                out_dtype[(id(node), i)] = dts[i]
             continue
         for k, (src, i) in enumerate(node.inputs):  # shapes known, dtypes not: float32
             if in_dtypes[k] is None:

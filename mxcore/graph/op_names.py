@@ -81,6 +81,10 @@ OUTPUT_NAMES: Dict[str, Tuple[str, ...]] = {
         "SwapAxis", "SequenceMask", "SequenceLast", "SequenceReverse", "MakeLoss", "Crop",
         "Pad", "SVMOutput", "IdentityAttachKLSparseReg")},
     "BatchNorm": ("output", "mean", "var"), "BatchNorm_v1": ("output", "mean", "var"),
+    **{op: ("output", "min_output", "max_output") for op in (
+        "_contrib_quantize_v2", "_contrib_quantize", "_contrib_requantize",
+        "_contrib_quantized_fully_connected", "_contrib_quantized_conv",
+        "_contrib_quantized_flatten", "_contrib_quantized_pooling", "_contrib_quantized_act")},
     "LayerNorm": ("output", "mean", "std"), "GroupNorm": ("output", "mean", "std"),
     "InstanceNorm": ("output", "mean", "var"), "LeakyReLU": ("output", "mask"),
     "Dropout": ("output", "mask"), "LRN": ("output", "tmp_norm"),

@@ -10,7 +10,7 @@ Ops without a row take their inputs as given and have one output.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 Shape = Tuple[int, ...]
 
@@ -204,9 +204,47 @@ TABLE: Dict[str, OpInfo] = {
     "linalg_syevd": OpInfo(("A",), nout=lambda a: 2),
     "_linalg_syevd": OpInfo(("A",), nout=lambda a: 2),
     "_contrib_rand_zipfian": OpInfo(("true_classes",), nout=lambda a: 3),
+    # one output per input (the inputs are variadic: data_0, data_1, ...)
+    "amp_multicast": OpInfo((), nout=lambda a: int(a["num_outputs"])),
 }
 TABLE["Softmax"] = TABLE["SoftmaxOutput"]
+
 TABLE["BatchNorm_v1"] = TABLE["BatchNorm"]
+
+
+# quantized ops (mxcore/ops/quantization.py): a quantized tensor is (data, min, max)
+_Q_OUT = ("output", "min_output", "max_output")
+_Q_LAYER = ("data", "weight", "bias", "min_data", "max_data", "min_weight", "max_weight",
+            "min_bias", "max_bias")
+
+
+def _q_no_bias(a):
+    return ("bias", "min_bias", "max_bias") if _flag(a.get("no_bias", False)) else ()
+
+
+def _q_params(float_rule):
+    """A quantized layer's parameter shapes: its float layer's, and (1,) ranges."""
+    def rule(a, d):
+        return {**float_rule(a, d), **{n: (1,) for n in _Q_LAYER[3:]}}
+    return rule
+
+
+def _q_row(inputs, **extra) -> OpInfo:
+    return OpInfo(inputs, nout=lambda a: 3, outputs=_Q_OUT, **extra)
+
+
+TABLE.update({
+    "_contrib_quantize_v2": _q_row(("data",)),
+    "_contrib_quantize": _q_row(("data", "min_range", "max_range")),
+    "_contrib_dequantize": OpInfo(("data", "min_range", "max_range")),
+    "_contrib_requantize": _q_row(("data", "min_range", "max_range")),
+    "_contrib_quantized_fully_connected": _q_row(_Q_LAYER, absent=_q_no_bias,
+                                                 params=_q_params(_fc)),
+    "_contrib_quantized_conv": _q_row(_Q_LAYER, absent=_q_no_bias, params=_q_params(_conv)),
+    "_contrib_quantized_flatten": _q_row(("data", "min_data", "max_data")),
+    "_contrib_quantized_pooling": _q_row(("data", "min_data", "max_data")),
+    "_contrib_quantized_act": _q_row(("data", "min_data", "max_data")),
+})
 
 
 #: ops whose inputs all have one shape (no broadcasting): a known input decides the rest
@@ -217,6 +255,23 @@ SAME_SHAPE = frozenset({"elemwise_add", "elemwise_sub", "elemwise_mul", "elemwis
                         "_lesser_equal"})
 #: ops whose output dtype is their ``dtype`` attribute, whatever the input's
 DTYPE_ATTR = frozenset({"cast", "Cast", "amp_cast"})
+
+
+def _amp_multicast_dtypes(attrs: Dict[str, Any], dtypes: Sequence[Optional[str]]):
+    from mxcore.ndarray import _AMP_FLOATS, _amp_multicast_dtype
+    if any(d is None for d in dtypes):
+        return None
+    target = _amp_multicast_dtype(dtypes, _flag(attrs.get("cast_narrow", False)))
+    return [target if d in _AMP_FLOATS else d for d in dtypes]
+
+
+#: ops whose output dtypes follow from their input dtypes by a rule of their own (for
+#: inference without shapes): (attrs, input dtype names) -> output dtype names, or None
+#: while an input's dtype is unknown
+DTYPE_RULES: Dict[str, Callable[[Dict[str, Any], Sequence[Optional[str]]],
+                                Optional[List[str]]]] = {
+    "amp_multicast": _amp_multicast_dtypes,
+}
 
 
 def _custom(attrs: Dict[str, Any]) -> OpInfo:

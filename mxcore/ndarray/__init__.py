@@ -1,6 +1,7 @@
 """``mx.nd``: the NDArray type and every core operator as a function."""
 from mxcore.ndarray.ndarray import NDArray  # noqa: I001 - must come first
 import hal as _hal
+from mxcore.ops import creation as _creation
 from mxcore.ops.conv import (Convolution, Deconvolution, Pooling, UpSampling, convolution,
                              deconvolution, pooling, upsampling)
 from mxcore.ops.norm import (LRN, BatchNorm, BatchNorm_v1, GroupNorm, InstanceNorm,
@@ -87,9 +88,42 @@ def stop_gradient(data: NDArray) -> NDArray:
 BlockGrad = stop_gradient
 
 
+#: the types AMP casts between; other data (float64, integers) passes through its casts
+_AMP_FLOATS = frozenset({"float16", "bfloat16", "float32"})
+
+
 def amp_cast(data: NDArray, dtype) -> NDArray:
-    """MXNet's AMP cast: floating-point data cast to ``dtype``; other data as it is."""
-    return cast(data, dtype) if _hal.is_float(data.dtype) else data
+    """MXNet's AMP cast: float32, float16 or bfloat16 data cast to ``dtype``; other data
+    (float64, integers) as it is."""
+    # the op module's cast: mx.nd.cast itself may be wrapped by amp.init (bfloat16 lists it)
+    return _creation.cast(data, dtype) if _hal.dtype_name(data.dtype) in _AMP_FLOATS else data
+
+
+def amp_multicast(*data: NDArray, num_outputs: int, cast_narrow: bool = False) -> list:
+    """MXNet's AMP multicast: the inputs cast to their widest float type (float32 if any
+    is float32), or with ``cast_narrow`` to their narrowest (a 16-bit type if any is
+    one); only float32, float16 and bfloat16 inputs are cast.  A list of
+    ``num_outputs`` arrays, one per input; gradients flow back in each input's dtype."""
+    from mxcore.base import OperatorError
+    if len(data) != int(num_outputs) or not data:
+        raise OperatorError("amp_multicast", f"num_outputs={num_outputs} but {len(data)} "
+                            "inputs were given; give one input per output",
+                            [getattr(x, "shape", None) for x in data],
+                            [getattr(x, "dtype", None) for x in data],
+                            getattr(data[0], "context", None) if data else None)
+    names = [_hal.dtype_name(x.dtype) for x in data]
+    target = _amp_multicast_dtype(names, cast_narrow)
+    return [amp_cast(x, target) if name in _AMP_FLOATS and name != target else x
+            for x, name in zip(data, names)]
+
+
+def _amp_multicast_dtype(dtype_names, cast_narrow: bool = False) -> str:
+    """The type ``amp_multicast`` casts inputs of these dtypes (names) to."""
+    floats = [n for n in dtype_names if n in _AMP_FLOATS]
+    if cast_narrow:
+        narrow = [n for n in floats if n != "float32"]
+        return narrow[-1] if narrow else "float32"
+    return "float32" if "float32" in floats else (floats[0] if floats else "float32")
 
 
 def cast_storage(data: NDArray, stype: str = "default") -> NDArray:

@@ -575,6 +575,15 @@ def _cast(em, a, x, out):
     em.cast(x[0], a["dtype"], out[0])
 
 
+@rule("amp_multicast")
+def _amp_multicast(em, a, x, out):
+    from mxcore.ndarray import _AMP_FLOATS, _amp_multicast_dtype
+    dtypes = [em.in_dtype(i) for i in range(len(x))]
+    target = _amp_multicast_dtype(dtypes, _bool(a.get("cast_narrow")))
+    for xi, dtype, o in zip(x, dtypes, out):
+        em.cast(xi, target if dtype in _AMP_FLOATS else dtype, o)
+
+
 @rule("where")
 def _where(em, a, x, out):
     em.emit("Where", [em.cast(x[0], "bool"), x[1], x[2]], out[0])
@@ -883,3 +892,6 @@ def _topk(em, a, x, out):
 
 def supported_ops() -> List[str]:
     return sorted(TABLE)
+
+from mxcore.onnx.export_quantized import RULES as _QUANTIZED  # noqa: E402
+TABLE.update(_QUANTIZED)  # the quantized graphs' ops (mx.contrib.quantization)

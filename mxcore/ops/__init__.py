@@ -10,12 +10,13 @@ from mxcore.ops import ctc
 from mxcore.ops import fused
 from mxcore.ops import roi
 from mxcore.ops import correlation, im2col, sampling
+from mxcore.ops import quantization
 
 MXCORE_PLUGIN_API = PLUGIN_API_VERSION
 
 MODULES = (elemwise, reduce, linalg, shape, indexing, ordering, nn, conv, norm, embedding,
            rnn, creation, random, optimizer, loss_output, ctc, fused, roi,
-           sampling, correlation, im2col)
+           sampling, correlation, im2col, quantization)
 ALL_OPS = [op for module in MODULES for op in module.OPS]
 
 

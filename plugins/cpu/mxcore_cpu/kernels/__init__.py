@@ -15,10 +15,11 @@ from mxcore_cpu.kernels import ctc
 from mxcore_cpu.kernels import fused
 from mxcore_cpu.kernels import roi
 from mxcore_cpu.kernels import correlation, im2col, sampling
+from mxcore_cpu.kernels import quantization
 
 FAMILIES = (elemwise, reduce, linalg, shape, indexing, ordering, nn, conv, norm, embedding,
             rnn, creation, random, optimizer, loss_output, ctc, fused, roi,
-            sampling, correlation, im2col)
+            sampling, correlation, im2col, quantization)
 
 
 def build(device: str, xp=np, special=scipy.special, priority: int = 0) -> List[hal.Kernel]:
