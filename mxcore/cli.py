@@ -407,6 +407,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, metavar="KIND", help="also add a device kind")
     p.add_argument("--output", default=None, help="folder to write (default: ./mxcore-NAME)")
     p.set_defaults(func=_new_plugin)
+    p = sub.add_parser("export", help="write a trained MNIST model for deployment "
+                                      "(symbol + params, int8, ONNX)",
+                       description="Write OUTPUT-symbol.json and OUTPUT-0000.params (MXNet "
+                                   "1.x files, safetensors) for a model trained by `mxcore "
+                                   "train mnist`, optionally int8 quantized with calibration "
+                                   "and as OUTPUT.onnx (docs/deploy.md).")
+    p.add_argument("--model", choices=("mlp", "lenet"), default="mlp")
+    p.add_argument("--hidden", type=int_at_least(1), default=256, help="the MLP's width")
+    p.add_argument("--params", required=True, help="the parameters file the training wrote")
+    p.add_argument("--output", required=True, help="prefix of the files to write")
+    p.add_argument("--quantize", choices=("int8",), default=None)
+    p.add_argument("--calib", default=None, metavar="DIR",
+                   help="dataset folder whose training images calibrate the int8 ranges")
+    p.add_argument("--calib-batches", type=int_at_least(1), default=10)
+    p.add_argument("--calib-mode", choices=("naive", "entropy"), default="naive")
+    p.add_argument("--onnx", action="store_true", help="also write OUTPUT.onnx")
+    p.add_argument("--evaluate", action="store_true",
+                   help="report test accuracy: float32, the exported model (and onnxruntime)")
+    p.add_argument("--data-root", default=None,
+                   help="dataset folder for --evaluate (default: --calib, else download)")
+    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
+    p.set_defaults(func=_export)
     p = sub.add_parser("conformance", help="run mxcore's op table on a device (pytest)",
                        description="Run the conformance kit's core suite "
                                    "(mxcore.testing.core: every core op's forward in each "
@@ -417,6 +439,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then pytest arguments")
     p.set_defaults(func=_conformance)
     return parser
+
+
+def _export(args) -> int:
+    from mxcore.deploy import export
+    report = export(args.model, args.params, args.output, hidden=args.hidden,
+                    quantize=args.quantize, calib=args.calib or args.data_root,
+                    calib_batches=args.calib_batches, calib_mode=args.calib_mode,
+                    onnx=args.onnx, evaluate=args.evaluate, dataset=args.dataset)
+    for path in report["files"]:
+        print(f"wrote {path}")
+    for name, acc in report.get("accuracy", {}).items():
+        print(f"test accuracy {name}: {acc:.4f}")
+    return 0
 
 
 def _conformance(args) -> int:

@@ -250,6 +250,9 @@ class Registry:
                    attrs=None) -> List[Candidate]:
         """Every kernel that could serve this call, best first, with the reason
         for each one that cannot."""
+        if shapes is not None:  # guards always get a call's three: dtypes and attrs too
+            dtypes = dtypes if dtypes is not None else (dtype,) * len(shapes)
+            attrs = attrs if attrs is not None else {}
         prefer, deny = [], []
         for name in self._names(op):
             prefer += self.policy.preference(name, kind)

@@ -21,7 +21,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECTS = [ROOT / p for p in ("pyproject.toml", "hal/pyproject.toml",
                                  "plugins/cpu/pyproject.toml", "plugins/cuda/pyproject.toml",
-                                 "contrib_ops/pyproject.toml")]
+                                 "plugins/arm/pyproject.toml", "contrib_ops/pyproject.toml")]
 MINIMUM = ROOT / "constraints" / "minimum.txt"
 LOWER = (">=", "~=", "==")
 
@@ -85,7 +85,8 @@ def _pins() -> Dict[str, Version]:
 
 
 def test_pyprojects_found():
-    assert OURS == {"mxcore", "mxcore-hal", "mxcore-cpu", "mxcore-cuda", "mxcore-contrib-ops"}
+    assert OURS == {"mxcore", "mxcore-hal", "mxcore-cpu", "mxcore-cuda", "mxcore-arm",
+                    "mxcore-contrib-ops"}
     assert RUNTIME and OPTIONAL
 
 

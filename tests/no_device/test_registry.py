@@ -200,6 +200,9 @@ def test_guard_declines_and_accepts():
     assert [(c.kernel.name, c.rejected) for c in small] == [
         ("plain", ""), ("big", "guard declined")]
     assert seen[-1] == (((2, 3), (2, 3)), ("float32", "float32"), {"k": 1})
+    # a lookup by shapes alone (mxcore kernels explain) still gives guards dtypes and attrs
+    reg.candidates("myop", "cpu", "float32", ((2, 3), (2, 3)))
+    assert seen[-1] == (((2, 3), (2, 3)), ("float32", "float32"), {})
     assert reg.resolve("myop", "cpu", "float32", ((2, 3),), ("float32",), {}).name == "plain"
     assert reg.resolve("myop", "cpu", "float32", ((20, 30),), ("float32",), {}).name == "big"
     text = reg.explain("myop", "cpu", "float32", ((2, 3),), ("float32",), {})
@@ -608,11 +611,13 @@ def test_source_checkout_without_entry_points_finds_builtin_plugins(monkeypatch)
     built-in plugins are still found by module, under their distribution names."""
     import mxcore.plugins as plugins_mod
     monkeypatch.setattr(plugins_mod, "entry_points", lambda group: [])
+    monkeypatch.setitem(plugins_mod.BUILTIN_MODULES, "absent",
+                        ("mxcore_absent.plugin", "mxcore-absent"))
     s = plugins_mod.PluginSystem()
     s.load_entry_points()
     assert s.plugins["core"].version == "(not installed)" and s.plugins["core"].error is None
     assert s.plugins["cpu"].distribution == "mxcore-cpu" and "cpu" in s.registry.devices
-    assert "arm" not in s.plugins  # not on the path: not reported at all
+    assert "absent" not in s.plugins  # not on the path: not reported at all
     k = s.registry.resolve("add", "cpu", "float32")
     assert k.provider == "mxcore-cpu"
     monkeypatch.setenv("MXCORE_PLUGINS", "core")
