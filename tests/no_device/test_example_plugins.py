@@ -436,6 +436,21 @@ def test_second_order_gradients_match_finite_differences(op_probe, name):
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def test_the_op_plugins_conformance_suite_passes_on_each_device(sites, tmp_path):
+    """examples/plugins/op_plugin/tests (the conformance kit, as the guide shows it) on
+    the CPU and on the example device, chosen with --mxcore-device."""
+    tests = PACKAGES["ops"][0] / "tests"
+    r = subprocess.run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA",
+                        "--mxcore-device", "cpu,hostsim", str(tests)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300,
+                       env=_env(sites, PYTHONDONTWRITEBYTECODE=1))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    passed = [ln for ln in r.stdout.splitlines() if ln.startswith("PASSED")]
+    # per device: forward 6, gradient 3, second order 2, fresh outputs 3
+    assert len(passed) == 28, r.stdout[-3000:]
+    assert sum("hostsim" in ln for ln in passed) == 14
+
+
 def test_the_guarded_kernel_wins_only_where_its_guard_applies(commands):
     same, broadcast = commands["same_shapes"], commands["broadcast"]
     assert winner(same) == ("winner: mxcore-example-ops:squared_difference_same_shape because "
