@@ -2,7 +2,9 @@
 """mxcore's own execution next to the onnxruntime backend of mxcore-arm, float32
 inference of the MNIST models (``mxcore.recipes.mnist.build_model``: the 784-256-10
 MLP and LeNet-5), batch 1 and 64: eager, hybridized, and
-``optimize_for(x, backend='onnxruntime')``; and the float16 FullyConnected kernels
+``optimize_for(x, backend='onnxruntime')``; the same models quantized to int8
+(``quantize_net``, naive calibration on the input): mxcore's int8 kernels hybridized,
+and the quantized graph through the onnxruntime backend; and the float16 FullyConnected kernels
 (batch 64, 784 -> 256 with relu; 256 -> 10): mxcore-arm's forced
 (``MXCORE_ARM_KERNELS=force``) against the CPU plugin's.
 
@@ -56,6 +58,7 @@ def _interleaved(variants, calls: int, rounds: int):
 def _models(rounds: int):
     import numpy as np
     import mxcore as mx
+    from mxcore.contrib import quantization
     from mxcore.recipes.mnist import build_model
     rows = []
     for model in ("mlp", "lenet"):
@@ -77,6 +80,18 @@ def _models(rounds: int):
             ref = nets["eager"](x).asnumpy()
             for name, net in nets.items():  # the same function everywhere
                 np.testing.assert_allclose(net(x).asnumpy(), ref, rtol=1e-4, atol=1e-5)
+            for name in ("int8", "int8 onnxruntime"):
+                q = quantization.quantize_net(nets["eager"], calib_mode="naive",
+                                              calib_data=[x])
+                if name == "int8":
+                    q.hybridize(static_alloc=True, static_shape=True)
+                else:
+                    q.optimize_for(x, backend="onnxruntime", static_alloc=True,
+                                   static_shape=True)
+                nets[name] = q
+            q8 = nets["int8"](x).asnumpy()  # the same integer arithmetic: one output step
+            step = np.abs(q8).max() / 127
+            assert np.abs(nets["int8 onnxruntime"](x).asnumpy() - q8).max() <= step * 1.01
             med = _interleaved({n: (lambda net=net: net(x)) for n, net in nets.items()},
                                CALLS[batch], rounds)
             rows.append({"case": f"{model} b{batch}", **{n: 1e3 * t for n, t in med.items()}})
@@ -153,13 +168,14 @@ def main(argv=None) -> None:
     print(f"median ms per call, {args.rounds} rounds, {os.cpu_count()} CPUs, "
           f"onnxruntime {onnxruntime.__version__} "
           f"({', '.join(onnxruntime.get_available_providers())})")
-    for section, cols in (("models", ("eager", "hybridized", "onnxruntime")),
+    for section, cols in (("models", ("eager", "hybridized", "onnxruntime", "int8",
+                                      "int8 onnxruntime")),
                           ("fp16_fc", ("cpu plugin", "arm (forced)"))):
         print()
-        print(f"{'case':<26}{'threads':>8}" + "".join(f"{c:>14}" for c in cols))
+        print(f"{'case':<26}{'threads':>8}" + "".join(f"{c:>18}" for c in cols))
         for t, res in results.items():
             for row in res[section]:
-                print(f"{row['case']:<26}{t:>8}" + "".join(f"{row[c]:14.3f}" for c in cols))
+                print(f"{row['case']:<26}{t:>8}" + "".join(f"{row[c]:18.3f}" for c in cols))
 
 
 if __name__ == "__main__":
