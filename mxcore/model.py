@@ -10,7 +10,7 @@ def save_checkpoint(prefix: str, epoch: int, symbol, arg_params: Dict[str, Any],
     """Write ``prefix-symbol.json`` and ``prefix-%04d.params`` (safetensors, atomically)."""
     from mxcore.serialization import save_arrays
     if symbol is not None:
-        symbol.save(f"{prefix}-symbol.json")
+        symbol.save(f"{prefix}-symbol.json", remove_amp_cast=remove_amp_cast)
     arrays = {f"arg:{k}": v.asnumpy() for k, v in arg_params.items()}
     arrays.update({f"aux:{k}": v.asnumpy() for k, v in aux_params.items()})
     save_arrays(f"{prefix}-{epoch:04d}.params", arrays,

@@ -616,7 +616,7 @@ class HybridBlock(Block):
                 if name in params:
                     arrays[f"{kind}:{name}"] = params[name]._reduce().asnumpy()
         sym_file, param_file = f"{path}-symbol.json", f"{path}-{epoch:04d}.params"
-        graph.save(sym_file)
+        graph.save(sym_file, remove_amp_cast=remove_amp_cast)
         if format == "mxnet":
             save_mxnet(param_file, arrays)
         else:

@@ -78,6 +78,32 @@ def topological(heads: Iterable[Output]) -> List[Node]:
 
 
 # attribute strings ----------------------------------------------------------------------
+#: AMP's cast nodes: output i of the node is its input i in another dtype
+AMP_CASTS = frozenset({"amp_cast", "amp_multicast"})
+
+
+def remove_amp_cast(heads: Sequence[Output]) -> List[Output]:
+    """The graph of ``heads`` without AMP's cast nodes (``amp_cast``, ``amp_multicast``):
+    each of their users reads the cast's input instead, as MXNet's ``save``/``tojson``
+    (``remove_amp_cast=True``) and ``export`` write graphs. Nodes whose inputs do not
+    change are kept; the others are copied with the new inputs."""
+    new: Dict[int, Node] = {}
+
+    def through(out: Output) -> Output:
+        node, i = out
+        while node.op in AMP_CASTS:
+            node, i = node.inputs[i if node.op == "amp_multicast" else 0]
+        return new.get(id(node), node), i
+
+    for node in topological(heads):
+        if node.is_variable or node.op in AMP_CASTS:
+            continue
+        inputs = tuple(through(x) for x in node.inputs)
+        if inputs != node.inputs:
+            new[id(node)] = Node(node.op, node.name, node.attrs, inputs, node.nout)
+    return [through(h) for h in heads]
+
+
 def attr_to_str(value: Any) -> str:
     """An attribute as MXNet writes it: ``(3, 3)``, ``True``, ``relu``, ``0.5``."""
     if isinstance(value, str):

@@ -121,13 +121,13 @@ class Symbol:
         return Symbol(self._outputs)
 
     def __deepcopy__(self, memo) -> "Symbol":
-        return load_json(self.tojson())
+        return load_json(self.tojson(remove_amp_cast=False))
 
     def __bool__(self) -> bool:
         raise NotImplementedForSymbol(self.__bool__, "bool")
 
     def __reduce__(self):  # pickling keeps the graph's JSON: loading it runs no code
-        return load_json, (self.tojson(),)
+        return load_json, (self.tojson(remove_amp_cast=False),)
 
     __hash__ = object.__hash__
 
@@ -265,9 +265,12 @@ class Symbol:
         return args, outs, auxs
 
     # serialisation -------------------------------------------------------------------------
-    def tojson(self) -> str:
+    def tojson(self, remove_amp_cast: bool = True) -> str:
+        """MXNet 1.x symbol JSON; AMP's cast nodes are left out unless
+        ``remove_amp_cast=False`` (as MXNet writes graphs)."""
         from mxcore.util import is_np_shape
-        text = ir.to_json(self._outputs)
+        heads = ir.remove_amp_cast(self._outputs) if remove_amp_cast else self._outputs
+        text = ir.to_json(heads)
         if not is_np_shape():
             return text
         import json  # MXNet marks graphs written under NumPy shape semantics
@@ -276,10 +279,11 @@ class Symbol:
         return json.dumps(doc, indent=2)
 
     def save(self, fname: str, remove_amp_cast: bool = True) -> None:
-        """Write the graph as MXNet 1.x symbol JSON (atomically)."""
+        """Write the graph as MXNet 1.x symbol JSON (atomically), without AMP's cast
+        nodes unless ``remove_amp_cast=False``."""
         from mxcore.serialization import atomic_path
         with atomic_path(fname) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            f.write(self.tojson())
+            f.write(self.tojson(remove_amp_cast=remove_amp_cast))
 
     def debug_str(self) -> str:
         """The graph as MXNet prints it: outputs, then each variable and op node with

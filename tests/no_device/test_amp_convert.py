@@ -33,7 +33,7 @@ def _x():
 
 
 def _nodes(sym):
-    return json.loads(sym.tojson())["nodes"]
+    return json.loads(sym.tojson(remove_amp_cast=False))["nodes"]
 
 
 def _inputs_of(nodes, op_node):

@@ -157,7 +157,7 @@ def test_hybridized_plan_and_export_carry_the_casts(amp_on, tmp_path):
     np.testing.assert_array_equal(hybrid.asnumpy(), eager.asnumpy())
     steps = [s.op.name for s in net.last_plan().forward.steps]
     assert "cast" in steps  # the traced program casts before each product
-    sym_file, _ = net.export(str(tmp_path / "mlp"))
+    sym_file, _ = net.export(str(tmp_path / "mlp"), remove_amp_cast=False)
     nodes = json.load(open(sym_file))["nodes"]
     casts = [n for n in nodes if n["op"] == "amp_cast"]
     fcs = [n for n in nodes if n["op"] == "FullyConnected"]
@@ -172,14 +172,14 @@ def test_symbols_get_cast_nodes_also_for_automatic_variables(amp_on):
     amp_on("float16")
     data = mx.sym.var("data")
     fc = mx.sym.FullyConnected(data, num_hidden=3, name="fc")  # fc_weight, fc_bias made here
-    node = json.loads(fc.tojson())["nodes"]
+    node = json.loads(fc.tojson(remove_amp_cast=False))["nodes"]
     fc_node = [n for n in node if n["op"] == "FullyConnected"][0]
     assert [node[i]["op"] for i, _, _ in fc_node["inputs"]] == ["amp_cast"] * 3
     assert fc.list_arguments() == ["data", "fc_weight", "fc_bias"]
     _, out_types, _ = fc.infer_type(data="float32", fc_weight="float32", fc_bias="float32")
     assert out_types == [np.float16]
     bn = mx.sym.BatchNorm(mx.sym.var("x"), name="bn")  # fp32 op: moving stats not cast
-    bn_nodes = json.loads(bn.tojson())["nodes"]
+    bn_nodes = json.loads(bn.tojson(remove_amp_cast=False))["nodes"]
     bn_node = [n for n in bn_nodes if n["op"] == "BatchNorm"][0]
     ops = [bn_nodes[i]["op"] for i, _, _ in bn_node["inputs"]]
     assert ops == ["amp_cast"] * 3 + ["null", "null"]
@@ -191,7 +191,7 @@ def test_symbol_arithmetic_uses_multicast(amp_on):
     amp_on("float16")
     a, b = mx.sym.var("a"), mx.sym.var("b")
     s = a + b
-    assert "amp_multicast" in s.tojson()
+    assert "amp_multicast" in s.tojson(remove_amp_cast=False)
     _, out_types, _ = s.infer_type(a="float16", b="float32")
     assert out_types == [np.float32]
     out = s.eval(a=nd.ones((2,), dtype="float16"), b=nd.ones((2,)))[0]
@@ -304,7 +304,7 @@ def test_amp_multicast_in_hybridized_blocks_and_export(tmp_path):
     assert out.dtype == np.float32 and out.asnumpy().tolist() == eager.asnumpy().tolist()
     assert a.grad.dtype == np.float16 and a.grad.asnumpy().tolist() == [3.0, 4.0]
     assert b.grad.asnumpy().tolist() == [1.5, 2.0]
-    sym_file, _ = block.export(str(tmp_path / "widest"))
+    sym_file, _ = block.export(str(tmp_path / "widest"), remove_amp_cast=False)
     nodes = json.load(open(sym_file))["nodes"]
     multicast = [n for n in nodes if n["op"] == "amp_multicast"]
     assert len(multicast) == 1 and multicast[0]["attrs"]["num_outputs"] == "2"
@@ -331,7 +331,32 @@ def test_symbols_match_mxnet(amp_on):
     with mx.name.NameManager():
         fc = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=3, name="fc")
         out = mx.sym.softmax(fc, name="sm") + mx.sym.var("c")
-    nodes = json.loads(out.tojson())["nodes"]
+    nodes = json.loads(out.tojson(remove_amp_cast=False))["nodes"]
     got = [(n["op"], n["name"], n.get("attrs", {}).get("dtype"),
             [nodes[i]["name"] for i, _, _ in n["inputs"]]) for n in nodes if n["op"] != "null"]
     assert got == MXNET_NODES
+
+
+def test_export_leaves_the_casts_out_by_default_as_mxnet(amp_on, tmp_path):
+    """MXNet's export/save/tojson default to remove_amp_cast=True: the written graph is
+    the float32 one, whose users read the casts' inputs; deepcopy keeps them."""
+    amp_on("float16")
+    net = _mlp()
+    x = _x(4, 10)
+    net.hybridize()
+    net(x)
+    sym_file, param_file = net.export(str(tmp_path / "plain"))
+    nodes = json.load(open(sym_file))["nodes"]
+    assert not [n for n in nodes if n["op"] in ("amp_cast", "amp_multicast")]
+    fcs = [n for n in nodes if n["op"] == "FullyConnected"]
+    # the first layer reads the data and its parameters directly again
+    assert len(fcs) == 2 and [nodes[i]["op"] for i, _, _ in fcs[0]["inputs"]] == ["null"] * 3
+    assert nodes[fcs[0]["inputs"][0][0]]["name"] == "data"
+    amp._reset()
+    loaded = gluon.SymbolBlock.imports(sym_file, ["data"], param_file)
+    out = loaded(x)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.asnumpy(), net(x).asnumpy().astype(np.float32),
+                               rtol=2e-2, atol=2e-2)
+    sym = mx.sym.load(sym_file)
+    assert "amp_cast" not in sym.tojson(remove_amp_cast=False)
