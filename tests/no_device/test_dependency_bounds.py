@@ -135,3 +135,21 @@ def test_installed_versions_satisfy_the_declared_specifiers(dist, req, runtime):
         pytest.skip(f"optional {req.name} is not installed")
     assert req.specifier.contains(version, prereleases=True), \
         f"{dist} requires {req}, {version} is installed"
+
+
+def test_requirements_list_the_core_before_what_depends_on_it():
+    """requirements.txt installs the repository's distributions editable in one pip
+    call; the pip a fresh Python 3.11 ships (23.2) resolves a dependency on `mxcore`
+    from the editable `-e .[extras]` line only when that line comes first."""
+    lines = [ln.strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()
+             if ln.strip().startswith("-e ")]
+    paths = [ln[3:].split("[")[0].rstrip("/") for ln in lines]
+    core = paths.index(".")
+    for path in PYPROJECTS:
+        folder = path.parent.relative_to(ROOT).as_posix()
+        folder = "." if folder == "." else f"./{folder}"
+        assert folder in paths, f"{folder} is not installed by requirements.txt"
+        deps = {canonicalize_name(Requirement(d).name) for d in _project(path).get(
+            "dependencies", [])}
+        if "mxcore" in deps:
+            assert paths.index(folder) > core, f"{folder} depends on mxcore: list it after -e ."
