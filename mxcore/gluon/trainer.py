@@ -172,6 +172,17 @@ class Trainer:
         """A parameter's value was replaced (``set_data``, loading, re-initialising,
         ``reset_ctx``): a store holding the weights must take it, and new devices
         need their updaters, before the next update."""
+        if _multi_process(self._kvstore_params["kvstore"]) \
+                and any(p is param for p in self._params_to_init):
+            # a deferred parameter got its value in its block's first forward: every
+            # rank takes rank 0's value now, before that forward reads it (MXNet waits
+            # for the first step, after each rank's forward and backward ran on values
+            # of its own). Ranks finish parameters in the same order, so the broadcasts
+            # pair up.
+            from mxcore import autograd
+            with autograd.pause():
+                self._prepare()
+            return
         if not self._kv_initialized:
             return
         moved = param._ctx_list != self._contexts

@@ -50,10 +50,14 @@ def semantics(kind: str = "dist_sync") -> None:
            broadcast=out.asnumpy().tolist(), updated=a.asnumpy().tolist())
 
 
-def _net():
+def _net(deferred: bool = False):
     mx.random.seed(rank_seed())
     net = gluon.nn.HybridSequential()
-    net.add(gluon.nn.Dense(6, activation="relu", in_units=5), gluon.nn.Dense(3, in_units=6))
+    if deferred:  # shapes (and values) come with the first forward
+        net.add(gluon.nn.Dense(6, activation="relu"), gluon.nn.Dense(3))
+    else:
+        net.add(gluon.nn.Dense(6, activation="relu", in_units=5),
+                gluon.nn.Dense(3, in_units=6))
     net.initialize(mx.init.Xavier())
     return net
 
@@ -69,10 +73,10 @@ def batches(steps: int = 5, size: int = 8):
              rng.integers(0, 3, size).astype(np.float32)) for _ in range(steps)]
 
 
-def train(kvstore: str = "dist_sync", update_on_kvstore="default") -> None:
+def train(kvstore: str = "dist_sync", update_on_kvstore="default", deferred="") -> None:
     """Data-parallel steps: each rank trains on its slice of every global batch."""
     update_on_kvstore = {"default": None, "True": True, "False": False}[update_on_kvstore]
-    net = _net()
+    net = _net(deferred == "deferred")
     trainer = gluon.Trainer(net.collect_params(), "sgd",
                             {"learning_rate": 0.1, "momentum": 0.9}, kvstore=kvstore,
                             update_on_kvstore=update_on_kvstore)
@@ -93,10 +97,10 @@ def train(kvstore: str = "dist_sync", update_on_kvstore="default") -> None:
            files=sorted(os.listdir(os.environ["SCENARIO_OUT"])))
 
 
-def train_local() -> None:
+def train_local(deferred: str = "") -> None:
     """The reference: one process on the whole batches."""
     os.environ["PMI_RANK"] = "0"
-    net = _net()
+    net = _net(deferred == "deferred")
     trainer = gluon.Trainer(net.collect_params(), "sgd",
                             {"learning_rate": 0.1, "momentum": 0.9}, kvstore=None)
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
