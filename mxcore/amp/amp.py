@@ -232,13 +232,18 @@ def scale_loss(loss: Any, optimizer_or_trainer: Any) -> Iterator[Any]:
     """``with amp.scale_loss(loss, trainer) as scaled: scaled.backward()``: yields the
     loss (or list of losses) times the loss scale, and makes the trainer's next step
     divide the gradients by that scale."""
+    import numpy as np
     scaler = _scaler_of(optimizer_or_trainer, "amp.scale_loss")
     scale = scaler.loss_scale
     optimizer_or_trainer._scale = optimizer_or_trainer._amp_original_scale / scale
-    if isinstance(loss, (list, tuple)):
-        yield [x * scale for x in loss]
-    else:
-        yield loss * scale
+    # a scale too large for some step makes 16-bit gradients overflow to inf: expected,
+    # and what the scaler looks for (the step is skipped and the scale lowered), so
+    # numpy's overflow warnings from the backward inside this block are not shown
+    with np.errstate(over="ignore", invalid="ignore"):
+        if isinstance(loss, (list, tuple)):
+            yield [x * scale for x in loss]
+        else:
+            yield loss * scale
 
 
 def unscale(optimizer_or_trainer: Any) -> None:
