@@ -24,8 +24,7 @@ import numpy as np
 
 import hal
 from mxcore.base import MXCoreError
-from mxcore.kvstore.base import KVStoreNotProvidedError
-from mxcore.kvstore.kvstore import KVStore
+from mxcore.kvstore.kvstore import KVStore, _compression_threshold
 from mxcore.ndarray.ndarray import NDArray
 
 __all__ = ["DistKVStore", "DIST_TYPES"]
@@ -69,6 +68,7 @@ class DistKVStore(KVStore):
         self._reduce_calls = 0
         self._reduce_seconds = 0.0
         self._reduce_bytes = 0
+        self._dist_threshold = None  # 2-bit gradient compression between the ranks
 
     def __repr__(self) -> str:
         return (f"DistKVStore(type={self._type!r}, rank={self.rank}, "
@@ -121,10 +121,12 @@ class DistKVStore(KVStore):
                 t[:] = _from_host(part, t)
 
     # push: KVStore.push sums over devices, then this over the ranks --------------------
-    def _across_processes(self, sums: List[NDArray]) -> List[NDArray]:
+    def _across_processes(self, keys, sums: List[NDArray]) -> List[NDArray]:
         """Each array summed over the ranks (new arrays on the same devices)."""
-        if self._group.size == 1:
+        if self._group.size == 1 and self._dist_threshold is None:
             return sums
+        if self._dist_threshold is not None:
+            return self._compressed_sum(keys, sums)
         start = time.perf_counter()
         out: List[NDArray] = [None] * len(sums)  # type: ignore[list-item]
         index = {id(a): i for i, a in enumerate(sums)}
@@ -206,9 +208,65 @@ class DistKVStore(KVStore):
         self.barrier()
 
     def set_gradient_compression(self, compression_params: dict) -> None:
-        raise KVStoreNotProvidedError(
-            f"gradient compression is not supported by kvstore type {self._type!r}: its "
-            "reduction is an MPI allreduce of full-precision values")
+        """MXNet's 2-bit compression between the ranks (``{'type': '2bit', 'threshold':
+        t}``): each rank adds its device sum of a key to a residual it keeps, sends
+        ``+t``/``-t``/``0`` per element (where the residual reached ``+-t``; 2 bits each,
+        four to a byte) and keeps the rest; the ranks' codes are gathered and every rank
+        sums them, so values stay identical everywhere. What crosses the wire is 1/16
+        of float32 per rank (an allgather: n/16 of the values' size, against about 2 for
+        an allreduce). All ranks must set the same parameters (checked)."""
+        if not isinstance(compression_params, dict):
+            raise TypeError("set_gradient_compression takes a dict such as "
+                            "{'type': '2bit', 'threshold': 0.5}")
+        threshold = _compression_threshold(compression_params)
+        self._agree("set_gradient_compression", "compression parameters",
+                    {"type": compression_params.get("type"), "threshold": threshold})
+        self._dist_threshold = threshold
+        self._residuals.clear()
+
+    def _compressed_sum(self, keys, sums: List[NDArray]) -> List[NDArray]:
+        start = time.perf_counter()
+        t = self._dist_threshold
+        codes = []
+        for k, a in zip(keys, sums):
+            sent = np.asarray(self._quantize(k, 0, a, t).asnumpy(), dtype=np.float32)
+            codes.append(_pack_2bit(sent))
+        sizes = [c.size for c in codes]
+        gathered = self._group.allgather_(np.concatenate(codes) if codes else
+                                          np.zeros(0, np.uint8),
+                                          f"KVStore.push of {len(sums)} 2-bit compressed "
+                                          f"value(s), {sum(sizes)} bytes")
+        self._reduce_bytes += int(sum(sizes))
+        out, offset = [], 0
+        for a, size in zip(sums, sizes):
+            steps = sum(_unpack_2bit(gathered[r, offset:offset + size], a.size)
+                        for r in range(gathered.shape[0]))
+            total = (steps.astype(np.float64) * t).reshape(a.shape)
+            out.append(_from_host(total.astype(_wire_dtype(a.dtype)), a))
+            offset += size
+        self._reduce_calls += 1
+        self._reduce_seconds += time.perf_counter() - start
+        return out
+
+
+#: 2-bit codes: 0 nothing, 1 +threshold, 2 -threshold; decoded to these steps
+_STEPS = np.array([0, 1, -1, 0], dtype=np.int8)
+
+
+def _pack_2bit(sent: np.ndarray) -> np.ndarray:
+    """``sent`` (+t, -t or 0 per element) as 2-bit codes, four to a byte."""
+    flat = sent.reshape(-1)
+    codes = np.zeros(-(-flat.size // 4) * 4, dtype=np.uint8)
+    codes[:flat.size][flat > 0] = 1
+    codes[:flat.size][flat < 0] = 2
+    c = codes.reshape(-1, 4)
+    return (c[:, 0] | (c[:, 1] << 2) | (c[:, 2] << 4) | (c[:, 3] << 6)).astype(np.uint8)
+
+
+def _unpack_2bit(packed: np.ndarray, size: int) -> np.ndarray:
+    """The steps (+1, -1, 0) of ``size`` elements packed by ``_pack_2bit``."""
+    c = np.stack([(packed >> s) & 3 for s in (0, 2, 4, 6)], axis=1).reshape(-1)[:size]
+    return _STEPS[c].astype(np.int32)
 
 
 def _from_host(part: np.ndarray, like: NDArray) -> NDArray:

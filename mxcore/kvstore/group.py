@@ -100,6 +100,13 @@ class ProcessGroup:
         """Rank ``root``'s ``buf`` into every rank's ``buf``, in place."""
         self._wait(self.comm.Ibcast(buf, root=root), what)
 
+    def allgather_(self, buf: np.ndarray, what: str = "allgather") -> np.ndarray:
+        """Every rank's ``buf`` (the same size and dtype on every rank), stacked in rank
+        order: shape ``(size,) + buf.shape``."""
+        out = np.empty((self.size,) + buf.shape, dtype=buf.dtype)
+        self._wait(self.comm.Iallgather(np.ascontiguousarray(buf), out), what)
+        return out
+
     def barrier(self, what: str = "barrier") -> None:
         self._wait(self.comm.Ibarrier(), what)
 

@@ -12,7 +12,7 @@ op update them in one kernel.
 from __future__ import annotations
 
 import numbers
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from mxcore.base import MXCoreError
 from mxcore.kvstore.base import KVStoreBase, KVStoreNotProvidedError
@@ -29,6 +29,23 @@ KVSTORE_TYPES = {
 
 #: gradient compression types -> their parameters and defaults
 _COMPRESSION = {"2bit": {"threshold": 0.5}}
+
+
+def _compression_threshold(compression_params: dict) -> float:
+    """The 2-bit threshold of MXNet's ``compression_params``, checked."""
+    kind = compression_params.get("type")
+    if kind not in _COMPRESSION:
+        raise MXCoreError(f"unknown gradient compression type {kind!r}; supported: "
+                          f"{', '.join(_COMPRESSION)}")
+    extra = set(compression_params) - {"type"} - set(_COMPRESSION[kind])
+    if extra:
+        raise MXCoreError(f"gradient compression {kind!r} takes "
+                          f"{sorted(_COMPRESSION[kind])}, got also {sorted(extra)}")
+    threshold = float(compression_params.get("threshold", _COMPRESSION[kind]["threshold"]))
+    if not threshold > 0:
+        raise MXCoreError(f"gradient compression threshold must be greater than 0, got "
+                          f"{threshold}")
+    return threshold
 
 
 class KVStore(KVStoreBase):
@@ -148,9 +165,9 @@ class KVStore(KVStoreBase):
             keys.append(k)
             sums.append(self._reduce(k, arrays, target))
             stored.append(target)
-        self._apply(keys, self._across_processes(sums), stored)
+        self._apply(keys, self._across_processes(keys, sums), stored)
 
-    def _across_processes(self, sums: List[NDArray]) -> List[NDArray]:
+    def _across_processes(self, keys: List[Any], sums: List[NDArray]) -> List[NDArray]:
         """The device sums summed over the job's processes: one process, themselves."""
         return sums
 
@@ -224,23 +241,13 @@ class KVStore(KVStoreBase):
             raise KVStoreNotProvidedError(
                 f"gradient compression is not supported by kvstore type {self._type!r}; "
                 "use 'device'")
-        kind = compression_params.get("type")
-        if kind not in _COMPRESSION:
-            raise MXCoreError(f"unknown gradient compression type {kind!r}; supported: "
-                              f"{', '.join(_COMPRESSION)}")
-        extra = set(compression_params) - {"type"} - set(_COMPRESSION[kind])
-        if extra:
-            raise MXCoreError(f"gradient compression {kind!r} takes "
-                              f"{sorted(_COMPRESSION[kind])}, got also {sorted(extra)}")
-        threshold = float(compression_params.get("threshold", _COMPRESSION[kind]["threshold"]))
-        if not threshold > 0:
-            raise MXCoreError(f"gradient compression threshold must be greater than 0, got "
-                              f"{threshold}")
-        self._threshold = threshold
+        self._threshold = _compression_threshold(compression_params)
         self._residuals.clear()
 
-    def _quantize(self, key, position: int, value: NDArray) -> NDArray:
-        t = self._threshold
+    def _quantize(self, key, position: int, value: NDArray, threshold=None) -> NDArray:
+        """``value`` added to the key's residual, sent as ``+t``/``-t``/``0`` per element
+        (where the residual reached ``+-t``); the residual keeps the rest."""
+        t = self._threshold if threshold is None else threshold
         res = self._residuals.get((key, position))
         if res is None or res.shape != value.shape or res.context is not value.context:
             from mxcore.ops.creation import zeros_like

@@ -113,6 +113,34 @@ def train_local(deferred: str = "") -> None:
                            for k, v in net.collect_params().items()})
 
 
+def compressed(threshold: str = "0.5") -> None:
+    """2-bit compressed pushes: each rank's values with their residuals, three times."""
+    kv = mx.kv.create("dist_sync")
+    kv.set_gradient_compression({"type": "2bit", "threshold": float(threshold)})
+    shape = (3, 5)  # 15 values: not a multiple of the 4 codes a byte holds
+    kv.init(0, nd.zeros(shape))
+    rng = np.random.default_rng(kv.rank)
+    pushes = [rng.uniform(-1, 1, shape).astype(np.float32) for _ in range(3)]
+    pulled = []
+    for v in pushes:
+        kv.push(0, nd.array(v))
+        out = nd.zeros(shape)
+        kv.pull(0, out=out)
+        pulled.append(out.asnumpy().tolist())
+    report(rank=kv.rank, pushes=[p.tolist() for p in pushes], pulled=pulled,
+           stats=kv.allreduce_stats())
+
+
+def compressed_differ() -> None:
+    kv = mx.kv.create("dist_sync")
+    try:
+        kv.set_gradient_compression({"type": "2bit", "threshold": 0.5 * (1 + kv.rank)})
+        errors = []
+    except MXCoreError as exc:
+        errors = [str(exc)]
+    report(rank=kv.rank, errors=errors)
+
+
 def mismatch() -> None:
     kv = mx.kv.create("dist_sync")
     errors = []

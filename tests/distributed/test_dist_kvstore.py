@@ -77,6 +77,35 @@ def test_data_parallel_training_equals_one_process_on_the_whole_batch(tmp_path,
                                        err_msg=f"rank {rank} {name}")
 
 
+def test_2bit_compression_sums_every_ranks_codes_with_residuals(tmp_path):
+    """MXNet's 2-bit compression across ranks: each rank's pushes add to its residual,
+    +-t is sent where the residual reached it, and every rank gets the sum of the codes."""
+    t = 0.5
+    r, res = _job(tmp_path, 2, "compressed", str(t))
+    assert r.returncode == 0, r.stderr[-3000:]
+    residual = {rank: np.zeros((3, 5)) for rank in res}
+    for step in range(3):
+        total = np.zeros((3, 5))
+        for rank, d in res.items():
+            residual[rank] += np.asarray(d["pushes"][step])
+            sent = np.where(residual[rank] >= t, t, np.where(residual[rank] <= -t, -t, 0.0))
+            residual[rank] -= sent
+            total += sent
+        for rank, d in res.items():
+            np.testing.assert_allclose(d["pulled"][step], total, err_msg=f"step {step}")
+    assert any(np.any(np.asarray(d["pulled"][1]) != 0) for d in res.values())
+    # 15 values -> 4 bytes of codes per push and rank
+    assert all(d["stats"]["pushes"] == 3 and d["stats"]["bytes"] == 12 for d in res.values())
+
+
+def test_ranks_that_disagree_on_compression_are_told(tmp_path):
+    r, res = _job(tmp_path, 2, "compressed_differ")
+    assert r.returncode == 0, r.stderr[-3000:]
+    for d in res.values():
+        assert len(d["errors"]) == 1 and "disagree on the compression parameters" in \
+            d["errors"][0] and "rank 1 has" in d["errors"][0]
+
+
 def test_ranks_that_disagree_on_shapes_or_optimizer_are_told(tmp_path):
     r, res = _job(tmp_path, 2, "mismatch")
     assert r.returncode == 0, r.stderr[-3000:]
