@@ -144,8 +144,11 @@ def install_abort_hook(group: ProcessGroup) -> None:
     previous = sys.excepthook
 
     def hook(kind, value, tb):
+        # the message first, in one write: the traceback after it may not get out whole
+        # once another rank's abort reaches this process
         sys.stderr.write(f"mxcore: rank {group.rank} of {group.size} raised an uncaught "
-                         f"{kind.__name__}; aborting the job\n")
+                         f"{kind.__name__}: {value}; aborting the job\n")
+        sys.stderr.flush()
         previous(kind, value, tb)
         sys.stderr.flush()
         group.abort(1)
