@@ -702,3 +702,86 @@ def assert_almost_equal_ignore_nan(a: Any, b: Any, rtol=None, atol=None,
 __all__ += ["assert_almost_equal_ignore_nan"]
 __all__ += ["default_numeric_eps", "simple_forward", "check_symbolic_forward",
             "check_symbolic_backward", "check_numeric_gradient", "check_consistency"]
+
+
+def assert_almost_equal_with_err(a: Any, b: Any, rtol=None, atol=None, etol=None,
+                                 names=("a", "b"), equal_nan: bool = False,
+                                 mismatches=(10, 10)) -> None:
+    """``assert_almost_equal`` that tolerates a fraction ``etol`` of elements outside
+    ``atol + rtol * |b|`` (low-precision results where a few elements round the other
+    way); ``etol`` None or 0 is ``assert_almost_equal``."""
+    if not etol:
+        assert_almost_equal(a, b, rtol, atol, names, equal_nan, mismatches=mismatches)
+        return
+    x, y = _host(a), _host(b)
+    rtol, atol = _tols(x, y, rtol, atol)
+    x, y = _compare(x, y)
+    close = np.isclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    err = 1 - np.count_nonzero(close) / max(close.size, 1)
+    if err > etol:
+        # the worst elements, as assert_almost_equal names them
+        try:
+            assert_almost_equal(x, y, rtol, atol, names, equal_nan, mismatches=mismatches)
+        except AssertionError as e:
+            raise AssertionError(f"error rate {err:.6f} exceeds etol={etol:g}; {e}") from None
+
+
+def same_symbol_structure(sym1: "mx.sym.Symbol", sym2: "mx.sym.Symbol") -> bool:
+    """Whether the nodes of two symbols' graphs (as ``tojson`` lists them, in order) run
+    the same operators; names and attributes are not compared."""
+    import json
+    nodes1 = json.loads(sym1.tojson())["nodes"]
+    nodes2 = json.loads(sym2.tojson())["nodes"]
+    return all(n1["op"] == n2["op"] for n1, n2 in zip(nodes1, nodes2))
+
+
+from mxcore.io.io import DataIter as _DataIter  # noqa: E402
+
+
+class DummyIter(_DataIter):
+    """An endless iterator giving the first batch of ``real_iter`` again and again
+    (speed tests, calibration on one batch); it never raises StopIteration."""
+
+    def __init__(self, real_iter: "mx.io.DataIter"):
+        super().__init__(getattr(real_iter, "batch_size", 0))
+        self.real_iter = real_iter
+        self.provide_data = real_iter.provide_data
+        self.provide_label = real_iter.provide_label
+        self.the_batch = next(real_iter)
+
+    def next(self) -> "mx.io.DataBatch":
+        return self.the_batch
+
+
+_MODEL_URL = "http://data.mxnet.io/models/imagenet/"
+# MXNet's model files by name: {name: (symbol file, parameter file)} under _MODEL_URL
+_MODEL_FILES = {
+    f"imagenet1k-resnet-{n}": (f"resnet/{n}-layers/resnet-{n}-symbol.json",
+                               f"resnet/{n}-layers/resnet-{n}-0000.params")
+    for n in (18, 34, 50, 101, 152)}
+_MODEL_FILES["imagenet1k-inception-bn"] = ("inception-bn/Inception-BN-symbol.json",
+                                           "inception-bn/Inception-BN-0126.params")
+
+
+def download_model(model_name: str, dst_dir: str = "./",
+                   meta_info: Optional[Dict[str, Dict[str, str]]] = None) -> Tuple[Any, int]:
+    """Downloads a model's ``-symbol.json`` and ``-0000.params`` into ``dst_dir``;
+    returns ``(prefix, 0)`` for ``mx.model.load_checkpoint``, or ``(None, 0)`` for a name
+    neither ``meta_info`` ({name: {'symbol': url, 'params': url}}) nor MXNet's model
+    list knows."""
+    import urllib.request
+    if meta_info is None:
+        meta_info = {k: {"symbol": _MODEL_URL + s, "params": _MODEL_URL + p}
+                     for k, (s, p) in _MODEL_FILES.items()}
+    if model_name not in meta_info:
+        return None, 0
+    os.makedirs(dst_dir, exist_ok=True)
+    prefix = os.path.join(dst_dir, model_name)
+    for key, suffix in (("symbol", "-symbol.json"), ("params", "-0000.params")):
+        if not os.path.exists(prefix + suffix):
+            urllib.request.urlretrieve(meta_info[model_name][key], prefix + suffix)
+    return prefix, 0
+
+
+__all__ += ["assert_almost_equal_with_err", "same_symbol_structure", "DummyIter",
+            "download_model"]

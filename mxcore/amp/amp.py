@@ -299,3 +299,17 @@ def list_lp16_use_fp32_params(target_dtype: Any = "float16") -> None:
     bfloat16 BatchNorm runs in float32 here, parameters and all)."""
     target_name(target_dtype, "amp.list_lp16_use_fp32_params")
     return None
+
+
+# MXNet's ``mxnet.contrib.amp.amp`` module holds the conversion functions and the op lists
+# too: code written as ``from mxnet.contrib.amp import amp; amp.convert_model(...)``
+# finds them here (looked up on use: convert.py imports this module's helpers)
+lists = _lists
+_CONVERT = ("convert_hybrid_block", "convert_model", "convert_symbol")
+
+
+def __getattr__(name: str):
+    if name in _CONVERT:
+        from mxcore.amp import convert
+        return getattr(convert, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

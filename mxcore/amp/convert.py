@@ -142,13 +142,27 @@ def _suffix(entry: Entry) -> str:
     return "" if src.is_variable else f"_{output_names(src)[i]}"
 
 
-def _lp16_only_params(order, params: Set[str], lp16: Set[str], excluded: Set[str]) -> Set[str]:
-    """Parameters read by low-precision (not excluded) operators only."""
+def _casts_to(node, target: str) -> bool:
+    """Whether ``node`` is an amp_cast to ``target`` (a reader that wants the 16-bit
+    type: a parameter read only by such casts is stored in it, as MXNet does)."""
+    import hal
+    if node.op != "amp_cast" or node.attrs.get("dtype") is None:
+        return False
+    try:
+        return hal.dtype_name(node.attrs["dtype"]) == target
+    except TypeError:
+        return False
+
+
+def _lp16_only_params(order, params: Set[str], lp16: Set[str], excluded: Set[str],
+                      target: str) -> Set[str]:
+    """Parameters read by low-precision (not excluded) operators, or casts to the
+    target type, only."""
     readers: Dict[str, List[bool]] = {}
     for node in order:
         if node.is_variable:
             continue
-        low = node.op in lp16 and node.name not in excluded
+        low = (node.op in lp16 or _casts_to(node, target)) and node.name not in excluded
         for src, _ in node.inputs:
             if src.is_variable and src.name in params:
                 readers.setdefault(src.name, []).append(low)
@@ -203,7 +217,7 @@ def convert_symbol(sym: "Symbol", target_dtype: str = "float16",
     if data_names is None:
         data_names = [n.name for n in order if n.is_variable and "__dtype__" not in n.attrs]
     params = names - set(data_names)
-    lp16_params = _lp16_only_params(order, params, set(lp16), excluded) \
+    lp16_params = _lp16_only_params(order, params, set(lp16), excluded, target) \
         if cast_optional_params else set()
     keeping = set(defaults.lp16_fp32) - _NOT_DTYPE_KEEPING
     rewriter = _Rewriter(target, set(lp16), set(fp32), set(defaults.widest),

@@ -12,5 +12,6 @@ from mxcore.contrib import quantization
 
 nd = ndarray
 sym = symbol
+quant = quantization  # MXNet 1.x's short name (mx.contrib.quant.quantize_model)
 
-__all__ = ["ndarray", "symbol", "nd", "sym", "quantization", "amp"]
+__all__ = ["ndarray", "symbol", "nd", "sym", "quantization", "quant", "amp"]

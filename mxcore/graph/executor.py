@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+import hal
 import numpy as np
 
 from mxcore.base import MXCoreError
@@ -147,7 +148,8 @@ class Executor:
         if unknown:
             raise MXCoreError(f"simple_bind: the shapes of {unknown} cannot be inferred from "
                               f"the given shapes {shapes}; give them too")
-        type_dict = {k: np.dtype(v).name if not isinstance(v, str) else v
+        # hal's names: MXNet's numpy stand-in for bfloat16 is mxcore's bfloat16
+        type_dict = {k: hal.dtype_name(v) if not isinstance(v, str) else v
                      for k, v in (type_dict or {}).items()}
         # dtypes: given, else a variable's own (``Variable(dtype=)``) or what the graph
         # implies, else float32

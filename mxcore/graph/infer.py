@@ -99,9 +99,10 @@ def _forward(order: List[Node], out_shape, out_dtype) -> None:
         in_shapes = [out_shape.get((id(src), i)) for src, i in node.inputs]
         in_dtypes = [out_dtype.get((id(src), i)) for src, i in node.inputs]
         first = next((d for d in in_dtypes if d is not None), None)
+        fixed = _input_dtypes(node)
         for k, (src, i) in enumerate(node.inputs):  # untyped variables follow the data
-            if in_dtypes[k] is None and src.is_variable and first is not None:
-                in_dtypes[k] = out_dtype[(id(src), i)] = first
+            if in_dtypes[k] is None and src.is_variable and (fixed.get(k) or first):
+                in_dtypes[k] = out_dtype[(id(src), i)] = fixed.get(k) or first
         partial = partial_shape_attr(node) if not node.inputs else None
         if partial is not None:
             # ones(shape=(2, -1)): known once the graph's other shapes decide it
@@ -270,6 +271,16 @@ def _run_meta(node: Node, in_shapes, in_dtypes) -> List[Any]:
 def _meta_device():
     import hal
     return hal.Device("meta", 0)
+
+
+def _input_dtypes(node: Node) -> Dict[int, str]:
+    """{input index: dtype} for the inputs whose untyped variables take a fixed dtype
+    (a quantized op's float32 ranges)."""
+    row = opinfo.info(node.op, node.attrs)
+    if row is None or not row.input_dtypes:
+        return {}
+    names = opinfo.present_inputs(row, node.attrs)
+    return {k: row.input_dtypes[n] for k, n in enumerate(names) if n in row.input_dtypes}
 
 
 def _fill_params(node: Node, out_shape, out_dtype) -> None:

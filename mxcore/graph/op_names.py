@@ -84,7 +84,8 @@ OUTPUT_NAMES: Dict[str, Tuple[str, ...]] = {
     **{op: ("output", "min_output", "max_output") for op in (
         "_contrib_quantize_v2", "_contrib_quantize", "_contrib_requantize",
         "_contrib_quantized_fully_connected", "_contrib_quantized_conv",
-        "_contrib_quantized_flatten", "_contrib_quantized_pooling", "_contrib_quantized_act")},
+        "_contrib_quantized_flatten", "_contrib_quantized_pooling", "_contrib_quantized_act",
+        "_contrib_quantized_embedding", "_contrib_quantized_elemwise_mul")},
     "LayerNorm": ("output", "mean", "std"), "GroupNorm": ("output", "mean", "std"),
     "InstanceNorm": ("output", "mean", "var"), "LeakyReLU": ("output", "mask"),
     "Dropout": ("output", "mask"), "LRN": ("output", "tmp_norm"),

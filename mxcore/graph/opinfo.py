@@ -28,6 +28,8 @@ class OpInfo(NamedTuple):
     init: Optional[Dict[str, str]] = None
     #: the outputs' names (``<node>_<name>``), when the op names them
     outputs: Optional[Tuple[str, ...]] = None
+    #: input name -> the dtype an untyped variable there takes (else the data's dtype)
+    input_dtypes: Optional[Dict[str, str]] = None
 
 
 def _tuple(v) -> Tuple[int, ...]:
@@ -229,14 +231,36 @@ def _q_params(float_rule):
     return rule
 
 
-def _q_row(inputs, **extra) -> OpInfo:
-    return OpInfo(inputs, nout=lambda a: 3, outputs=_Q_OUT, **extra)
+def _q_range_names(inputs) -> Tuple[str, ...]:
+    return tuple(n for n in inputs if n.startswith(("min_", "max_")) or
+                 n.endswith(("_min", "_max")))
 
+
+def _q_ranges(inputs):
+    """The (1,) shapes of an op's range inputs (``min_data``, ``max_range``...)."""
+    ranges = {n: (1,) for n in _q_range_names(inputs)}
+    return lambda a, d: ranges
+
+
+def _q_row(inputs, **extra) -> OpInfo:
+    # ranges are float32 (1,) arrays whatever the integer data's dtype; a layer's
+    # weight and bias are int8 also under uint8 data (MXNet's type rule)
+    extra.setdefault("params", _q_ranges(inputs))
+    dtypes = {n: "float32" for n in _q_range_names(inputs)}
+    if "weight" in inputs:
+        dtypes.update(weight="int8", bias="int8")
+    return OpInfo(inputs, nout=lambda a: 3, outputs=_Q_OUT, input_dtypes=dtypes, **extra)
+
+
+_Q_MUL = ("lhs", "rhs", "lhs_min", "lhs_max", "rhs_min", "rhs_max")
 
 TABLE.update({
     "_contrib_quantize_v2": _q_row(("data",)),
     "_contrib_quantize": _q_row(("data", "min_range", "max_range")),
-    "_contrib_dequantize": OpInfo(("data", "min_range", "max_range")),
+    "_contrib_dequantize": OpInfo(("data", "min_range", "max_range"),
+                                  params=_q_ranges(("min_range", "max_range")),
+                                  input_dtypes={"min_range": "float32",
+                                                "max_range": "float32"}),
     "_contrib_requantize": _q_row(("data", "min_range", "max_range")),
     "_contrib_quantized_fully_connected": _q_row(_Q_LAYER, absent=_q_no_bias,
                                                  params=_q_params(_fc)),
@@ -244,6 +268,14 @@ TABLE.update({
     "_contrib_quantized_flatten": _q_row(("data", "min_data", "max_data")),
     "_contrib_quantized_pooling": _q_row(("data", "min_data", "max_data")),
     "_contrib_quantized_act": _q_row(("data", "min_data", "max_data")),
+    "_contrib_quantized_embedding": OpInfo(
+        ("data", "weight", "min_weight", "max_weight"), nout=lambda a: 3, outputs=_Q_OUT,
+        params=lambda a, d: {**_embedding(a, d), "min_weight": (1,), "max_weight": (1,)},
+        input_dtypes={"weight": "int8", "min_weight": "float32", "max_weight": "float32"}),
+    "_contrib_quantized_elemwise_mul": OpInfo(
+        _Q_MUL, outputs=_Q_OUT, params=_q_ranges(_Q_MUL),
+        nout=lambda a: 1 if _flag(a.get("enable_float_output", False)) else 3,
+        input_dtypes={"rhs": "int8", **{n: "float32" for n in _q_range_names(_Q_MUL)}}),
 })
 
 
@@ -272,6 +304,38 @@ DTYPE_RULES: Dict[str, Callable[[Dict[str, Any], Sequence[Optional[str]]],
                                 Optional[List[str]]]] = {
     "amp_multicast": _amp_multicast_dtypes,
 }
+
+
+def _q_out_type(attrs: Dict[str, Any], dtypes: Sequence[Optional[str]]):
+    from mxcore.ops.quantization import out_dtype
+    dt = out_dtype(attrs.get("out_type", "int8"), attrs.get("min_calib_range"),
+                   attrs.get("max_calib_range"))
+    return [dt.name, "float32", "float32"]
+
+
+def _q_mul_dtypes(attrs: Dict[str, Any], dtypes: Sequence[Optional[str]]):
+    if _flag(attrs.get("enable_float_output", False)):
+        return ["float32"]
+    calibrated = attrs.get("min_calib_range") is not None and \
+        attrs.get("max_calib_range") is not None
+    return ["int8" if calibrated else "int32", "float32", "float32"]
+
+
+def _q_keeps_data(attrs: Dict[str, Any], dtypes: Sequence[Optional[str]]):
+    return None if dtypes[0] is None else [dtypes[0], "float32", "float32"]
+
+
+# a quantized tensor's ranges are float32; products are int32
+DTYPE_RULES.update({
+    "_contrib_quantize_v2": _q_out_type, "_contrib_requantize": _q_out_type,
+    "_contrib_quantize": _q_out_type, "_contrib_dequantize": lambda a, d: ["float32"],
+    "_contrib_quantized_fully_connected": lambda a, d: ["int32", "float32", "float32"],
+    "_contrib_quantized_conv": lambda a, d: ["int32", "float32", "float32"],
+    "_contrib_quantized_flatten": _q_keeps_data, "_contrib_quantized_pooling": _q_keeps_data,
+    "_contrib_quantized_act": _q_keeps_data,
+    "_contrib_quantized_embedding": lambda a, d: ["int8", "float32", "float32"],
+    "_contrib_quantized_elemwise_mul": _q_mul_dtypes,
+})
 
 
 def _custom(attrs: Dict[str, Any]) -> OpInfo:

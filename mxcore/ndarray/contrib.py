@@ -29,9 +29,10 @@ from mxcore.ndarray.ndarray import NDArray
 from mxcore.ops.ctc import CTCLoss, ctc_loss  # noqa: F401  (MXNet has them here too)
 from mxcore.ops.indexing import index_array  # noqa: F401
 from mxcore.ops.quantization import (dequantize, quantize, quantize_v2,  # noqa: F401
-                                     quantized_act, quantized_conv, quantized_flatten,
-                                     quantized_fully_connected, quantized_pooling,
-                                     requantize)
+                                     quantized_act, quantized_conv,
+                                     quantized_elemwise_mul, quantized_embedding,
+                                     quantized_flatten, quantized_fully_connected,
+                                     quantized_pooling, requantize)
 
 from mxcore.ops.optimizer import multi_lamb_update, multi_mp_lamb_update  # noqa: F401,E402
 

@@ -1,7 +1,8 @@
 """int8 quantization: MXNet 1.x's ``_contrib_quantize_v2``, ``_contrib_quantize``,
 ``_contrib_dequantize``, ``_contrib_requantize`` and the quantized layers
 (``_contrib_quantized_fully_connected``, ``_contrib_quantized_conv``,
-``_contrib_quantized_flatten``, ``_contrib_quantized_pooling``, ``_contrib_quantized_act``).
+``_contrib_quantized_flatten``, ``_contrib_quantized_pooling``, ``_contrib_quantized_act``,
+``_contrib_quantized_embedding``, ``_contrib_quantized_elemwise_mul``).
 
 A quantized tensor travels as three arrays: the integer values and two float32 arrays
 of shape (1,), ``min_range`` and ``max_range``.  int8 is symmetric: the float value
@@ -73,8 +74,20 @@ QUANTIZED_POOLING = Op("quantized_pooling", 3, 3, attrs=dict(_conv._POOL),
 QUANTIZED_ACT = Op("quantized_act", 3, 3, attrs={"act_type": "relu"},
                    aliases=("_contrib_quantized_act",),
                    doc="relu of int8/uint8 data; the range passes through")
+QUANTIZED_EMBEDDING = Op("quantized_embedding", 4, 3,
+                         attrs={"input_dim": REQUIRED, "output_dim": REQUIRED},
+                         dtype_arg=1, aliases=("_contrib_quantized_embedding",),
+                         doc="(data, int8 weight, min_weight, max_weight) -> (int8 rows of "
+                             "the weight at the indices, min, max); the range passes")
+QUANTIZED_ELEMWISE_MUL = Op("quantized_elemwise_mul", 6, -1,
+                            attrs={**_RANGE, "enable_float_output": False},
+                            aliases=("_contrib_quantized_elemwise_mul",),
+                            doc="(int8 lhs, int8 rhs, lhs_min, lhs_max, rhs_min, rhs_max) -> "
+                                "(int32 product, min, max); int8 to a calibrated range; "
+                                "or the float32 product alone (enable_float_output)")
 OPS = [QUANTIZE_V2, QUANTIZE, DEQUANTIZE, REQUANTIZE, QUANTIZED_FC, QUANTIZED_CONV,
-       QUANTIZED_FLATTEN, QUANTIZED_POOLING, QUANTIZED_ACT]
+       QUANTIZED_FLATTEN, QUANTIZED_POOLING, QUANTIZED_ACT, QUANTIZED_EMBEDDING,
+       QUANTIZED_ELEMWISE_MUL]
 
 _F32 = np.dtype("float32")
 _I32 = np.dtype("int32")
@@ -225,6 +238,34 @@ def _quantized_act_infer(s, d, a):
     if a["act_type"] != "relu":
         raise MXCoreError(f"act_type must be relu, got {a['act_type']!r}")
     return [tuple(s[0]), _RANGE_SHAPE, _RANGE_SHAPE], [np.dtype(d[0]), _F32, _F32]
+
+
+@QUANTIZED_EMBEDDING.def_infer
+def _quantized_embedding_infer(s, d, a):
+    if np.dtype(d[0]).kind not in "fiu":
+        raise MXCoreError(f"data (indices) must be a numeric array, got {np.dtype(d[0]).name}")
+    _check_quantized(d, 1, "weight", ("int8",))
+    _check_ranges(s, d, 2, 2)
+    rows, cols = a["input_dim"], a["output_dim"]
+    if tuple(s[1]) != (rows, cols):
+        raise MXCoreError(f"weight shape {tuple(s[1])} must be (input_dim, output_dim) = "
+                          f"({rows}, {cols})")
+    return [tuple(s[0]) + (cols,), _RANGE_SHAPE, _RANGE_SHAPE], [np.dtype(d[1]), _F32, _F32]
+
+
+@QUANTIZED_ELEMWISE_MUL.def_infer
+def _quantized_elemwise_mul_infer(s, d, a):
+    _check_quantized(d, 0, "lhs", ("int8",))
+    _check_quantized(d, 1, "rhs", ("int8",))
+    if tuple(s[0]) != tuple(s[1]):
+        raise MXCoreError(f"lhs {tuple(s[0])} and rhs {tuple(s[1])} must have one shape "
+                          "(no broadcasting)")
+    _check_ranges(s, d, 2, 4)
+    if a["enable_float_output"]:
+        return [tuple(s[0])], [_F32]
+    calibrated = a["min_calib_range"] is not None and a["max_calib_range"] is not None
+    return [tuple(s[0]), _RANGE_SHAPE, _RANGE_SHAPE], \
+        [np.dtype("int8") if calibrated else _I32, _F32, _F32]
 
 
 # user-facing functions (mx.nd.contrib.*) ---------------------------------------------------------
@@ -390,5 +431,37 @@ def quantized_act(data: NDArray, min_data: NDArray, max_data: NDArray, act_type:
                       {"act_type": str(act_type)}))
 
 
+def quantized_embedding(data: NDArray, weight: NDArray, min_weight: NDArray,
+                        max_weight: NDArray, input_dim: int = 0, output_dim: int = 0,
+                        dtype: str = "float32", sparse_grad: bool = False, out=None,
+                        name=None) -> Tuple[NDArray, NDArray, NDArray]:
+    """MXNet's ``contrib.quantized_embedding``: the int8 weight's rows at ``data``'s
+    indices (truncated, clipped to [0, input_dim - 1] as Embedding's), shape
+    ``data.shape + (output_dim,)``; the weight's range passes through.  ``dtype`` and
+    ``sparse_grad`` are Embedding's, accepted for compatibility."""
+    shape = getattr(weight, "shape", ())
+    attrs = {"input_dim": int(input_dim) or (shape[0] if len(shape) == 2 else 0),
+             "output_dim": int(output_dim) or (shape[1] if len(shape) == 2 else 0)}
+    return tuple(_run(QUANTIZED_EMBEDDING, "_contrib_quantized_embedding",
+                      [data, weight, min_weight, max_weight], attrs))
+
+
+def quantized_elemwise_mul(lhs: NDArray, rhs: NDArray, lhs_min: NDArray, lhs_max: NDArray,
+                           rhs_min: NDArray, rhs_max: NDArray, min_calib_range=None,
+                           max_calib_range=None, enable_float_output: bool = False, out=None,
+                           name=None):
+    """MXNet's ``contrib.quantized_elemwise_mul`` of two int8 arrays of one shape:
+    ``(int32 product, min, max)`` exact, over the product's range (as a quantized
+    layer's); with a calibrated range, int8 to that range; with
+    ``enable_float_output``, the float32 product alone."""
+    attrs = {"min_calib_range": _calib(min_calib_range),
+             "max_calib_range": _calib(max_calib_range),
+             "enable_float_output": bool(enable_float_output)}
+    result = _run(QUANTIZED_ELEMWISE_MUL, "_contrib_quantized_elemwise_mul",
+                  [lhs, rhs, lhs_min, lhs_max, rhs_min, rhs_max], attrs)
+    return result[0] if attrs["enable_float_output"] else tuple(result)
+
+
 __all__ = ["quantize_v2", "quantize", "dequantize", "requantize", "quantized_fully_connected",
-           "quantized_conv", "quantized_flatten", "quantized_pooling", "quantized_act"]
+           "quantized_conv", "quantized_flatten", "quantized_pooling", "quantized_act",
+           "quantized_embedding", "quantized_elemwise_mul"]

@@ -243,8 +243,7 @@ class Symbol:
         """(argument dtypes, output dtypes, auxiliary dtypes) as numpy types, None where
         unknown: untyped arguments take the dtype of the data they meet."""
         given = self._named(args, kwargs, "infer_type")
-        dtypes = {k: np.dtype(v).name if not isinstance(v, str) else v
-                  for k, v in given.items()}
+        dtypes = {k: _np_name(v) for k, v in given.items()}
         _, out_dtype = self._infer({}, dtypes)
         return self._collect(out_dtype, lambda d: None if d is None else
                              np.dtype(_np_name(d)).type)

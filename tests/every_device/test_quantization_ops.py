@@ -330,6 +330,68 @@ def test_bad_input_names_op_shapes_dtypes_device(make, pieces, device):
     assert repr(device) in message or str(device) in message
 
 
+@pytest.mark.parametrize("index_dtype", ["float32", "int32"])
+def test_quantized_embedding_gathers_int8_rows(index_dtype, device):
+    """Indices as Embedding takes them (truncated, clipped to the table); the weight's
+    range passes through; the graph form needs only the data to bind."""
+    rng = rng_of(7)
+    weight = qarr(rng, (5, 3))
+    idx = np.array([[0, 4], [2.7, 9], [-3, 1]], dtype=index_dtype)
+    q, lo, hi = nd.contrib.quantized_embedding(nd.array(idx, ctx=device, dtype=index_dtype),
+                                               nd.array(weight, ctx=device, dtype="int8"),
+                                               rng_arr(-2.5, device), rng_arr(2.5, device),
+                                               input_dim=5, output_dim=3)
+    expected = weight[np.clip(idx.astype(np.int64), 0, 4)]
+    assert q.dtype == np.int8 and q.shape == (3, 2, 3)
+    assert np.array_equal(q.asnumpy(), expected)
+    assert lo.asnumpy()[0] == -2.5 and hi.asnumpy()[0] == 2.5
+    sym = mx.sym.contrib.quantized_embedding(mx.sym.var("data"), input_dim=5, output_dim=3,
+                                             name="emb")
+    assert sym.list_arguments() == ["data", "emb_weight", "emb_min_weight", "emb_max_weight"]
+    assert sym.list_outputs() == ["emb_output", "emb_min_output", "emb_max_output"]
+    exe = sym.simple_bind(device, grad_req="null", data=(3, 2))
+    args = [exe.arg_dict[n] for n in sym.list_arguments()]
+    assert [a.dtype for a in args[1:]] == [np.int8, np.float32, np.float32]
+    assert [a.shape for a in args[1:]] == [(5, 3), (1,), (1,)]
+    with pytest.raises(OperatorError, match="weight must be int8"):
+        nd.contrib.quantized_embedding(nd.zeros((2,), ctx=device), nd.zeros((5, 3), ctx=device),
+                                       rng_arr(-1, device), rng_arr(1, device),
+                                       input_dim=5, output_dim=3)
+
+
+def test_quantized_elemwise_mul_three_output_forms(device):
+    rng = rng_of(11)
+    a, b = qarr(rng, (4, 5)), qarr(rng, (4, 5))
+    a[0, 0], b[0, 0] = -128, -128  # the int8 extreme multiplies exactly too
+    ra, rb = F32(2.0), F32(0.5)
+    args = [nd.array(a, ctx=device, dtype="int8"), nd.array(b, ctx=device, dtype="int8"),
+            rng_arr(-ra, device), rng_arr(ra, device), rng_arr(-rb, device),
+            rng_arr(rb, device)]
+    exact = a.astype(np.int64) * b.astype(np.int64)
+    # int32: the exact product, over the product's range (a quantized layer's)
+    q, lo, hi = nd.contrib.quantized_elemwise_mul(*args)
+    assert q.dtype == np.int32 and np.array_equal(q.asnumpy(), exact)
+    top = F32(ref_level(ra, np.int8) * ref_level(rb, np.int8)) * I32_TOP
+    assert hi.asnumpy()[0] == np.float32(top) and lo.asnumpy()[0] == -np.float32(top)
+    # float32: the real product (q_a * R_a / 127) * (q_b * R_b / 127)
+    f = nd.contrib.quantized_elemwise_mul(*args, enable_float_output=True)
+    assert f.dtype == np.float32 and f.shape == (4, 5)
+    np.testing.assert_allclose(f.asnumpy(), exact * (2.0 / 127) * (0.5 / 127), rtol=1e-6)
+    # int8 to a calibrated range: truncated, saturating at +-127
+    q8, lo8, hi8 = nd.contrib.quantized_elemwise_mul(*args, min_calib_range=-0.01,
+                                                     max_calib_range=0.01)
+    real = exact * (2.0 / 127) * (0.5 / 127)
+    expected = np.clip(np.trunc(real * 127 / 0.01), -127, 127)
+    assert q8.dtype == np.int8
+    assert np.abs(q8.asnumpy().astype(np.int64) - expected).max() <= 1  # float32 rounding
+    assert (q8.asnumpy()[np.abs(real) > 0.011] == np.sign(real[np.abs(real) > 0.011]) * 127).all()
+    assert lo8.asnumpy()[0] == F32(-0.01) and hi8.asnumpy()[0] == F32(0.01)
+    with pytest.raises(OperatorError, match="lhs must be int8"):
+        nd.contrib.quantized_elemwise_mul(args[0].astype("uint8"), *args[1:])
+    with pytest.raises(OperatorError, match="must have one shape"):
+        nd.contrib.quantized_elemwise_mul(args[0], args[1][:2], *args[2:])
+
+
 def test_not_differentiable(device):
     x = nd.array(np.linspace(-1, 1, 6, dtype=F32), ctx=device)
     x.attach_grad()

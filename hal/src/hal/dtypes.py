@@ -36,9 +36,15 @@ _ALIASES = {"float": "float32", "double": "float64", "half": "float16", "int": "
             "long": "int64", "bool_": "bool"}
 
 
+#: MXNet 1.x's numpy stand-in for bfloat16 (what its bfloat16 arrays report as dtype)
+_MXNET_BFLOAT16 = np.dtype([("bfloat16", np.uint16)])
+
+
 def to_dtype(dtype) -> np.dtype:
     """Normalise a dtype given as a name, numpy dtype or numpy scalar type."""
     if isinstance(dtype, np.dtype):
+        if dtype.names is not None and dtype == _MXNET_BFLOAT16 and BFLOAT16_DTYPES:
+            return DTYPES["bfloat16"]
         return dtype
     if isinstance(dtype, str):
         name = _ALIASES.get(dtype, dtype)

@@ -11,6 +11,9 @@ from mxcore.contrib.quantization.api import (calib_graph, quantize_graph, quanti
                                              quantize_net)
 from mxcore.contrib.quantization.calibration import (combine_histogram, optimal_threshold,
                                                      optimal_thresholds)
+from mxcore.contrib.quantization.mxnet_helpers import (_calibrate_quantized_sym,
+                                                       _quantize_params, _quantize_symbol,
+                                                       _smooth_distribution)
 from mxcore.contrib.quantization.rewrite import QUANTIZABLE
 
 # MXNet's names for the calibration helpers

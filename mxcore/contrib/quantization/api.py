@@ -70,12 +70,29 @@ def _as_ndarray(x, ctx):
     return nd.array(host, ctx=ctx, dtype=host.dtype if host.dtype.kind == "f" else np.float32)
 
 
+def _zero_labels(heads, values: Dict[str, Any], label_names: Sequence[str], ctx):
+    """Zeros for the graph's label inputs (``softmax_label``) that have no value, shaped
+    as shape inference derives them from the data: output layers ignore their labels
+    outside training, and calibration batches often carry none."""
+    from mxcore import ndarray as nd
+    from mxcore.graph import infer
+    wanted = [n.name for n in topological(heads) if n.is_variable and
+              n.name in label_names and n.name not in values]
+    if not wanted:
+        return {}
+    shapes, _ = infer.infer(heads, {k: tuple(v.shape) for k, v in values.items()},
+                            {k: v.dtype for k, v in values.items()})
+    found = {n.name: shapes.get((id(n), 0)) for n in topological(heads) if n.is_variable}
+    return {name: nd.zeros(found[name], ctx=ctx) for name in wanted if found.get(name)}
+
+
 def collect(heads, params: Dict[str, Any], data_names: Sequence[str], calib_data, collector,
             ctx, max_batches: Optional[int] = None, max_examples: Optional[int] = None,
-            logger=None) -> int:
+            logger=None, label_names: Sequence[str] = ()) -> int:
     """Runs the float graph ``heads`` on the calibration batches, handing each output
     the collector watches (by its MXNet name) to ``collector.collect``; returns the
-    number of examples seen."""
+    number of examples seen.  Inputs named in ``label_names`` that the batches do not
+    give are fed zeros."""
     from mxcore import autograd
     order = topological(heads)
     values_base = {k: _as_ndarray(v, ctx) for k, v in params.items()}
@@ -84,6 +101,7 @@ def collect(heads, params: Dict[str, Any], data_names: Sequence[str], calib_data
         for arrays in _batches(calib_data, len(data_names), max_batches, max_examples):
             values = dict(values_base)
             values.update({n: _as_ndarray(a, ctx) for n, a in zip(data_names, arrays)})
+            values.update(_zero_labels(heads, values, label_names, ctx))
             results: Dict[int, List[Any]] = {}
             for node in order:
                 if node.is_variable:
@@ -180,7 +198,8 @@ def quantize_model(sym, arg_params: Dict[str, Any], aux_params: Dict[str, Any],
         raise ValueError(f"calib_data must be provided when calib_mode={calib_mode!r}")
     fsym = sym if not isinstance(sym, (str, os.PathLike)) else _load(sym)
     collect(fsym._outputs, {**arg_params, **aux_params}, list(data_names), calib_data,
-            collector, ctx, max_examples=num_calib_examples, logger=logger)
+            collector, ctx, max_examples=num_calib_examples, logger=logger,
+            label_names=list(label_names or ()))
     return calib_graph(qsym, arg_params, aux_params, collector, calib_mode, quantized_dtype,
                        logger)
 

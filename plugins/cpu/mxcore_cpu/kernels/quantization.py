@@ -201,6 +201,32 @@ def kernels(xp, special):
     def quantized_act(data, min_data, max_data, *, act_type):
         return xp.maximum(data, data.dtype.type(0)), min_data.copy(), max_data.copy()
 
+    def quantized_embedding(data, weight, min_weight, max_weight, *, input_dim, output_dim):
+        # indices as Embedding takes them: truncated, clipped to the table
+        idx = xp.clip(data.astype(xp.int64), 0, input_dim - 1)
+        return xp.take(weight, idx, axis=0), min_weight.copy(), max_weight.copy()
+
+    def quantized_elemwise_mul(lhs, rhs, lhs_min, lhs_max, rhs_min, rhs_max, *,
+                               min_calib_range, max_calib_range, enable_float_output):
+        prod = lhs.astype(xp.int32) * rhs.astype(xp.int32)  # exact: |a * b| <= 2**14
+        # MXNet's scales, float32: int8 value = q * R / 127
+        lhs_scale = f32(127) / real_range(lhs_min, lhs_max)
+        rhs_scale = f32(127) / real_range(rhs_min, rhs_max)
+        if enable_float_output:
+            # 1 / lhs_scale / rhs_scale in double, rounded to float once (MXNet's order)
+            step = (1.0 / lhs_scale.astype(xp.float64) / rhs_scale.astype(xp.float64)
+                    ).astype(f32)
+            return (prod.astype(f32) * step,)  # one output (the op's count varies)
+        if min_calib_range is None or max_calib_range is None:
+            ranges = (lhs_min, lhs_max, rhs_min, rhs_max)
+            _, lo, hi = product_range(lhs, rhs, ranges)
+            return prod, lo, hi
+        out_scale = f32(127) / real_range(scalar(min_calib_range), scalar(max_calib_range))
+        scaled = prod.astype(f32) * (out_scale / lhs_scale / rhs_scale).astype(f32)
+        # truncated as MXNet's cast; beyond the calibrated range it saturates at +-127
+        q = xp.clip(xp.trunc(scaled), f32(-127), f32(127)).astype(xp.int8)
+        return q, scalar(min_calib_range), scalar(max_calib_range)
+
     return {"quantize_v2": (quantize_v2, FLOAT | frozenset(QUANT)),
             "quantize": (quantize, frozenset({"float32"})),
             "dequantize": (dequantize, frozenset(QUANT)),
@@ -209,4 +235,6 @@ def kernels(xp, special):
             "quantized_conv": (quantized_conv, frozenset(QUANT)),
             "quantized_flatten": (quantized_flatten, frozenset(QUANT)),
             "quantized_pooling": (quantized_pooling, frozenset(QUANT)),
-            "quantized_act": (quantized_act, frozenset(QUANT))}
+            "quantized_act": (quantized_act, frozenset(QUANT)),
+            "quantized_embedding": (quantized_embedding, frozenset({"int8"})),
+            "quantized_elemwise_mul": (quantized_elemwise_mul, frozenset({"int8"}))}
