@@ -21,7 +21,7 @@ import mxcore as mx  # noqa: I001  (MXNet-style tests take `mx` from the star im
 from mxcore.device import Device, default_device, num_gpus, set_default_device
 from mxcore.ops.creation import array  # noqa: F401  (MXNet's star import hands tests `array`)
 
-__all__ = ["environment", "list_gpus", "default_context", "set_default_context",
+__all__ = ["environment", "is_aarch64_run", "list_gpus", "default_context", "set_default_context",
            "default_rtols", "default_atols", "almost_equal", "assert_almost_equal", "same",
            "assert_exception", "default_dtype", "np_reduce", "random_sample", "rand_shape_2d",
            "rand_shape_3d", "rand_shape_nd", "random_arrays", "rand_ndarray",
@@ -31,6 +31,13 @@ __all__ = ["environment", "list_gpus", "default_context", "set_default_context",
            # MXNet's test_utils has no __all__: `from mxnet.test_utils import *` hands
            # MXNet-style test files these modules too
            "mx", "np", "os", "sys"]
+
+
+def is_aarch64_run() -> bool:
+    """Whether this process runs on a 64-bit ARM host (MXNet's tests skip known
+    aarch64 failures with it)."""
+    import platform
+    return platform.machine().lower() in ("aarch64", "arm64")
 
 
 def list_gpus() -> range:

@@ -23,3 +23,12 @@ def test_features_follow_the_host_and_the_installed_extras(monkeypatch):
 def test_an_unknown_feature_is_named():
     with pytest.raises(RuntimeError, match="'WARP_DRIVE' is unknown"):
         mx.runtime.Features().is_enabled("WARP_DRIVE")
+
+
+def test_is_aarch64_run_follows_the_host(monkeypatch):
+    from mxcore.test_utils import is_aarch64_run
+    assert is_aarch64_run() == (platform.machine().lower() in ("aarch64", "arm64"))
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert is_aarch64_run()
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert not is_aarch64_run()
