@@ -31,7 +31,7 @@ version = "0.1.0"
 description = "An mxcore operator plugin: $op"
 readme = "README.md"
 requires-python = ">=3.11"
-dependencies = ["mxcore", "mxcore-hal", "numpy>=1.24"]
+dependencies = ["mxcore", "mxcore-hal", "numpy>=1.24.2"]
 
 [project.optional-dependencies]
 test = ["pytest>=7"]
