@@ -153,9 +153,12 @@ def _fit_value(data: NDArray, key, value: NDArray) -> NDArray:
 
 
 def slice(data: NDArray, begin, end, step=None) -> NDArray:  # noqa: A001 - MXNet's name
-    """MXNet's slice: per-axis begin/end/step (None for defaults)."""
-    begin, end = tuple(begin), tuple(end)
-    step = tuple(step) if step is not None else (None,) * len(begin)
+    """MXNet's slice: per-axis begin/end/step (None for defaults); a single number is
+    the first axis's (MXNet reads ``begin=0`` as ``(0,)``)."""
+    def per_axis(v):
+        return tuple(v) if isinstance(v, (list, tuple)) else (v,)
+    begin, end = per_axis(begin), per_axis(end)
+    step = per_axis(step) if step is not None else (None,) * len(begin)
     if not len(begin) == len(end) == len(step) or len(begin) > data.ndim:
         raise OperatorError("slice", f"begin {begin}, end {end}, step {step} do not match "
                             f"a {data.ndim}-d input", [data.shape], [data.dtype], data.context)

@@ -438,3 +438,16 @@ def test_pooling_same_convention_errors(device, kwargs, match):
     with pytest.raises(MXCoreError, match="1-d"):
         mx.nd.Pooling(mx.nd.ones((1, 1, 4, 4), ctx=device), kernel=(2, 2),
                       pooling_convention="same")
+
+
+def test_slice_takes_a_single_number_for_the_first_axis(device):
+    """MXNet reads ``slice(x, begin=1, end=3)`` as ``begin=(1,), end=(3,)`` (also in
+    symbols: MXNet 1.9.1's test_bf16_flatten_slice_after_conv writes it so)."""
+    x = mx.nd.arange(12, ctx=device).reshape((3, 4))
+    np.testing.assert_array_equal(mx.nd.slice(x, begin=1, end=3).asnumpy(),
+                                  x.asnumpy()[1:3])
+    np.testing.assert_array_equal(mx.nd.slice(x, begin=0, end=None, step=2).asnumpy(),
+                                  x.asnumpy()[0::2])
+    s = mx.sym.slice(mx.sym.var("data"), begin=0, end=1)
+    out = s.eval(ctx=device, data=x)[0]
+    np.testing.assert_array_equal(out.asnumpy(), x.asnumpy()[0:1])
