@@ -95,3 +95,14 @@ def _kernel_errors_stay_with_their_test():
     eng = engine.current()
     if getattr(eng, "asynchronous", False):
         eng.wait_all()
+
+
+@pytest.fixture
+def amp_on():
+    """``amp.init`` for one test (mxcore.amp); whatever happens, AMP is off again after
+    it, so no test sees another's wrapped namespaces."""
+    from mxcore import amp
+    try:
+        yield amp.init
+    finally:
+        amp._reset()

@@ -3,7 +3,7 @@ the error type.  Nothing here imports onnx at module level: ``import mxcore`` mu
 fast and work without it."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
@@ -62,3 +62,30 @@ def np_dtype(elem_type: int) -> np.dtype:
     """The numpy dtype of a TensorProto element type."""
     from onnx import helper
     return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
+
+
+def registrar(table: Dict[str, Callable]) -> Callable:
+    """``@rule("Op", "alias")``: a decorator that enters a translation rule in
+    ``table`` under each name (the exporters' rule tables)."""
+    def rule(*names: str):
+        def register(fn):
+            for name in names:
+                table[name] = fn
+            return fn
+        return register
+    return rule
+
+
+def attr_bool(v, default: bool = False) -> bool:
+    """A boolean attribute as MXNet writes it (a bool, or 'True'/'1' as a string)."""
+    if v is None:
+        return default
+    if isinstance(v, str):
+        return v.lower() in ("true", "1")
+    return bool(v)
+
+
+def unsupported(em, what: str) -> OnnxError:
+    """The error for a node part the exporter cannot translate."""
+    return OnnxError(f"export_model: node {em.node.name!r} ({em.node.op}): {what} has no "
+                     f"ONNX translation (opset {em.opset})")

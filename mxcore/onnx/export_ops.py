@@ -12,20 +12,14 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
-from mxcore.onnx._common import OnnxError
+from mxcore.onnx._common import OnnxError, attr_bool, registrar, unsupported
 
 Rule = Callable[..., None]
 TABLE: Dict[str, Rule] = {}
 
 INT64_MAX = np.iinfo(np.int64).max
 
-
-def rule(*names: str):
-    def register(fn):
-        for name in names:
-            TABLE[name] = fn
-        return fn
-    return register
+rule = registrar(TABLE)
 
 
 def _tuple(v, n: int = 0, fill: int = 0) -> List[int]:
@@ -37,17 +31,8 @@ def _tuple(v, n: int = 0, fill: int = 0) -> List[int]:
     return [int(d) for d in v]
 
 
-def _bool(v, default=False) -> bool:
-    if v is None:
-        return default
-    if isinstance(v, str):
-        return v.lower() in ("true", "1")
-    return bool(v)
-
-
-def _unsupported(em, what: str):
-    return OnnxError(f"export_model: node {em.node.name!r} ({em.node.op}): {what} has no "
-                     f"ONNX translation (opset {em.opset})")
+# the rule helpers both exporter tables use (mxcore/onnx/_common.py)
+_bool, _unsupported = attr_bool, unsupported
 
 
 # activations ------------------------------------------------------------------------------------

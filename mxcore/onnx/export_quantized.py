@@ -26,32 +26,17 @@ import numpy as np
 
 from typing import Callable, Dict
 
-from mxcore.onnx._common import OnnxError
+from mxcore.onnx._common import OnnxError, attr_bool, registrar, unsupported
 from mxcore.ops.quantization import QUANTIZED_RANGE, out_dtype
 
 #: op name -> rule; the exporter's table (``export_ops.TABLE``) takes them all
 RULES: Dict[str, Callable[..., None]] = {}
 
-
-def rule(*names: str):
-    def register(fn):
-        for name in names:
-            RULES[name] = fn
-        return fn
-    return register
+rule = registrar(RULES)
 
 
-def _bool(v, default=False) -> bool:
-    if v is None:
-        return default
-    if isinstance(v, str):
-        return v.lower() in ("true", "1")
-    return bool(v)
-
-
-def _unsupported(em, what: str) -> OnnxError:
-    return OnnxError(f"export_model: node {em.node.name!r} ({em.node.op}): {what} has no "
-                     f"ONNX translation (opset {em.opset})")
+# the rule helpers both exporter tables use (mxcore/onnx/_common.py)
+_bool, _unsupported = attr_bool, unsupported
 
 _INT32_TOP = np.float32(2147483647)  # 2**31 as a float32, MXNet's int32 range
 

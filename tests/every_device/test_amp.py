@@ -14,14 +14,6 @@ from mxcore.gluon import nn
 TOL = {"float16": 5e-3, "bfloat16": 2e-2}
 
 
-@pytest.fixture
-def amp_on():
-    try:
-        yield amp.init
-    finally:
-        amp._reset()
-
-
 def _mlp(device):
     mx.random.seed(1)
     net = nn.HybridSequential()

@@ -19,15 +19,6 @@ nd = mx.nd
 RNG = np.random.default_rng(7)
 
 
-@pytest.fixture
-def amp_on():
-    """Starts AMP for one test; whatever happens, AMP is off again afterwards."""
-    try:
-        yield amp.init
-    finally:
-        amp._reset()
-
-
 def _mlp(hidden=16, out=4, activation="relu"):
     net = nn.HybridSequential()
     with net.name_scope():

@@ -16,14 +16,6 @@ nd = mx.nd
 RNG = np.random.default_rng(3)
 
 
-@pytest.fixture
-def amp_on():
-    try:
-        yield amp.init
-    finally:
-        amp._reset()
-
-
 def _setup(seed=0, lr=0.1):
     mx.random.seed(seed)
     net = nn.HybridSequential()
