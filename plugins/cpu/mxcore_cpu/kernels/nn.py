@@ -85,8 +85,12 @@ def kernels(xp, special):
             out.append(g2.sum(axis=0, dtype=acc_dtype(xp, g2.dtype)).astype(g2.dtype, copy=False))
         return tuple(out)
 
+    def class_index(label):
+        # integer labels index as they are (a copy costs more than the gather)
+        return label if label.dtype.kind in "iu" else label.astype(xp.int64)
+
     def softmax_ce_loss(x, label, axis):
-        idx = label.astype(xp.int64)
+        idx = class_index(label)
         a = as_float32(xp, x)
         if x.ndim == 2 and axis == 1:
             # (batch, classes): log(sum(exp(x - max))) - (x[label] - max)
@@ -99,8 +103,18 @@ def kernels(xp, special):
         return loss.astype(x.dtype, copy=False)
 
     def softmax_ce_loss_grad(x, label, g, axis):
-        idx = label.astype(xp.int64)
-        p = softmax_work(as_float32(xp, x), axis)
+        idx = class_index(label)
+        a = as_float32(xp, x)
+        if x.ndim == 2 and axis == 1 and g.ndim == 1:
+            # (batch, classes), the hot path of classifier training: one temporary,
+            # worked in place; g/sum scales each row once
+            p = a - a.max(axis=1, keepdims=True)
+            xp.exp(p, out=p)
+            scale = as_float32(xp, g) / p.sum(axis=1)
+            p *= scale[:, None]
+            p[xp.arange(x.shape[0]), idx] -= as_float32(xp, g)
+            return p.astype(x.dtype, copy=False)
+        p = softmax_work(a, axis)
         if x.ndim == 2 and axis == 1:
             p[xp.arange(x.shape[0]), idx] -= 1
         else:
