@@ -3,9 +3,11 @@
 numpy and SciPy each load an OpenBLAS of their own.  A training step must call
 only numpy's: when the SGD update ran on SciPy's axpy/scal, the two thread
 pools' waiting workers starved each other and a Gluon MLP step took ~10x longer
-with default threads.  And with default threads, small products run on one BLAS
-thread (``mxcore_cpu.device.SMALL_PRODUCT``); large ones get the library's count
-back.  The end-to-end checks run in a fresh interpreter, so thread pools and
+with default threads.  And with default threads, products under one grain run on one BLAS
+thread and larger ones on as many threads as the free cores allow
+(``mxcore_cpu.cpu_load``); where the load is unknown, products under
+``mxcore_cpu.device.SMALL_PRODUCT`` run on one thread and large ones get the
+library's count back.  The end-to-end checks run in a fresh interpreter, so thread pools and
 imported modules are a user's.  Nothing here times anything."""
 from __future__ import annotations
 
@@ -59,8 +61,10 @@ import numpy as np
 import mxcore as mx
 from mxcore import autograd, gluon
 from mxcore.gluon import nn
-from mxcore_cpu.device import numpy_openblas
+from mxcore_cpu.cpu_load import FreeCores
+from mxcore_cpu.device import PRODUCT_THREADS, numpy_openblas
 
+PRODUCT_THREADS.load = FreeCores(busy=lambda cpus: None)  # the size rule (load unknown)
 blas = numpy_openblas()
 threads_before = blas.get_num_threads() if blas else None
 rs = np.random.RandomState(0)
@@ -150,9 +154,22 @@ class _FakeBlas:
         return self.threads
 
 
-def _policy(threads):
+class _FakeLoad:
+    """``free()`` as FreeCores gives it: a number of cores, or None (unknown)."""
+
+    def __init__(self, free=None):
+        self.value = free
+
+    def free(self):
+        return self.value
+
+    def reset(self):
+        self.value = None
+
+
+def _policy(threads, free=None):
     blas = _FakeBlas(threads)
-    policy = cpu_device.ProductThreads()
+    policy = cpu_device.ProductThreads(load=_FakeLoad(free))
     policy._fns = (blas.set, blas.get)
     return policy, blas
 
@@ -338,3 +355,140 @@ def test_large_sgd_updates_match_reference(dtype, momentum, wd, layout):
     np.testing.assert_allclose(w.asnumpy(), view(ref_w), **tol)
     if momentum:
         np.testing.assert_allclose(mom.asnumpy(), view(ref_mom), **tol)
+
+
+# the load-aware policy (free cores known) -----------------------------------------------
+GRAIN = cpu_device.PARALLEL_GRAIN
+
+
+def test_policy_gives_a_product_one_thread_per_grain_up_to_the_free_cores():
+    policy, blas = _policy(8, free=8.0)
+    policy(GRAIN - 1)                      # under one grain: one thread
+    assert blas.threads == 1
+    policy(3 * GRAIN)                      # three grains: three threads
+    assert blas.threads == 3
+    policy(64 * 784 * 256)                 # the MLP's product: 12.8M, six grains
+    assert blas.threads == 6
+    policy(1024 ** 3)                      # large: every free core (the library's 8)
+    assert blas.threads == 8
+
+
+def test_policy_leaves_busy_cores_to_other_processes():
+    policy, blas = _policy(4, free=4.0)
+    policy(1024 ** 3)
+    assert blas.threads == 4
+    policy.load.value = 1.2                # others keep almost three cores busy
+    policy(1024 ** 3)
+    assert blas.threads == 1
+    policy.load.value = 1.75               # a core 75% free counts as free
+    policy(1024 ** 3)
+    assert blas.threads == 2
+    policy.load.value = 0.0                # saturated: still one thread
+    policy(64 * 784 * 256)
+    assert blas.threads == 1
+
+
+def test_policy_never_exceeds_the_library_count_or_the_engine_share():
+    policy, blas = _policy(2, free=16.0)   # e.g. OPENBLAS_NUM_THREADS=2 on a big host
+    policy(1024 ** 3)
+    assert blas.threads == 2
+    policy, blas = _policy(8, free=8.0)
+    policy.share(4)                        # four engine workers: two threads each
+    policy(1024 ** 3)
+    assert blas.threads == 2
+    policy.share(1)
+    policy(1024 ** 3)
+    assert blas.threads == 8
+
+
+def test_policy_with_unknown_load_keeps_the_size_rule():
+    policy, blas = _policy(4, free=None)
+    policy(64 * 784 * 256)
+    assert blas.threads == 1
+    policy(cpu_device.SMALL_PRODUCT)
+    assert blas.threads == 4
+
+
+def test_a_fork_forgets_the_load_samples():
+    policy, _ = _policy(4, free=3.0)
+    policy._after_fork()
+    assert policy.load.free() is None
+
+
+# FreeCores: what other processes leave of this process's CPUs ---------------------------
+class _Machine:
+    """A played machine: ``busy`` and ``own`` CPU seconds advance with ``run``."""
+
+    def __init__(self):
+        self.t, self.busy, self.own = 100.0, 5000.0, 3.0
+
+    def run(self, seconds, own_cores, other_cores):
+        self.t += seconds
+        self.own += seconds * own_cores
+        self.busy += seconds * (own_cores + other_cores)
+
+
+def _free_cores(machine, cpus=2, busy=None):
+    from mxcore_cpu.cpu_load import FreeCores
+    return FreeCores(cpus=list(range(cpus)), busy=busy or (lambda c: machine.busy),
+                     own=lambda: machine.own, clock=lambda: machine.t)
+
+
+def test_free_cores_is_unknown_until_the_first_window_ends():
+    from mxcore_cpu.cpu_load import FIRST_WINDOW, WINDOW
+    m = _Machine()
+    fc = _free_cores(m)
+    assert fc.free() is None               # one sample: no difference yet
+    m.run(FIRST_WINDOW / 2, 1.0, 0.0)
+    assert fc.free() is None               # not due yet
+    m.run(FIRST_WINDOW, 1.0, 0.0)
+    assert fc.free() == pytest.approx(2.0)
+    m.run(WINDOW / 2, 1.0, 1.0)            # a competitor starts; the window is longer now
+    assert fc.free() == pytest.approx(2.0)
+
+
+def test_free_cores_subtracts_this_process_and_counts_the_others():
+    from mxcore_cpu.cpu_load import WINDOW
+    m = _Machine()
+    fc = _free_cores(m, cpus=4)
+    fc.free()
+    m.run(1.0, 2.0, 0.0)                   # we keep two cores busy, nobody else
+    assert fc.free() == pytest.approx(4.0)
+    m.run(WINDOW, 1.0, 1.5)                # others: a core and a half
+    assert fc.free() == pytest.approx(2.5)
+    m.run(WINDOW, 0.5, 4.0)                # others saturate the machine
+    assert fc.free() == pytest.approx(0.0)
+
+
+def test_free_cores_without_proc_stat_is_unknown():
+    m = _Machine()
+    fc = _free_cores(m, busy=lambda c: None)
+    for _ in range(3):
+        m.run(1.0, 1.0, 0.0)
+        assert fc.free() is None
+
+
+def test_free_cores_forgets_a_window_in_which_its_own_time_went_back():
+    m = _Machine()
+    fc = _free_cores(m)
+    fc.free()
+    m.run(1.0, 1.0, 0.0)
+    assert fc.free() == pytest.approx(2.0)
+    m.own = 0.0                            # a forked child: its CPU time starts again
+    m.run(1.0, 0.0, 0.0)
+    assert fc.free() == pytest.approx(2.0)  # the last estimate stays, no nonsense
+    fc.reset()
+    assert fc.value is None
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="no /proc/stat here")
+def test_proc_stat_busy_reads_this_machine():
+    from mxcore_cpu.cpu_load import proc_stat_busy, usable_cpus
+    cpus = usable_cpus()
+    a = proc_stat_busy(cpus)
+    x = 0
+    for i in range(2_000_000):             # ~0.1 s of this CPU's time
+        x += i
+    b = proc_stat_busy(cpus)
+    assert a is not None and b > a > 0
+    assert proc_stat_busy([]) == 0

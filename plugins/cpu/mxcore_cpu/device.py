@@ -1,13 +1,15 @@
 """The CPU device type: host memory, numpy arrays, synchronous execution.
 
 BLAS threads: unless a thread count is set (``MXCORE_CPU_THREADS``,
-``set_num_threads``), matrix products smaller than ``SMALL_PRODUCT``
-multiply-adds run on one thread of numpy's BLAS and larger ones on its own
-thread count.  A second thread can save a small product at most a fraction of a
-millisecond, while a BLAS worker that waits for a busy core (other processes,
-data-loading workers) costs milliseconds on every product: on a loaded 2-core
-host the MNIST MLP's step (64x784x256 products) ran 7-10x slower on two
-threads than on one.
+``set_num_threads``), a matrix product of fewer than ``PARALLEL_GRAIN`` multiply-adds
+runs on one thread of numpy's BLAS, and a larger one on one thread per grain, at most as
+many as the cores other processes leave free (``cpu_load.FreeCores``) and the library's
+own count.  A second thread halves a 64x784x256 product on a quiet machine, while a BLAS
+worker that waits for a busy core (other processes, data-loading workers) costs more than
+the whole product: on a 2-core host with one competing busy process the MNIST MLP's step
+ran 2.8x slower on two threads than on one.  Where the load is unknown (no /proc/stat,
+the first quarter second), products under ``SMALL_PRODUCT`` run on one thread and larger
+ones on the library's count.
 """
 from __future__ import annotations
 
@@ -22,10 +24,17 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 import hal
+from mxcore_cpu.cpu_load import FreeCores
 
-# m*n*k below which a product runs on one BLAS thread (64x784x256 is 12.8M; 256^3 is 16.8M):
-# about half a millisecond of single-threaded work
+# m*n*k per BLAS thread (about 40 us of single-threaded work): a product smaller than one
+# grain runs on one thread, 64x784x256 (12.8M) on up to six, 1024^3 on every free core
+PARALLEL_GRAIN = 1 << 21
+# while the load is unknown: m*n*k below which a product runs on one BLAS thread (about
+# half a millisecond of single-threaded work)
 SMALL_PRODUCT = 1 << 25
+# free cores (see cpu_load) round up from this fraction: a core that others keep 70% busy
+# would stall the BLAS worker waiting for it
+_FREE_ROUNDING = 0.3
 
 
 class NumpyOpenBLAS:
@@ -118,21 +127,39 @@ class ProductThreads:
     small: once in all), and never through threadpoolctl, whose look-up of the loaded
     libraries costs ~0.2 ms (done once, on the first change)."""
 
-    def __init__(self):
+    def __init__(self, load: Optional[FreeCores] = None):
         self.auto = True        # False while a thread count is set explicitly
         self._set_to = None     # the count we set; None: the library's own
         self._saved = 1         # the library's own count (before we changed it)
         self._large = None      # the count for large products; None: the library's own
         self._fns = None        # (set, get), looked up on first use; False: none
         self._lock = threading.Lock()
+        self.load = FreeCores() if load is None else load
 
-    def _new_lock(self) -> None:
+    def _after_fork(self) -> None:
         self._lock = threading.Lock()
+        self.load.reset()
 
     def __call__(self, mnk: int) -> None:
-        want = 1 if mnk < SMALL_PRODUCT else self._large
+        want = 1 if mnk < PARALLEL_GRAIN else self._wide(mnk)
         if want != self._set_to and self.auto:
             self._apply(want)
+
+    def _wide(self, mnk: int) -> Optional[int]:
+        """The count for a product of at least one grain: one thread per grain, at most
+        the free cores, the library's own count and the engine's share (``_large``)."""
+        free = self.load.free()
+        if free is None:  # load unknown: the size rule alone
+            return 1 if mnk < SMALL_PRODUCT else self._large
+        if self._set_to is None:  # the library's own count is what it has now
+            fns = self._blas()
+            own = fns[1]() if fns else 1
+        else:
+            own = self._saved
+        n = min(mnk // PARALLEL_GRAIN, int(free + _FREE_ROUNDING), own)
+        if self._large is not None:
+            n = min(n, self._large)
+        return max(1, n)
 
     def _blas(self):
         if self._fns is None:
@@ -183,7 +210,7 @@ class ProductThreads:
 
 PRODUCT_THREADS = ProductThreads()
 if hasattr(os, "register_at_fork"):  # a fork (data-loading workers) while the lock is held
-    os.register_at_fork(after_in_child=PRODUCT_THREADS._new_lock)
+    os.register_at_fork(after_in_child=PRODUCT_THREADS._after_fork)
 
 
 def product_threads(xp) -> Callable[[int], None]:
