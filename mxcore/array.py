@@ -19,6 +19,7 @@ import numpy as np
 
 from hal import Device
 from mxcore import engine as _engine_mod
+from mxcore import autograd as _autograd
 from mxcore.autograd import Leaf as _Leaf
 
 #: MXNet's storage-type ids; mxcore arrays are always 'default' (dense)
@@ -231,9 +232,8 @@ class NDArray:
 
     def backward(self, out_grad: Optional["NDArray"] = None, retain_graph: bool = False,
                  train_mode: bool = True) -> None:
-        from mxcore import autograd
-        autograd.backward([self], [out_grad] if out_grad is not None else None,
-                          retain_graph=retain_graph, train_mode=train_mode)
+        _autograd.backward([self], [out_grad] if out_grad is not None else None,
+                           retain_graph=retain_graph, train_mode=train_mode)
 
     # indexing -------------------------------------------------------------------------
     @staticmethod

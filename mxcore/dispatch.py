@@ -293,6 +293,28 @@ def invoke(op: Op, inputs: Sequence[NDArray], attrs: Dict[str, Any] = _EMPTY):
     return outs
 
 
+def invoke_in_place(op: Op, inputs: Sequence[NDArray], attrs: Dict[str, Any]) -> None:
+    """Run an op that writes its results into its inputs (``op.mutates``: the fused
+    optimizer updates) and has no gradient: ``invoke`` without wrapping results that
+    the caller already holds.  The first call of a signature goes through ``invoke``."""
+    x0 = inputs[0]
+    dev = x0._device
+    datas = []
+    for x in inputs:
+        if x._device is not dev:
+            return invoke(op, inputs, attrs)  # it says what is wrong
+        datas.append(x._data)
+    fn = op.cache.get((dev.kind, datas[op.dtype_arg].dtype))
+    if fn is None or type(fn) is _Guarded or op.needs_rng or op.grad is not None:
+        invoke(op, inputs, attrs)
+        return
+    m = op.mutates
+    try:
+        _push(fn, datas, attrs, m(attrs) if callable(m) else m, dev)
+    except Exception as exc:
+        raise _error(op, exc, datas, dev, attrs) from exc
+
+
 def invoke_nullary(op: Op, device: Device, attrs: Dict[str, Any], dtype) -> NDArray:
     """Run an op with no array inputs (creation, random) on ``device``."""
     dtype_key = dtype

@@ -39,6 +39,9 @@ def _aggregation_size() -> int:
     return int(os.environ.get("MXCORE_OPTIMIZER_AGGREGATION_SIZE", "64"))
 
 
+_FLOAT16 = np.dtype(np.float16)
+
+
 class Optimizer:
     """Base class of the optimizers.
 
@@ -177,19 +180,24 @@ class Optimizer:
     def _update_count(self, index):
         if not isinstance(index, (list, tuple)):
             index = [index]
+        counts = self._index_update_count
+        top = self.num_update
         for idx in index:
-            if idx not in self._index_update_count:
-                self._index_update_count[idx] = self.begin_num_update
-            self._index_update_count[idx] += 1
-            self.num_update = max(self._index_update_count[idx], self.num_update)
+            n = counts.get(idx, self.begin_num_update) + 1
+            counts[idx] = n
+            if n > top:
+                top = n
+        self.num_update = top
 
     def _scaled(self, base: float, indices, mult: str, table: Dict) -> List[float]:
         """``base`` times each index's multiplier: its Parameter's ``lr_mult`` /
         ``wd_mult`` (``mult``), else ``table`` by index, else by parameter name."""
         out = [base] * len(indices)
+        params = self.param_dict
         for i, index in enumerate(indices):
-            if index in self.param_dict:
-                out[i] *= getattr(self.param_dict[index], mult)
+            p = params.get(index)
+            if p is not None:
+                out[i] *= getattr(p, mult)
             elif index in table:
                 out[i] *= table[index]
             elif index in self.idx2name:
@@ -261,7 +269,12 @@ class Optimizer:
         by_dtype: Dict[Any, List[int]] = {}
         for k, (w, s) in enumerate(zip(weight, state)):
             if fusable(w, s):
-                by_dtype.setdefault(w.dtype, []).append(k)
+                dt = w._data.dtype
+                group = by_dtype.get(dt)
+                if group is None:
+                    by_dtype[dt] = [k]
+                else:
+                    group.append(k)
             else:
                 self._update_impl(index[k], w, grad[k], s)
         for ok in by_dtype.values():
@@ -355,7 +368,7 @@ class SGD(Optimizer):
         self.aggregate_num = _aggregation_size()
 
     def _fusable(self, weight, state) -> bool:
-        return weight.dtype != np.float16 and (state is None) == (self.momentum == 0.0)
+        return weight._data.dtype != _FLOAT16 and (state is None) == (self.momentum == 0.0)
 
     def _run_fused(self, idx, weights, grads, states):
         common = dict(lrs=self._get_lrs(idx), wds=self._get_wds(idx),
@@ -403,7 +416,7 @@ class NAG(SGD):
 def _adam_fusable(weight, state) -> bool:
     """Adam/AdamW weights the multi-weight ops take: not float16 (those may keep
     a float32 master copy), state (mean, var)."""
-    return weight.dtype != np.float16 and isinstance(state, tuple) and len(state) == 2
+    return weight._data.dtype != _FLOAT16 and isinstance(state, tuple) and len(state) == 2
 
 
 def _interleave(weights, grads, states):
@@ -851,7 +864,7 @@ class DCASGD(Optimizer):
 def _lamb_fusable(weight, state) -> bool:
     """LAMB weights the multi-tensor op takes: not float16 (those may keep a
     float32 master copy), state (mean, var)."""
-    return (weight.dtype != np.float16 and isinstance(state, tuple) and len(state) == 2
+    return (weight._data.dtype != _FLOAT16 and isinstance(state, tuple) and len(state) == 2
             and isinstance(state[0], NDArray))
 
 

@@ -609,6 +609,25 @@ def test_multi_tensor_sgd_matches_single_updates(device, momentum):
         mx.nd.multi_sgd_update(fused[0], grads[0], lrs=[0.1], wds=[0.0], num_weights=2)
 
 
+def test_multi_tensor_sgd_checks_every_group(device):
+    """The multi-weight ops check each (weight, grad, states) group, not only the first:
+    a gradient that shares the weight's memory, another shape or a non-float weight in
+    a later group is refused before anything is written."""
+    w0, g0 = mx.nd.ones((3,), ctx=device), mx.nd.ones((3,), ctx=device)
+    w1 = mx.nd.ones((2, 2), ctx=device)
+    before = w0.asnumpy().copy()
+    for g1, match in [(w1, "share memory"), (w1.reshape((4,)).reshape((2, 2)), "share memory"),
+                      (mx.nd.ones((4,), ctx=device), "one shape")]:
+        with pytest.raises(mx.OperatorError, match=match):
+            mx.nd.multi_sgd_update(w0, g0, w1, g1, lrs=[0.1, 0.1], wds=[0.0, 0.0],
+                                   num_weights=2)
+    ints = mx.nd.ones((2, 2), ctx=device, dtype="int32")
+    with pytest.raises(mx.OperatorError, match="float"):
+        mx.nd.multi_sgd_update(w0, g0, ints, ints.copy(), lrs=[0.1, 0.1], wds=[0.0, 0.0],
+                               num_weights=2)
+    np.testing.assert_array_equal(w0.asnumpy(), before)
+
+
 @pytest.mark.parametrize("op", ["adam", "adamw"])
 def test_multi_tensor_adam_matches_single_updates(device, op):
     """multi_adam(w)_update equals the per-weight ops, with one lr, wd (and eta)
