@@ -33,12 +33,55 @@ GRAD_REQS = ("write", "add", "null")
 class Leaf:
     """Autograd record of a variable made by ``attach_grad``."""
 
-    __slots__ = ("grad", "req", "fresh")
+    __slots__ = ("grad", "req", "fresh", "hooks")
 
     def __init__(self, grad, req: str):
         self.grad = grad
         self.req = req
         self.fresh = False  # set by backward, cleared by the Trainer (stale-gradient check)
+        self.hooks = None   # register_grad_ready_hook's functions, or None
+
+
+#: how many grad-ready hooks are registered: backward looks for them only when some are
+_live_hooks = 0
+
+
+class HookHandle:
+    """What ``register_grad_ready_hook`` returns: ``remove()`` unregisters the hook."""
+
+    __slots__ = ("_leaf", "_fn")
+
+    def __init__(self, leaf: Leaf, fn):
+        self._leaf, self._fn = leaf, fn
+
+    def remove(self) -> None:
+        global _live_hooks
+        hooks = self._leaf.hooks
+        if hooks and self._fn in hooks:
+            hooks.remove(self._fn)
+            _live_hooks -= 1
+            if not hooks:
+                self._leaf.hooks = None
+
+
+def register_grad_ready_hook(array, fn) -> HookHandle:
+    """Call ``fn(array)`` during ``backward`` as soon as ``array.grad`` holds the
+    pass's gradient (written or added, by ``grad_req``): after the last op that reads
+    ``array`` has been differentiated, while the rest of the graph is still being
+    differentiated (PyTorch's ``register_post_accumulate_grad_hook``).  A data-parallel
+    Trainer starts reducing gradients this way while backward goes on.  ``array`` must
+    have a gradient (``attach_grad``); a later ``attach_grad`` drops its hooks.
+    ``autograd.grad`` writes no ``.grad`` and calls no hooks."""
+    global _live_hooks
+    leaf = array._ag
+    if not isinstance(leaf, Leaf):
+        raise MXCoreError("register_grad_ready_hook: the array has no gradient buffer; call "
+                          "attach_grad() on it first")
+    if leaf.hooks is None:
+        leaf.hooks = []
+    leaf.hooks.append(fn)
+    _live_hooks += 1
+    return HookHandle(leaf, fn)
 
 
 #: the attributes of a node whose graph backward freed
@@ -239,7 +282,10 @@ def _backward(heads, head_grads, variables, retain_graph: bool, create_graph: bo
                 _add_grad(leaf_grads, h, 1, 2, hg)
                 leaf_grads[h][0] = h
         order = _toposort(heads)
-        for node in order:
+        # grad-ready hooks: each hooked leaf's gradient is written, and its hooks called,
+        # right after the last node that reads it (its position in ``order``)
+        due = _hooked_leaves(order) if _live_hooks and variables is None else None
+        for position, node in enumerate(order):
             gs = node_grads.pop(node, None)
             if gs is None:
                 continue
@@ -273,6 +319,12 @@ def _backward(heads, head_grads, variables, retain_graph: bool, create_graph: bo
                         leaf_grads[x] = [x, g]
                     else:
                         entry[1] = entry[1] + g
+            if due is not None and position in due:
+                for x in due.pop(position):
+                    entry = leaf_grads.pop(x, None)
+                    if entry is not None and _write_leaf_grad(x, entry[1], None):
+                        for fn in list(x._ag.hooks or ()):
+                            fn(x)
     finally:
         STATE.recording, STATE.training = prev
     if not retain_graph:  # free saved arrays now (also breaks output<->node cycles)
@@ -287,23 +339,49 @@ def _backward(heads, head_grads, variables, retain_graph: bool, create_graph: bo
             out.append(v.zeros_like() if g is None else g)
         return out
     for arr, g in leaf_grads.values():
-        leaf = arr._ag
-        if leaf.req == "null":
-            continue
-        dst = leaf.grad
-        if leaf.req == "add":
-            dst[:] = dst + g
-        else:
-            gd, dd = g._data, dst._data
-            if (getattr(gd, "base", 0) is None and id(gd) not in protected
-                    and gd.shape == dd.shape and gd.dtype == dd.dtype):
-                # a fresh buffer that nothing else holds: take it instead of copying
-                dst._data = gd
-                protected.add(id(gd))
-            else:
-                dst[:] = g
-        leaf.fresh = True
+        if _write_leaf_grad(arr, g, protected) and arr._ag.hooks:
+            for fn in list(arr._ag.hooks):
+                fn(arr)
     return None
+
+
+def _write_leaf_grad(arr, g, protected: Optional[set]) -> bool:
+    """Store ``g`` as ``arr``'s gradient by its grad_req; False for 'null'.  With
+    ``protected`` (the buffers others hold: at the end of backward) a fresh ``g`` is
+    taken over instead of copied; without (a write while backward goes on, where ``g``
+    may still feed nodes not yet differentiated) it is copied."""
+    leaf = arr._ag
+    if leaf.req == "null":
+        return False
+    dst = leaf.grad
+    if leaf.req == "add":
+        dst[:] = dst + g
+    else:
+        gd, dd = g._data, dst._data
+        if (protected is not None and getattr(gd, "base", 0) is None
+                and id(gd) not in protected
+                and gd.shape == dd.shape and gd.dtype == dd.dtype):
+            # a fresh buffer that nothing else holds: take it instead of copying
+            dst._data = gd
+            protected.add(id(gd))
+        else:
+            dst[:] = g
+    leaf.fresh = True
+    return True
+
+
+def _hooked_leaves(order) -> dict:
+    """{position in ``order``: hooked leaves whose last reader is that node}."""
+    last = {}
+    for position, node in enumerate(order):
+        for x in node.inputs:
+            ag = x._ag
+            if type(ag) is Leaf and ag.hooks:
+                last[x] = position
+    due: dict = {}
+    for x, position in last.items():
+        due.setdefault(position, []).append(x)
+    return due
 
 
 def backward(heads, head_grads=None, retain_graph: bool = False,
@@ -347,7 +425,7 @@ def __getattr__(name: str):
 
 __all__ = ["record", "pause", "train_mode", "predict_mode", "is_recording", "is_training",
            "set_recording", "set_training", "backward", "grad", "mark_variables",
-           "Function", "NDArray"]
+           "register_grad_ready_hook", "Function", "NDArray"]
 
 
 class Function:
