@@ -103,6 +103,8 @@ class Trainer:
         self._scale = self._optimizer.rescale_grad
         self._kvstore_params = {"kvstore": kvstore, "update_on_kvstore": update_on_kvstore}
         self._kv_updater = None  # the store's updater, kept across _reset_kvstore
+        self._overlap = None     # an OverlappedReduction; False: not possible; None: not tried
+        self._overlap_hooks: list = []
         self._reset_kvstore()
         for p in self._params:
             p._set_trainer(self)
@@ -172,6 +174,7 @@ class Trainer:
         """A parameter's value was replaced (``set_data``, loading, re-initialising,
         ``reset_ctx``): a store holding the weights must take it, and new devices
         need their updaters, before the next update."""
+        self._disarm_overlap()
         if _multi_process(self._kvstore_params["kvstore"]) \
                 and any(p is param for p in self._params_to_init):
             # a deferred parameter got its value in its block's first forward: every
@@ -301,6 +304,47 @@ class Trainer:
             self._init_kvstore()
         if self._params_to_init and self._kv_initialized:
             self._init_params()
+        if self._overlap is None and self._kv_initialized and not self._params_to_init:
+            self._arm_overlap()
+
+    # gradients reduced while backward runs (mxcore.kvstore.overlap) ----------------------
+    def _arm_overlap(self) -> None:
+        """On a dist_* store (more than one rank, no compression) with one device per
+        process and grad_req 'write': reduce each bucket of gradients as soon as
+        backward has finished it (grad-ready hooks); step takes the sums."""
+        from mxcore import autograd
+        from mxcore.kvstore import overlap
+        from mxcore.kvstore.dist import DistKVStore
+        self._overlap = False  # tried: not possible here
+        kv = self._kvstore
+        if (not isinstance(kv, DistKVStore) or kv.num_workers < 2
+                or kv._dist_threshold is not None or not overlap.enabled()):
+            return
+        trained = self._trained()
+        if not trained or any(p.grad_req != "write" or len(p.list_data()) != 1
+                              for _, p in trained):
+            return
+        reduction = overlap.OverlappedReduction(kv, [i for i, _ in trained],
+                                                [p.list_grad()[0] for _, p in trained])
+        self._overlap_hooks = [
+            autograd.register_grad_ready_hook(p.list_data()[0],
+                                              lambda a, key=i: reduction.ready(key))
+            for i, p in trained]
+        kv._overlap = self._overlap = reduction
+
+    def _disarm_overlap(self) -> None:
+        """Parameters changed: drop the hooks (what is in flight completes first, on every
+        rank alike); the next step arms again."""
+        reduction = self._overlap
+        self._overlap = None
+        if not reduction:
+            return
+        for handle in self._overlap_hooks:
+            handle.remove()
+        self._overlap_hooks = []
+        reduction.finish((), ())
+        if self._kvstore is not None and self._kvstore._overlap is reduction:
+            self._kvstore._overlap = None
 
     def _row_sparse_pull(self, parameter: Parameter, out, row_id, full_idx: bool = False):
         """Copy a row_sparse parameter's value from the store into ``out`` (its arrays

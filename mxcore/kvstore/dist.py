@@ -11,8 +11,9 @@ round trip to them.  ``init``/``broadcast`` store rank 0's values everywhere; ``
 settings, and report the ranks that differ.
 
 Buffers travel through host memory (device values are copied to the host for the
-reduction); 16-bit floats are reduced in float32.  Reduction starts when ``push`` is
-called (after backward), not as each gradient becomes ready.
+reduction); 16-bit floats are reduced in float32.  A push reduces when it is called; a
+Trainer's gradients are reduced while backward goes on (``mxcore.kvstore.overlap``), and
+its push then takes those sums.
 """
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ class DistKVStore(KVStore):
         self._reduce_seconds = 0.0
         self._reduce_bytes = 0
         self._dist_threshold = None  # 2-bit gradient compression between the ranks
+        self._overlap = None  # a Trainer's gradients reduced during backward (overlap.py)
 
     def __repr__(self) -> str:
         return (f"DistKVStore(type={self._type!r}, rank={self.rank}, "
@@ -127,6 +129,10 @@ class DistKVStore(KVStore):
             return sums
         if self._dist_threshold is not None:
             return self._compressed_sum(keys, sums)
+        if self._overlap is not None:
+            reduced = self._overlap.finish(keys, sums)
+            if reduced is not None:
+                return reduced
         start = time.perf_counter()
         out: List[NDArray] = [None] * len(sums)  # type: ignore[list-item]
         index = {id(a): i for i, a in enumerate(sums)}

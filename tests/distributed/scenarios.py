@@ -73,8 +73,10 @@ def batches(steps: int = 5, size: int = 8):
              rng.integers(0, 3, size).astype(np.float32)) for _ in range(steps)]
 
 
-def train(kvstore: str = "dist_sync", update_on_kvstore="default", deferred="") -> None:
-    """Data-parallel steps: each rank trains on its slice of every global batch."""
+def train(kvstore: str = "dist_sync", update_on_kvstore="default", deferred="",
+          reset="") -> None:
+    """Data-parallel steps: each rank trains on its slice of every global batch (with
+    ``reset``, every rank replaces a weight by an equal array after the second step)."""
     update_on_kvstore = {"default": None, "True": True, "False": False}[update_on_kvstore]
     net = _net(deferred == "deferred")
     trainer = gluon.Trainer(net.collect_params(), "sgd",
@@ -83,7 +85,10 @@ def train(kvstore: str = "dist_sync", update_on_kvstore="default", deferred="") 
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     kv = mx.kv.create(kvstore) if isinstance(kvstore, str) else kvstore
     rank, n = kv.rank, kv.num_workers
-    for x, y in batches():
+    for step, (x, y) in enumerate(batches()):
+        if reset and step == 2:
+            weight = next(iter(net.collect_params().values()))
+            weight.set_data(weight.data().copy())
         part = slice(rank * len(x) // n, (rank + 1) * len(x) // n)
         with mx.autograd.record():
             loss = loss_fn(net(nd.array(x[part])), nd.array(y[part]))
@@ -92,9 +97,12 @@ def train(kvstore: str = "dist_sync", update_on_kvstore="default", deferred="") 
     states = os.path.join(os.environ["SCENARIO_OUT"], "trainer.states")
     trainer.save_states(states)    # rank 0 writes; every rank then reads it back
     trainer.load_states(states)
+    overlap = trainer._overlap
     report(rank=rank, params={k: v.data().asnumpy().tolist()
                               for k, v in net.collect_params().items()},
-           files=sorted(os.listdir(os.environ["SCENARIO_OUT"])))
+           files=sorted(os.listdir(os.environ["SCENARIO_OUT"])),
+           buckets=len(overlap.buckets) if overlap else None,
+           started_early=overlap.started_early if overlap else None)
 
 
 def train_local(deferred: str = "") -> None:

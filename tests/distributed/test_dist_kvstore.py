@@ -18,11 +18,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 pytest.importorskip("mpi4py", reason="the dist kvstores need mpi4py: pip install 'mxcore[dist]'")
 
 
-def _job(tmp_path, n, scenario, *args, launcher="mpi", timeout=120, collective_timeout=20):
+def _job(tmp_path, n, scenario, *args, launcher="mpi", timeout=120, collective_timeout=20,
+         env_vars=None):
     """Run a scenario on ``n`` ranks: (completed process, {rank: results})."""
     out = tmp_path / scenario
     out.mkdir(exist_ok=True)
-    env = {**os.environ, "SCENARIO_OUT": str(out),
+    env = {**os.environ, **(env_vars or {}), "SCENARIO_OUT": str(out),
            "MXCORE_DIST_TIMEOUT": str(collective_timeout),
            "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("MXCORE_ENGINE_WORKERS", None)
@@ -74,6 +75,34 @@ def test_data_parallel_training_equals_one_process_on_the_whole_batch(tmp_path,
         assert set(got) == set(want)
         for name in want:
             np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6,
+                                       err_msg=f"rank {rank} {name}")
+
+
+@pytest.mark.parametrize("update_on_kvstore,reset", [("default", ""), ("False", ""),
+                                                    ("False", "reset")])
+def test_gradients_reduced_while_backward_runs_give_the_same_training(tmp_path,
+                                                                       update_on_kvstore,
+                                                                       reset):
+    # one bucket per gradient (a tiny bucket size): the buckets of the second layer start
+    # while the first layer is differentiated; MXCORE_DIST_OVERLAP=0 reduces at step only
+    tiny = {"MXCORE_DIST_BUCKET_MB": "0.00001"}
+    r, res = _job(tmp_path, 2, "train", "dist_sync", update_on_kvstore, "", reset,
+                  env_vars=tiny)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (tmp_path / "off").mkdir()
+    off_run, off = _job(tmp_path / "off", 2, "train", "dist_sync", update_on_kvstore, "",
+                        reset, env_vars={**tiny, "MXCORE_DIST_OVERLAP": "0"})
+    assert off_run.returncode == 0, off_run.stderr[-3000:]
+    for rank in (0, 1):
+        assert res[rank]["buckets"] == 4          # two Dense layers: weight and bias each
+        # every bucket of the 5 steps started during backward (the last one with the
+        # first layer's bias, the last gradient backward writes); a weight replaced before
+        # the third step drops the hooks, that step reduces at its end and arms a new
+        # reduction, which counts the last two steps
+        assert res[rank]["started_early"] == 4 * (2 if reset else 5)
+        assert off[rank]["started_early"] is None
+        for name, want in off[rank]["params"].items():
+            np.testing.assert_allclose(res[rank]["params"][name], want, rtol=1e-6, atol=1e-7,
                                        err_msg=f"rank {rank} {name}")
 
 
