@@ -24,10 +24,15 @@ whether their kernels return views of their inputs (``Op.views``); the conforman
 holds every other operator's kernels to fresh outputs, and a kernel found breaking that
 here is ordered as a view from then on, with a warning.
 
-Sync points wait for every kernel queued so far: ``wait_to_read`` (``asnumpy``,
-``__array__``, printing...), ``wait_all`` (``mx.nd.waitall``), and anything else that
-reads a placeholder's value (an attribute other than ``shape``/``dtype``/``ndim``/
-``size``).  A kernel that fails marks its outputs failed; the error is raised at the next
+A sync point waits for what it reads, not for the whole queue: ``wait_to_read``
+(``asnumpy``, ``__array__``, printing...) and anything else that reads a placeholder's
+value (an attribute other than ``shape``/``dtype``/``ndim``/``size``) wait for the kernels
+queued up to the one that makes the value, and up to the last queued kernel that writes
+its memory in place (the engine keeps the last in-place writer of each array written in
+place, and of placeholders written in place as one); a placeholder that is a view of an
+input, whose memory may be written through that input, waits for the whole queue, as does
+``wait_all`` (``mx.nd.waitall``).  Reading a loss for the log then leaves the optimizer's
+queued updates running.  A kernel that fails marks its outputs failed; the error is raised at the next
 sync point that touches them, with a note naming the operator, its inputs and the line of
 user code that issued it.  Kernels that read a failed output fail with the same cause,
 without running; independent kernels run.  ``wait_all`` raises the first error nobody
@@ -81,14 +86,20 @@ class Pending:
         return prod(self.shape)
 
     def value(self) -> Any:
-        """The device array, once every kernel queued so far has run (a later kernel
-        may write it in place); raises its kernel's error."""
+        """The device array, once its kernel and the kernels queued to write it in place
+        have run; raises its kernel's error."""
         task = self._task
         eng = task.engine
-        eng._wait(eng._pushed)
+        if task.op.views:  # its memory is an input's: any later write may show here
+            eng._wait(eng._pushed)
+        else:
+            eng._wait(max(task.seq, eng._pending_write_seq))
         if task.error is not None:
             eng._report(task)
-        return task.result[self._index]
+        result = task.result[self._index]
+        if eng._write_seq:  # written in place as a plain array since (resolved before)
+            eng._wait(eng._write_seq.get(id(_root(result)), 0))
+        return result
 
     def __getattr__(self, name):
         if name.startswith("__"):  # numpy's __array_interface__ would skip __array__
@@ -248,6 +259,10 @@ class ThreadedEngine:
         self._done = 0        # every task up to this number has finished
         self._finished: set = set()  # numbers above ``_done`` that finished
         self._vars: Dict[int, _Var] = {}  # id(root array) -> its variable, while in use
+        # the last queued in-place writer (its number) of each array written in place,
+        # and of any placeholder: what a sync point on that memory waits for
+        self._write_seq: Dict[int, int] = {}
+        self._pending_write_seq = 0
         self._ops: Optional[Dict[Any, Any]] = None
         self._failed: list = []                   # tasks whose error nobody has seen
         self._poisoned: Dict[int, _Task] = {}    # id(root array) -> failed in-place write
@@ -317,11 +332,26 @@ class ThreadedEngine:
         else:  # one worker takes tasks in push order (only the issuing thread pushes)
             self._pushed = task.seq = self._pushed + 1
             ready = True
+        if mutated:
+            self._note_writes(task.seq, mutated)
         outs = tuple(Pending(task, i, tuple(s), hal.to_dtype(d))
                      for i, (s, d) in enumerate(zip(shapes, dtypes)))
         if ready:
             pool[0].put(task)
         return outs[0] if op.nout == 1 else outs
+
+    def _note_writes(self, seq: int, mutated) -> None:
+        """Remember ``seq`` as the last in-place writer of the arrays in ``mutated``."""
+        table = self._write_seq
+        for a in mutated:
+            if type(a) is Pending:
+                self._pending_write_seq = seq
+            elif hasattr(a, "shape"):
+                table[id(_root(a))] = seq
+        if len(table) > 4096:  # forget the writers that have finished
+            done = self._done
+            for key in [k for k, v in table.items() if v <= done]:
+                del table[key]
 
     def _schedule(self, task: _Task, args, mutates, attrs, nout: int) -> bool:
         """Hang ``task`` in the graph (under the lock): it waits for the producers of the
@@ -621,11 +651,12 @@ class ThreadedEngine:
         raise task.error
 
     def wait_to_read(self, data) -> None:
-        # every queued kernel first: a later one may write ``data`` in place (or
-        # through a view), and views are not told apart here
-        self._wait(self._pushed)
+        # a placeholder waits for its kernel (value()); a plain array for the kernels
+        # queued to write its memory in place, directly or through a placeholder
         if type(data) is Pending:
             data = data.value()
+        else:
+            self._wait(max(self._write_seq.get(id(_root(data)), 0), self._pending_write_seq))
         if self._poisoned:
             task = self._poisoned.get(id(_root(data)))
             if task is not None:

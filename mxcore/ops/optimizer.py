@@ -341,7 +341,23 @@ def _may_share_memory(a, b) -> bool:
         if type(a) is np.ndarray and type(b) is np.ndarray and a.base is None \
                 and b.base is None:
             return a is b  # two arrays that own their buffers overlap only if they are one
-        return isinstance(b, np.ndarray) and np.may_share_memory(a, b)
+        if isinstance(b, np.ndarray):
+            return np.may_share_memory(a, b)
+    from mxcore.threaded_engine import Pending
+    if type(a) is Pending or type(b) is Pending:
+        # a queued kernel's output is fresh memory unless its operator returns views of
+        # its inputs or writes them in place (the engine holds kernels to that): two
+        # fresh ones, or a fresh one and an older array, are apart; with a view or an
+        # in-place output both are waited for and compared
+        if a is b:
+            return True
+        if not any(type(p) is Pending and (p._task.op.views or p._task.mutated)
+                   for p in (a, b)):
+            return False
+        return _may_share_memory(a.value() if type(a) is Pending else a,
+                                 b.value() if type(b) is Pending else b)
+    if isinstance(a, np.ndarray):
+        return False
     module = sys.modules.get(type(a).__module__.split(".")[0])
     check = getattr(module, "may_share_memory", None)
     return bool(check(a, b)) if check is not None else a is b

@@ -512,3 +512,76 @@ def test_a_kernel_that_returns_a_view_unannounced_is_learned():
         assert op.views
     finally:
         eng.shutdown()
+
+
+# sync points wait for what they read --------------------------------------------------
+def _call_with_timeout(fn, seconds=10.0):
+    """fn() in a thread: (returned within ``seconds``, its result)."""
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("r", fn()), daemon=True)
+    t.start()
+    t.join(seconds)
+    return not t.is_alive(), box.get("r")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_reading_a_value_does_not_wait_for_later_independent_kernels(workers):
+    eng = ThreadedEngine(workers=workers)
+    try:
+        release = threading.Event()
+
+        def gate(x):
+            assert release.wait(timeout=30)
+            return x + 1
+
+        def plus(x):
+            return x + 2
+
+        _fake_op(eng, gate, name="gate")
+        _fake_op(eng, plus, name="plus")
+        w = np.zeros(3)
+        loss = eng.push(plus, (np.ones(2),), {})
+        eng.push(gate, (np.zeros(4),), {})          # a long kernel queued after
+        eng.push(plus, (w,), {})                     # reads w, queued behind the gate
+        done, value = _call_with_timeout(loss.value)
+        assert done, "reading the first value waited for the kernel queued after it"
+        assert value.tolist() == [3.0, 3.0]
+        done, _ = _call_with_timeout(lambda: eng.wait_to_read(w))
+        assert done                                  # nothing queued writes w
+        release.set()
+        eng.wait_all()
+    finally:
+        eng.shutdown()
+
+
+def test_reading_waits_for_queued_in_place_writes_of_its_memory():
+    eng = ThreadedEngine()
+    try:
+        release = threading.Event()
+
+        def slow_fill(x, y):
+            assert release.wait(timeout=30)
+            x[...] = y
+            return x
+
+        def plus(x):
+            return x + 2
+
+        _two_ops(eng, slow_fill)
+        _fake_op(eng, plus, name="plus")
+        w = np.zeros(3)
+        out = eng.push(plus, (np.ones(2),), {})
+        eng.push(slow_fill, (w[1:], np.full(2, 7.0)), {}, (0,))   # writes w through a view
+        done, _ = _call_with_timeout(lambda: eng.wait_to_read(w), seconds=0.5)
+        assert not done                              # w waits for the in-place write
+        # a placeholder written in place waits too
+        p = eng.push(plus, (np.zeros(2),), {})
+        eng.push(slow_fill, (p, np.full(2, 9.0)), {}, (0,))
+        done, _ = _call_with_timeout(p.value, seconds=0.5)
+        assert not done
+        release.set()
+        eng.wait_to_read(w)
+        assert w.tolist() == [0.0, 7.0, 7.0]
+        assert p.value().tolist() == [9.0, 9.0] and out.value().tolist() == [3.0, 3.0]
+    finally:
+        eng.shutdown()
