@@ -85,6 +85,16 @@ class Pending:
     def size(self) -> int:
         return prod(self.shape)
 
+    @property
+    def base(self):
+        """None for a kernel's fresh output (its memory is its own: known without
+        waiting, so autograd can take a gradient's buffer over); a view's or an in-place
+        output's base once the value is there."""
+        task = self._task
+        if not task.op.views and not task.mutated:
+            return None
+        return getattr(self.value(), "base", None)
+
     def value(self) -> Any:
         """The device array, once its kernel and the kernels queued to write it in place
         have run; raises its kernel's error."""

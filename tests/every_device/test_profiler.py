@@ -36,6 +36,7 @@ def _train_steps(device, steps):
                 loss = loss_fn(net(x), y)
             loss.backward()
             trainer.step(4)
+            nd.waitall()  # the step's kernels run inside its span (queued ones too)
     return net
 
 
