@@ -204,6 +204,25 @@ def test_basic_slice_contiguity_matches_numpy():
         assert is_contiguous(key, shape) == x[key].flags.c_contiguous, key
 
 
+@pytest.mark.parametrize("key, shares", [
+    ((1,), True), ((slice(1, 3),), True), ((1, slice(None)), True),
+    ((slice(None), slice(1, 3)), False), ((slice(None), 1), False),
+    ((slice(None, None, 2),), False), (([0, 2],), False)])
+def test_a_slice_is_a_view_when_contiguous_and_a_copy_otherwise(key, shares):
+    # MXNet 1.9.1: x[1], x[1:3] write through to x; x[:, 1:3], x[:, 1], x[::2] and
+    # advanced indices are copies that leave x alone
+    x = nd.arange(12).reshape((3, 4))
+    before = x.asnumpy().copy()
+    part = x[key]
+    part[:] = -1
+    changed = not np.array_equal(x.asnumpy(), before)
+    assert changed == shares
+    if shares:
+        want = before.copy()
+        want[key] = -1
+        np.testing.assert_array_equal(x.asnumpy(), want)
+
+
 def test_broadcast_like_checks_shapes():
     a, b = nd.ones((1, 3)), nd.ones((4, 3))
     assert a.broadcast_like(b).shape == (4, 3)

@@ -10,7 +10,11 @@ def kernels(xp, special):
         return any(hasattr(k, "shape") and hasattr(k, "dtype") for k in key)
 
     def getitem(x, key):
-        return xp.asarray(x[key])
+        # MXNet's rule: a basic index whose result is contiguous is a view of ``x``
+        # (``x[1]``, ``x[1:3]``); any other result is a copy (``x[:, 1:3]``, ``x[::2]``):
+        # writing into it leaves ``x`` alone
+        r = xp.asarray(x[key])
+        return r if r.flags.c_contiguous else xp.ascontiguousarray(r)
 
     def getitem_grad(g, key, shape):
         if advanced(key):
