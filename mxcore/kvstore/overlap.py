@@ -41,27 +41,15 @@ class OverlappedReduction:
     """The in-flight reduction of one set of gradients (``grads[i]`` under ``keys[i]``)."""
 
     def __init__(self, store, keys: Sequence[Any], grads: Sequence[Any]):
-        from mxcore.kvstore.dist import _bucket_bytes, _wire_dtype
         self.store = store
         self.keys = list(keys)
         self.grads = list(grads)
         self._index = {k: i for i, k in enumerate(self.keys)}
-        limit = _bucket_bytes()
-        # the store's bucketing (per wire dtype, up to the size), over the gradients in
+        # the store's buckets (per wire dtype, up to the size) over the gradients in
         # reverse order: the last layers' gradients are ready first
-        buckets: List[List[int]] = []
-        open_: Dict[np.dtype, tuple] = {}
-        for i in reversed(range(len(self.grads))):
-            g = self.grads[i]
-            wire = _wire_dtype(g.dtype)
-            nbytes = g.size * wire.itemsize
-            members, size = open_.get(wire, ([], 0))
-            if members and size + nbytes > limit:
-                buckets.append(members)
-                members, size = [], 0
-            members.append(i)
-            open_[wire] = (members, size + nbytes)
-        buckets.extend(m for m, _ in open_.values() if m)
+        position = {id(g): i for i, g in enumerate(self.grads)}
+        buckets = [[position[id(g)] for g in bucket]
+                   for bucket in store._buckets(self.grads[::-1])]
         self.buckets = buckets
         self._bucket_of = {i: b for b, members in enumerate(buckets) for i in members}
         #: buckets started during backward (before ``finish``), over the job's steps
