@@ -298,6 +298,9 @@ class ThreadedEngine:
             inner = getattr(fn, "__wrapped__", None)
             if inner is not None:
                 op = ops.get(inner)
+                fn = inner
+            if op is None:  # a task that brings its operator (a hybridized plan's)
+                op = getattr(fn, "mxcore_op", None)
         return op
 
     @staticmethod

@@ -57,6 +57,8 @@ class Compiled:
         kind = ctx.kind
         self.calls = []
         plan = program.free_after if free else None
+        if not free:  # debugging reads every slot: the steps run one by one
+            self._as_task = False
         for i, st in enumerate(program.steps):
             shapes = tuple(program.shapes[s] for s in st.ins)
             dtypes = tuple(hal.dtype_name(program.dtypes[s]) for s in st.ins)
@@ -85,7 +87,15 @@ class Compiled:
 
     def run(self, vals: List[Any], seeds: Optional[Dict[int, int]] = None) -> None:
         """Run the steps on ``vals`` (slot -> device array), in place."""
-        push = engine.current().push  # the engine of the moment (profiler, threaded...)
+        eng = engine.current()  # the engine of the moment (profiler, threaded...)
+        if getattr(eng, "asynchronous", False) and self._as_task is not False \
+                and self._run_as_task(eng, vals, seeds):
+            return
+        self._run_steps(eng, vals, seeds)
+
+    def _run_steps(self, eng, vals: List[Any], seeds: Optional[Dict[int, int]]) -> None:
+        """One engine push per step."""
+        push = eng.push
         ctx = self.ctx
         gen = None
         for fn, ins, attrs, outs, rng, reseed, mutates, free, st in self.calls:
@@ -107,6 +117,84 @@ class Compiled:
                     vals[s] = o
             for s in free:
                 vals[s] = None
+
+
+    # an asynchronous engine: the whole program as one task ----------------------------
+    #: the task's operator, the slots it reads and returns; None: not made yet, False:
+    #: this program runs step by step (Python kernels would push from a worker)
+    _as_task: Any = None
+
+    def _task_op(self):
+        """The operator the engine sees for the whole program: its results' shapes and
+        dtypes, the sources it writes in place, views when a result may be a source's
+        memory (a source itself, or a view op's output)."""
+        from mxcore.op import Op
+        program = self.program
+        if any(st.op.python_kernel is not None for st in program.steps):
+            self._as_task = False
+            return False
+        sources = [s for s in sorted(program.sources()) if s < program.nslots]
+        results = list(dict.fromkeys(s for s in program.outputs if s is not None))
+        position = {slot: i for i, slot in enumerate(sources)}
+        mutated = tuple(sorted({position[call[1][i]] for call in self.calls
+                                for i in call[6] if call[1][i] in position}))
+        made_by_view = {o for st in program.steps if st.op.views for o in st.outs}
+        views = any(r in position or r in made_by_view for r in results)
+        shapes = [tuple(program.shapes[r]) for r in results]
+        dtypes = [program.dtypes[r] for r in results]
+        op = Op(f"hybridized[{program.name}]", len(sources), len(results), views=views,
+                mutates=mutated)
+        op.def_infer(lambda s, d, a: (shapes, dtypes))
+        self._as_task = (op, sources, results)
+        return self._as_task
+
+    def _run_as_task(self, eng, vals: List[Any], seeds) -> bool:
+        """One engine task runs every step on the worker: the caller pushes once per
+        call, not once per step.  Fresh seeds are drawn here, in the caller's order.
+        False: this call goes step by step."""
+        spec = self._as_task if self._as_task is not None else self._task_op()
+        if spec is False:
+            return False
+        op, sources, results = spec
+        if any(vals[s] is None for s in sources):  # an unused input left empty
+            return False
+        calls = []
+        gen = None
+        for fn, ins, attrs, outs, rng, reseed, mutates, free, st in self.calls:
+            if reseed:
+                attrs = dict(attrs, seed=_fresh_seed(seeds, attrs["seed"], self.ctx))
+            if rng and gen is None:
+                gen = dispatch._generator(self.ctx)
+            calls.append((fn, ins, attrs, outs, rng, free, st))
+        program, nslots, ctx = self.program, self.nslots, self.ctx
+
+        def task(*datas):
+            local: List[Any] = [None] * nslots
+            for slot, d in zip(sources, datas):
+                local[slot] = d
+            for fn, ins, attrs, outs, rng, free, st in calls:
+                args = [local[i] for i in ins]
+                if rng:
+                    args.insert(0, gen)
+                try:
+                    r = fn(*args, **attrs)
+                except Exception as exc:
+                    raise _step_error(program, st, exc, args, ctx) from exc
+                if len(outs) == 1:
+                    local[outs[0]] = r[0] if type(r) is tuple else r
+                else:
+                    for slot, o in zip(outs, r):
+                        local[slot] = o
+                for slot in free:
+                    local[slot] = None
+            return tuple(local[r] for r in results)
+        task.mxcore_op = op  # the engine's operator for a kernel outside the registry
+        out = eng.push(task, [vals[s] for s in sources], {}, op.mutates, ctx)
+        if len(results) == 1:
+            out = (out,)
+        for slot, o in zip(results, out):
+            vals[slot] = o
+        return True
 
 
 def _fresh_seed(seeds, traced: int, ctx) -> int:

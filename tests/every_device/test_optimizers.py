@@ -565,6 +565,7 @@ def test_steps_allocate_nothing_of_weight_size(name, hp, device):
     with warnings.catch_warnings():
         warnings.simplefilter("error")       # e.g. no invalid values in sqrt
         updater(0, g, w)                      # first step: states and scratch buffers
+        mx.nd.waitall()                       # (made by then on the threaded engine too)
         tracemalloc.start()
         try:
             for _ in range(10):

@@ -585,3 +585,52 @@ def test_reading_waits_for_queued_in_place_writes_of_its_memory():
         assert p.value().tolist() == [9.0, 9.0] and out.value().tolist() == [3.0, 3.0]
     finally:
         eng.shutdown()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_hybridized_call_is_one_task_with_the_naive_engines_results(device, workers):
+    """On the threaded engine a hybridized block's forward is one engine task, and its
+    backward another, not one per step; training gives the naive engine's bits."""
+    def train(count=None):
+        mx.random.seed(3)
+        net = mx.gluon.nn.HybridSequential()
+        net.add(mx.gluon.nn.Dense(8, activation="relu", in_units=5),
+                mx.gluon.nn.Dropout(0.5), mx.gluon.nn.Dense(3, in_units=8))
+        net.initialize(mx.init.Xavier(), ctx=device)
+        net.hybridize()
+        trainer = mx.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+        x = nd.array(np.random.default_rng(0).random((6, 5)), ctx=device)
+        for step in range(3):
+            if count is not None and step == 2:
+                count.clear()
+            with mx.autograd.record():
+                out = net(x)
+            out.backward()
+            if count is not None and step == 2:
+                pushes = list(count)
+            trainer.step(6)
+        mx.nd.waitall()
+        return [p.data().asnumpy() for p in net.collect_params().values()], (
+            pushes if count is not None else None)
+
+    want, _ = train()
+    eng = ThreadedEngine(workers=workers)
+    names = []
+    push = eng.push
+
+    def counting(fn, args, attrs, mutates=(), device=None):
+        op = eng._op_of(fn)
+        names.append(op.name if op is not None else "?")
+        return push(fn, args, attrs, mutates, device)
+    eng.push = counting
+    old = engine.set_engine(eng)
+    try:
+        got, pushes = train(names)
+    finally:
+        engine.set_engine(old)
+        eng.shutdown()
+    plan_tasks = [n for n in pushes if n.startswith("hybridized[")]
+    assert len(plan_tasks) == 2, pushes         # the forward and the backward
+    assert not any(n in ("fully_connected", "FullyConnected", "dropout") for n in pushes)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
