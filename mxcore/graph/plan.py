@@ -93,12 +93,13 @@ class Compiled:
             return
         self._run_steps(eng, vals, seeds)
 
-    def _run_steps(self, eng, vals: List[Any], seeds: Optional[Dict[int, int]]) -> None:
-        """One engine push per step."""
+    def _run_steps(self, eng, vals: List[Any], seeds: Optional[Dict[int, int]],
+                   calls=None) -> None:
+        """One engine push per step (of ``calls``, default the program's)."""
         push = eng.push
         ctx = self.ctx
         gen = None
-        for fn, ins, attrs, outs, rng, reseed, mutates, free, st in self.calls:
+        for fn, ins, attrs, outs, rng, reseed, mutates, free, st in calls or self.calls:
             if reseed:
                 attrs = dict(attrs, seed=_fresh_seed(seeds, attrs["seed"], self.ctx))
             args = [vals[i] for i in ins]
@@ -159,42 +160,41 @@ class Compiled:
         if any(vals[s] is None for s in sources):  # an unused input left empty
             return False
         calls = []
-        gen = None
+        rng_used = False
         for fn, ins, attrs, outs, rng, reseed, mutates, free, st in self.calls:
-            if reseed:
+            if reseed:  # seeds drawn here, in the caller's order
                 attrs = dict(attrs, seed=_fresh_seed(seeds, attrs["seed"], self.ctx))
-            if rng and gen is None:
-                gen = dispatch._generator(self.ctx)
-            calls.append((fn, ins, attrs, outs, rng, free, st))
-        program, nslots, ctx = self.program, self.nslots, self.ctx
+            rng_used = rng_used or rng
+            calls.append((fn, ins, attrs, outs, rng, False, mutates, free, st))
+        n, nslots = len(sources), self.nslots
 
         def task(*datas):
             local: List[Any] = [None] * nslots
-            for slot, d in zip(sources, datas):
+            for slot, d in zip(sources, datas[:n]):
                 local[slot] = d
-            for fn, ins, attrs, outs, rng, free, st in calls:
-                args = [local[i] for i in ins]
-                if rng:
-                    args.insert(0, gen)
-                try:
-                    r = fn(*args, **attrs)
-                except Exception as exc:
-                    raise _step_error(program, st, exc, args, ctx) from exc
-                if len(outs) == 1:
-                    local[outs[0]] = r[0] if type(r) is tuple else r
-                else:
-                    for slot, o in zip(outs, r):
-                        local[slot] = o
-                for slot in free:
-                    local[slot] = None
+            self._run_steps(_DIRECT, local, None, calls)
             return tuple(local[r] for r in results)
         task.mxcore_op = op  # the engine's operator for a kernel outside the registry
-        out = eng.push(task, [vals[s] for s in sources], {}, op.mutates, ctx)
+        args = [vals[s] for s in sources]
+        if rng_used:  # the generator's state is written: the engine orders its users
+            args.append(dispatch._generator(self.ctx))
+        out = eng.push(task, args, {}, op.mutates, self.ctx)
         if len(results) == 1:
             out = (out,)
         for slot, o in zip(results, out):
             vals[slot] = o
         return True
+
+
+class _Direct:
+    """Runs each kernel where it is called: a plan's steps inside its one engine task."""
+
+    @staticmethod
+    def push(fn, args, attrs, mutates=(), device=None):
+        return fn(*args, **attrs)
+
+
+_DIRECT = _Direct()
 
 
 def _fresh_seed(seeds, traced: int, ctx) -> int:
