@@ -95,33 +95,46 @@ class NumpyMLP:
         return np.__version__
 
     def epoch(self, batches):
-        W1, b1, W2, b2 = self.params
+        params = self.params
+        forward, backward, update = self.forward, self.backward, self.update
         for xb, yb in batches:
-            n = len(xb)
-            h = xb @ W1.T
-            h += b1
-            np.maximum(h, 0, out=h)
-            o = h @ W2.T
-            o += b2
-            o -= o.max(axis=1, keepdims=True)
-            np.exp(o, out=o)
-            o /= o.sum(axis=1, keepdims=True)
-            o[np.arange(n), yb] -= 1.0
-            o /= n                       # d(mean loss)/d logits
-            gW2 = o.T @ h
-            gb2 = o.sum(axis=0)
-            dh = o @ W2
-            dh *= h > 0
-            gW1 = dh.T @ xb
-            gb1 = dh.sum(axis=0)
-            gW1 *= LR
-            W1 -= gW1
-            gb1 *= LR
-            b1 -= gb1
-            gW2 *= LR
-            W2 -= gW2
-            gb2 *= LR
-            b2 -= gb2
+            h, o = forward(params, xb, yb)
+            update(params, backward(params, xb, h, o))
+
+    # the step's phases (compare_mlp_phases.py times them one by one)
+    @staticmethod
+    def forward(params, xb, yb):
+        """Hidden activations and d(mean loss)/d logits."""
+        W1, b1, W2, b2 = params
+        n = len(xb)
+        h = xb @ W1.T
+        h += b1
+        np.maximum(h, 0, out=h)
+        o = h @ W2.T
+        o += b2
+        o -= o.max(axis=1, keepdims=True)
+        np.exp(o, out=o)
+        o /= o.sum(axis=1, keepdims=True)
+        o[np.arange(n), yb] -= 1.0
+        o /= n                       # d(mean loss)/d logits
+        return h, o
+
+    @staticmethod
+    def backward(params, xb, h, o):
+        W2 = params[2]
+        gW2 = o.T @ h
+        gb2 = o.sum(axis=0)
+        dh = o @ W2
+        dh *= h > 0
+        gW1 = dh.T @ xb
+        gb1 = dh.sum(axis=0)
+        return gW1, gb1, gW2, gb2
+
+    @staticmethod
+    def update(params, grads):
+        for w, g in zip(params, grads):
+            g *= LR
+            w -= g
 
 
 class MxcoreMLP:

@@ -28,35 +28,19 @@ import compare_mlp_epoch as mlp  # noqa: E402  (the networks, data and settings)
 
 
 def numpy_phases(batches, epochs):
-    W1, b1, W2, b2 = [p.copy() for p in mlp.init_params()]
-    lr = mlp.LR
+    loop = mlp.NumpyMLP(batches, 1)
+    params = loop.params
+    forward, backward, update = loop.forward, loop.backward, loop.update
     totals = np.zeros(3)
     pc = time.perf_counter
     for _ in range(epochs):
         for xb, yb in batches:
             t0 = pc()
-            n = len(xb)
-            h = xb @ W1.T
-            h += b1
-            np.maximum(h, 0, out=h)
-            o = h @ W2.T
-            o += b2
-            o -= o.max(axis=1, keepdims=True)
-            np.exp(o, out=o)
-            o /= o.sum(axis=1, keepdims=True)
-            o[np.arange(n), yb] -= 1.0
-            o /= n
+            h, o = forward(params, xb, yb)
             t1 = pc()
-            gW2 = o.T @ h
-            gb2 = o.sum(axis=0)
-            dh = o @ W2
-            dh *= h > 0
-            gW1 = dh.T @ xb
-            gb1 = dh.sum(axis=0)
+            grads = backward(params, xb, h, o)
             t2 = pc()
-            for w, g in ((W1, gW1), (b1, gb1), (W2, gW2), (b2, gb2)):
-                g *= lr
-                w -= g
+            update(params, grads)
             totals += (t1 - t0, t2 - t1, pc() - t2)
     return totals
 
