@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -43,11 +42,8 @@ def train(model: str, dtype: str, epochs: int, data_root: Optional[str],
     test_loader = gluon.data.DataLoader(test_ds, batch_size=1000)
     net = mnist.build_model(model, settings["hidden"])
     net.initialize(mx.init.Xavier(magnitude=2.24), ctx=ctx)
-    opt = {"learning_rate": settings["lr"], "wd": settings["wd"],
-           "momentum": settings["momentum"]}
-    if settings["lr_schedule"] == "cosine":
-        steps = epochs * math.ceil(len(train_ds) / batch_size)
-        opt["lr_scheduler"] = mx.lr_scheduler.CosineScheduler(steps, base_lr=settings["lr"])
+    opt = mnist.optimizer_params(dict(settings, epochs=epochs, batch_size=batch_size),
+                                 len(train_ds))
     trainer = gluon.Trainer(net.collect_params(), settings["optimizer"], opt)
     scaling = dtype == "float16"  # bfloat16 has float32's range: no loss scaling
     if scaling:

@@ -12,7 +12,6 @@ measured in this one run, interleaved.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import tempfile
@@ -38,11 +37,8 @@ def train(model: str, epochs: int, data_root: Optional[str], limit: Optional[int
     net = mnist.build_model(model, settings["hidden"])
     net.initialize(mx.init.Xavier(magnitude=2.24))
     net.hybridize()
-    opt = {"learning_rate": settings["lr"], "wd": settings["wd"],
-           "momentum": settings["momentum"]}
-    if settings["lr_schedule"] == "cosine":
-        steps = epochs * math.ceil(len(train_ds) / batch_size)
-        opt["lr_scheduler"] = mx.lr_scheduler.CosineScheduler(steps, base_lr=settings["lr"])
+    opt = mnist.optimizer_params(dict(settings, epochs=epochs, batch_size=batch_size),
+                                 len(train_ds))
     trainer = gluon.Trainer(net.collect_params(), settings["optimizer"], opt)
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     for _ in range(epochs):

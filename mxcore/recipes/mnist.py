@@ -191,6 +191,22 @@ def resolve_defaults(args) -> None:
             setattr(args, key, value)
 
 
+def optimizer_params(settings: Dict[str, object], train_size: int) -> Dict[str, object]:
+    """The Trainer's optimizer parameters for the recipe's ``settings`` (its flags:
+    optimizer, lr, wd, momentum, lr_schedule, epochs, batch_size) on ``train_size``
+    images."""
+    from mxcore import lr_scheduler
+    lr = settings["lr"]
+    params: Dict[str, object] = {"learning_rate": lr, "wd": settings["wd"]}
+    if settings["lr_schedule"] == "cosine":
+        # per update: the last batch of an epoch may be short, and is a step too
+        steps = settings["epochs"] * math.ceil(train_size / settings["batch_size"])
+        params["lr_scheduler"] = lr_scheduler.CosineScheduler(steps, base_lr=lr)
+    if str(settings["optimizer"]).lower() in ("sgd", "nag"):
+        params["momentum"] = settings["momentum"]
+    return params
+
+
 def evaluate(net, loader, device) -> float:
     """Accuracy of ``net`` over ``loader``."""
     correct = total = 0
@@ -301,13 +317,7 @@ def train(args) -> Dict[str, List[float]]:
     test_loader = gluon.data.DataLoader(test_ds, batch_size=1000)
     net = build_model(model, args.hidden)
     net.initialize(mx.init.Xavier(magnitude=2.24), ctx=device)
-    opt_params = {"learning_rate": args.lr, "wd": args.wd}
-    if args.lr_schedule == "cosine":
-        # per update: the last batch of an epoch may be short, and is a step too
-        steps = args.epochs * math.ceil(len(train_ds) / args.batch_size)
-        opt_params["lr_scheduler"] = mx.lr_scheduler.CosineScheduler(steps, base_lr=args.lr)
-    if args.optimizer.lower() in ("sgd", "nag"):
-        opt_params["momentum"] = args.momentum
+    opt_params = optimizer_params(vars(args), len(train_ds))
     trainer = gluon.Trainer(net.collect_params(), args.optimizer, opt_params,
                             **({"kvstore": kv} if kv is not None else {}))
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
