@@ -147,13 +147,10 @@ def quantize_graph(sym, arg_params: Dict[str, Any], aux_params: Dict[str, Any], 
     if calib_mode not in CALIB_MODES:
         raise ValueError(f"unknown calibration mode {calib_mode!r}, expected 'none', "
                          "'naive' or 'entropy'")
-    if quantize_granularity != "tensor-wise":
-        raise ValueError(f"quantize_granularity {quantize_granularity!r}: only "
-                         "'tensor-wise' is provided")
     heads, calib_names = rewrite.quantize_symbol(
         sym._outputs, _names(excluded_sym_names, "excluded_sym_names"),
         _names(excluded_op_names, "excluded_op_names"), list(arg_params),
-        quantized_dtype, quantize_mode)
+        quantized_dtype, quantize_mode, quantize_granularity)
     if logger is not None:
         logger.info("quantized symbol; layers to calibrate: %s", calib_names)
     collector = None if calib_mode == "none" else \
@@ -186,9 +183,6 @@ def quantize_model(sym, arg_params: Dict[str, Any], aux_params: Dict[str, Any],
     ``calib_data`` an ``mx.io`` iterator, a DataLoader or an iterable of batches."""
     from mxcore.device import cpu
     ctx = ctx if ctx is not None else cpu()
-    if quantized_dtype not in rewrite.QUANTIZED_DTYPES:
-        raise ValueError(f"unknown quantized_dtype {quantized_dtype!r}, expected 'int8', "
-                         "'uint8' or 'auto'")
     qsym, qargs, aux, collector = quantize_graph(
         sym, arg_params, aux_params, ctx, excluded_sym_names, excluded_op_names, calib_mode,
         quantized_dtype, quantize_mode, quantize_granularity, logger)

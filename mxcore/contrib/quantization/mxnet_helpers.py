@@ -30,16 +30,11 @@ def _quantize_symbol(sym, ctx=None, excluded_symbols: Optional[Sequence[str]] = 
     Symbol = _symbol_class()
     if not isinstance(sym, Symbol):
         raise ValueError(f"_quantize_symbol: sym must be a Symbol, got {type(sym).__name__}")
-    if quantized_dtype not in rewrite.QUANTIZED_DTYPES:
-        raise ValueError(f"_quantize_symbol: unknown quantized_dtype {quantized_dtype!r}, "
-                         "expected 'int8', 'uint8' or 'auto'")
-    if quantize_granularity != "tensor-wise":
-        raise ValueError(f"_quantize_symbol: quantize_granularity {quantize_granularity!r}: "
-                         "only 'tensor-wise' is provided")
     heads, calib_names = rewrite.quantize_symbol(
         sym._outputs, _names(excluded_symbols, "excluded_symbols"),
         _names(excluded_operators, "excluded_operators"),
-        _names(offline_params, "offline_params"), quantized_dtype, quantize_mode)
+        _names(offline_params, "offline_params"), quantized_dtype, quantize_mode,
+        quantize_granularity)
     return Symbol(heads), list(calib_names)
 
 

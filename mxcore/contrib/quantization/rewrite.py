@@ -102,11 +102,16 @@ def _marked(order: List[Node], excluded_names: set, excluded_ops: set,
 def quantize_symbol(heads: Sequence[Output], excluded_sym_names: Iterable[str] = (),
                     excluded_op_names: Iterable[str] = (),
                     offline_params: Iterable[str] = (), quantized_dtype: str = "int8",
-                    quantize_mode: str = "smart") -> Tuple[List[Output], List[str]]:
+                    quantize_mode: str = "smart",
+                    quantize_granularity: str = "tensor-wise"
+                    ) -> Tuple[List[Output], List[str]]:
     """The quantized graph of ``heads`` and the output names it wants calibrated."""
     if quantized_dtype not in QUANTIZED_DTYPES:
         raise ValueError(f"unknown quantized_dtype {quantized_dtype!r}, expected "
                          "'int8', 'uint8' or 'auto'")
+    if quantize_granularity != "tensor-wise":
+        raise ValueError(f"quantize_granularity {quantize_granularity!r}: only "
+                         "'tensor-wise' is provided")
     if quantize_mode not in QUANTIZE_MODES:
         raise ValueError(f"unknown quantize_mode {quantize_mode!r}, expected 'full' or "
                          "'smart'")
