@@ -119,7 +119,6 @@ class Compiled:
             for s in free:
                 vals[s] = None
 
-
     # an asynchronous engine: the whole program as one task ----------------------------
     #: the task's operator, the slots it reads and returns; None: not made yet, False:
     #: this program runs step by step (Python kernels would push from a worker)
@@ -139,8 +138,9 @@ class Compiled:
         position = {slot: i for i, slot in enumerate(sources)}
         mutated = tuple(sorted({position[call[1][i]] for call in self.calls
                                 for i in call[6] if call[1][i] in position}))
-        made_by_view = {o for st in program.steps if st.op.views for o in st.outs}
-        views = any(r in position or r in made_by_view for r in results)
+        # outputs of view ops and of in-place writes may be a source's memory
+        shared = {o for call in self.calls if call[8].op.views or call[6] for o in call[3]}
+        views = any(r in position or r in shared for r in results)
         shapes = [tuple(program.shapes[r]) for r in results]
         dtypes = [program.dtypes[r] for r in results]
         op = Op(f"hybridized[{program.name}]", len(sources), len(results), views=views,
