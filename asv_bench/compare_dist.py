@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Data-parallel scaling on this machine: the MNIST MLP and LeNet epochs (``mxcore train
 mnist``, ``--limit`` images) as 1 process x 2 BLAS threads against 2 MPI processes x 1
-thread (``mxcore launch -n 2 ... --kvstore dist_sync``), with the allreduce time per step;
+thread (``mxcore launch -n 2 ... --kvstore dist_sync`` and ``dist_async``), with the time
+per step in the store (the allreduce; for dist_async the push and pull);
 and the MPI allreduce time of float32 buffers from 4 KiB to 64 MiB on 2 ranks, fitted to
 ``alpha + bytes * beta`` (latency and time per byte) for the ring-allreduce estimate in
 docs/distributed.md.
@@ -13,6 +14,7 @@ same time as one; 2 processes on 2 cores can at best halve it, efficiency 2.0 wi
 definition would be perfect scaling).
 
 Usage:  python asv_bench/compare_dist.py [--rounds 3] [--limit 12000] [--models mlp,lenet]
+        [--kvstores dist_sync,dist_async]
 """
 import argparse
 import json
@@ -45,7 +47,7 @@ if g.rank == 0:
 """
 
 
-def epoch(model: str, limit: int, ranks: int, out: str) -> dict:
+def epoch(model: str, limit: int, ranks: int, out: str, kvstore: str = "dist_sync") -> dict:
     common = ["train", "mnist", "--model", model, "--data-root",
               os.path.join(ROOT, "data", "mnist"), "--limit", str(limit), "--epochs", "1",
               "--no-progress", "--output", out]
@@ -53,11 +55,11 @@ def epoch(model: str, limit: int, ranks: int, out: str) -> dict:
         cmd = [sys.executable, "-m", "mxcore", *common, "--threads", "2"]
     else:
         cmd = [sys.executable, "-m", "mxcore", "launch", "-n", str(ranks), "-m", "mxcore",
-               *common, "--threads", "1", "--kvstore", "dist_sync"]
+               *common, "--threads", "1", "--kvstore", kvstore]
     subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
     with open(os.path.join(out, "history.json")) as f:
         history = json.load(f)["history"]
-    return {"seconds": history["seconds"][0],
+    return {"seconds": history["seconds"][0], "test_acc": history["test_acc"][0],
             "allreduce_ms": (history.get("allreduce_ms_per_step") or [None])[0]}
 
 
@@ -88,35 +90,46 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--limit", type=int, default=12000)
     ap.add_argument("--models", default="mlp,lenet")
+    ap.add_argument("--kvstores", default="dist_sync,dist_async",
+                    help="the stores of the 2-process runs")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    variants = [(1, None)] + [(2, kv) for kv in args.kvstores.split(",")]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for model in args.models.split(","):
-                for ranks in ((1, 2) if r % 2 == 0 else (2, 1)):
-                    out = os.path.join(tmp, f"{model}-{ranks}-{r}")
-                    results.setdefault((model, ranks), []).append(
-                        epoch(model, args.limit, ranks, out))
+                for ranks, kv in (variants if r % 2 == 0 else variants[::-1]):
+                    out = os.path.join(tmp, f"{model}-{ranks}-{kv}-{r}")
+                    results.setdefault((model, kv), []).append(
+                        epoch(model, args.limit, ranks, out, kv))
     fit = allreduce_fit()
     report = []
     for model in args.models.split(","):
-        one = statistics.median(x["seconds"] for x in results[(model, 1)])
-        two = statistics.median(x["seconds"] for x in results[(model, 2)])
-        ar = statistics.median(x["allreduce_ms"] for x in results[(model, 2)])
-        report.append({"model": model, "one_process_2_threads_s": one,
-                       "two_processes_1_thread_s": two, "speedup": one / two,
-                       "allreduce_ms_per_step": ar})
+        one = statistics.median(x["seconds"] for x in results[(model, None)])
+        row = {"model": model, "one_process_2_threads_s": one,
+               "one_process_test_acc": statistics.median(
+                   x["test_acc"] for x in results[(model, None)])}
+        for _, kv in variants[1:]:
+            runs = results[(model, kv)]
+            two = statistics.median(x["seconds"] for x in runs)
+            row[kv] = {"two_processes_1_thread_s": two, "speedup": one / two,
+                       "store_ms_per_step": statistics.median(x["allreduce_ms"] for x in runs),
+                       "test_acc": statistics.median(x["test_acc"] for x in runs)}
+        report.append(row)
     if args.json:
         print(json.dumps({"epochs": report, "allreduce": fit, "limit": args.limit,
                           "rounds": args.rounds, "cpu_count": os.cpu_count()}, indent=1))
         return
     print(f"{args.rounds} rounds, {args.limit} images per epoch, {os.cpu_count()} CPUs")
     for row in report:
-        print(f"{row['model']:>6}: 1 process x 2 threads {row['one_process_2_threads_s']:.2f} s,"
-              f" 2 processes x 1 thread {row['two_processes_1_thread_s']:.2f} s "
-              f"(speed-up {row['speedup']:.2f}x), allreduce {row['allreduce_ms_per_step']:.2f}"
-              " ms/step")
+        print(f"{row['model']:>6}: 1 process x 2 threads {row['one_process_2_threads_s']:.2f} s"
+              f" (test acc {row['one_process_test_acc']:.4f})")
+        for _, kv in variants[1:]:
+            v = row[kv]
+            print(f"{'':8}2 processes x 1 thread, {kv}: {v['two_processes_1_thread_s']:.2f} s "
+                  f"(speed-up {v['speedup']:.2f}x, test acc {v['test_acc']:.4f}), store "
+                  f"{v['store_ms_per_step']:.2f} ms/step")
     print(f"allreduce on 2 ranks: alpha {fit['alpha_s'] * 1e6:.1f} us, "
           f"{fit['GB_per_s']:.2f} GB/s per byte reduced")
     for b, t in fit["rows"]:

@@ -253,6 +253,12 @@ class Trainer:
                                  "sparse gradients")
         else:
             kv, update = self._create_kvstore(config["kvstore"], num_device)
+            if kv is not None and "dist" in kv.type and "async" in kv.type:
+                # the server applies each push: the workers cannot update
+                update = True
+                if asked is False:
+                    raise ValueError("Please set update_on_kvstore=True when training in "
+                                     "async mode.")
             if asked is not None:
                 update = asked
             if update and kv is not None and not kv.is_capable(KVStoreBase.OPTIMIZER):
@@ -317,7 +323,7 @@ class Trainer:
         from mxcore.kvstore.dist import DistKVStore
         self._overlap = False  # tried: not possible here
         kv = self._kvstore
-        if (not isinstance(kv, DistKVStore) or kv.num_workers < 2
+        if (not isinstance(kv, DistKVStore) or kv.num_workers < 2 or "async" in kv.type
                 or kv._dist_threshold is not None or not overlap.enabled()):
             return
         trained = self._trained()
@@ -362,6 +368,14 @@ class Trainer:
                 kv.pull(idx, out=out)
             else:
                 kv.row_sparse_pull(idx, out=out, row_ids=row_id)
+
+    def _pull_from_kvstore(self) -> None:
+        """Every trained parameter takes the store's value: on dist_async, where ranks
+        hold the weights of their last pull, the server's latest (call after a
+        ``kvstore.barrier()`` to take everyone's pushes)."""
+        if self._on_kvstore():
+            for i, p in self._trained():
+                self._kvstore.pull(i, out=p.list_data())
 
     def _on_kvstore(self) -> bool:
         return self._kvstore is not None and bool(self._update_on_kvstore)

@@ -5,8 +5,10 @@ A store class registered with ``KVStoreBase.register`` is created by its lower-c
 class name (``mx.kv.create('teststore')``); the built-in single-process types
 (``local``, ``device``, ``nccl`` and MXNet's ``local_*`` variants) are
 ``mxcore.kvstore.KVStore``; ``dist_sync`` and ``dist_device_sync`` are
-``mxcore.kvstore.dist.DistKVStore`` (MPI).  ``dist_async``, ``horovod`` and ``byteps``
-are not provided: asking for one raises ``KVStoreNotProvidedError``.
+``mxcore.kvstore.dist.DistKVStore`` (MPI allreduce); ``dist_async`` is
+``mxcore.kvstore.dist_async.AsyncDistKVStore`` (MPI messages to a server thread on rank
+0).  ``horovod`` and ``byteps`` are not provided: asking for one raises
+``KVStoreNotProvidedError``.
 """
 from __future__ import annotations
 
@@ -157,9 +159,10 @@ def create(name: str = "local") -> KVStoreBase:
     the device of the value a key was initialised with; ``nccl`` is ``device``
     here), and MXNet's ``local_update_cpu``, ``local_allreduce_cpu`` and
     ``local_allreduce_device``.  Several processes (an MPI job, ``mxcore launch``):
-    ``'dist_sync'`` and ``'dist_device_sync'`` (``DistKVStore``).  A class registered
-    with ``KVStoreBase.register`` is created by its lower-cased name.  ``dist_async``,
-    ``horovod`` and ``byteps`` are not provided.
+    ``'dist_sync'`` and ``'dist_device_sync'`` (``DistKVStore``), ``'dist_async'`` and
+    ``'dist_device_async'`` (``AsyncDistKVStore``: rank 0 serves the values and applies
+    each push as it arrives).  A class registered with ``KVStoreBase.register`` is created
+    by its lower-cased name.  ``horovod`` and ``byteps`` are not provided.
     """
     if not isinstance(name, str):
         raise TypeError("name must be a string")
@@ -172,14 +175,13 @@ def create(name: str = "local") -> KVStoreBase:
     from mxcore.kvstore.dist import DIST_TYPES, DistKVStore
     if name in DIST_TYPES:
         return DistKVStore(name)
-    if name == "dist_async":
-        raise KVStoreNotProvidedError(
-            "kvstore type 'dist_async' applies each worker's push on a parameter server as "
-            "it arrives; mxcore's multi-process stores reduce through MPI allreduce, which "
-            f"is synchronous: use one of {', '.join(sorted(DIST_TYPES))}")
+    from mxcore.kvstore.dist_async import ASYNC_TYPES, AsyncDistKVStore
+    if name in ASYNC_TYPES:
+        return AsyncDistKVStore(name)
     if any(tag in name for tag in _MULTI_PROCESS):
         raise KVStoreNotProvidedError(
             f"kvstore type {name!r} is not provided; mxcore's types: "
-            f"{', '.join(sorted(set(KVSTORE_TYPES) | set(DIST_TYPES)))}")
-    known = sorted(set(KVSTORE_TYPES) | set(DIST_TYPES) | set(KVStoreBase.kv_registry))
+            f"{', '.join(sorted(set(KVSTORE_TYPES) | set(DIST_TYPES) | set(ASYNC_TYPES)))}")
+    known = sorted(set(KVSTORE_TYPES) | set(DIST_TYPES) | set(ASYNC_TYPES)
+                   | set(KVStoreBase.kv_registry))
     raise MXCoreError(f"unknown kvstore type {name!r}; known types: {', '.join(known)}")

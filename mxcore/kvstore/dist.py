@@ -119,6 +119,8 @@ class DistKVStore(KVStore):
         for bucket in self._buckets(stored):
             buf = self._pack(bucket)
             self._group.broadcast_(buf, 0, f"KVStore.{op} of {len(bucket)} value(s)")
+            if self.rank == 0:
+                continue  # the root's values are what it sent
             for t, part in self._unpack(bucket, buf):
                 t[:] = _from_host(part, t)
 
@@ -193,12 +195,15 @@ class DistKVStore(KVStore):
     def set_optimizer(self, optimizer) -> None:
         """Every rank runs ``optimizer`` on the summed gradients (after checking that
         every rank passed the same kind of optimizer with the same settings)."""
+        self._agree_on_optimizer(optimizer)
+        super().set_optimizer(optimizer)
+
+    def _agree_on_optimizer(self, optimizer) -> None:
         settings = {"type": type(optimizer).__name__}
         for name, v in sorted(vars(optimizer).items()):
             if isinstance(v, (int, float, str, bool)) or v is None:
                 settings[name] = v
         self._agree("set_optimizer", "optimizer", settings)
-        super().set_optimizer(optimizer)
 
     def barrier(self) -> None:
         """Wait until every rank reached its barrier."""

@@ -111,11 +111,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", action="store_true", help="also write a PNG of the curves "
                    "(needs matplotlib: pip install mxcore[plot])")
     p.add_argument("--kvstore", default=None,
-                   choices=("local", "device", "dist_sync", "dist_device_sync"),
+                   choices=("local", "device", "dist_sync", "dist_device_sync", "dist_async"),
                    help="dist_sync: data-parallel over the ranks of an MPI job (`mxcore "
                         "launch -n N -m mxcore train mnist --kvstore dist_sync`): each rank "
                         "trains on its shard of the images with batch BATCH_SIZE/N, rank 0 "
-                        "prints and saves (default: no kvstore)")
+                        "prints and saves; dist_async: the same, each rank's step applied "
+                        "on rank 0 as it arrives, without waiting for the others (the ranks "
+                        "take rank 0's weights at the end of each epoch) (default: no "
+                        "kvstore)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--profile", type=int_at_least(0), default=0, metavar="STEPS",
                    help="profile the first STEPS training steps: a Chrome trace in "
@@ -317,12 +320,16 @@ def train(args) -> Dict[str, List[float]]:
     test_loader = gluon.data.DataLoader(test_ds, batch_size=1000)
     net = build_model(model, args.hidden)
     net.initialize(mx.init.Xavier(magnitude=2.24), ctx=device)
-    opt_params = optimizer_params(vars(args), len(train_ds))
+    # the schedule counts the optimizer's updates: one per step of a rank's batch, and on
+    # dist_async one per step of every rank (the server applies each push)
+    updates_per_step = workers if kvstore and "async" in kvstore else 1
+    opt_params = optimizer_params({**vars(args), "batch_size": batch_size},
+                                  len(train_ds) * updates_per_step)
     trainer = gluon.Trainer(net.collect_params(), args.optimizer, opt_params,
                             **({"kvstore": kv} if kv is not None else {}))
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     history: Dict[str, List[float]] = {"epoch": [], "train_loss": [], "train_acc": [],
-                                       "test_acc": [], "seconds": [], "step_loss": []}
+                                       "test_acc": [], "seconds": [], "lr": [], "step_loss": []}
     os.makedirs(args.output, exist_ok=True)
     ranks = f" x {workers} ranks ({kvstore})" if workers > 1 else ""
     say(f"training {_DESCRIPTIONS[model].format(hidden=args.hidden)} on {device!r}{ranks}: "
@@ -345,6 +352,10 @@ def train(args) -> Dict[str, List[float]]:
             for epoch in range(1, args.epochs + 1):
                 profile_left = _train_epoch(args, epoch, net, trainer, loss_fn, train_loader,
                                             device, history, profile_left, workers, rank > 0)
+                if workers > 1 and "async" in kvstore:  # everyone's pushes, applied
+                    kv.barrier()
+                    trainer._pull_from_kvstore()
+                history["lr"].append(float(trainer.learning_rate))  # for the next epoch
                 test_acc = evaluate(net, test_loader, device)
                 history["test_acc"].append(test_acc)
                 say(f"epoch {epoch:2d}: train loss {history['train_loss'][-1]:.4f}  "

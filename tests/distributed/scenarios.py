@@ -173,10 +173,11 @@ def crash() -> None:
     report(rank=kv.rank, error="not reached")
 
 
-def killed() -> None:
-    kv = mx.kv.create("dist_sync")
+def killed(kind: str = "dist_sync", victim: str = "1") -> None:
+    kv = mx.kv.create(kind)
     kv.init(0, nd.ones((4,)))
-    if kv.rank == 1:
+    kv.set_optimizer(mx.optimizer.SGD(learning_rate=1.0))
+    if kv.rank == int(victim):
         os.kill(os.getpid(), signal.SIGKILL)
     kv.push(0, nd.ones((4,)))
     kv.pull(0, out=nd.zeros((4,)))
@@ -191,6 +192,154 @@ def hang() -> None:
         time.sleep(120)  # alive but never joins the push
     kv.push(0, nd.ones((4,)))
     report(rank=kv.rank, error="not reached")
+
+
+def _wait_for(path: str, timeout: float = 60.0) -> None:
+    """Wait (without touching any store) until another rank created ``path``."""
+    import time
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.01)
+
+
+def _mark(name: str) -> str:
+    return os.path.join(os.environ["SCENARIO_OUT"], name)
+
+
+def async_semantics() -> None:
+    """dist_async: rank 0's init wins, a push needs the server's optimizer, rank 1 pushes
+    and pulls while rank 0 does nothing with the store, then rank 0 pushes."""
+    kv = mx.kv.create("dist_async")
+    rank, n = kv.rank, kv.num_workers
+    shape = (2, 3)
+    kv.init(3, nd.ones(shape) * (2 + rank))
+    a = nd.zeros(shape)
+    kv.pull(3, out=a)
+    after_init = a.asnumpy().tolist()
+    try:
+        kv.push(3, nd.ones(shape))
+        errors = []
+    except MXCoreError as exc:
+        errors = [str(exc)]
+    kv.set_optimizer(mx.optimizer.SGD(learning_rate=1.0))
+    seen = []
+    if rank != 0:  # the others go first, one after the other; rank 0 waits without a call
+        if rank > 1:
+            _wait_for(_mark(f"done{rank - 1}"))
+        for _ in range(3):
+            kv.pushpull(3, nd.ones(shape) * 2 ** rank, out=a)
+            seen.append(a.asnumpy()[0, 0].item())
+        open(_mark(f"done{rank}"), "w").close()
+    else:
+        if n > 1:
+            _wait_for(_mark(f"done{n - 1}"))
+        for _ in range(3):
+            kv.pushpull(3, nd.ones(shape), out=a)
+            seen.append(a.asnumpy()[0, 0].item())
+    kv.barrier()
+    kv.pull(3, out=a)
+    report(rank=rank, num_workers=n, type=kv.type, after_init=after_init, errors=errors,
+           seen=seen, final=a.asnumpy().tolist())
+
+
+def async_train() -> None:
+    """A Trainer on dist_async: rank 1 trains 5 steps, then rank 0 (which pulled nothing
+    meanwhile, so its first gradient is taken at the initial weights) trains 5."""
+    net = _net()
+    trainer = gluon.Trainer(net.collect_params(), "sgd",
+                            {"learning_rate": 0.1, "momentum": 0.9}, kvstore="dist_async")
+    errors = []
+    try:
+        gluon.Trainer(net.collect_params(), "sgd", kvstore="dist_async",
+                      update_on_kvstore=False)._init_kvstore()
+    except ValueError as exc:
+        errors.append(str(exc))
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    trainer._optimizer.rescale_grad = 1 / 8  # what every step sets (a batch of 8)
+    trainer._prepare()  # the collective part: rank 0's weights and optimizer everywhere
+    kv = trainer._kvstore
+    rank = kv.rank
+    if rank == 0:
+        _wait_for(_mark("trained1"))
+    for x, y in batches():
+        part = slice(4, 8) if rank == 1 else slice(0, 4)
+        with mx.autograd.record():
+            loss = loss_fn(net(nd.array(x[part])), nd.array(y[part]))
+        loss.backward()
+        trainer.step(len(x))
+    if rank == 1:
+        open(_mark("trained1"), "w").close()
+    kv.barrier()
+    for p in net.collect_params().values():  # everyone takes the server's final weights
+        kv.pull(trainer._param2idx[p.name], out=p.list_data())
+    states = _mark("trainer.states")
+    trainer.save_states(states)   # rank 0 writes the server's states
+    report(rank=rank, type=kv.type, errors=errors, update_on_kvstore=trainer._update_on_kvstore,
+           params={k: v.data().asnumpy().tolist() for k, v in net.collect_params().items()},
+           files=sorted(os.listdir(os.environ["SCENARIO_OUT"])))
+
+
+def async_train_reference() -> None:
+    """async_train's order of updates in one process: rank 1's 5 steps, then rank 0's
+    first gradient taken at the initial weights and applied to the current ones, then
+    its other 4 steps."""
+    os.environ["PMI_RANK"] = "0"
+    net = _net()
+    trainer = gluon.Trainer(net.collect_params(), "sgd",
+                            {"learning_rate": 0.1, "momentum": 0.9}, kvstore=None)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    params = list(net.collect_params().values())
+    initial = [p.data().copy() for p in params]
+    for rank in (1, 0):
+        for step, (x, y) in enumerate(batches()):
+            part = slice(4, 8) if rank == 1 else slice(0, 4)
+            stale = rank == 0 and step == 0
+            if stale:
+                current = [p.data().copy() for p in params]
+                for p, w in zip(params, initial):
+                    p.data()[:] = w
+            with mx.autograd.record():
+                loss = loss_fn(net(nd.array(x[part])), nd.array(y[part]))
+            loss.backward()
+            if stale:
+                for p, w in zip(params, current):
+                    p.data()[:] = w
+            trainer.step(len(x))
+    report(rank=0, params={k: v.data().asnumpy().tolist()
+                           for k, v in net.collect_params().items()})
+
+
+class _Picky(mx.optimizer.SGD):
+    """SGD that refuses gradients above 100 (to make the server fail on purpose)."""
+
+    def update(self, index, weight, grad, state):
+        if np.abs(grad.asnumpy()).max() > 100:
+            raise ValueError("gradient above 100")
+        super().update(index, weight, grad, state)
+
+
+def async_server_error() -> None:
+    """An update that fails on the server is reported to every rank's next call."""
+    kv = mx.kv.create("dist_async")
+    kv.init(0, nd.zeros((4,)))
+    kv.set_optimizer(_Picky(learning_rate=1.0))
+    out = nd.zeros((4,))
+    errors = []
+    if kv.rank == 1:
+        kv.push(0, nd.ones((4,)) * 1000)
+        try:
+            kv.pull(0, out=out)
+        except MXCoreError as exc:
+            errors.append(str(exc))
+    kv.barrier()
+    if kv.rank == 0:
+        try:
+            kv.pull(0, out=out)
+        except MXCoreError as exc:
+            errors.append(str(exc))
+    report(rank=kv.rank, errors=errors)
 
 
 if __name__ == "__main__":

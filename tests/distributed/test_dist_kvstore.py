@@ -56,6 +56,53 @@ def test_push_pull_and_broadcast_follow_mxnet(tmp_path, n, kind):
         np.testing.assert_allclose(d["updated"], (8 * sum(range(1, n + 1)) - 0.5 * n) * ones)
 
 
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_dist_async_applies_each_push_as_it_arrives(tmp_path, n):
+    # ranks 1..n-1 push and pull in turn while rank 0 makes no store call at all (a
+    # synchronous store would hang here), then rank 0 pushes
+    r, res = _job(tmp_path, n, "async_semantics")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(res) == list(range(n))
+    value = 2.0  # rank 0's init; SGD with learning rate 1 subtracts each push
+    expected_seen = {}
+    for rank in list(range(1, n)) + [0]:
+        pushed = 2.0 ** rank
+        expected_seen[rank] = [value - pushed * (i + 1) for i in range(3)]
+        value -= 3 * pushed
+    for rank, d in res.items():
+        assert d["type"] == "dist_async" and d["num_workers"] == n
+        np.testing.assert_array_equal(d["after_init"], 2 * np.ones((2, 3)))
+        assert len(d["errors"]) == 1 and "none is set (call set_optimizer" in d["errors"][0]
+        assert d["seen"] == expected_seen[rank], rank   # each pull sees its own push
+        np.testing.assert_array_equal(d["final"], value * np.ones((2, 3)))
+
+
+def test_dist_async_trainer_follows_the_order_the_server_applied_pushes_in(tmp_path):
+    # rank 1 trains 5 steps, then rank 0 trains 5: its first gradient comes from the
+    # initial weights (it pulled nothing meanwhile) and updates rank 1's result
+    r, res = _job(tmp_path, 2, "async_train")
+    assert r.returncode == 0, r.stderr[-3000:]
+    ref_run, ref = _job(tmp_path, 1, "async_train_reference")
+    assert ref_run.returncode == 0, ref_run.stderr[-3000:]
+    want = ref[0]["params"]
+    for rank in (0, 1):
+        d = res[rank]
+        assert d["update_on_kvstore"] is True
+        assert d["errors"] == ["Please set update_on_kvstore=True when training in async mode."]
+        for name in want:
+            np.testing.assert_allclose(d["params"][name], want[name], rtol=1e-6, atol=1e-7,
+                                       err_msg=f"rank {rank} {name}")
+    assert "trainer.states" in res[0]["files"]   # rank 0 saved the server's states
+
+
+def test_dist_async_update_failing_on_the_server_is_reported_to_every_rank(tmp_path):
+    r, res = _job(tmp_path, 2, "async_server_error")
+    assert r.returncode == 0, r.stderr[-3000:]
+    cause = "applying the push of key(s) [0] from rank 1: ValueError: gradient above 100"
+    assert res[1]["errors"] == [f"KVStore.pull on rank 1: the server (rank 0) failed: {cause}"]
+    assert res[0]["errors"] == [f"KVStore on rank 0: the server failed: {cause}"]
+
+
 @pytest.mark.parametrize("update_on_kvstore,deferred", [("default", ""), ("False", ""),
                                                       ("default", "deferred")])
 def test_data_parallel_training_equals_one_process_on_the_whole_batch(tmp_path,
@@ -147,17 +194,25 @@ def test_ranks_that_disagree_on_shapes_or_optimizer_are_told(tmp_path):
 
 @pytest.mark.parametrize("scenario,words", [("crash", "rank 1 of 2 raised an uncaught "
                                                       "RuntimeError"),
-                                            ("killed", "")])
+                                            ("killed", ""), ("killed dist_async 0", ""),
+                                            ("killed dist_async 1", "")])
 def test_a_failing_rank_ends_the_job_within_a_minute(tmp_path, scenario, words):
+    # (dist_async with rank 0 killed: the server is gone while rank 1 pushes and pulls)
     start = time.monotonic()
-    r, res = _job(tmp_path, 2, scenario, timeout=90)
+    scenario, *args = scenario.split()
+    victim = int(args[1]) if args else 1
+    r, res = _job(tmp_path, 2, scenario, *args, timeout=90)
     took = time.monotonic() - start
     assert r.returncode != 0 and took < 60, (r.returncode, took)
-    assert not res  # nobody got past the failed collective
+    if args:  # dist_async: a rank does not wait for the others, only for the server
+        assert victim not in res and (victim == 1 or not res)
+    else:
+        assert not res  # nobody got past the failed collective
     text = r.stdout + r.stderr
     assert words in text
     if scenario == "killed":  # the launcher names the rank that died and how
-        assert "mxcore launch: rank 1 (pid" in r.stderr and "killed by signal 9" in r.stderr, \
+        assert f"mxcore launch: rank {victim} (pid" in r.stderr \
+            and "killed by signal 9" in r.stderr, \
             text[-2000:]
 
 
@@ -198,19 +253,26 @@ def test_launch_reports_bad_arguments(tmp_path):
     assert r.returncode != 0 and "hostfile" in r.stderr and "does not exist" in r.stderr
 
 
-def test_mnist_recipe_trains_data_parallel_and_rank_0_saves(tmp_path):
+@pytest.mark.parametrize("kvstore", ["dist_sync", "dist_async"])
+def test_mnist_recipe_trains_data_parallel_and_rank_0_saves(tmp_path, kvstore):
     out = tmp_path / "run"
     r = subprocess.run([sys.executable, "-m", "mxcore", "launch", "-n", "2", "-m", "mxcore",
-                        "train", "mnist", "--kvstore", "dist_sync", "--data-root",
-                        os.path.join(ROOT, "data", "mnist"), "--limit", "2000", "--epochs", "1",
+                        "train", "mnist", "--kvstore", kvstore, "--data-root",
+                        os.path.join(ROOT, "data", "mnist"), "--limit", "2000", "--epochs", "2", "--lr-schedule", "cosine",
                         "--output", str(out), "--no-progress"], cwd=ROOT, capture_output=True,
                        text=True, timeout=300,
                        env={**os.environ, "MXCORE_DIST_TIMEOUT": "60"})
     assert r.returncode == 0, r.stderr[-3000:]
     # rank 0 alone prints and saves
-    assert r.stdout.count("x 2 ranks (dist_sync): 2000 mnist images") == 1
+    assert r.stdout.count(f"x 2 ranks ({kvstore}): 2000 mnist images") == 1
     assert r.stdout.count("final test accuracy") == 1
     history = json.loads((out / "history.json").read_text())
-    assert history["config"]["kvstore"] == "dist_sync"
+    assert history["config"]["kvstore"] == kvstore
     assert history["history"]["test_acc"][-1] > 0.5
+    # the cosine schedule spans the updates the optimizer gets (each rank's batch is
+    # half the global one; on dist_async the server applies both ranks' steps): halfway
+    # after the first epoch, 0 after the second
+    lr = history["history"]["lr"]
+    base = history["config"]["lr"]
+    assert abs(lr[0] - base / 2) < 0.05 * base and lr[1] < 0.01 * base, lr
     assert sorted(p.name for p in out.iterdir()) == ["history.json", "mnist-mlp.safetensors"]

@@ -148,7 +148,7 @@ def test_store_instances_and_custom_stores():
     with pytest.raises(TypeError, match="kvstore must be"):
         gluon.Trainer([_param()], "sgd", kvstore=3).step(1)
     with pytest.raises(KVStoreNotProvidedError):
-        gluon.Trainer([_param()], "sgd", kvstore="dist_async").step(1)
+        gluon.Trainer([_param()], "sgd", kvstore="horovod").step(1)
 
 
 def test_compression_params_reach_the_store():
