@@ -12,7 +12,7 @@ from mxcore.ndarray import NDArray
 from mxcore.op import Op
 from mxcore.ops.rules import normalize_axis, unbroadcast
 
-from mxcore_contrib_ops._devices import build
+from mxcore_contrib_ops._devices import build, triton_kernels
 
 FLOAT = frozenset(hal.FLOAT_DTYPES + hal.BFLOAT16_DTYPES)
 
@@ -141,8 +141,14 @@ def _table(xp: Any) -> Dict[str, Tuple[Callable, FrozenSet[str]]]:
     return {"swiglu": (swiglu, FLOAT), "bias_gelu": (bias_gelu, FLOAT)}
 
 
+#: op -> (rowwise_triton's kernel on cuda, its guard)
+_TRITON = {"swiglu": ("swiglu", "swiglu_applies"),
+           "bias_gelu": ("bias_gelu", "bias_gelu_applies")}
+
+
 def kernels() -> List[hal.Kernel]:
-    return build(_table, "activation")
+    triton = triton_kernels("rowwise_triton", _TRITON, FLOAT - {"float64"})
+    return build(_table, "activation") + triton
 
 
 # user-facing functions -------------------------------------------------------------------

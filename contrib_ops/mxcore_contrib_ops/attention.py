@@ -13,7 +13,6 @@ input, with or without dropout), each paired with a backward op of its own kerne
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
@@ -26,7 +25,7 @@ from mxcore.base import MXCoreError
 from mxcore.ndarray import NDArray
 from mxcore.op import Op
 
-from mxcore_contrib_ops._devices import array_modules, build
+from mxcore_contrib_ops._devices import build, triton_kernels
 
 NAME = "scaled_dot_product_attention"
 FLOAT: FrozenSet[str] = frozenset({"float16", "bfloat16", "float32", "float64"})
@@ -283,42 +282,12 @@ def _table(xp) -> Dict[str, Tuple[Callable, FrozenSet[str]]]:
     return table
 
 
-#: the flash-attention Triton kernels (attention_triton) rank above the array-module ones
-TRITON_PRIORITY = 10
-#: op -> (attention_triton's kernel, its guard): the ops without dropout
+#: op -> (attention_triton's flash-attention kernel, its guard): the ops without dropout
 _TRITON = {op: entry for masked in (False, True) for op, entry in (
     (_name(masked, False), ("forward", "forward_applies")),
     (_name(masked, False, True), ("backward", "backward_applies")))}
 
 
-def _lazy(attr: str, on_device: bool) -> Callable:
-    """attention_triton's ``attr``, imported at the first call (the first dispatch on
-    cuda), so that loading the plugin imports no Triton."""
-    impl = None
-
-    def call(*args, **kwargs):
-        nonlocal impl
-        if impl is None:
-            from mxcore_contrib_ops import attention_triton
-            impl = getattr(attention_triton, attr)
-            if on_device:  # several GPUs: run on the arrays' device
-                from mxcore_cuda.placement import on_array_device
-                impl = on_array_device(impl)
-        return impl(*args, **kwargs)
-    call.__qualname__ = call.__name__ = f"attention_triton.{attr}"
-    return call
-
-
-def _triton_kernels() -> List[hal.Kernel]:
-    """The Triton kernels, where cuda kernels are built and Triton is installed."""
-    if "cuda" not in dict(array_modules()) or any(
-            importlib.util.find_spec(m) is None for m in ("triton", "mxcore_cuda")):
-        return []
-    return [hal.Kernel(op=op, device="cuda", fn=_lazy(fn, True), dtypes=FLOAT - {"float64"},
-                       priority=TRITON_PRIORITY, applies=_lazy(guard, False),
-                       name=f"attention_triton.{op}")
-            for op, (fn, guard) in _TRITON.items()]
-
-
 def kernels() -> List[hal.Kernel]:
-    return build(_table, "attention") + _triton_kernels()
+    return build(_table, "attention") + triton_kernels("attention_triton", _TRITON,
+                                                       FLOAT - {"float64"})

@@ -10,7 +10,7 @@ from mxcore.ndarray import NDArray
 from mxcore.op import Op
 from mxcore.ops.rules import normalize_axis
 
-from mxcore_contrib_ops._devices import build
+from mxcore_contrib_ops._devices import build, triton_kernels
 
 FLOAT = frozenset(hal.FLOAT_DTYPES + hal.BFLOAT16_DTYPES)
 
@@ -86,8 +86,13 @@ def _table(xp: Any) -> Dict[str, Tuple[Callable, FrozenSet[str]]]:
     return {"rms_norm": (rms_norm, FLOAT)}
 
 
+#: op -> (rowwise_triton's kernel on cuda, its guard)
+_TRITON = {"rms_norm": ("rms_norm", "rms_norm_applies")}
+
+
 def kernels() -> List[hal.Kernel]:
-    return build(_table, "normalization")
+    triton = triton_kernels("rowwise_triton", _TRITON, FLOAT - {"float64"})
+    return build(_table, "normalization") + triton
 
 
 # user-facing functions -------------------------------------------------------------------

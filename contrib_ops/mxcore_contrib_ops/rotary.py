@@ -20,7 +20,7 @@ from mxcore.base import MXCoreError
 from mxcore.ndarray import NDArray
 from mxcore.op import Op
 
-from mxcore_contrib_ops._devices import build
+from mxcore_contrib_ops._devices import build, triton_kernels
 
 FLOAT = frozenset(hal.FLOAT_DTYPES + hal.BFLOAT16_DTYPES)
 
@@ -90,8 +90,13 @@ def _table(xp: Any) -> Dict[str, Tuple[Callable, FrozenSet[str]]]:
     return {"rotary_embedding": (rotary_embedding, FLOAT)}
 
 
+#: op -> (rowwise_triton's kernel on cuda, its guard)
+_TRITON = {"rotary_embedding": ("rotary_embedding", "rotary_embedding_applies")}
+
+
 def kernels() -> List[hal.Kernel]:
-    return build(_table, "rotary")
+    triton = triton_kernels("rowwise_triton", _TRITON, FLOAT - {"float64"})
+    return build(_table, "rotary") + triton
 
 
 # user-facing functions -------------------------------------------------------------------

@@ -287,15 +287,18 @@ def test_no_triton_kernels_without_triton(monkeypatch):
     """Where Triton is not installed the plugin registers the array-module kernels only
     (and never imports Triton to find out)."""
     import importlib.util
+    from mxcore_contrib_ops import _devices
     # a cuda kind built (as when interpreted or with CuPy), whatever this machine has
-    monkeypatch.setattr(attention, "array_modules", lambda: [("cpu", np), ("cuda", np)])
-    with_triton = attention._triton_kernels()
+    monkeypatch.setattr(_devices, "array_modules", lambda: [("cpu", np), ("cuda", np)])
+    with_triton = [k for k in attention.kernels() if k.priority > 0]
     assert sorted(k.op for k in with_triton) == sorted(attention._TRITON)
-    assert all(k.device == "cuda" and k.priority > 0 and k.applies for k in with_triton)
+    assert all(k.device == "cuda" and k.priority == _devices.TRITON_PRIORITY and k.applies
+               for k in with_triton)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "triton" else real(name, *a))
-    assert attention._triton_kernels() == []
+    assert [k for k in attention.kernels() if k.priority > 0] == []
+    assert {k.device for k in attention.kernels()} == {"cpu", "cuda"}
 
 
 # the wide grid ---------------------------------------------------------------------------
