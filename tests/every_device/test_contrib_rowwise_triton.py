@@ -234,6 +234,43 @@ def test_no_triton_kernels_without_triton(monkeypatch):
     assert [k for fam in families for k in fam.kernels() if k.priority > 0] == []
 
 
+# compiled for a GPU ----------------------------------------------------------------------
+
+#: (kernel, dtype, its constexprs, num_warps): the GPU launchers' block configurations
+GPU_BUILDS = [
+    ("_rms_norm_kernel", "bf16", {"BLOCK": 4096}, 8),
+    ("_swiglu_kernel", "fp16", {"BLOCK": 1024}, 4),
+    ("_bias_gelu_kernel", "fp32", {"APPROXIMATE": False, "BLOCK": 1024}, 4),
+    ("_bias_gelu_kernel", "bf16", {"APPROXIMATE": True, "BLOCK": 1024}, 4),
+    ("_rotary_kernel", "fp16", {"INTERLEAVED": True, "BLOCK": 64}, 4),
+    ("_rotary_kernel", "fp32", {"INTERLEAVED": False, "BLOCK": 64}, 4),
+]
+
+
+@pytest.mark.parametrize("build", GPU_BUILDS, ids=lambda b: f"{b[0]}-{b[1]}-{b[2]}")
+def test_kernels_compile_for_sm90(build):
+    """What the interpreter cannot show: the kernels compile for an sm_90 GPU (Triton's
+    compiler and bundled ptxas, no GPU needed)."""
+    from mxcore_cuda import INTERPRET
+    if INTERPRET:
+        pytest.skip("Triton's compiler is not used by interpreted processes")
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+    from mxcore_contrib_ops import rowwise_triton as t
+    name, ty, consts, warps = build
+    fn = getattr(t, name)
+    # the cos/sin tables are in the compute dtype: float32 for every input dtype here
+    sig = {a: ("constexpr" if a in consts else "fp32" if a == "eps" else
+               f"*{ty}" if a in ("X", "Y", "G", "B") else "*fp32" if a in ("COS", "SIN")
+               else "i64" if a == "n" else "i32")
+           for a in fn.arg_names}
+    compiled = triton.compile(ASTSource(fn, sig, constexprs=consts),
+                              target=GPUTarget("cuda", 90, 32), options={"num_warps": warps})
+    assert ".entry" in compiled.asm["ptx"]
+    assert compiled.metadata.shared <= 99 * 1024
+
+
 # without a cuda device -------------------------------------------------------------------
 
 def test_on_the_interpreted_device():
