@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Dict, FrozenSet, List, Tuple
 
+import numpy as np
+
 import hal
 import mxcore as mx
+from mxcore import autograd
 from mxcore.base import MXCoreError
 from mxcore.ndarray import NDArray
 from mxcore.op import Op
@@ -45,8 +48,25 @@ def _swiglu_infer(shapes, dtypes, attrs):
     return [shape[:axis] + (shape[axis] // 2,) + shape[axis + 1:]], [dtypes[0]]
 
 
+SWIGLU_BACKWARD = Op("swiglu_backward", 2, attrs={"axis": -1},
+                     doc="swiglu's input gradient in one kernel: (out_grad, data) -> d data")
+
+
+@SWIGLU_BACKWARD.def_infer
+def _swiglu_backward_infer(shapes, dtypes, attrs):
+    (gshape,), (dtype,) = _swiglu_infer([shapes[1]], [dtypes[1]], attrs)
+    if tuple(shapes[0]) != tuple(gshape) or dtypes[0] != dtypes[1]:
+        raise MXCoreError(f"out_grad shape {tuple(shapes[0])} {hal.dtype_name(dtypes[0])} "
+                          f"does not match swiglu's output {tuple(gshape)} "
+                          f"{hal.dtype_name(dtype)}")
+    return [tuple(shapes[1])], [dtypes[1]]
+
+
 @SWIGLU.def_grad
 def _swiglu_grad(ctx, g):
+    if not autograd.is_recording():  # first order: one kernel
+        return (mx.nd.invoke("swiglu_backward", g, ctx.inputs[0], **ctx.attrs),)
+    # create_graph: differentiable core ops
     x = ctx.inputs[0]
     axis = normalize_axis(ctx.attrs["axis"], x.ndim)
     half = x.shape[axis] // 2
@@ -83,9 +103,28 @@ def _bias_gelu_infer(shapes, dtypes, attrs):
     return [tuple(shape)], [dtype]
 
 
+BIAS_GELU_BACKWARD = Op("bias_gelu_backward", 3, nout=2, attrs={"approximate": False},
+                        doc="bias_gelu's gradients in one kernel: (out_grad, data, bias) -> "
+                            "(d data, d bias)")
+
+
+@BIAS_GELU_BACKWARD.def_infer
+def _bias_gelu_backward_infer(shapes, dtypes, attrs):
+    _bias_gelu_infer(shapes[1:], dtypes[1:], attrs)
+    if tuple(shapes[0]) != tuple(shapes[1]) or dtypes[0] != dtypes[1]:
+        raise MXCoreError(f"out_grad shape {tuple(shapes[0])} {hal.dtype_name(dtypes[0])} "
+                          f"does not match data {tuple(shapes[1])} "
+                          f"{hal.dtype_name(dtypes[1])}")
+    return [tuple(shapes[1]), tuple(shapes[2])], [dtypes[1], dtypes[2]]
+
+
 @BIAS_GELU.def_grad
 def _bias_gelu_grad(ctx, g):
     x, bias = ctx.inputs
+    if not autograd.is_recording():  # first order: one kernel
+        gx, gbias = mx.nd.invoke("bias_gelu_backward", g, x, bias, **ctx.attrs)
+        return (gx if ctx.needs_grad(0) else None, gbias if ctx.needs_grad(1) else None)
+    # create_graph: differentiable core ops
     z = x + bias
     if ctx.attrs["approximate"]:
         t = mx.nd.tanh(_SQRT_2_OVER_PI * (z + _GELU_CUBIC * z * z * z))
@@ -100,14 +139,21 @@ def _bias_gelu_grad(ctx, g):
             unbroadcast(gz, bias.shape) if ctx.needs_grad(1) else None)
 
 
-OPS = [SWIGLU, BIAS_GELU]
+for _backward in (SWIGLU_BACKWARD, BIAS_GELU_BACKWARD):
+    @_backward.def_grad
+    def _refuse(ctx, *g, _name=_backward.name):
+        raise MXCoreError(f"{_name} has no gradient rule: higher-order gradients of "
+                          f"{_name[:-len('_backward')]} go through its composite rule "
+                          "(autograd with create_graph=True)")
+
+OPS = [SWIGLU, BIAS_GELU, SWIGLU_BACKWARD, BIAS_GELU_BACKWARD]
 
 
 # kernels ---------------------------------------------------------------------------------
 
 def _special(xp: Any):
-    """erf and expit for arrays of ``xp``: numpy has neither, scipy (or CuPy's port of
-    it) has both, each one ufunc pass."""
+    """The special functions (erf) for arrays of ``xp``: numpy has none, scipy (or CuPy's
+    port of it) has them, each one ufunc pass."""
     if xp.__name__ == "cupy":
         import cupyx.scipy.special
         return cupyx.scipy.special
@@ -116,8 +162,16 @@ def _special(xp: Any):
 
 
 def _table(xp: Any) -> Dict[str, Tuple[Callable, FrozenSet[str]]]:
-    special = _special(xp)
-    erf, expit = special.erf, special.expit
+    erf = _special(xp).erf
+
+    def sigmoid(a):
+        """1 / (1 + exp(-a)), MXNet's formula: a few ulps, 4-10x faster than SciPy's
+        expit in float32 (which computes in long double); exp(-a) overflowing to inf
+        for a < -88 gives exactly 0, the limit."""
+        with np.errstate(over="ignore"):
+            e = xp.exp(-a)
+        e += 1.0
+        return xp.reciprocal(e, out=e)
 
     def work(x):
         """float16 and bfloat16 compute in float32 and round once at the end."""
@@ -125,7 +179,7 @@ def _table(xp: Any) -> Dict[str, Tuple[Callable, FrozenSet[str]]]:
 
     def swiglu(data, axis):
         a, b = xp.split(work(data), 2, axis=axis)
-        out = expit(a)  # the logistic sigmoid, without overflow, in one pass
+        out = sigmoid(a)
         out *= a
         out *= b
         return out.astype(data.dtype, copy=False)
@@ -138,12 +192,43 @@ def _table(xp: Any) -> Dict[str, Tuple[Callable, FrozenSet[str]]]:
             out = 0.5 * z * (1.0 + erf(z * (1.0 / math.sqrt(2.0))))
         return out.astype(data.dtype, copy=False)
 
-    return {"swiglu": (swiglu, FLOAT), "bias_gelu": (bias_gelu, FLOAT)}
+    def swiglu_backward(out_grad, data, axis):
+        x, g = work(data), work(out_grad)
+        a, b = xp.split(x, 2, axis=axis)
+        dx = xp.empty_like(x)
+        da, db = xp.split(dx, 2, axis=axis)  # views: written in place
+        s = sigmoid(a)
+        silu = a * s
+        xp.multiply(g, silu, out=db)
+        # silu'(a) = s * (1 + a * (1 - s)) = s + silu - silu * s
+        d = s + silu
+        d -= silu * s
+        d *= b
+        xp.multiply(d, g, out=da)
+        return dx.astype(data.dtype, copy=False)
+
+    def bias_gelu_backward(out_grad, data, bias, approximate):
+        z = work(data) + work(bias)
+        if approximate:
+            t = xp.tanh(_SQRT_2_OVER_PI * (z + _GELU_CUBIC * z * z * z))
+            dz = 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * _SQRT_2_OVER_PI * (
+                1.0 + 3 * _GELU_CUBIC * z * z)
+        else:
+            # Phi(z) + z * phi(z), Phi and phi the standard normal's CDF and density
+            dz = 0.5 * (1.0 + erf(z * (1.0 / math.sqrt(2.0)))) + z * xp.exp(
+                -0.5 * z * z) * (1.0 / math.sqrt(2.0 * math.pi))
+        dz *= work(out_grad)
+        dbias = dz.reshape(-1, dz.shape[-1]).sum(axis=0)
+        return dz.astype(data.dtype, copy=False), dbias.astype(bias.dtype, copy=False)
+
+    return {"swiglu": (swiglu, FLOAT), "bias_gelu": (bias_gelu, FLOAT),
+            "swiglu_backward": (swiglu_backward, FLOAT),
+            "bias_gelu_backward": (bias_gelu_backward, FLOAT)}
 
 
 #: op -> (rowwise_triton's kernel on cuda, its guard)
-_TRITON = {"swiglu": ("swiglu", "swiglu_applies"),
-           "bias_gelu": ("bias_gelu", "bias_gelu_applies")}
+_TRITON = {op: (op, f"{op}_applies") for op in ("swiglu", "bias_gelu", "swiglu_backward",
+                                                 "bias_gelu_backward")}
 
 
 def kernels() -> List[hal.Kernel]:

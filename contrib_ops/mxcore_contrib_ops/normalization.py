@@ -5,6 +5,7 @@ from typing import Any, Callable, Dict, FrozenSet, List, Tuple
 
 import hal
 import mxcore as mx
+from mxcore import autograd
 from mxcore.base import MXCoreError
 from mxcore.ndarray import NDArray
 from mxcore.op import Op
@@ -49,12 +50,38 @@ def _along(v: NDArray, ndim: int, axis: int) -> NDArray:
     return mx.nd.reshape(v, tuple(-1 if i == axis else 1 for i in range(ndim)))
 
 
+RMS_NORM_BACKWARD = Op("rms_norm_backward", 3, nout=2, attrs={"axis": -1, "eps": 1e-6},
+                       doc="rms_norm's gradients in one kernel: (out_grad, data, gamma) -> "
+                           "(d data, d gamma)")
+
+
+@RMS_NORM_BACKWARD.def_infer
+def _rms_norm_backward_infer(shapes, dtypes, attrs):
+    _rms_norm_infer(shapes[1:], dtypes[1:], attrs)
+    if tuple(shapes[0]) != tuple(shapes[1]) or dtypes[0] != dtypes[1]:
+        raise MXCoreError(f"out_grad shape {tuple(shapes[0])} {hal.dtype_name(dtypes[0])} "
+                          f"does not match data {tuple(shapes[1])} "
+                          f"{hal.dtype_name(dtypes[1])}")
+    return [tuple(shapes[1]), tuple(shapes[2])], [dtypes[1], dtypes[2]]
+
+
+@RMS_NORM_BACKWARD.def_grad
+def _refuse(ctx, *g):
+    raise MXCoreError("rms_norm_backward has no gradient rule: higher-order gradients of "
+                      "rms_norm go through its composite rule (autograd with "
+                      "create_graph=True)")
+
+
 @RMS_NORM.def_grad
 def _rms_norm_grad(ctx, g):
     """With r = 1/sqrt(mean(x**2) + eps) over the axis and y = x * r * gamma:
     dx = r * g*gamma - x * r**3 * mean(g*gamma * x), dgamma = sum(g * x * r) over the
-    other axes."""
+    other axes.  First order: one kernel (rms_norm_backward); with create_graph, core
+    ops, which are differentiable again."""
     x, gamma = ctx.inputs
+    if not autograd.is_recording():
+        gx, ggamma = mx.nd.invoke("rms_norm_backward", g, x, gamma, **ctx.attrs)
+        return (gx if ctx.needs_grad(0) else None, ggamma if ctx.needs_grad(1) else None)
     axis = normalize_axis(ctx.attrs["axis"], x.ndim)  # calls by name may pass axis=-1
     r = mx.nd.rsqrt(mx.nd.mean(x * x, axis=axis, keepdims=True) + ctx.attrs["eps"])
     gx = ggamma = None
@@ -68,7 +95,7 @@ def _rms_norm_grad(ctx, g):
     return gx, ggamma
 
 
-OPS = [RMS_NORM]
+OPS = [RMS_NORM, RMS_NORM_BACKWARD]
 
 
 # kernels ---------------------------------------------------------------------------------
@@ -83,11 +110,28 @@ def _table(xp: Any) -> Dict[str, Tuple[Callable, FrozenSet[str]]]:
         out = x * scale * gamma.astype(x.dtype).reshape(shape)
         return out.astype(data.dtype, copy=False)
 
-    return {"rms_norm": (rms_norm, FLOAT)}
+    def rms_norm_backward(out_grad, data, gamma, axis, eps):
+        x = data.astype(xp.float32) if data.dtype.itemsize < 4 else data
+        g = out_grad.astype(x.dtype, copy=False)
+        axis = axis % x.ndim
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        r = 1.0 / xp.sqrt(xp.mean(x * x, axis=axis, keepdims=True) + eps)
+        xr = x * r
+        dy = g * gamma.astype(x.dtype).reshape(shape)
+        # dx = r * (dy - x * r**2 * mean(dy * x)) = r * (dy - xr * mean(dy * xr))
+        dx = dy - xr * xp.mean(dy * xr, axis=axis, keepdims=True)
+        dx *= r
+        others = tuple(i for i in range(x.ndim) if i != axis)
+        dgamma = (g * xr).sum(axis=others) if others else g * xr
+        return dx.astype(data.dtype, copy=False), dgamma.astype(gamma.dtype, copy=False)
+
+    return {"rms_norm": (rms_norm, FLOAT), "rms_norm_backward": (rms_norm_backward, FLOAT)}
 
 
 #: op -> (rowwise_triton's kernel on cuda, its guard)
-_TRITON = {"rms_norm": ("rms_norm", "rms_norm_applies")}
+_TRITON = {"rms_norm": ("rms_norm", "rms_norm_applies"),
+           "rms_norm_backward": ("rms_norm_backward", "rms_norm_backward_applies")}
 
 
 def kernels() -> List[hal.Kernel]:

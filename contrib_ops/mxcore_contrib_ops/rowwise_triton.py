@@ -1,12 +1,15 @@
 """Triton kernels on ``cuda`` for the contrib plugin's row-wise and elementwise ops:
-``rms_norm``, ``swiglu``, ``bias_gelu`` and ``rotary_embedding``.
+``rms_norm``, ``swiglu``, ``bias_gelu`` and ``rotary_embedding``, and the first three's
+backward ops (``*_backward``, which their gradient rules call for first-order
+gradients).
 
 Each is one launch where the array-module kernel makes several passes over memory
 (CuPy: one kernel per ufunc and reduction).  float16 and bfloat16 load as float32,
 compute in float32 and round once on store, as the array-module kernels do; float64
-stays with the array-module kernels.  Their gradients are compositions of core ops (the
-ops' gradient rules), whose own cuda kernels run them; rotary_embedding's gradient is
-the op itself with ``reverse`` flipped, so it runs here too.
+stays with the array-module kernels.  rotary_embedding's gradient is the op itself with
+``reverse`` flipped, so it runs here too.  The sums over rows of the gamma and bias
+gradients are float32 partials (per program; per element for the bias) summed by the
+array module.
 
 * ``rms_norm`` over the last axis: one program per row, the whole row in one block (rows
   up to MAX_COLS), the mean of squares in float32, IEEE-rounded square root and division.
@@ -68,6 +71,19 @@ def bias_gelu_applies(shapes, dtypes, attrs) -> bool:
     return _fits(tuple(shapes[0]))
 
 
+def rms_norm_backward_applies(shapes, dtypes, attrs) -> bool:
+    """rms_norm_backward(out_grad, data, gamma): as the forward."""
+    return rms_norm_applies(shapes[1:], dtypes[1:], attrs)
+
+
+def swiglu_backward_applies(shapes, dtypes, attrs) -> bool:
+    return _fits(tuple(shapes[1]))
+
+
+def bias_gelu_backward_applies(shapes, dtypes, attrs) -> bool:
+    return _fits(tuple(shapes[1]))
+
+
 def rotary_embedding_applies(shapes, dtypes, attrs) -> bool:
     shape = tuple(shapes[0])
     return shape[-1] // 2 <= MAX_COLS and _fits(shape)
@@ -114,6 +130,71 @@ def _bias_gelu_kernel(X, B, Y, n, ncols, APPROXIMATE: tl.constexpr, BLOCK: tl.co
     else:
         y = 0.5 * z * (1.0 + tl.math.erf(z * 0.7071067811865476))  # 1/sqrt(2)
     tl.store(Y + offs, y.to(Y.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _rms_norm_backward_kernel(DY, X, G, DX, PART, nrows, ncols, rows_per_program, eps,
+                              BLOCK: tl.constexpr):
+    """dx = r * (dy - xr * mean(dy * xr)), dy = g * gamma, xr = x * r; each program sums
+    its rows' g * xr into a float32 partial of dgamma."""
+    pid = tl.program_id(0)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < ncols
+    gamma = tl.load(G + cols, mask=mask, other=0).to(tl.float32)
+    n = tl.zeros([1], tl.float32) + ncols
+    dgamma = tl.zeros([BLOCK], tl.float32)
+    for i in range(0, rows_per_program):
+        row = pid * rows_per_program + i
+        m = cols < tl.where(row < nrows, ncols, 0)  # rows past the end: all masked
+        offs = row.to(tl.int64) * ncols + cols
+        x = tl.load(X + offs, mask=m, other=0).to(tl.float32)
+        g = tl.load(DY + offs, mask=m, other=0).to(tl.float32)
+        mean_sq = tl.div_rn(tl.sum(x * x, axis=0) + tl.zeros([1], tl.float32), n)
+        r = tl.div_rn(tl.zeros([1], tl.float32) + 1.0, tl.sqrt_rn(mean_sq + eps))
+        xr = x * r
+        dy = g * gamma
+        c = tl.div_rn(tl.sum(dy * xr, axis=0) + tl.zeros([1], tl.float32), n)
+        tl.store(DX + offs, ((dy - xr * c) * r).to(DX.dtype.element_ty), mask=m)
+        dgamma += g * xr
+    tl.store(PART + pid.to(tl.int64) * ncols + cols, dgamma, mask=mask)
+
+
+@triton.jit
+def _swiglu_backward_kernel(G, X, DX, n, half_inner, BLOCK: tl.constexpr):
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    outer = offs // half_inner
+    first = offs + outer * half_inner
+    a = tl.load(X + first, mask=mask, other=0).to(tl.float32)
+    b = tl.load(X + first + half_inner, mask=mask, other=0).to(tl.float32)
+    g = tl.load(G + offs, mask=mask, other=0).to(tl.float32)
+    s = 1.0 / (1.0 + tl.exp(-a))
+    silu = s * a
+    # silu'(a) = s * (1 + a * (1 - s)) = s + silu - silu * s
+    tl.store(DX + first, ((s + silu - silu * s) * b * g).to(DX.dtype.element_ty), mask=mask)
+    tl.store(DX + first + half_inner, (g * silu).to(DX.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _bias_gelu_backward_kernel(G, X, B, DZ, n, ncols, APPROXIMATE: tl.constexpr,
+                               BLOCK: tl.constexpr):
+    """d(data) = g * gelu'(data + bias), in float32 (the bias gradient sums it)."""
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(X + offs, mask=mask, other=0).to(tl.float32)
+    b = tl.load(B + offs % ncols, mask=mask, other=0).to(tl.float32)
+    g = tl.load(G + offs, mask=mask, other=0).to(tl.float32)
+    z = x + b
+    if APPROXIMATE:
+        u = 0.7978845608028654 * (z + 0.044715 * z * z * z)
+        t = 2.0 / (1.0 + tl.exp(-2.0 * u)) - 1.0  # tanh(u)
+        dz = 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * 0.7978845608028654 * (
+            1.0 + 3 * 0.044715 * z * z)
+    else:
+        # Phi(z) + z * phi(z): 1/sqrt(2), 1/sqrt(2 pi)
+        dz = 0.5 * (1.0 + tl.math.erf(z * 0.7071067811865476)) + z * tl.exp(
+            -0.5 * z * z) * 0.3989422804014327
+    tl.store(DZ + offs, dz * g, mask=mask)
 
 
 @triton.jit
@@ -195,3 +276,52 @@ def rotary_embedding(data, offset, base, interleaved, reverse):
            INTERLEAVED=bool(interleaved), BLOCK=block, num_warps=_warps(block))
     count("contrib.rotary_embedding")
     return y
+
+
+#: rms_norm_backward: at most this many programs (on a GPU, a few per SM keep it busy
+#: while the dgamma partials stay small); interpreted, fewer and longer programs
+MAX_PROGRAMS = 8 if INTERPRET else 512
+
+
+def rms_norm_backward(out_grad, data, gamma, axis, eps):
+    """(d data, d gamma): the fused kernel, then one sum of the per-program partials."""
+    g, x, gm = contiguous(out_grad), contiguous(data), contiguous(gamma)
+    xp = xp_of(x)
+    ncols = x.shape[-1]
+    nrows = x.size // ncols  # > 0 (the guard declines empty inputs)
+    dx = xp.empty_like(x)
+    per = -(-nrows // min(nrows, MAX_PROGRAMS))
+    programs = -(-nrows // per)
+    part = xp.empty((programs, ncols), xp.float32)
+    block = next_pow2(ncols)
+    launch(_rms_norm_backward_kernel, (programs,), arg(g), arg(x), arg(gm), arg(dx),
+           arg(part), nrows, ncols, per, float(eps), BLOCK=block, num_warps=_warps(block))
+    count("contrib.rms_norm_backward")
+    return dx, part.sum(axis=0).astype(gm.dtype, copy=False)
+
+
+def swiglu_backward(out_grad, data, axis):
+    g, x = contiguous(out_grad), contiguous(data)
+    axis = axis % x.ndim
+    half_inner = x.shape[axis] // 2 * numel(x.shape[axis + 1:])
+    dx = xp_of(x).empty_like(x)
+    n = g.size
+    block = elementwise_block(n)
+    launch(_swiglu_backward_kernel, (cdiv(n, block),), arg(g), arg(x), arg(dx), n,
+           half_inner, BLOCK=block)
+    count("contrib.swiglu_backward")
+    return dx
+
+
+def bias_gelu_backward(out_grad, data, bias, approximate):
+    """(d data, d bias): d data in float32 first, which the bias gradient sums."""
+    g, x, b = contiguous(out_grad), contiguous(data), contiguous(bias)
+    xp = xp_of(x)
+    dz = xp.empty(x.shape, xp.float32)
+    n = x.size
+    block = elementwise_block(n)
+    launch(_bias_gelu_backward_kernel, (cdiv(n, block),), arg(g), arg(x), arg(b), arg(dz),
+           n, x.shape[-1], APPROXIMATE=bool(approximate), BLOCK=block)
+    count("contrib.bias_gelu_backward")
+    dbias = dz.reshape(-1, x.shape[-1]).sum(axis=0)
+    return dz.astype(x.dtype, copy=False), dbias.astype(b.dtype, copy=False)

@@ -126,6 +126,53 @@ def test_half_precision_keeps_its_dtype(device):
             assert out.dtype == h.dtype
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_first_order_gradients_take_one_backward_op_each(device, dtype, monkeypatch):
+    """rms_norm, swiglu and bias_gelu differentiate through one fused backward op each;
+    with create_graph=True through core ops (differentiable again); both agree."""
+    rng = np.random.default_rng(5)
+    x, gamma, bias = (nd.array(rng.normal(size=s), ctx=device, dtype=dtype)
+                      for s in ((3, 4, 8), (8,), (8,)))
+    head = nd.array(rng.normal(size=(3, 4, 4)), ctx=device, dtype=dtype)
+    calls = []
+    real = nd.invoke
+
+    def spy(name, *args, **kwargs):
+        calls.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(nd, "invoke", spy)
+    for a in (x, gamma, bias):
+        a.attach_grad()
+    with mx.autograd.record():
+        y = nd.contrib.swiglu(nd.contrib.bias_gelu(nd.contrib.rms_norm(x, gamma), bias))
+    calls.clear()
+    fused = mx.autograd.grad(y, [x, gamma, bias], head_grads=head, retain_graph=True)
+    assert {"rms_norm_backward", "swiglu_backward", "bias_gelu_backward"} <= set(calls)
+    calls.clear()
+    composite = mx.autograd.grad(y, [x, gamma, bias], head_grads=head, create_graph=True)
+    assert not [c for c in calls if c.endswith("_backward")]
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for f, c in zip(fused, composite):
+        np.testing.assert_allclose(f.asnumpy(), c.asnumpy(), rtol=tol, atol=tol)
+
+
+def test_backward_ops_check_their_inputs_and_refuse_a_gradient():
+    x = nd.ones((2, 8))
+    with pytest.raises(MXCoreError, match="swiglu_backward.*out_grad shape \\(2, 3\\)"):
+        nd.invoke("swiglu_backward", nd.ones((2, 3)), x)
+    with pytest.raises(MXCoreError, match="rms_norm_backward.*out_grad shape \\(2, 4\\)"):
+        nd.invoke("rms_norm_backward", nd.ones((2, 4)), x, nd.ones((8,)))
+    with pytest.raises(MXCoreError, match="bias_gelu_backward.*bias shape"):
+        nd.invoke("bias_gelu_backward", x, x, nd.ones((3,)))
+    g = nd.ones((2, 4))
+    g.attach_grad()
+    with mx.autograd.record():
+        dx = nd.invoke("swiglu_backward", g, x)
+    with pytest.raises(MXCoreError, match="no gradient rule"):
+        dx.backward()
+
+
 # PyTorch's numbers ------------------------------------------------------------------------
 
 def _torch():

@@ -1,5 +1,5 @@
-"""The Triton kernels of rms_norm, swiglu, bias_gelu and rotary_embedding on ``cuda``
-(contrib_ops/mxcore_contrib_ops/rowwise_triton.py).
+"""The Triton kernels of rms_norm, swiglu, bias_gelu and rotary_embedding, and of the
+first three's backward ops, on ``cuda`` (contrib_ops/mxcore_contrib_ops/rowwise_triton.py).
 
 On a cuda device (the interpreted one, ``MXCORE_CUDA_INTERPRET=1``, or a GPU): each
 kernel runs (launch counter) and agrees with the float64 reference and with the
@@ -139,6 +139,61 @@ def test_rotary_embedding(device, dtype, shape, interleaved, offset, base, rever
           dtype)
 
 
+def check_backward(device, family, op, arrays, attrs, dtype):
+    """A backward op through dispatch on ``device``: its Triton kernel ran once, and each
+    output agrees with the array-module kernel run in float64 (on the inputs rounded to
+    ``dtype``; the ops' gradient checks hold that kernel to finite differences) and with
+    the array-module kernel at ``dtype``."""
+    args = [_nd(a, device, dtype) for a in arrays]
+    before = _launches(op)
+    outs = nd.invoke(op, *args, **attrs)
+    outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    assert _launches(op) == before + 1, f"{op}: the Triton kernel did not run"
+    f64 = family._table(np)[op][0](*(a.asnumpy().astype(np.float64) for a in args), **attrs)
+    at_dtype = _array_module(family, op, args, attrs) if len(outs) == 1 else None
+    f64 = f64 if isinstance(f64, tuple) else (f64,)
+    for i, (out, want) in enumerate(zip(outs, f64)):
+        assert out.dtype == hal.to_dtype(dtype)
+        got = out.asnumpy().astype(np.float64)
+        # sums over rows (gamma, bias) add up a row's worth of rounding
+        tol = TOL[dtype] * (1 if i == 0 else 8)
+        _close(got, want, tol, f"{op} output {i} {dtype} vs float64")
+        if at_dtype is not None:
+            _close(got, at_dtype, tol, f"{op} {dtype} vs the array-module kernel")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 3), (5, 37), (2, 9, 64), (20, 300)])
+def test_rms_norm_backward(device, dtype, shape):
+    _cuda(device)
+    g, x, gamma = RNG.normal(size=shape), RNG.normal(size=shape) * 2, RNG.normal(size=shape[-1:])
+    check_backward(device, normalization, "rms_norm_backward", [g, x, gamma],
+                   {"axis": -1, "eps": 1e-3}, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,axis", [((2, 3, 8), -1), ((4, 6, 5), 1), ((3, 2050), 1)])
+def test_swiglu_backward(device, dtype, shape, axis):
+    _cuda(device)
+    x = RNG.normal(size=shape) * 4
+    x.flat[:3] = [-100.0, 100.0, 0.0]
+    out_shape = list(shape)
+    out_shape[axis] //= 2
+    check_backward(device, activation, "swiglu_backward", [RNG.normal(size=out_shape), x],
+                   {"axis": axis}, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("approximate", [False, True])
+@pytest.mark.parametrize("shape", [(7,), (3, 45), (2, 40, 33)])
+def test_bias_gelu_backward(device, dtype, approximate, shape):
+    _cuda(device)
+    x, b = RNG.normal(size=shape) * 3, RNG.normal(size=shape[-1:])
+    x.flat[:2] = [-40.0, 40.0]
+    check_backward(device, activation, "bias_gelu_backward", [RNG.normal(size=shape), x, b],
+                   {"approximate": approximate}, dtype)
+
+
 def _unrotate(x, offset, base, interleaved):
     seq, dim = x.shape[-2:]
     inv_freq = 1.0 / base ** (np.arange(0, dim, 2) / dim)
@@ -151,8 +206,8 @@ def _unrotate(x, offset, base, interleaved):
 
 
 def test_gradients_run_on_cuda(device):
-    """Autograd through the four ops on cuda (their forwards on the Triton kernels, the
-    rotary gradient too), against float64 finite differences of the references."""
+    """Autograd through the four ops on cuda (forwards and first-order gradients on the
+    Triton kernels), against float64 finite differences of the references."""
     _cuda(device)
     x = RNG.normal(size=(2, 3, 4, 8))
     gamma, bias = RNG.normal(size=8), RNG.normal(size=8)
@@ -160,14 +215,16 @@ def test_gradients_run_on_cuda(device):
     for a in xs:
         a.attach_grad()
     before = {op: _launches(op) for op in ("rms_norm", "swiglu", "bias_gelu",
-                                           "rotary_embedding")}
+                                           "rotary_embedding", "rms_norm_backward",
+                                           "swiglu_backward", "bias_gelu_backward")}
     with mx.autograd.record():
         h = nd.contrib.rotary_embedding(nd.contrib.rms_norm(xs[0], xs[1]))
         y = nd.contrib.swiglu(nd.contrib.bias_gelu(h, xs[2]))
         loss = (y * y).sum()
     loss.backward()
     after = {op: _launches(op) - n for op, n in before.items()}
-    assert after == {"rms_norm": 1, "swiglu": 1, "bias_gelu": 1, "rotary_embedding": 2}
+    assert after == {"rms_norm": 1, "swiglu": 1, "bias_gelu": 1, "rotary_embedding": 2,
+                     "rms_norm_backward": 1, "swiglu_backward": 1, "bias_gelu_backward": 1}
 
     def f(x, gamma, bias):
         return (_swiglu(_bias_gelu(_rope(_rms_norm(x, gamma)), bias)) ** 2).sum()
@@ -224,8 +281,9 @@ def test_no_triton_kernels_without_triton(monkeypatch):
     monkeypatch.setattr(_devices, "array_modules", lambda: [("cpu", np), ("cuda", np)])
     families = (normalization, activation, rotary)
     fast = [k for fam in families for k in fam.kernels() if k.priority > 0]
-    assert sorted(k.op for k in fast) == ["bias_gelu", "rms_norm", "rotary_embedding",
-                                          "swiglu"]
+    assert sorted(k.op for k in fast) == ["bias_gelu", "bias_gelu_backward", "rms_norm",
+                                          "rms_norm_backward", "rotary_embedding", "swiglu",
+                                          "swiglu_backward"]
     assert all(k.device == "cuda" and k.applies and k.name.startswith("rowwise_triton.")
                and "float64" not in k.dtypes for k in fast)
     real = importlib.util.find_spec
@@ -244,6 +302,10 @@ GPU_BUILDS = [
     ("_bias_gelu_kernel", "bf16", {"APPROXIMATE": True, "BLOCK": 1024}, 4),
     ("_rotary_kernel", "fp16", {"INTERLEAVED": True, "BLOCK": 64}, 4),
     ("_rotary_kernel", "fp32", {"INTERLEAVED": False, "BLOCK": 64}, 4),
+    ("_rms_norm_backward_kernel", "fp16", {"BLOCK": 1024}, 4),
+    ("_swiglu_backward_kernel", "bf16", {"BLOCK": 1024}, 4),
+    ("_bias_gelu_backward_kernel", "fp32", {"APPROXIMATE": True, "BLOCK": 1024}, 4),
+    ("_bias_gelu_backward_kernel", "fp16", {"APPROXIMATE": False, "BLOCK": 1024}, 4),
 ]
 
 
@@ -262,8 +324,8 @@ def test_kernels_compile_for_sm90(build):
     fn = getattr(t, name)
     # the cos/sin tables are in the compute dtype: float32 for every input dtype here
     sig = {a: ("constexpr" if a in consts else "fp32" if a == "eps" else
-               f"*{ty}" if a in ("X", "Y", "G", "B") else "*fp32" if a in ("COS", "SIN")
-               else "i64" if a == "n" else "i32")
+               f"*{ty}" if a in ("X", "Y", "G", "B", "DY", "DX") else
+               "*fp32" if a in ("COS", "SIN", "PART", "DZ") else "i64" if a == "n" else "i32")
            for a in fn.arg_names}
     compiled = triton.compile(ASTSource(fn, sig, constexprs=consts),
                               target=GPUTarget("cuda", 90, 32), options={"num_warps": warps})
