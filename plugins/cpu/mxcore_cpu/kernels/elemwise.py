@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from mxcore_cpu.kernels._dtypes import ALL, BFLOAT16, FLOAT, NUM, as_float32
+from mxcore_cpu.kernels.logistic import sigmoid
 
 
 def kernels(xp, special):
@@ -65,7 +66,7 @@ def kernels(xp, special):
         "sin": (xp.sin, FLOAT),
         "cos": (xp.cos, FLOAT),
         "tanh": (xp.tanh, FLOAT),
-        "sigmoid": (keep(special.expit), FLOAT),
+        "sigmoid": (lambda x: sigmoid(xp, x), FLOAT),
         "relu": (lambda x: relu(x), NUM),
         "softrelu": (lambda x: xp.logaddexp(0, x), FLOAT),
         "erf": (keep(special.erf), FLOAT),

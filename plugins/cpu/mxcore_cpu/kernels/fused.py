@@ -9,6 +9,8 @@ temporary instead of n arrays.  Only float32 and float64: 16-bit floats compute 
 ops in float32 in their own kernels, which a chain of ufuncs would not repeat."""
 from __future__ import annotations
 
+from mxcore_cpu.kernels.logistic import sigmoid
+
 
 def kernels(xp, special):
     def relu(x, out):
@@ -17,7 +19,7 @@ def kernels(xp, special):
     unary = {name: getattr(xp, name) for name in (
         "negative", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "square", "sin",
         "cos", "tanh")}
-    unary["sigmoid"] = special.expit
+    unary["sigmoid"] = lambda x, out=None: sigmoid(xp, x, out=out)
     binary = {"add": xp.add, "subtract": xp.subtract, "multiply": xp.multiply,
               "divide": xp.true_divide, "maximum": xp.maximum, "minimum": xp.minimum,
               "power": xp.power}
