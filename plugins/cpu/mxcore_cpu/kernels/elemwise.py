@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from mxcore_cpu.kernels._dtypes import ALL, BFLOAT16, FLOAT, NUM, as_float32
-from mxcore_cpu.kernels.logistic import sigmoid
+from mxcore_cpu.kernels.logistic import sigmoid, softrelu
 
 
 def kernels(xp, special):
@@ -68,7 +68,7 @@ def kernels(xp, special):
         "tanh": (xp.tanh, FLOAT),
         "sigmoid": (lambda x: sigmoid(xp, x), FLOAT),
         "relu": (lambda x: relu(x), NUM),
-        "softrelu": (lambda x: xp.logaddexp(0, x), FLOAT),
+        "softrelu": (lambda x: softrelu(xp, x), FLOAT),
         "erf": (keep(special.erf), FLOAT),
         "gelu": (keep(lambda x: 0.5 * x * (1.0 + special.erf(x * (1.0 / math.sqrt(2.0))))),
                  FLOAT),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hal
 from mxcore_cpu.device import product_threads
 from mxcore_cpu.kernels._dtypes import FLOAT, acc_dtype, as_float32, via_float32
-from mxcore_cpu.kernels.logistic import sigmoid
+from mxcore_cpu.kernels.logistic import sigmoid, softrelu
 
 
 def kernels(xp, special):
@@ -49,7 +49,7 @@ def kernels(xp, special):
         "relu": lambda o: xp.maximum(o, 0, out=o),
         "sigmoid": lambda o: sigmoid(xp, o, out=o),
         "tanh": lambda o: xp.tanh(o, out=o),
-        "softrelu": lambda o: xp.logaddexp(0, o, out=o),
+        "softrelu": lambda o: softrelu(xp, o, out=o),
         "softsign": lambda o: xp.divide(o, xp.abs(o) + 1, out=o),
     }
 
