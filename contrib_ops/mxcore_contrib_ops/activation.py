@@ -16,6 +16,7 @@ from mxcore.op import Op
 from mxcore.ops.rules import normalize_axis, unbroadcast
 
 from mxcore_contrib_ops._devices import build, triton_kernels
+from mxcore_contrib_ops._rules import check_out_grad, refuse_gradient
 
 FLOAT = frozenset(hal.FLOAT_DTYPES + hal.BFLOAT16_DTYPES)
 
@@ -55,10 +56,7 @@ SWIGLU_BACKWARD = Op("swiglu_backward", 2, attrs={"axis": -1},
 @SWIGLU_BACKWARD.def_infer
 def _swiglu_backward_infer(shapes, dtypes, attrs):
     (gshape,), (dtype,) = _swiglu_infer([shapes[1]], [dtypes[1]], attrs)
-    if tuple(shapes[0]) != tuple(gshape) or dtypes[0] != dtypes[1]:
-        raise MXCoreError(f"out_grad shape {tuple(shapes[0])} {hal.dtype_name(dtypes[0])} "
-                          f"does not match swiglu's output {tuple(gshape)} "
-                          f"{hal.dtype_name(dtype)}")
+    check_out_grad(shapes[0], dtypes[0], gshape, dtype, "swiglu's output")
     return [tuple(shapes[1])], [dtypes[1]]
 
 
@@ -111,10 +109,7 @@ BIAS_GELU_BACKWARD = Op("bias_gelu_backward", 3, nout=2, attrs={"approximate": F
 @BIAS_GELU_BACKWARD.def_infer
 def _bias_gelu_backward_infer(shapes, dtypes, attrs):
     _bias_gelu_infer(shapes[1:], dtypes[1:], attrs)
-    if tuple(shapes[0]) != tuple(shapes[1]) or dtypes[0] != dtypes[1]:
-        raise MXCoreError(f"out_grad shape {tuple(shapes[0])} {hal.dtype_name(dtypes[0])} "
-                          f"does not match data {tuple(shapes[1])} "
-                          f"{hal.dtype_name(dtypes[1])}")
+    check_out_grad(shapes[0], dtypes[0], shapes[1], dtypes[1], "data")
     return [tuple(shapes[1]), tuple(shapes[2])], [dtypes[1], dtypes[2]]
 
 
@@ -139,12 +134,8 @@ def _bias_gelu_grad(ctx, g):
             unbroadcast(gz, bias.shape) if ctx.needs_grad(1) else None)
 
 
-for _backward in (SWIGLU_BACKWARD, BIAS_GELU_BACKWARD):
-    @_backward.def_grad
-    def _refuse(ctx, *g, _name=_backward.name):
-        raise MXCoreError(f"{_name} has no gradient rule: higher-order gradients of "
-                          f"{_name[:-len('_backward')]} go through its composite rule "
-                          "(autograd with create_graph=True)")
+refuse_gradient(SWIGLU_BACKWARD, "swiglu")
+refuse_gradient(BIAS_GELU_BACKWARD, "bias_gelu")
 
 OPS = [SWIGLU, BIAS_GELU, SWIGLU_BACKWARD, BIAS_GELU_BACKWARD]
 

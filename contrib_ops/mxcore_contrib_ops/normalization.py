@@ -12,6 +12,7 @@ from mxcore.op import Op
 from mxcore.ops.rules import normalize_axis
 
 from mxcore_contrib_ops._devices import build, triton_kernels
+from mxcore_contrib_ops._rules import check_out_grad, refuse_gradient
 
 FLOAT = frozenset(hal.FLOAT_DTYPES + hal.BFLOAT16_DTYPES)
 
@@ -58,18 +59,11 @@ RMS_NORM_BACKWARD = Op("rms_norm_backward", 3, nout=2, attrs={"axis": -1, "eps":
 @RMS_NORM_BACKWARD.def_infer
 def _rms_norm_backward_infer(shapes, dtypes, attrs):
     _rms_norm_infer(shapes[1:], dtypes[1:], attrs)
-    if tuple(shapes[0]) != tuple(shapes[1]) or dtypes[0] != dtypes[1]:
-        raise MXCoreError(f"out_grad shape {tuple(shapes[0])} {hal.dtype_name(dtypes[0])} "
-                          f"does not match data {tuple(shapes[1])} "
-                          f"{hal.dtype_name(dtypes[1])}")
+    check_out_grad(shapes[0], dtypes[0], shapes[1], dtypes[1], "data")
     return [tuple(shapes[1]), tuple(shapes[2])], [dtypes[1], dtypes[2]]
 
 
-@RMS_NORM_BACKWARD.def_grad
-def _refuse(ctx, *g):
-    raise MXCoreError("rms_norm_backward has no gradient rule: higher-order gradients of "
-                      "rms_norm go through its composite rule (autograd with "
-                      "create_graph=True)")
+refuse_gradient(RMS_NORM_BACKWARD, "rms_norm")
 
 
 @RMS_NORM.def_grad

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hal
 import mxcore as mx
+from tests.every_device.interpreted_cuda import run_cuda_checks
 from tests.every_device.test_contrib_attention import reference
 
 pytest.importorskip("mxcore_cuda")
@@ -31,7 +29,6 @@ pytest.importorskip("triton")
 
 from mxcore_contrib_ops import attention  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 DTYPES = [d for d in ("float32", "float16", "bfloat16") if d in hal.DTYPES]
 #: |Triton - float64 reference| <= TOL * (1 + |reference|), and the same bound against
 #: the array-module kernel at that dtype (16-bit results round once: a few ulps apart)
@@ -375,20 +372,7 @@ def test_kernels_compile_for_sm90(build):
 # without a cuda device -------------------------------------------------------------------
 
 def test_on_the_interpreted_device():
-    """Without a cuda device, this file's checks on the interpreted one (a subprocess:
-    the mode is chosen when the CUDA plugin is imported)."""
-    if "cuda" in {d.kind for d in mx.available_devices()}:
-        pytest.skip("a cuda device is available: the checks above ran on it")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MXCORE_PLUGINS", "MXCORE_REGISTRY", "MXCORE_DEVICE",
-                        "MXCORE_CUDA_INTERPRET", "TRITON_INTERPRET", "MXCORE_NO_THIRD_PARTY",
-                        "MXCORE_TEST_SHARD", "MXCORE_CUDA_INTERPRET_MAX")}
-    env["MXCORE_CUDA_INTERPRET"] = "1"
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        __file__, "-k", "cuda"], capture_output=True, text=True,
-                       timeout=3000, env=env, cwd=ROOT)
-    tail = "\n".join(r.stdout.splitlines()[-15:])
-    assert r.returncode == 0, tail + r.stderr[-3000:]
-    assert "failed" not in tail, tail
+    """Without a cuda device, this file's checks on the interpreted one."""
+    tail = run_cuda_checks([__file__])
     if os.environ.get("MXCORE_LONG_TESTS") == "1":
         assert "skipped" not in tail, tail

@@ -14,10 +14,6 @@ the interpreted one (``test_on_the_interpreted_device``).
 """
 from __future__ import annotations
 
-import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +21,7 @@ import pytest
 
 import hal
 import mxcore as mx
+from tests.every_device.interpreted_cuda import run_cuda_checks
 from tests.every_device.test_contrib_norm_act_rope import (_bias_gelu, _gelu, _rms_norm,
                                                            _rope, _swiglu)
 
@@ -337,18 +334,5 @@ def test_kernels_compile_for_sm90(build):
 
 def test_on_the_interpreted_device():
     """Without a cuda device, this file's checks and the ops' op-table checks on the
-    interpreted one (a subprocess: the mode is chosen when the CUDA plugin is imported)."""
-    if "cuda" in {d.kind for d in mx.available_devices()}:
-        pytest.skip("a cuda device is available: the checks above ran on it")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MXCORE_PLUGINS", "MXCORE_REGISTRY", "MXCORE_DEVICE",
-                        "MXCORE_CUDA_INTERPRET", "TRITON_INTERPRET", "MXCORE_NO_THIRD_PARTY",
-                        "MXCORE_TEST_SHARD", "MXCORE_CUDA_INTERPRET_MAX")}
-    env["MXCORE_CUDA_INTERPRET"] = "1"
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        __file__, str(ROOT / "tests/every_device/test_contrib_norm_act_rope.py"),
-                        "-k", "cuda"], capture_output=True, text=True, timeout=3000, env=env,
-                       cwd=ROOT)
-    tail = "\n".join(r.stdout.splitlines()[-15:])
-    assert r.returncode == 0, tail + r.stderr[-3000:]
-    assert "failed" not in tail and " passed" in tail, tail
+    interpreted one."""
+    run_cuda_checks([__file__, ROOT / "tests/every_device/test_contrib_norm_act_rope.py"])
