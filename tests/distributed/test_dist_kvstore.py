@@ -276,3 +276,16 @@ def test_mnist_recipe_trains_data_parallel_and_rank_0_saves(tmp_path, kvstore):
     base = history["config"]["lr"]
     assert abs(lr[0] - base / 2) < 0.05 * base and lr[1] < 0.01 * base, lr
     assert sorted(p.name for p in out.iterdir()) == ["history.json", "mnist-mlp.safetensors"]
+
+
+def test_compare_dist_straggler_runs_on_both_stores():
+    """asv_bench/compare_dist.py's straggler experiment, tiny (a smoke test: the numbers
+    are the script's to report, not this test's to judge)."""
+    sys.path.insert(0, os.path.join(ROOT, "asv_bench"))
+    try:
+        import compare_dist
+    finally:
+        sys.path.pop(0)
+    for kind in ("dist_sync", "dist_async"):
+        seconds = compare_dist.straggler(kind, 1.0, 3)
+        assert sorted(seconds) == [0, 1] and all(s > 0 for s in seconds.values()), seconds
