@@ -16,7 +16,7 @@ that caused it.
 
 The messages travel on a communicator of their own (a duplicate of the job's), so they
 never mix with the collectives.  The server polls for requests with a short sleep that
-grows while it is idle (up to a millisecond) rather than waiting in MPI, whose blocking
+grows while it is idle (up to 0.2 ms) rather than waiting in MPI, whose blocking
 waits spin and would take a core from rank 0's own training.  At exit each rank tells the
 server it is done; rank 0's process waits for every rank to be done before it ends.
 """
@@ -44,7 +44,7 @@ ASYNC_TYPES = {"dist_async": "cpu", "dist_device_async": "device"}
 # message tags on the store's own communicator
 _REQUEST, _PUSH_DATA, _REPLY, _REPLY_DATA = 1, 2, 3, 4
 
-_IDLE_MIN, _IDLE_MAX = 2e-5, 1e-3  # the server's polling pause while idle (seconds)
+_IDLE_MIN, _IDLE_MAX = 2e-5, 2e-4  # the server's polling pause while idle (seconds)
 
 
 class AsyncDistKVStore(DistKVStore):
