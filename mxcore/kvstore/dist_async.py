@@ -239,7 +239,6 @@ class _Server(threading.Thread):
         super().__init__(name="mxcore-kvstore-server", daemon=True)
         self.store = store
         self.error: Optional[str] = None   # the first failed update, reported to all
-        self.served: Dict[str, int] = {"push": 0, "pull": 0}
 
     def run(self) -> None:
         store = self.store
@@ -264,7 +263,6 @@ class _Server(threading.Thread):
                     self._push(source, request["keys"])
                 else:
                     self._pull(source, request["keys"])
-                self.served[op] += 1
             except MXCoreError as exc:  # the rank stopped answering: it is gone
                 self._fail(f"the {op} of rank {source}: {exc}")
                 done.add(source)

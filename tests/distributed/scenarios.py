@@ -276,6 +276,7 @@ def async_train() -> None:
         kv.pull(trainer._param2idx[p.name], out=p.list_data())
     states = _mark("trainer.states")
     trainer.save_states(states)   # rank 0 writes the server's states
+    trainer.load_states(states)   # and reads them back; the others wait for it
     report(rank=rank, type=kv.type, errors=errors, update_on_kvstore=trainer._update_on_kvstore,
            params={k: v.data().asnumpy().tolist() for k, v in net.collect_params().items()},
            files=sorted(os.listdir(os.environ["SCENARIO_OUT"])))
