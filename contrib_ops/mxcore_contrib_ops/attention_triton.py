@@ -33,6 +33,7 @@ from mxcore_cuda import INTERPRET
 
 import triton
 import triton.language as tl
+from triton.runtime.errors import OutOfResources
 
 from mxcore_cuda.triton._launch import cdiv, launch
 from mxcore_cuda.triton._runtime import (arg, contiguous, count, next_pow2, numel, size_ok,
@@ -312,7 +313,62 @@ def _scale(scale: Optional[float], d: int) -> float:
     return 1.0 / math.sqrt(d) if scale is None else float(scale)
 
 
+#: (masked, backward, dtype, head dims) a GPU could not launch (OutOfResources: the tiles
+#: need more shared memory than the GPU has, as float32 backward tiles on GPUs before
+#: sm_80): such calls run the array-module kernel, with one warning per entry
+_DECLINED: set = set()
+
+
+def _declined(masked: bool, backward: bool, q, v) -> tuple:
+    return (masked, backward, str(q.dtype), q.shape[-1], v.shape[-1])
+
+
+def _fallback(masked: bool, backward: bool, q, v, exc: Optional[OutOfResources]):
+    """The array-module kernel (CuPy on a GPU) for a call the GPU cannot launch."""
+    from mxcore_contrib_ops import attention
+    op = attention._name(masked, False, backward)
+    key = _declined(masked, backward, q, v)
+    if key not in _DECLINED:
+        _DECLINED.add(key)
+        import warnings
+        warnings.warn(f"{op}: the flash-attention Triton kernel does not fit this GPU "
+                      f"({exc}) for dtype {q.dtype}, head dims {q.shape[-1]}/"
+                      f"{v.shape[-1]}; these calls use the array-module kernel",
+                      RuntimeWarning, stacklevel=3)
+    count("attention.fallback")
+    return attention._table(xp_of(q))[op][0]
+
+
 def forward(query, key, value, *mask, causal: bool, scale: Optional[float]):
+    """(out, logsumexp) of scaled_dot_product_attention[_masked]; a call the GPU cannot
+    launch (OutOfResources, raised before anything runs) runs the array-module kernel."""
+    try:
+        if not _DECLINED or _declined(bool(mask), False, query, value) not in _DECLINED:
+            return _forward(query, key, value, *mask, causal=causal, scale=scale)
+        exc = None  # declined before: straight to the array-module kernel
+    except OutOfResources as failed:
+        exc = failed
+    return _fallback(bool(mask), False, query, value, exc)(
+        query, key, value, *mask, causal=causal, scale=scale)
+
+
+def backward(out_grad, query, key, value, lse, *mask, causal: bool,
+             scale: Optional[float]):
+    """(d query, d key, d value) of scaled_dot_product_attention[_masked]; as
+    ``forward``, a call the GPU cannot launch runs the array-module kernel (all three
+    gradients anew, whichever of the two launches failed)."""
+    try:
+        if not _DECLINED or _declined(bool(mask), True, query, value) not in _DECLINED:
+            return _backward(out_grad, query, key, value, lse, *mask, causal=causal,
+                             scale=scale)
+        exc = None
+    except OutOfResources as failed:
+        exc = failed
+    return _fallback(bool(mask), True, query, value, exc)(
+        out_grad, query, key, value, lse, *mask, causal=causal, scale=scale)
+
+
+def _forward(query, key, value, *mask, causal: bool, scale: Optional[float]):
     """(out, logsumexp) of scaled_dot_product_attention[_masked]."""
     q, k, v = contiguous(query), contiguous(key), contiguous(value)
     B, H, Lq, D = q.shape
@@ -330,8 +386,8 @@ def forward(query, key, value, *mask, causal: bool, scale: Optional[float]):
     return out, lse
 
 
-def backward(out_grad, query, key, value, lse, *mask, causal: bool,
-             scale: Optional[float]):
+def _backward(out_grad, query, key, value, lse, *mask, causal: bool,
+              scale: Optional[float]):
     """(d query, d key, d value) of scaled_dot_product_attention[_masked]."""
     g, q, k, v = (contiguous(a) for a in (out_grad, query, key, value))
     lse = contiguous(lse)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -278,6 +279,40 @@ def test_guard_reads_the_forward_and_backward_layouts(device):
                                   ["float32"] * 5, {})
     assert not t.forward_applies([(0, 2, 9, 16), (0, 2, 11, 16), (0, 2, 11, 16)],
                                  ["float32"] * 3, {})
+
+
+def test_a_gpu_too_small_for_the_tiles_gets_the_array_module_kernel(device, monkeypatch):
+    """Triton raises OutOfResources at launch when a kernel's tiles need more shared
+    memory than the GPU has (float32 backward tiles before sm_80): forward and backward
+    then run the array-module kernel, with one warning per configuration."""
+    _cuda(device)
+    from triton.runtime.errors import OutOfResources
+    from mxcore_contrib_ops import attention_triton as t
+
+    tried = []
+
+    def no_room(kernel, grid, *args, **meta):
+        tried.append(kernel)
+        raise OutOfResources(160 * 1024, 64 * 1024, "shared memory")
+
+    monkeypatch.setattr(t, "launch", no_room)
+    monkeypatch.setattr(t, "_DECLINED", set())
+    g, q, k, v, mask = _inputs((1, 2, 9, 16), 7, 16, "float32", "bool", 0)
+    before = _launches()
+    from mxcore_cuda.triton._runtime import LAUNCHES
+    fallbacks = LAUNCHES["attention.fallback"]
+    with pytest.warns(RuntimeWarning, match="does not fit this GPU.*shared memory"):
+        got = _through_dispatch(device, "float32", g, q, k, v, mask, True, None)
+    assert _launches() == before  # the Triton kernels never ran
+    assert LAUNCHES["attention.fallback"] == fallbacks + 3  # invoke, user fn, backward
+    assert len(tried) == 2  # forward and backward tried once; declined since
+    for a, b, name in zip(got, _array_module("float32", g, q, k, v, mask, True, None,
+                                             device), ("out", "lse", "dq", "dk", "dv")):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    with warnings.catch_warnings():  # once per configuration
+        warnings.simplefilter("error")
+        _through_dispatch(device, "float32", g, q, k, v, mask, True, None)
+    assert len(tried) == 2
 
 
 def test_no_triton_kernels_without_triton(monkeypatch):
