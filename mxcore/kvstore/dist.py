@@ -195,15 +195,12 @@ class DistKVStore(KVStore):
     def set_optimizer(self, optimizer) -> None:
         """Every rank runs ``optimizer`` on the summed gradients (after checking that
         every rank passed the same kind of optimizer with the same settings)."""
-        self._agree_on_optimizer(optimizer)
-        super().set_optimizer(optimizer)
-
-    def _agree_on_optimizer(self, optimizer) -> None:
         settings = {"type": type(optimizer).__name__}
         for name, v in sorted(vars(optimizer).items()):
             if isinstance(v, (int, float, str, bool)) or v is None:
                 settings[name] = v
         self._agree("set_optimizer", "optimizer", settings)
+        super().set_optimizer(optimizer)
 
     def barrier(self) -> None:
         """Wait until every rank reached its barrier."""

@@ -26,7 +26,7 @@ import atexit
 import json
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 
@@ -74,20 +74,11 @@ class AsyncDistKVStore(DistKVStore):
         """Whether the values are on another rank (the server, rank 0)."""
         return self._comm is not None and self.rank != 0
 
-    # collective operations: as DistKVStore.  The lock is never held across one: another
-    # rank may be waiting for the server to answer its pull before it joins.  init and
-    # broadcast need no lock: rank 0 only inserts values (a key nobody pushes yet, or a
-    # new array for it) and sends them.
-    def set_optimizer(self, optimizer) -> None:
-        """Rank 0's server runs ``optimizer`` on every push (every rank passes the same
-        kind with the same settings, checked); returns once the server has it."""
-        from mxcore import optimizer as opt
-        if not isinstance(optimizer, opt.Optimizer):
-            raise TypeError(f"KVStore.set_optimizer takes an Optimizer, got "
-                            f"{type(optimizer).__name__}")
-        self._agree_on_optimizer(optimizer)
-        self._set_updater(opt.get_updater(optimizer))
-
+    # collective operations: as DistKVStore (set_optimizer: the agreement check, then
+    # _set_updater).  The lock is never held across one: another rank may be waiting for
+    # the server to answer its pull before it joins.  init and broadcast need no lock:
+    # rank 0 only inserts values (a key nobody pushes yet, or a new array for it) and
+    # sends them.
     def _set_updater(self, updater) -> None:
         """The server's updater (collective: returns once rank 0's server has it)."""
         with self._lock:
@@ -172,18 +163,14 @@ class AsyncDistKVStore(DistKVStore):
                         value.as_in_context(o.context)
 
     def pushpull(self, key, value, out=None, priority: int = 0) -> None:
-        """``push`` then ``pull`` (the pull sees the push applied); timed for
-        ``allreduce_stats``."""
+        """``push`` then ``pull`` (the pull sees the push applied).  ``allreduce_stats``
+        counts these calls (a Trainer's steps) and their seconds: sending, the server's
+        update and reply; on rank 0 the update itself and waiting for the server's lock.
+        No allreduce happens, so its bytes stay 0."""
         start = time.perf_counter()
         super().pushpull(key, value, out, priority)
         self._reduce_calls += 1
         self._reduce_seconds += time.perf_counter() - start
-
-    def allreduce_stats(self) -> Dict[str, float]:
-        """The pushpulls so far (a Trainer's steps): their number and the seconds spent
-        in them (sending, the server's update and reply; on rank 0, the update itself and
-        waiting for the server's lock).  No allreduce happens; bytes stay 0."""
-        return super().allreduce_stats()
 
     def _request(self, op: str, keys: List, what: str) -> None:
         header = np.frombuffer(json.dumps({"op": op, "keys": keys}).encode(), dtype=np.uint8)
