@@ -20,6 +20,9 @@ mxcore-Nt (N = the CPU count, when above 1) and torch (when installed).
 ``hybridize()``: every step replays the traced forward and backward plans.  A
 ``-threaded`` suffix on an mxcore variant (``mxcore-threaded-1t``,
 ``mxcore-hybrid-threaded``) runs it on the threaded engine (``MXCORE_ENGINE=threaded``).
+``mxcore-step`` is the same network, loss and trainer as one ``gluon.TrainStep``: each
+step is one call that replays one traced plan of forward, loss and backward, then the
+trainer's update.
 
 Method (the host is noisy): every measurement runs in a fresh process (thread
 pools start as a user's would), which builds the network from the same initial
@@ -175,6 +178,20 @@ class MxcoreHybridMLP(MxcoreMLP):
         self.loss.hybridize()
 
 
+class MxcoreStepMLP(MxcoreMLP):
+    """The same network, loss and trainer as one ``gluon.TrainStep`` call per step."""
+
+    def __init__(self, batches, threads):
+        super().__init__(batches, threads)
+        self.step = self.mx.gluon.TrainStep(self.net, self.loss, self.trainer)
+
+    def epoch(self, batches):
+        step = self.step
+        for xb, yb in batches:
+            step(xb, yb)
+        self.mx.nd.waitall()
+
+
 class TorchMLP:
     def __init__(self, batches, threads):
         import torch
@@ -202,6 +219,7 @@ class TorchMLP:
 
 
 RUNNERS = {"numpy": NumpyMLP, "mxcore": MxcoreMLP, "mxcore-hybrid": MxcoreHybridMLP,
+           "mxcore-step": MxcoreStepMLP,
            "torch": TorchMLP}
 
 MXNET_WORKER = r"""
@@ -242,11 +260,11 @@ print("RESULT", time.perf_counter() - t0, mx.__version__, flush=True)
 
 def parse_variant(name):
     """'mxcore' -> ('mxcore', None); 'torch-1t' -> ('torch', 1)."""
-    m = re.fullmatch(r"(numpy|mxcore(?:-hybrid)?(?:-threaded)?|torch|mxnet)(?:-(\d+)t)?",
+    m = re.fullmatch(r"(numpy|mxcore(?:-hybrid|-step)?(?:-threaded)?|torch|mxnet)(?:-(\d+)t)?",
                      name)
     if not m or (m.group(1) == "mxnet" and not m.group(2)):
         raise argparse.ArgumentTypeError(
-            f"unknown variant {name!r}: numpy|mxcore[-hybrid][-threaded]|torch[-Kt], "
+            f"unknown variant {name!r}: numpy|mxcore[-hybrid|-step][-threaded]|torch[-Kt], "
             "mxnet-1t")
     return m.group(1), int(m.group(2)) if m.group(2) else None
 

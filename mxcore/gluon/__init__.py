@@ -5,7 +5,8 @@ from mxcore.gluon.block import Block, HybridBlock
 from mxcore.gluon.symbol_block import SymbolBlock
 from mxcore.gluon.parameter import Constant, DeferredInitializationError, Parameter, ParameterDict
 from mxcore.gluon.trainer import Trainer
+from mxcore.gluon.train_step import TrainStep
 
-__all__ = ["Block", "HybridBlock", "Parameter", "ParameterDict", "Constant", "Trainer",
+__all__ = ["Block", "HybridBlock", "Parameter", "ParameterDict", "Constant", "Trainer", "TrainStep",
            "DeferredInitializationError", "nn", "loss", "data", "utils", "block", "parameter",
            "metric", "model_zoo", "rnn", "contrib"]

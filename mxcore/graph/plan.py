@@ -238,6 +238,9 @@ class Plan:
         self._bwd = Compiled(backward, ctx, static_alloc) if backward is not None else None
         self._consts: Optional[List[Tuple[int, Any]]] = None
         self._bwd_consts: Optional[List[Tuple[int, Any]]] = None
+        self._whole: Optional[Program] = None      # forward + backward (Plan.build)
+        self._whole_consts: Optional[List[Tuple[int, Any]]] = None
+        self._step: Optional[_WholeStep] = None
         sources = forward.sources()
         outs = forward.outputs[:n_outputs]
         # outputs that must be copied: a source (input, parameter, constant) or a slot
@@ -304,6 +307,14 @@ class Plan:
         plan = cls(trace.block_name, fwd, len(out_slots), out_structure, bwd, head_slots,
                    saved, variables, ctx, static_alloc, raw, static_shape)
         plan.backend = backend
+        if backward_from is not None:
+            # forward and backward as one program, made when first asked for (a training
+            # step traced as a whole: ``forward_backward``)
+            plan._whole = Program(
+                trace.block_name + ".step", trace.nslots, list(trace.shapes),
+                list(trace.dtypes), list(trace.inputs) + [s for s in head_slots if s is not None],
+                trace.params, list(trace.constants), steps, list(out_slots) + list(grad_slots),
+                training)
         return plan
 
     # running ----------------------------------------------------------------------------
@@ -355,6 +366,36 @@ class Plan:
         if recording:
             self._record(inputs, params, outs, vals, seeds)
         return unflatten(outs, self.out_structure)
+
+    def forward_backward(self, inputs: Sequence[Any], head_grads: Sequence[Any], ctx):
+        """What a call under ``record()`` and ``backward`` on its outputs do, in one call
+        and without a tape: the outputs' device arrays (the non-None outputs, flat) and
+        each of ``variables``' gradient (a device array, or None), for NDArray ``inputs``
+        and device-array ``head_grads`` (one per differentiable output), and the ids of
+        the arrays a gradient may be but must not be taken over as (the inputs,
+        parameters, outputs and saved values: anything else is fresh).  The same
+        compiled forward and backward lists, seeds and saved values as ``run`` and the
+        tape node's rule (``mxcore.gluon.TrainStep`` calls it each step)."""
+        step = self._step
+        if step is None:
+            step = self._step = _WholeStep(self)
+        prog = step.program
+        vals: List[Any] = [None] * prog.nslots
+        for slot, x in zip(prog.inputs, inputs):
+            vals[slot] = x._data
+        for slot, g in zip(step.head_inputs, head_grads):
+            vals[slot] = g
+        for slot, p in prog.params:
+            vals[slot] = p.data(ctx)._data
+        for slot, arr in step.constants:
+            vals[slot] = arr
+        held = {id(v) for v in vals if v is not None}
+        step.compiled.run(vals, {})
+        outs = []
+        for s, copy in step.outputs:
+            outs.append(vals[s].copy() if copy else vals[s])
+            held.add(id(outs[-1]))
+        return outs, [None if s is None else vals[s] for s in step.grads], held
 
     # device graphs ----------------------------------------------------------------------
     def _replay(self, inputs, params) -> Optional[List[Any]]:
@@ -489,6 +530,28 @@ class Plan:
                         f"(slot {s}, shape {a.shape}) differs from the eager result "
                         f"(max abs difference {diff:g}); passes run: "
                         f"{'; '.join(self.forward.notes) or 'none changed the program'}")
+
+
+class _WholeStep:
+    """A plan's forward and backward as one program (``Plan.forward_backward``): traced
+    together, they go through the passes together -- common subexpressions, fusion
+    (a loss with its gradient) and memory planning see the whole step -- and run as
+    one list of kernel calls.  Seeds are drawn once per call, the same for the
+    forward's and the backward's dropout, as for a recorded call."""
+
+    def __init__(self, plan: "Plan"):
+        raw = plan._whole
+        n_in = len(plan.forward.inputs)
+        self.program = prog = _passes.run(raw, plan.ctx,
+                                          _passes.pipeline(plan.ctx.kind, True, plan.backend))
+        self.head_inputs = prog.inputs[n_in:]
+        self.compiled = Compiled(prog, plan.ctx, plan.static_alloc)
+        self.constants = plan._constants(prog, "_whole_consts")
+        sources = prog.sources()
+        outs = [s for s in prog.outputs[:plan.n_outputs] if s is not None]
+        # an output that is a source, or one slot returned twice, is copied (as ``run``)
+        self.outputs = [(s, s in sources or outs.index(s) != k) for k, s in enumerate(outs)]
+        self.grads = prog.outputs[plan.n_outputs:]
 
 
 class _Captured:

@@ -57,6 +57,7 @@ from mxcore.ops.nn import (Activation, Dropout, FullyConnected, LayerNorm, Leaky
                            SoftmaxActivation, activation, dropout, fully_connected,
                            fully_connected_backward, layer_norm, layer_norm_backward,
                            leaky_relu_act, log_softmax, softmax, softmax_ce_loss,
+                           softmax_ce_loss_with_grad,
                            softmax_cross_entropy, softmin)
 from mxcore.ops.optimizer import (adadelta_update, adagrad_update, adam_update, adamw_update,
                                   ftml_update, ftrl_update, lamb_update_phase1,

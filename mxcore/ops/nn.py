@@ -4,7 +4,7 @@ softmax_cross_entropy), layer_norm, and MXNet's Activation/LeakyReLU/Dropout bui
 from core ops."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -324,6 +324,30 @@ SOFTMAX_CE_GRAD = Op("softmax_ce_loss_grad", 3, attrs={"axis": -1})
 SOFTMAX_CE_GRAD.def_infer(same_as_first)
 OPS.append(SOFTMAX_CE_GRAD)
 
+# the loss and its gradient from one softmax: what a training step computes back to back
+# (the graph pass ``fuse_loss_gradient`` puts it in a traced step's plan)
+SOFTMAX_CE_WITH_GRAD = Op(
+    "softmax_ce_loss_with_grad", 3, nout=2, attrs={"axis": -1},
+    doc="(data, label, out_grad) -> (softmax_ce_loss(data, label), softmax_ce_loss_grad("
+        "data, label, out_grad)): both from one softmax, the same values as the two ops")
+OPS.append(SOFTMAX_CE_WITH_GRAD)
+
+
+@SOFTMAX_CE_WITH_GRAD.def_infer
+def _softmax_ce_with_grad_infer(s, d, a):
+    from mxcore.base import MXCoreError
+    (loss,), (dt,) = _softmax_ce_infer(s[:2], d[:2], a)
+    if tuple(s[2]) != tuple(loss):
+        raise MXCoreError(f"out_grad shape {tuple(s[2])} must be the loss's shape {loss}")
+    return [loss, tuple(s[0])], [dt, d[0]]
+
+
+@SOFTMAX_CE_WITH_GRAD.def_grad
+def _softmax_ce_with_grad_grad(c, *g):
+    from mxcore.base import MXCoreError
+    raise MXCoreError("softmax_ce_loss_with_grad has no gradient rule; differentiate "
+                      "softmax_ce_loss")
+
 
 @SOFTMAX_CE.def_grad
 def _softmax_ce_grad(c, g):
@@ -347,6 +371,14 @@ def softmax_ce_loss(data: NDArray, label: NDArray, axis: int = -1) -> NDArray:
     fused: one kernel forward, ``softmax - one_hot`` backward."""
     ax = normalize_axis(axis, data.ndim, "softmax_ce_loss")
     return invoke(SOFTMAX_CE, (data, label), {"axis": ax})
+
+
+def softmax_ce_loss_with_grad(data: NDArray, label: NDArray, out_grad: NDArray,
+                              axis: int = -1) -> Tuple[NDArray, NDArray]:
+    """``(softmax_ce_loss(data, label, axis), its gradient for head gradient out_grad)``
+    from one softmax (one op; not differentiable itself)."""
+    ax = normalize_axis(axis, data.ndim, "softmax_ce_loss_with_grad")
+    return invoke(SOFTMAX_CE_WITH_GRAD, (data, label, out_grad), {"axis": ax})
 
 
 def softmax_cross_entropy(data: NDArray, label: NDArray) -> NDArray:

@@ -266,6 +266,15 @@ class Optimizer:
         kernel takes one dtype: mixing float32 and bfloat16 weights in one call would
         send all of them to a slower fallback that also rounds differently.)"""
         fusable = self._fusable
+        if len(index) <= self.aggregate_num:  # the usual step: one group, one dtype
+            dt = weight[0]._data.dtype
+            for w, s in zip(weight, state):
+                if w._data.dtype != dt or not fusable(w, s):
+                    break
+            else:
+                self._update_count(index)
+                self._run_fused(index, weight, grad, state)
+                return
         by_dtype: Dict[Any, List[int]] = {}
         for k, (w, s) in enumerate(zip(weight, state)):
             if fusable(w, s):
@@ -941,19 +950,24 @@ class Updater:
     def __call__(self, index, grad, weight):
         if not isinstance(index, (list, tuple)):
             indices, grads, weights = [index], [grad], [weight]
-        else:
-            indices, grads, weights = list(index), list(grad), list(weight)
+        else:  # the caller's lists, unchanged (a bytes key is decoded in a copy)
+            indices, grads, weights = index, grad, weight
         if weights:
-            self.optimizer._set_current_context(weights[0].context.device_id)
+            self.optimizer._set_current_context(weights[0]._device.index)
+        synced = self.states_synced
         for i, idx in enumerate(indices):
+            if synced.get(idx) is True:  # the state of every step after the first
+                continue
             if isinstance(idx, bytes):
+                if indices is index:
+                    indices = list(index)
                 idx = indices[i] = idx.decode()
             if idx not in self.states:
                 self.states[idx] = self.optimizer.create_state_multi_precision(idx, weights[i])
-                self.states_synced[idx] = True
-            elif not self.states_synced[idx]:
+                synced[idx] = True
+            elif not synced[idx]:
                 self.states[idx] = self.sync_state_context(self.states[idx], weights[i].context)
-                self.states_synced[idx] = True
+                synced[idx] = True
         if self.aggregate_updates and len(indices) > 1:
             # one call: optimizers that can fuse several weights do so
             self.optimizer.update_multi_precision(indices, weights, grads,

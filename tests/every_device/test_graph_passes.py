@@ -317,6 +317,40 @@ def _check_planned_peak(monkeypatch):
 
 
 # the pipeline ---------------------------------------------------------------------------
+def test_loss_and_its_gradient_become_one_step():
+    from mxcore.ops.nn import SOFTMAX_CE_GRAD
+    x, label, g = rand(6, 5), RNG.integers(0, 5, 6).astype(np.int32), rand(6)
+
+    def step(x, lab, g):  # the loss, something else, then the loss's gradient
+        loss = mx.nd.softmax_ce_loss(x, lab, axis=1)
+        from mxcore.dispatch import invoke
+        return loss * 2, invoke(SOFTMAX_CE_GRAD, (x, lab, g), {"axis": 1})
+    t = Trace("t")
+    with t:
+        ins = [t.input((6, 5), "float32"), t.input((6,), "int32"), t.input((6,), "float32")]
+        outs = step(*ins)
+    steps = [Step(*st, name=n) for st, n in zip(t.steps, t.names)]
+    prog = Program("t", t.nslots, t.shapes, t.dtypes, t.inputs, [], [], steps,
+                   [t.slot_of[id(o._data)] for o in outs], True)
+    fused = passes.fuse_loss_gradient(prog, CPU)
+    assert ops_of(prog)[0] == "softmax_ce_loss" and ops_of(prog)[-1] == "softmax_ce_loss_grad"
+    assert ops_of(fused)[0] == "softmax_ce_loss_with_grad"
+    assert "softmax_ce_loss_grad" not in ops_of(fused) and len(fused) == len(prog) - 1
+    for a, b in zip(execute(prog, [x, label, g]), execute(fused, [x, label, g])):
+        assert np.array_equal(a, b)  # the same bits
+    # a lone loss, or a gradient whose head is computed after the loss: left as they are
+    lone = prog.replace(steps=prog.steps[:-1], outputs=prog.outputs[:1])
+    assert passes.fuse_loss_gradient(lone, CPU) is lone
+    late_head = Program("t", t.nslots, t.shapes, t.dtypes, t.inputs[:2], [], [],
+                        [prog.steps[0], prog.steps[1],
+                         prog.steps[2].replace(ins=prog.steps[2].ins[:2] + (prog.outputs[0],))],
+                        prog.outputs, True)
+    assert passes.fuse_loss_gradient(late_head, CPU) is late_head
+    assert "fuse_loss_gradient" in [p.name for p in passes.pipeline("cpu", True)]
+    # Triton's two softmax kernels stay on cuda
+    assert "fuse_loss_gradient" not in [p.name for p in passes.pipeline("cuda", True)]
+
+
 def test_pipeline_order_and_switches(monkeypatch):
     names = [p.name for p in passes.pipeline("cpu", training=False)]
     assert names.index("dce") < names.index("cse") < names.index("simplify") \

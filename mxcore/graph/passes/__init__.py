@@ -6,7 +6,8 @@ kinds it applies to (empty: every kind) and, optionally, the ``optimize_for`` ba
 that enables it (``None``: the default pipeline).  Stages run in the order of
 ``hal.PASS_STAGES``: ``cleanup`` (dead code, common subexpressions, constants),
 ``simplify`` (algebraic identities), ``inference`` (rewrites valid only when not
-training), ``fuse`` (elementwise chains into one kernel) and ``memory`` (when each
+training), ``fuse`` (elementwise chains into one kernel; on the CPU a loss and its
+gradient computed in one program into one kernel) and ``memory`` (when each
 buffer dies, which buffers a fused chain may overwrite).
 
 mxcore's own passes are registered here; device plugins add theirs through the
@@ -27,6 +28,7 @@ from mxcore.graph.passes.dce import eliminate_dead_code
 from mxcore.graph.passes.fold import fold_constants
 from mxcore.graph.passes.fuse import fuse_elementwise
 from mxcore.graph.passes.inference import drop_dropout, fold_batch_norm
+from mxcore.graph.passes.loss_grad import fuse_loss_gradient
 from mxcore.graph.passes.memory import plan_memory
 from mxcore.graph.passes.simplify import simplify
 
@@ -41,6 +43,8 @@ CORE_PASSES = (
     GraphPass("fold_batch_norm", fold_batch_norm, stage="inference", order=10,
               backend="fold_bn"),
     GraphPass("fuse_elementwise", fuse_elementwise, stage="fuse", order=0),
+    GraphPass("fuse_loss_gradient", fuse_loss_gradient, stage="fuse", order=10,
+              devices=frozenset({"cpu"})),
     GraphPass("plan_memory", plan_memory, stage="memory", order=0),
 )
 
@@ -112,4 +116,5 @@ def run(program, ctx, passes: Iterable[GraphPass]):
 
 __all__ = ["CORE_PASSES", "GraphPass", "all_passes", "backends", "pipeline", "run",
            "eliminate_dead_code", "eliminate_common_subexpressions", "fold_constants",
-           "simplify", "drop_dropout", "fold_batch_norm", "fuse_elementwise", "plan_memory"]
+           "simplify", "drop_dropout", "fold_batch_norm", "fuse_elementwise",
+           "fuse_loss_gradient", "plan_memory"]

@@ -545,6 +545,23 @@ case("softmax_ce_loss_axis0", lambda x, i: nd.softmax_ce_loss(x, i, axis=0),
      lambda x, i: _ce(x, i, 0), (In((5, 3)), In((3,), "index", "int32", False, 5)), tol=_SM_T)
 
 
+def _ce_with_grad(x, label, g, axis=-1):
+    """The loss and g * (softmax - one_hot) along ``axis``."""
+    p = np.exp(_log_softmax(x, axis))
+    np.put_along_axis(p, np.expand_dims(label.astype(np.int64), axis),
+                      np.take_along_axis(p, np.expand_dims(label.astype(np.int64), axis),
+                                         axis) - 1, axis)
+    return _ce(x, label, axis), p * np.expand_dims(g, axis)
+
+
+case("softmax_ce_loss_with_grad", nd.softmax_ce_loss_with_grad, _ce_with_grad,
+     (In((4, 5)), In((4,), "index", "int32", False, 5), In((4,))), grad=False, tol=_SM_T)
+case("softmax_ce_loss_with_grad_axis0",
+     lambda x, i, g: nd.softmax_ce_loss_with_grad(x, i, g, axis=0),
+     lambda x, i, g: _ce_with_grad(x, i, g, 0),
+     (In((5, 3)), In((3,), "index", "float32", False, 5), In((3,))), grad=False, tol=_SM_T)
+
+
 def _layer_norm(x, g, b, axis=-1, eps=1e-5):
     mean = x.mean(axis=axis, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=axis, keepdims=True)

@@ -141,8 +141,10 @@ class ProductThreads:
         self.load.reset()
 
     def __call__(self, mnk: int) -> None:
+        if not self.auto:  # a count set explicitly (or no BLAS to steer): nothing to do
+            return
         want = 1 if mnk < PARALLEL_GRAIN else self._wide(mnk)
-        if want != self._set_to and self.auto:
+        if want != self._set_to:
             self._apply(want)
 
     def _wide(self, mnk: int) -> Optional[int]:

@@ -124,6 +124,24 @@ def kernels(xp, special):
         p *= xp.expand_dims(as_float32(xp, g), axis)
         return p.astype(x.dtype, copy=False)
 
+    def softmax_ce_loss_with_grad(x, label, g, axis):
+        if not (x.ndim == 2 and axis == 1 and g.ndim == 1):
+            return softmax_ce_loss(x, label, axis), softmax_ce_loss_grad(x, label, g, axis)
+        # the two kernels' hot paths, sharing the shift, the exponentials and their sums
+        # (operation for operation the same, so the same bits)
+        idx = class_index(label)
+        a = as_float32(xp, x)
+        rows = xp.arange(x.shape[0])
+        shifted = a - a.max(axis=1, keepdims=True)
+        p = xp.exp(shifted)
+        total = p.sum(axis=1)
+        loss = xp.log(total)
+        loss -= shifted[rows, idx]
+        g32 = as_float32(xp, g)
+        p *= (g32 / total)[:, None]
+        p[rows, idx] -= g32
+        return loss.astype(x.dtype, copy=False), p.astype(x.dtype, copy=False)
+
     def layer_norm(x, gamma, beta, axis, eps):
         a = as_float32(xp, x)
         mean = a.mean(axis=axis, keepdims=True)
@@ -167,6 +185,7 @@ def kernels(xp, special):
             "softmax": (softmax, FLOAT), "log_softmax": (log_softmax, FLOAT),
             "softmin": (softmin, FLOAT),
             "softmax_ce_loss_grad": (softmax_ce_loss_grad, FLOAT),
+            "softmax_ce_loss_with_grad": (softmax_ce_loss_with_grad, FLOAT),
             "fully_connected": (via_float32(xp, fully_connected), FLOAT),
             "fully_connected_backward": (via_float32(xp, fully_connected_backward), FLOAT),
             "softmax_ce_loss": (softmax_ce_loss, FLOAT)}

@@ -542,10 +542,11 @@ def kernels(xp, special):
         names = [(k, k[:-1]) for k in lists]
 
         def kernel(*arrays, num_weights, **attrs):
-            per_weight = {k: attrs.pop(k) for k, _ in names}
+            columns = [(one, attrs.pop(k)) for k, one in names]
             for i in range(num_weights):
-                single(*arrays[per * i:per * i + per],
-                       **{one: per_weight[k][i] for k, one in names}, **attrs)
+                for one, values in columns:  # attrs is this call's own dict
+                    attrs[one] = values[i]
+                single(*arrays[per * i:per * i + per], **attrs)
             return tuple(arrays[0::per])
         return kernel
 
