@@ -59,6 +59,43 @@ class MLPEpoch:
         mx.nd.waitall()
 
 
+class MLPEpochHybrid(MLPEpoch):
+    """MLPEpoch's written-out steps with the network and the loss hybridized: each
+    step replays their plans."""
+
+    def setup(self, device):
+        super().setup(device)
+        self.net.hybridize()
+        self.loss.hybridize()
+        self._steps(self.batches[:2])
+
+
+class MLPTrainStep:
+    """MLPEpoch's steps as ``gluon.TrainStep`` calls: one plan of forward and backward
+    together, then the optimizer's multi-weight call."""
+
+    params = MLPEpoch.params
+    param_names = MLPEpoch.param_names
+    timeout = MLPEpoch.timeout
+
+    def setup(self, device):
+        MLPEpoch.setup(self, device)  # the same network, data and trainer
+        self.step = gluon.TrainStep(self.net, self.loss, self.trainer)
+        self._steps(self.batches[:2])
+
+    def _steps(self, batches):
+        if not hasattr(self, "step"):  # MLPEpoch.setup's warm-up
+            return MLPEpoch._steps(self, batches)
+        step = self.step
+        for xb, yb in batches:
+            step(xb, yb)
+        mx.nd.waitall()
+
+    def time_train_steps(self, device):
+        """STEPS training steps (an MNIST epoch is 938 of them)."""
+        self._steps(self.batches)
+
+
 class OptimizerStep:
     """One optimizer step over 50 parameters of mixed sizes (0.6M elements in
     all), weight by weight (aggregate 0) or as multi-weight calls (aggregate 64:

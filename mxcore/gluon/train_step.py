@@ -14,7 +14,10 @@ per input signature, by the ordinary hybridized call; later calls run that plan'
 forward and backward lists directly (``Plan.forward_backward``): no tape node, no
 autograd traversal, no per-block Python.  The gradients land in the parameters' ``.grad``
 as ``backward`` writes them (``grad_req`` 'write' or 'add', grad-ready hooks called),
-then ``trainer.step`` runs unchanged (kvstores, stale-gradient checks, schedulers).
+then the trainer updates: on one device without a kvstore, an optimizer with a
+multi-weight op (SGD, Adam...) takes every weight in one call, as ``trainer.step`` would
+make it; anything else goes through ``trainer.step`` itself (kvstores, stale-gradient
+errors, float16 master weights).
 
 A call takes the traced path again -- the hybridized call under ``record()``, then
 ``backward`` -- while autograd is recording, when an input carries a gradient
@@ -94,12 +97,13 @@ class TrainStep:
         ready = self._ready.get(key) if not _autograd.STATE.recording else None
         if ready is None:
             return self._traced(args, batch_size, key)
-        plan, heads = ready
+        plan, heads, params = ready
         ctx = args[0]._device
         with _autograd.train_mode():
             outs, grads, held = plan.forward_backward(args, heads, ctx)
-        _write_grads(plan, grads, held, ctx)
-        self.trainer.step(batch_size)
+        _write_grads(params, grads, held, ctx)
+        if not _fused_update(self.trainer, ctx, batch_size):
+            self.trainer.step(batch_size)
         return wrap(outs[0], ctx)
 
     def _traced(self, args, batch_size: int, key):
@@ -117,7 +121,8 @@ class TrainStep:
             from mxcore.device import device_type
             xp = device_type(plan.ctx).xp
             heads = [xp.ones(shape, dtype) for shape, dtype in _live_outputs(plan)]
-            self._ready[key] = (plan, heads)
+            params = [(k, p) for k, (kind, p) in enumerate(plan.variables) if kind == "param"]
+            self._ready[key] = (plan, heads, params)
         return loss.detach()
 
 
@@ -132,17 +137,74 @@ def _live_outputs(plan):
             for s in fwd.outputs[:plan.n_outputs] if s is not None]
 
 
-def _write_grads(plan, grads, held, ctx) -> None:
-    """Each parameter's gradient into its ``.grad`` as backward writes it: a fresh
-    buffer is taken over, anything the plan also holds is copied."""
+def _write_grads(params, grads, held, ctx) -> None:
+    """Each parameter's gradient into its ``.grad`` as backward writes it (``params``:
+    (position in ``grads``, Parameter)): a fresh buffer is taken over, anything the plan
+    also holds (``held``: ids) is copied."""
     write = _autograd._write_leaf_grad
-    for (kind, p), g in zip(plan.variables, grads):
-        if kind != "param" or g is None:
+    for k, p in params:
+        g = grads[k]
+        if g is None:
             continue
         arr = p.data(ctx)
         leaf = arr._ag
         if leaf is None:
             continue
-        if write(arr, wrap(g, ctx), held) and leaf.hooks:
+        dst = leaf.grad
+        if (leaf.req == "write" and getattr(g, "base", 0) is None and id(g) not in held
+                and g.shape == dst._data.shape and g.dtype == dst._data.dtype):
+            dst._data = g  # what _write_leaf_grad does with a fresh buffer, inline
+            held.add(id(g))
+            leaf.fresh = True
+        elif not write(arr, wrap(g, ctx), held):
+            continue
+        if leaf.hooks:
             for fn in list(leaf.hooks):
                 fn(arr)
+
+
+def _fused_update(trainer: Trainer, ctx, batch_size: int) -> bool:
+    """``trainer.step(batch_size)`` for the usual case -- one device, no kvstore, an
+    optimizer with a multi-weight op taking every weight in one call -- without the
+    layers between the Trainer and that call (the same counts, rates, states and
+    kernel).  False: not that case (or a gradient is stale); ``trainer.step`` then runs
+    and does or says what applies."""
+    if trainer._kvstore is not None or not trainer._kv_initialized \
+            or trainer._params_to_init or len(trainer._updaters) != 1:
+        return False
+    opt = trainer._optimizer
+    updater = trainer._updaters[0]
+    fusable = opt._fusable
+    if fusable is None or not updater.aggregate_updates:
+        return False
+    indices, weights, grads, states = [], [], [], []
+    table, synced = updater.states, updater.states_synced
+    dtype = None
+    for i, p in enumerate(trainer._params):
+        if p._grad_req == "null":
+            continue
+        data = p._data
+        if data is None or len(data) != 1:
+            return False
+        w = data[0]
+        leaf = w._ag
+        state = table.get(i)
+        if not leaf.fresh or synced.get(i) is not True or not fusable(w, state):
+            return False
+        if dtype is None:
+            dtype = w._data.dtype
+        elif w._data.dtype != dtype:
+            return False
+        indices.append(i)
+        weights.append(w)
+        grads.append(leaf.grad)
+        states.append(state)
+    if not indices or len(indices) > opt.aggregate_num:
+        return False
+    opt.rescale_grad = trainer._scale / batch_size
+    for w in weights:
+        w._ag.fresh = False
+    opt._set_current_context(ctx.index)
+    opt._update_count(indices)
+    opt._run_fused(indices, weights, grads, states)
+    return True

@@ -97,6 +97,8 @@ class Compiled:
                    calls=None) -> None:
         """One engine push per step (of ``calls``, default the program's)."""
         push = eng.push
+        # the naive engine's push is the call itself: make it here (a call less per step)
+        direct = type(eng) is engine.NaiveEngine or eng is _DIRECT
         ctx = self.ctx
         gen = None
         for fn, ins, attrs, outs, rng, reseed, mutates, free, st in calls or self.calls:
@@ -108,7 +110,7 @@ class Compiled:
                     gen = dispatch._generator(self.ctx)
                 args.insert(0, gen)
             try:
-                r = push(fn, args, attrs, mutates, ctx)
+                r = fn(*args, **attrs) if direct else push(fn, args, attrs, mutates, ctx)
             except Exception as exc:
                 raise _step_error(self.program, st, exc, args, self.ctx) from exc
             if len(outs) == 1:

@@ -64,7 +64,11 @@ def _compare_params(net_a, net_b, device, grads=True):
     (_mlp, (8, 20), "sgd", {"learning_rate": 0.1, "momentum": 0.9, "wd": 1e-3}),
     (_mlp, (8, 20), "adam", {"learning_rate": 0.01}),
     (_convnet, (6, 2, 8, 8), "sgd", {"learning_rate": 0.05}),
-], ids=["mlp-sgd-momentum", "mlp-adam", "convnet-batchnorm"])
+    (_mlp, (8, 20), "sgd", {"clip_gradient": 0.01,
+                            "lr_scheduler": mx.lr_scheduler.FactorScheduler(2, 0.5, base_lr=0.1)}),
+    (_mlp, (8, 20), "rmsprop", {"learning_rate": 0.01}),
+], ids=["mlp-sgd-momentum", "mlp-adam", "convnet-batchnorm", "mlp-clip-scheduler",
+        "mlp-rmsprop-unfused"])
 def test_equals_the_written_out_step(device, make, shape, optimizer, opts):
     (net_a, tr_a), (net_b, tr_b) = _pair(make, device, optimizer, opts)
     loss_a = gluon.loss.SoftmaxCrossEntropyLoss()
@@ -82,6 +86,45 @@ def test_equals_the_written_out_step(device, make, shape, optimizer, opts):
         _same(la, lb, device, "loss")
     _compare_params(net_a, net_b, device)
     assert len(step._ready) == 2  # both signatures replay their plan
+
+
+@pytest.mark.parametrize("optimizer, fused", [("sgd", True), ("adam", True),
+                                               ("rmsprop", False)])
+def test_one_call_update_or_trainer_step(device, optimizer, fused, monkeypatch):
+    """Optimizers with a multi-weight op update in one call, not through trainer.step."""
+    (net, tr), _ = _pair(_mlp, device, optimizer, {"learning_rate": 0.01})
+    step = gluon.TrainStep(net, gluon.loss.SoftmaxCrossEntropyLoss(), tr)
+    batches = _batches(device, (4, 20), n=3)
+    step(*batches[0])  # traced, through trainer.step
+    calls = []
+    monkeypatch.setattr(tr, "step", lambda *a, **k: calls.append(a))
+    step(*batches[1])
+    assert calls == ([] if fused else [(4,)])
+    if fused:  # it updated: every gradient taken, none left fresh for a later step
+        assert all(not p.data(device)._ag.fresh for p in net.collect_params().values())
+
+
+def test_kvstore_trainer_takes_trainer_step(device):
+    """A trainer with a kvstore: the update is trainer.step's own (the store's path)."""
+    nets = []
+    for _ in range(2):
+        mx.random.seed(7)
+        net = _mlp()
+        net.initialize(mx.init.Xavier(), ctx=device)
+        nets.append((net, gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1},
+                                        kvstore=mx.kv.create("local"),
+                                        update_on_kvstore=True)))
+    (net_a, tr_a), (net_b, tr_b) = nets
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    step = gluon.TrainStep(net_b, loss, tr_b)
+    for x, y in _batches(device, (4, 20), n=3):
+        with autograd.record():
+            la = loss(net_a(x), y)
+        la.backward()
+        tr_a.step(4)
+        _same(la, step(x, y), device, "loss")
+    assert tr_b._kvstore is not None and len(step._ready) == 1
+    _compare_params(net_a, net_b, device)
 
 
 def test_unhybridized_network_left_as_it_is(device):

@@ -540,6 +540,13 @@ def kernels(xp, special):
         """Apply ``single`` to each (weight, grad, states...) group in turn; the
         list attributes (``lrs``...) give each call its own ``lr``...)."""
         names = [(k, k[:-1]) for k in lists]
+        if tuple(lists) == ("lrs", "wds"):  # the usual lists, without the name juggling
+            def kernel(*arrays, num_weights, lrs, wds, **attrs):
+                for i in range(num_weights):
+                    j = per * i
+                    single(*arrays[j:j + per], lr=lrs[i], wd=wds[i], **attrs)
+                return tuple(arrays[0::per])
+            return kernel
 
         def kernel(*arrays, num_weights, **attrs):
             columns = [(one, attrs.pop(k)) for k, one in names]
