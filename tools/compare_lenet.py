@@ -27,7 +27,8 @@ to 1 (``MXCORE_CPU_THREADS=1``; ``OMP_NUM_THREADS=1`` and
 ``torch.set_num_threads(1)``.  ``-hybrid`` (Gluon only) calls
 ``net.hybridize(static_alloc=True, static_shape=True)`` (no effect on resnet_conv,
 which has no block); plain ``mxnet`` is the eager (imperative) Gluon run and the main
-comparison.
+comparison.  ``mxcore-step`` (LeNet only) runs the same step as one
+``gluon.TrainStep`` call: one replayed plan of forward and backward, then the update.
 
 Method (the host may be noisy): every measurement runs in a fresh process that builds
 the model from a fixed seed, warms up (at least the workload's warm-up steps and at
@@ -122,12 +123,20 @@ def _gluon_net(mx, net, hybrid: bool, x):
     return net, params
 
 
-def gluon_lenet(mx, framework: str, hybrid: bool) -> Tuple[Step, int]:
+def gluon_lenet(mx, framework: str, hybrid: bool, train_step: bool = False
+                ) -> Tuple[Step, int]:
     x, y = _gluon_data(mx, (1, 28, 28), LENET_BATCH)
     net, params = _gluon_net(mx, _gluon_lenet_net(mx, framework), hybrid, x)
     loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
     trainer = mx.gluon.Trainer(net.collect_params(), "sgd",
                                {"learning_rate": 0.01, "momentum": 0.9})
+    if train_step:
+        one_call = mx.gluon.TrainStep(net, loss_fn, trainer)
+
+        def step_call():
+            one_call(x, y)
+            mx.nd.waitall()
+        return step_call, params
 
     def step():
         with mx.autograd.record():
@@ -277,17 +286,20 @@ class Variant(NamedTuple):
     framework: str
     hybrid: bool
     one_thread: bool
+    train_step: bool = False
 
 
 def parse_variant(name: str) -> Variant:
     framework, *flags = name.split("-")
-    bad = set(flags) - {"hybrid", "1t"}
+    bad = set(flags) - {"hybrid", "step", "1t"}
     if framework not in FRAMEWORKS or bad or len(flags) != len(set(flags)):
-        raise SystemExit(f"unknown variant {name!r}: FRAMEWORK[-hybrid][-1t] with "
+        raise SystemExit(f"unknown variant {name!r}: FRAMEWORK[-hybrid|-step][-1t] with "
                          f"FRAMEWORK one of {', '.join(FRAMEWORKS)}")
     if "hybrid" in flags and framework not in GLUON:
         raise SystemExit(f"variant {name!r}: -hybrid is for Gluon ({', '.join(GLUON)})")
-    return Variant(framework, "hybrid" in flags, "1t" in flags)
+    if "step" in flags and (framework != "mxcore" or "hybrid" in flags):
+        raise SystemExit(f"variant {name!r}: -step is mxcore's gluon.TrainStep")
+    return Variant(framework, "hybrid" in flags, "1t" in flags, "step" in flags)
 
 
 def build(variant: Variant, workload: str) -> Tuple[Step, int]:
@@ -300,6 +312,10 @@ def build(variant: Variant, workload: str) -> Tuple[Step, int]:
         import mxcore as mx
     else:
         import mxnet as mx
+    if variant.train_step:
+        if workload != "lenet":
+            raise SystemExit(f"-step times a training step: LeNet only, not {workload}")
+        return gluon_lenet(mx, variant.framework, variant.hybrid, train_step=True)
     return GLUON_BUILDERS[workload](mx, variant.framework, variant.hybrid)
 
 

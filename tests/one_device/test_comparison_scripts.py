@@ -33,3 +33,14 @@ def test_mlp_phase_comparison_reports_three_phases_per_variant():
         forward, backward, step, total = map(float, row[1:])
         assert min(forward, backward, step) > 0
         assert abs(forward + backward + step - total) < 0.5
+
+
+def test_mlp_epoch_comparison_runs_every_mxcore_mode():
+    r = _script("compare_mlp_epoch.py", "--rounds", "1", "--steps", "5", "--warmup", "2",
+                "--variants", "numpy-1t,mxcore-1t,mxcore-hybrid-1t,mxcore-step-1t", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    variants = ["numpy-1t", "mxcore-1t", "mxcore-hybrid-1t", "mxcore-step-1t"]
+    assert sorted(out["median_s"]) == sorted(variants)
+    assert all(out["median_s"][v] > 0 for v in variants)
+    assert out["ratio_vs_numpy"]["numpy-1t"] == 1.0
