@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+from hal import DeviceType
+
 from mxcore import autograd as _autograd
 from mxcore.dispatch import wrap
 from mxcore.gluon.block import Block, HybridBlock
@@ -60,9 +62,10 @@ class TrainStep:
     ``label``, backward and ``trainer.step(batch_size or inputs[0].shape[0])``, and
     returns the loss (per sample, as ``loss_fn`` returns it; not recorded).
 
-    ``static_alloc``/``static_shape``/``backend`` are the plan's ``hybridize`` flags.
-    ``net`` and ``loss_fn`` need not be hybridized themselves; they are left as they
-    are."""
+    ``static_alloc``/``static_shape``/``backend`` are the plan's ``hybridize`` flags;
+    with both static flags, on a device that captures device graphs (CUDA), the step
+    replays captured graphs (``_DeviceGraphs``).  ``net`` and ``loss_fn`` need not be
+    hybridized themselves; they are left as they are."""
 
     def __init__(self, net: Block, loss_fn: Block, trainer: Trainer, *,
                  static_alloc: bool = False, static_shape: bool = False,
@@ -77,8 +80,10 @@ class TrainStep:
         self._objective = _Objective(net, loss_fn)
         self._objective.hybridize(static_alloc=static_alloc, static_shape=static_shape,
                                   backend=backend)
-        # input signature -> (plan, head gradients): the signatures whose plan replays
+        # input signature -> (plan, head gradients, parameters, device graphs or None):
+        # the signatures whose plan replays
         self._ready: Dict[Any, Any] = {}
+        self._static = bool(static_alloc and static_shape)
 
     def __call__(self, *args, batch_size: Optional[int] = None):
         if len(args) < 2:
@@ -97,11 +102,23 @@ class TrainStep:
         ready = self._ready.get(key) if not _autograd.STATE.recording else None
         if ready is None:
             return self._traced(args, batch_size, key)
-        plan, heads, params = ready
+        plan, heads, params, graphs = ready
         ctx = args[0]._device
-        with _autograd.train_mode():
-            outs, grads, held = plan.forward_backward(args, heads, ctx)
+        state = _autograd.STATE  # training mode, as the plan was traced (custom ops read it)
+        training, state.training = state.training, True
+        try:
+            replayed = graphs.run(args, heads) if graphs is not None else None
+            if replayed is None:
+                outs, grads, held = plan.forward_backward(args, heads, ctx)
+            else:
+                outs, grads, held = replayed
+        finally:
+            state.training = training
         _write_grads(params, grads, held, ctx)
+        if replayed is not None:
+            if not graphs.update(self.trainer, batch_size):
+                self.trainer.step(batch_size)
+            return wrap(outs[0].copy(), ctx)  # the next replay writes the graph's buffer
         if not _fused_update(self.trainer, ctx, batch_size):
             self.trainer.step(batch_size)
         return wrap(outs[0], ctx)
@@ -122,7 +139,9 @@ class TrainStep:
             xp = device_type(plan.ctx).xp
             heads = [xp.ones(shape, dtype) for shape, dtype in _live_outputs(plan)]
             params = [(k, p) for k, (kind, p) in enumerate(plan.variables) if kind == "param"]
-            self._ready[key] = (plan, heads, params)
+            graphs = _DeviceGraphs(plan) if self._static and _DeviceGraphs.possible(plan) \
+                else None
+            self._ready[key] = (plan, heads, params, graphs)
         return loss.detach()
 
 
@@ -163,20 +182,18 @@ def _write_grads(params, grads, held, ctx) -> None:
                 fn(arr)
 
 
-def _fused_update(trainer: Trainer, ctx, batch_size: int) -> bool:
-    """``trainer.step(batch_size)`` for the usual case -- one device, no kvstore, an
-    optimizer with a multi-weight op taking every weight in one call -- without the
-    layers between the Trainer and that call (the same counts, rates, states and
-    kernel).  False: not that case (or a gradient is stale); ``trainer.step`` then runs
-    and does or says what applies."""
+def _gather(trainer: Trainer):
+    """``(indices, weights, grads, states)`` of the step ``trainer.step`` would make in
+    one multi-weight call -- one device, no kvstore, an optimizer with a multi-weight
+    op taking every weight at once, every gradient fresh -- or None when it would not."""
     if trainer._kvstore is not None or not trainer._kv_initialized \
             or trainer._params_to_init or len(trainer._updaters) != 1:
-        return False
+        return None
     opt = trainer._optimizer
     updater = trainer._updaters[0]
     fusable = opt._fusable
     if fusable is None or not updater.aggregate_updates:
-        return False
+        return None
     indices, weights, grads, states = [], [], [], []
     table, synced = updater.states, updater.states_synced
     dtype = None
@@ -185,26 +202,164 @@ def _fused_update(trainer: Trainer, ctx, batch_size: int) -> bool:
             continue
         data = p._data
         if data is None or len(data) != 1:
-            return False
+            return None
         w = data[0]
         leaf = w._ag
         state = table.get(i)
         if not leaf.fresh or synced.get(i) is not True or not fusable(w, state):
-            return False
+            return None
         if dtype is None:
             dtype = w._data.dtype
         elif w._data.dtype != dtype:
-            return False
+            return None
         indices.append(i)
         weights.append(w)
         grads.append(leaf.grad)
         states.append(state)
     if not indices or len(indices) > opt.aggregate_num:
-        return False
+        return None
+    return indices, weights, grads, states
+
+
+def _begin_update(trainer: Trainer, gathered, ctx, batch_size: int) -> None:
+    """What ``trainer.step`` does before the optimizer's call: the gradient scale, the
+    freshness flags, the update counts."""
+    opt = trainer._optimizer
     opt.rescale_grad = trainer._scale / batch_size
-    for w in weights:
+    for w in gathered[1]:
         w._ag.fresh = False
     opt._set_current_context(ctx.index)
-    opt._update_count(indices)
-    opt._run_fused(indices, weights, grads, states)
+    opt._update_count(gathered[0])
+
+
+def _fused_update(trainer: Trainer, ctx, batch_size: int) -> bool:
+    """``trainer.step(batch_size)`` for the usual case (``_gather``) without the layers
+    between the Trainer and the optimizer's multi-weight call (the same counts, rates,
+    states and kernel).  False: not that case (or a gradient is stale);
+    ``trainer.step`` then runs and does or says what applies."""
+    gathered = _gather(trainer)
+    if gathered is None:
+        return False
+    _begin_update(trainer, gathered, ctx, batch_size)
+    trainer._optimizer._run_fused(*gathered)
     return True
+
+
+class _DeviceGraphs:
+    """A signature's step as device graphs (``static_alloc`` and ``static_shape`` on a
+    device whose ``DeviceType.capture`` records: CUDA graphs).
+
+    The forward and backward program is captured on fixed buffers: the inputs are copied
+    into the graph's own, the parameters are read where they live.  A replay leaves the
+    loss and the gradients in the graph's buffers; the gradients become the parameters'
+    ``.grad`` (each replay overwrites them, as MXNet's gradient buffers are
+    overwritten).  The optimizer's multi-weight call (where it has ``_fused_call``: SGD)
+    is captured too, and again whenever its arrays or attributes (learning rates,
+    ``rescale_grad``...) change; other optimizers update uncaptured.  The first call runs
+    uncaptured (kernels compile outside a capture), the second captures; a parameter
+    whose array was replaced makes a new capture.  Random steps (dropout), Python
+    kernels and asynchronous engines keep the uncaptured replay."""
+
+    def __init__(self, plan):
+        self.plan, self.ctx = plan, plan.ctx
+        self.replay = None    # the forward-backward replay; False: the device cannot
+        self.vals = None      # its slots
+        self.inputs = None    # its input buffers
+        self.params = None    # the parameter arrays it reads
+        self.held = None      # ids of arrays a gradient must not be taken over as
+        self.fixed = None     # (slot, the capture's buffer) of what a replay leaves
+        self.calls = 0
+        self.optimizer_call = None  # (arrays, attributes, op, replay) of the update
+
+    @staticmethod
+    def possible(plan) -> bool:
+        from mxcore.device import device_type
+        if type(device_type(plan.ctx)).capture is DeviceType.capture:
+            return False  # the device has no capture
+        steps = plan._whole.steps
+        return not any("seed" in st.op.volatile_attrs or st.op.needs_rng
+                       or st.op.python_kernel is not None for st in steps)
+
+    def run(self, args, heads):
+        """``(outputs, gradients, held)`` as ``Plan.forward_backward`` returns them, from
+        a replay (capturing first where needed); None: this call runs uncaptured."""
+        from mxcore import engine
+        from mxcore.device import device_type
+        from mxcore.graph.plan import Compiled, _WholeStep
+        if self.replay is False or getattr(engine.current(), "asynchronous", False):
+            return None
+        plan, ctx = self.plan, self.ctx
+        step = plan._step
+        if step is None:
+            step = plan._step = _WholeStep(plan)
+        prog = step.program
+        datas = [p.data(ctx)._data for _, p in prog.params]
+        if self.replay is None or any(a is not b for a, b in zip(self.params, datas)):
+            self.calls += 1
+            if self.calls < 2:
+                return None
+            vals = list(step.template)
+            inputs = [x._data.copy() for x in args]
+            for slot, buf in zip(step.inputs, inputs):
+                vals[slot] = buf
+            for slot, g in zip(step.head_inputs, heads):
+                vals[slot] = g
+            for (slot, _), d in zip(prog.params, datas):
+                vals[slot] = d
+            held = {id(v) for v in vals if v is not None}
+            compiled = Compiled(prog, ctx, static_alloc=True, free=False)
+            replay = device_type(ctx).capture(ctx.index, lambda: compiled.run(vals, {}))
+            if replay is None:
+                self.replay = False
+                return None
+            held.update(id(vals[s]) for s, _ in step.outputs)
+            # the buffers read after a replay: the capture's (a device that replays by
+            # running the list again, as the interpreted one, rebinds the slots to new
+            # arrays; their values are copied back into these)
+            self.fixed = [(s, vals[s]) for s, _ in step.outputs] + [
+                (s, vals[s]) for s in step.grads if s is not None]
+            self.replay, self.vals, self.inputs, self.params, self.held = (
+                replay, vals, inputs, datas, held)
+        else:
+            for buf, x in zip(self.inputs, args):
+                buf[...] = x._data
+            self.replay()
+            vals = self.vals
+            for s, buf in self.fixed:
+                if vals[s] is not buf:
+                    buf[...] = vals[s]
+                    vals[s] = buf
+        vals = self.vals
+        return ([vals[s] for s, _ in step.outputs],
+                [None if s is None else vals[s] for s in step.grads], set(self.held))
+
+    def update(self, trainer: Trainer, batch_size: int) -> bool:
+        """The optimizer's step after a replay: its multi-weight call replayed where the
+        optimizer has ``_fused_call``, else uncaptured.  False: ``trainer.step`` must."""
+        from mxcore.device import device_type
+        from mxcore.ops.optimizer import invoke_multi_update
+        opt = trainer._optimizer
+        call = getattr(opt, "_fused_call", None)
+        if call is None:
+            return _fused_update(trainer, self.ctx, batch_size)
+        gathered = _gather(trainer)
+        if gathered is None:
+            return False
+        _begin_update(trainer, gathered, self.ctx, batch_size)
+        op, per, data, attrs = call(*gathered)
+        arrays = [a._data for a in data]
+        last = self.optimizer_call
+        if (last is not None and last[2] is op and last[1] == attrs
+                and len(last[0]) == len(arrays) and all(a is b for a, b in zip(last[0], arrays))):
+            last[3]()  # the same call on the same memory: replay it
+            return True
+
+        def fn():
+            invoke_multi_update(op, per, data, attrs)
+        replay = device_type(self.ctx).capture(self.ctx.index, fn)
+        if replay is None:
+            fn()
+            self.optimizer_call = None
+            return True
+        self.optimizer_call = (arrays, attrs, op, replay)
+        return True

@@ -374,24 +374,25 @@ class Plan:
         and without a tape: the outputs' device arrays (the non-None outputs, flat) and
         each of ``variables``' gradient (a device array, or None), for NDArray ``inputs``
         and device-array ``head_grads`` (one per differentiable output), and the ids of
-        the arrays a gradient may be but must not be taken over as (the inputs,
-        parameters, outputs and saved values: anything else is fresh).  The same
-        compiled forward and backward lists, seeds and saved values as ``run`` and the
-        tape node's rule (``mxcore.gluon.TrainStep`` calls it each step)."""
+        the arrays a gradient may be but must not be taken over as (the inputs, head
+        gradients, parameters, constants and outputs: anything else is fresh).  The
+        forward and backward steps run as one program (``_WholeStep``), with the same
+        kernels and seeds as ``run`` and the tape node's rule (``mxcore.gluon.TrainStep``
+        calls it each step)."""
         step = self._step
         if step is None:
             step = self._step = _WholeStep(self)
-        prog = step.program
-        vals: List[Any] = [None] * prog.nslots
-        for slot, x in zip(prog.inputs, inputs):
-            vals[slot] = x._data
+        vals = list(step.template)  # constants filled in, every other slot empty
+        held = set(step.constant_ids)
+        for slot, x in zip(step.inputs, inputs):
+            vals[slot] = d = x._data
+            held.add(id(d))
         for slot, g in zip(step.head_inputs, head_grads):
             vals[slot] = g
-        for slot, p in prog.params:
-            vals[slot] = p.data(ctx)._data
-        for slot, arr in step.constants:
-            vals[slot] = arr
-        held = {id(v) for v in vals if v is not None}
+            held.add(id(g))
+        for slot, p in step.params:
+            vals[slot] = d = p.data(ctx)._data
+            held.add(id(d))
         step.compiled.run(vals, {})
         outs = []
         for s, copy in step.outputs:
@@ -548,7 +549,13 @@ class _WholeStep:
                                           _passes.pipeline(plan.ctx.kind, True, plan.backend))
         self.head_inputs = prog.inputs[n_in:]
         self.compiled = Compiled(prog, plan.ctx, plan.static_alloc)
-        self.constants = plan._constants(prog, "_whole_consts")
+        self.inputs = prog.inputs[:n_in]
+        self.params = prog.params
+        constants = plan._constants(prog, "_whole_consts")
+        self.template: List[Any] = [None] * prog.nslots
+        for slot, arr in constants:
+            self.template[slot] = arr
+        self.constant_ids = [id(arr) for _, arr in constants]
         sources = prog.sources()
         outs = [s for s in prog.outputs[:plan.n_outputs] if s is not None]
         # an output that is a source, or one slot returned twice, is copied (as ``run``)

@@ -284,18 +284,32 @@ MULTI_MP_LAMB_UPDATE = _multi_lamb_op(
     "mixed-precision LAMB on num_tensors (weight, grad, mean, var, weight32) groups; "
     "the weight norm is the float32 master copy's")
 
-def _multi_update(op: Op, per: int, data, lists: dict, attrs: dict, num_weights: int):
-    lists = {k: tuple(map(float, v)) for k, v in lists.items()}
-    if len(data) != per * num_weights or any(len(v) != num_weights for v in lists.values()):
+def multi_update_attrs(lists: dict, attrs: dict, num_weights: int) -> dict:
+    """The attributes a multi-weight update op takes: each list as a tuple of floats
+    (one per weight), each scalar a float, ``num_weights`` an int."""
+    out = {k: tuple([float(x) for x in v]) for k, v in lists.items()}
+    for k, v in attrs.items():
+        out[k] = float(v)
+    out["num_weights"] = int(num_weights)
+    return out
+
+
+def invoke_multi_update(op: Op, per: int, data, attrs: dict) -> None:
+    """Run a multi-weight update (``data``: ``per`` arrays per weight, weight first;
+    ``attrs`` from ``multi_update_attrs``) after checking the counts and each group."""
+    n = attrs["num_weights"]
+    lists = {k: v for k, v in attrs.items() if isinstance(v, tuple)}
+    if len(data) != per * n or any(len(v) != n for v in lists.values()):
         counts = ", ".join(f"{len(v)} {k}" for k, v in lists.items())
         raise OperatorError(op.name, f"expected {per} arrays per weight and one value of "
                             f"each of {', '.join(lists)} per weight for "
-                            f"num_weights={num_weights}; got {len(data)} arrays, {counts}")
+                            f"num_weights={n}; got {len(data)} arrays, {counts}")
     _check_groups(op, data, per)
-    for k, v in attrs.items():
-        lists[k] = float(v)
-    lists["num_weights"] = int(num_weights)
-    invoke_in_place(op, data, lists)
+    invoke_in_place(op, data, attrs)
+
+
+def _multi_update(op: Op, per: int, data, lists: dict, attrs: dict, num_weights: int):
+    invoke_multi_update(op, per, data, multi_update_attrs(lists, attrs, num_weights))
     return list(data[0::per])
 
 

@@ -379,16 +379,24 @@ class SGD(Optimizer):
     def _fusable(self, weight, state) -> bool:
         return weight._data.dtype != _FLOAT16 and (state is None) == (self.momentum == 0.0)
 
-    def _run_fused(self, idx, weights, grads, states):
-        common = dict(lrs=self._get_lrs(idx), wds=self._get_wds(idx),
-                      rescale_grad=self.rescale_grad, clip_gradient=self._clip(),
-                      num_weights=len(idx))
+    def _fused_call(self, idx, weights, grads, states):
+        """``(op, arrays per weight, arrays, attributes)`` of the one multi-weight call
+        that updates these weights now (``_run_fused`` makes it; ``gluon.TrainStep``
+        also captures it in a device graph, whose replays hold while the attributes
+        stay the same)."""
+        lists = {"lrs": self._get_lrs(idx), "wds": self._get_wds(idx)}
+        scalars = {"rescale_grad": self.rescale_grad, "clip_gradient": self._clip()}
         if self.momentum == 0.0:
-            _ops.multi_sgd_update(*[a for w, g in zip(weights, grads) for a in (w, g)],
-                                  **common)
-        else:
-            _ops.multi_sgd_mom_update(*[a for w, g, m in zip(weights, grads, states)
-                                        for a in (w, g, m)], momentum=self.momentum, **common)
+            return (_ops.MULTI_SGD_UPDATE, 2,
+                    [a for w, g in zip(weights, grads) for a in (w, g)],
+                    _ops.multi_update_attrs(lists, scalars, len(idx)))
+        scalars["momentum"] = self.momentum
+        return (_ops.MULTI_SGD_MOM_UPDATE, 3,
+                [a for w, g, m in zip(weights, grads, states) for a in (w, g, m)],
+                _ops.multi_update_attrs(lists, scalars, len(idx)))
+
+    def _run_fused(self, idx, weights, grads, states):
+        _ops.invoke_multi_update(*self._fused_call(idx, weights, grads, states))
 
     def create_state(self, index, weight):
         return _zeros_like(weight) if self.momentum != 0.0 else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import hal
 import mxcore as mx
 from mxcore import autograd, gluon
 from mxcore.gluon import nn
@@ -268,3 +269,53 @@ def test_bad_arguments(device):
     step = gluon.TrainStep(net, gluon.loss.L2Loss(), tr)
     with pytest.raises(TypeError, match="inputs and a label"):
         step(mx.nd.ones((2, 20), ctx=device))
+
+
+def test_static_step_replays_device_graphs(device):
+    """static_alloc + static_shape: on a device that captures (CUDA; the interpreted
+    device stands in by rerunning), the forward-backward program and the optimizer's
+    call are captured once and replayed; a new learning rate captures the call again."""
+    from mxcore.device import device_type
+    dt = device_type(device)
+    (net_a, tr_a), (net_b, tr_b) = _pair(_mlp, device, "sgd",
+                                          {"learning_rate": 0.1, "momentum": 0.9})
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    step = gluon.TrainStep(net_b, loss, tr_b, static_alloc=True, static_shape=True)
+    graphs = []
+    for i, (x, y) in enumerate(_batches(device, (8, 20), n=6)):
+        if i == 4:  # a new learning rate: the optimizer's call is captured again
+            tr_a.set_learning_rate(0.05)
+            tr_b.set_learning_rate(0.05)
+        with autograd.record():
+            la = loss(net_a(x), y)
+        la.backward()
+        tr_a.step(8)
+        lb = step(x, y)
+        _same(la, lb, device, f"loss of step {i}")
+        graphs.append(getattr(dt, "captures", 0))
+    _compare_params(net_a, net_b, device)
+    (_, _, _, g), = step._ready.values()
+    if type(dt).capture is hal.DeviceType.capture:  # the CPU: no graphs, plain replays
+        assert g is None and graphs == [0] * 6
+        return
+    from mxcore import engine
+    if getattr(engine.current(), "asynchronous", False):  # queued kernels: no capture
+        assert graphs == [graphs[0]] * 6
+        return
+    # step 0 traced, 1 uncaptured, 2 captures both graphs, 3 replays, 4 captures the
+    # optimizer's call again (new rate), 5 replays
+    assert [b - graphs[0] for b in graphs] == [0, 0, 2, 2, 3, 3]
+    weights = [p.data(device) for p in net_b.collect_params().values()]
+    assert all(w._ag.grad._data is g.vals[s]  # .grad is the graph's buffer
+               for w, s in zip(weights, [g.plan._step.grads[k] for k, _ in
+                                         step._ready[next(iter(step._ready))][2]]))
+    # a dropout network keeps the uncaptured replay
+    drop = nn.HybridSequential()
+    drop.add(nn.Dense(4, in_units=20), nn.Dropout(0.5))
+    drop.initialize(ctx=device)
+    step2 = gluon.TrainStep(drop, gluon.loss.L2Loss(), gluon.Trainer(drop.collect_params(),
+                                                                      "sgd"),
+                            static_alloc=True, static_shape=True)
+    for x, _ in _batches(device, (8, 20), n=2):
+        step2(x, mx.nd.zeros((8, 4), ctx=device))
+    assert all(r[3] is None for r in step2._ready.values())
