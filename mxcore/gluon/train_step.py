@@ -137,7 +137,9 @@ class TrainStep:
                 and _signature(plan) == [(a.shape, a._data.dtype) for a in args]):
             from mxcore.device import device_type
             xp = device_type(plan.ctx).xp
-            heads = [xp.ones(shape, dtype) for shape, dtype in _live_outputs(plan)]
+            # ones for each differentiable output (head_slots: None for the others)
+            heads = [xp.ones(shape, dtype) for (shape, dtype), slot
+                     in zip(_live_outputs(plan), plan.head_slots) if slot is not None]
             params = [(k, p) for k, (kind, p) in enumerate(plan.variables) if kind == "param"]
             graphs = _DeviceGraphs(plan) if self._static and _DeviceGraphs.possible(plan) \
                 else None

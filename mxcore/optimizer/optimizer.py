@@ -266,7 +266,7 @@ class Optimizer:
         kernel takes one dtype: mixing float32 and bfloat16 weights in one call would
         send all of them to a slower fallback that also rounds differently.)"""
         fusable = self._fusable
-        if len(index) <= self.aggregate_num:  # the usual step: one group, one dtype
+        if index and len(index) <= self.aggregate_num:  # the usual step: one group, one dtype
             dt = weight[0]._data.dtype
             for w, s in zip(weight, state):
                 if w._data.dtype != dt or not fusable(w, s):
