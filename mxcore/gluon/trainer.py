@@ -481,9 +481,6 @@ class Trainer:
     def _update(self, ignore_stale_grad: bool) -> None:
         """Each device's updater takes all its fresh gradients in one call."""
         updaters = self._updaters
-        if len(updaters) == 1:  # one device: the loop of every step, without the batches
-            self._update_one(updaters[0], ignore_stale_grad)
-            return
         batches = [([], [], []) for _ in updaters]
         for i, p in enumerate(self._params):
             if p.grad_req == "null":
@@ -505,29 +502,6 @@ class Trainer:
                 for arr in weights:
                     arr._ag.fresh = False
                 updater(indices, grads, weights)
-
-    def _update_one(self, updater, ignore_stale_grad: bool) -> None:
-        """``_update`` for parameters on one device."""
-        indices, grads, weights = [], [], []
-        for i, p in enumerate(self._params):
-            if p._grad_req == "null":
-                continue
-            data = p._data
-            if data is None:
-                p._check_initialized()
-            if len(data) != 1:
-                raise TrainerError(f"Parameter {p.name!r} lives on {p.list_ctx()}, but the "
-                                   f"Trainer's parameters live on {self._contexts}")
-            arr = data[0]
-            leaf = arr._ag
-            if leaf.fresh or self._fresh(p, arr, ignore_stale_grad):
-                indices.append(i)
-                grads.append(leaf.grad)
-                weights.append(arr)
-        if indices:
-            for arr in weights:  # after every check passed (a stale one raises first)
-                arr._ag.fresh = False
-            updater(indices, grads, weights)
 
     # optimizer state files ----------------------------------------------------------------
     def save_states(self, fname: str) -> None:

@@ -54,6 +54,15 @@ def _same(a, b, device, what):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=what)
 
 
+def _written_out(loss_fn, net, trainer, *args, batch_size=None):
+    """The step TrainStep stands for, as a user writes it; returns the loss."""
+    with autograd.record():
+        loss = loss_fn(net(*args[:-1]), args[-1])
+    loss.backward()
+    trainer.step(batch_size or args[0].shape[0])
+    return loss
+
+
 def _compare_params(net_a, net_b, device, grads=True):
     for pa, pb in zip(net_a.collect_params().values(), net_b.collect_params().values()):
         _same(pa.data(device), pb.data(device), device, pa.name)
@@ -78,10 +87,7 @@ def test_equals_the_written_out_step(device, make, shape, optimizer, opts):
     step = gluon.TrainStep(net_b, gluon.loss.SoftmaxCrossEntropyLoss(), tr_b)
     # two signatures: the last batch is smaller (a new trace, then its replay)
     for x, y in _batches(device, shape, sizes=[shape[0]] * 4 + [3, 3]):
-        with autograd.record():
-            la = loss_a(net_a(x), y)
-        la.backward()
-        tr_a.step(x.shape[0])
+        la = _written_out(loss_a, net_a, tr_a, x, y)
         lb = step(x, y)
         assert lb._ag is None  # nothing recorded
         _same(la, lb, device, "loss")
@@ -119,10 +125,7 @@ def test_kvstore_trainer_takes_trainer_step(device):
     loss = gluon.loss.SoftmaxCrossEntropyLoss()
     step = gluon.TrainStep(net_b, loss, tr_b)
     for x, y in _batches(device, (4, 20), n=3):
-        with autograd.record():
-            la = loss(net_a(x), y)
-        la.backward()
-        tr_a.step(4)
+        la = _written_out(loss, net_a, tr_a, x, y)
         _same(la, step(x, y), device, "loss")
     assert tr_b._kvstore is not None and len(step._ready) == 1
     _compare_params(net_a, net_b, device)
@@ -136,10 +139,7 @@ def test_unhybridized_network_left_as_it_is(device):
     for _ in range(3):
         x = mx.nd.array(rs.randn(4, 20), ctx=device)
         y = mx.nd.array(rs.randn(4, 5), ctx=device)
-        with autograd.record():
-            la = loss(net_a(x), y)
-        la.backward()
-        tr_a.step(4)
+        la = _written_out(loss, net_a, tr_a, x, y)
         _same(la, step(x, y), device, "loss")
     _compare_params(net_a, net_b, device)
     assert not net_b._active and not loss._active  # the step hybridized neither
@@ -167,10 +167,7 @@ def test_several_inputs_and_batch_size(device):
     rs = np.random.RandomState(2)
     for _ in range(3):
         x, z, y = (mx.nd.array(rs.randn(5, n), ctx=device) for n in (4, 2, 3))
-        with autograd.record():
-            la = loss(net_a(x, z), y)
-        la.backward()
-        tr_a.step(10)
+        la = _written_out(loss, net_a, tr_a, x, z, y, batch_size=10)
         _same(la, step(x, z, y, batch_size=10), device, "loss")
     _compare_params(net_a, net_b, device)
 
@@ -187,10 +184,7 @@ def test_grad_req_add_and_null(device):
     loss = gluon.loss.SoftmaxCrossEntropyLoss()
     step = gluon.TrainStep(net_b, loss, tr_b)
     for x, y in _batches(device, (4, 20), n=3):
-        with autograd.record():
-            la = loss(net_a(x), y)
-        la.backward()
-        tr_a.step(4)
+        _written_out(loss, net_a, tr_a, x, y)
         step(x, y)
     _compare_params(net_a, net_b, device)
     first = list(net_b.collect_params().values())[0]
@@ -206,19 +200,13 @@ def test_recording_or_tracked_inputs_take_the_recorded_path(device):
     step(x, y)  # an input with a gradient: backward reaches it
     xa = x.copy()
     xa.attach_grad()
-    with autograd.record():
-        la = loss(net_a(xa), y)
-    la.backward()
-    tr_a.step(4)
+    _written_out(loss, net_a, tr_a, xa, y)
     _same(xa.grad, x.grad, device, "input gradient")
     assert not step._ready
     with autograd.record():  # inside record(): the traced path, the loss not recorded
         lb = step(x.detach(), y)
     assert lb._ag is None and not step._ready
-    with autograd.record():
-        la = loss(net_a(xa.detach()), y)
-    la.backward()
-    tr_a.step(4)
+    la = _written_out(loss, net_a, tr_a, xa.detach(), y)
     _same(la, lb, device, "loss")
     _compare_params(net_a, net_b, device, grads=False)
 
@@ -286,10 +274,7 @@ def test_static_step_replays_device_graphs(device):
         if i == 4:  # a new learning rate: the optimizer's call is captured again
             tr_a.set_learning_rate(0.05)
             tr_b.set_learning_rate(0.05)
-        with autograd.record():
-            la = loss(net_a(x), y)
-        la.backward()
-        tr_a.step(8)
+        la = _written_out(loss, net_a, tr_a, x, y)
         lb = step(x, y)
         _same(la, lb, device, f"loss of step {i}")
         graphs.append(getattr(dt, "captures", 0))
