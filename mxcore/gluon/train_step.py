@@ -14,10 +14,8 @@ per input signature, by the ordinary hybridized call; later calls run that plan'
 forward and backward lists directly (``Plan.forward_backward``): no tape node, no
 autograd traversal, no per-block Python.  The gradients land in the parameters' ``.grad``
 as ``backward`` writes them (``grad_req`` 'write' or 'add', grad-ready hooks called),
-then the trainer updates: on one device without a kvstore, an optimizer with a
-multi-weight op (SGD, Adam...) takes every weight in one call, as ``trainer.step`` would
-make it; anything else goes through ``trainer.step`` itself (kvstores, stale-gradient
-errors, float16 master weights).
+then ``trainer.step`` runs as written (on one device its optimizer's multi-weight op
+takes every weight in one call: ``Trainer._gather_fused``).
 
 A call takes the traced path again -- the hybridized call under ``record()``, then
 ``backward`` -- while autograd is recording, when an input carries a gradient
@@ -119,8 +117,7 @@ class TrainStep:
             if not graphs.update(self.trainer, batch_size):
                 self.trainer.step(batch_size)
             return wrap(outs[0].copy(), ctx)  # the next replay writes the graph's buffer
-        if not _fused_update(self.trainer, ctx, batch_size):
-            self.trainer.step(batch_size)
+        self.trainer.step(batch_size)
         return wrap(outs[0], ctx)
 
     def _traced(self, args, batch_size: int, key):
@@ -182,69 +179,6 @@ def _write_grads(params, grads, held, ctx) -> None:
         if leaf.hooks:
             for fn in list(leaf.hooks):
                 fn(arr)
-
-
-def _gather(trainer: Trainer):
-    """``(indices, weights, grads, states)`` of the step ``trainer.step`` would make in
-    one multi-weight call -- one device, no kvstore, an optimizer with a multi-weight
-    op taking every weight at once, every gradient fresh -- or None when it would not."""
-    if trainer._kvstore is not None or not trainer._kv_initialized \
-            or trainer._params_to_init or len(trainer._updaters) != 1:
-        return None
-    opt = trainer._optimizer
-    updater = trainer._updaters[0]
-    fusable = opt._fusable
-    if fusable is None or not updater.aggregate_updates:
-        return None
-    indices, weights, grads, states = [], [], [], []
-    table, synced = updater.states, updater.states_synced
-    dtype = None
-    for i, p in enumerate(trainer._params):
-        if p._grad_req == "null":
-            continue
-        data = p._data
-        if data is None or len(data) != 1:
-            return None
-        w = data[0]
-        leaf = w._ag
-        state = table.get(i)
-        if not leaf.fresh or synced.get(i) is not True or not fusable(w, state):
-            return None
-        if dtype is None:
-            dtype = w._data.dtype
-        elif w._data.dtype != dtype:
-            return None
-        indices.append(i)
-        weights.append(w)
-        grads.append(leaf.grad)
-        states.append(state)
-    if not indices or len(indices) > opt.aggregate_num:
-        return None
-    return indices, weights, grads, states
-
-
-def _begin_update(trainer: Trainer, gathered, ctx, batch_size: int) -> None:
-    """What ``trainer.step`` does before the optimizer's call: the gradient scale, the
-    freshness flags, the update counts."""
-    opt = trainer._optimizer
-    opt.rescale_grad = trainer._scale / batch_size
-    for w in gathered[1]:
-        w._ag.fresh = False
-    opt._set_current_context(ctx.index)
-    opt._update_count(gathered[0])
-
-
-def _fused_update(trainer: Trainer, ctx, batch_size: int) -> bool:
-    """``trainer.step(batch_size)`` for the usual case (``_gather``) without the layers
-    between the Trainer and the optimizer's multi-weight call (the same counts, rates,
-    states and kernel).  False: not that case (or a gradient is stale);
-    ``trainer.step`` then runs and does or says what applies."""
-    gathered = _gather(trainer)
-    if gathered is None:
-        return False
-    _begin_update(trainer, gathered, ctx, batch_size)
-    trainer._optimizer._run_fused(*gathered)
-    return True
 
 
 class _DeviceGraphs:
@@ -336,18 +270,19 @@ class _DeviceGraphs:
                 [None if s is None else vals[s] for s in step.grads], set(self.held))
 
     def update(self, trainer: Trainer, batch_size: int) -> bool:
-        """The optimizer's step after a replay: its multi-weight call replayed where the
-        optimizer has ``_fused_call``, else uncaptured.  False: ``trainer.step`` must."""
+        """The optimizer's step after a replay: its multi-weight call (``_fused_call``)
+        replayed.  False: ``trainer.step`` must update (another optimizer, a kvstore...)."""
         from mxcore.device import device_type
         from mxcore.ops.optimizer import invoke_multi_update
         opt = trainer._optimizer
         call = getattr(opt, "_fused_call", None)
-        if call is None:
-            return _fused_update(trainer, self.ctx, batch_size)
-        gathered = _gather(trainer)
+        if call is None or trainer._kvstore is not None:
+            return False
+        opt.rescale_grad = trainer._scale / batch_size  # as trainer.step sets it
+        gathered = trainer._gather_fused()
         if gathered is None:
             return False
-        _begin_update(trainer, gathered, self.ctx, batch_size)
+        trainer._begin_fused(gathered)
         op, per, data, attrs = call(*gathered)
         arrays = [a._data for a in data]
         last = self.optimizer_call

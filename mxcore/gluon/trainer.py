@@ -480,6 +480,11 @@ class Trainer:
 
     def _update(self, ignore_stale_grad: bool) -> None:
         """Each device's updater takes all its fresh gradients in one call."""
+        gathered = self._gather_fused()
+        if gathered is not None:  # the usual step: the optimizer's one call
+            self._begin_fused(gathered)
+            self._optimizer._run_fused(*gathered)
+            return
         updaters = self._updaters
         batches = [([], [], []) for _ in updaters]
         for i, p in enumerate(self._params):
@@ -502,6 +507,56 @@ class Trainer:
                 for arr in weights:
                     arr._ag.fresh = False
                 updater(indices, grads, weights)
+
+    def _gather_fused(self):
+        """``(indices, weights, grads, states)`` when this step is one call of the
+        optimizer's multi-weight op -- one device, its states made, an optimizer whose op
+        takes every weight at once (one dtype, ``_fusable``), every gradient fresh -- or
+        None (``_update``'s general path then runs, or says what is stale).  The call
+        then skips the Updater's per-weight layers: the same counts, rates, states and
+        kernel."""
+        if self._params_to_init or len(self._updaters) != 1:
+            return None
+        opt = self._optimizer
+        updater = self._updaters[0]
+        fusable = opt._fusable
+        if fusable is None or not updater.aggregate_updates:
+            return None
+        indices, weights, grads, states = [], [], [], []
+        table, synced = updater.states, updater.states_synced
+        dtype = None
+        for i, p in enumerate(self._params):
+            if p._grad_req == "null":
+                continue
+            data = p._data
+            if data is None or len(data) != 1:
+                return None
+            w = data[0]
+            leaf = w._ag
+            state = table.get(i)
+            if not leaf.fresh or synced.get(i) is not True or not fusable(w, state):
+                return None
+            if dtype is None:
+                dtype = w._data.dtype
+            elif w._data.dtype != dtype:
+                return None
+            indices.append(i)
+            weights.append(w)
+            grads.append(leaf.grad)
+            states.append(state)
+        if not 1 < len(indices) <= opt.aggregate_num:  # the Updater's own condition
+            return None
+        return indices, weights, grads, states
+
+    def _begin_fused(self, gathered) -> None:
+        """What the Updater does before the optimizer's call: freshness flags, the
+        device's update counts."""
+        indices, weights = gathered[0], gathered[1]
+        for w in weights:
+            w._ag.fresh = False
+        opt = self._optimizer
+        opt._set_current_context(weights[0]._device.index)
+        opt._update_count(indices)
 
     # optimizer state files ----------------------------------------------------------------
     def save_states(self, fname: str) -> None:

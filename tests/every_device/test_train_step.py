@@ -97,18 +97,26 @@ def test_equals_the_written_out_step(device, make, shape, optimizer, opts):
 
 @pytest.mark.parametrize("optimizer, fused", [("sgd", True), ("adam", True),
                                                ("rmsprop", False)])
-def test_one_call_update_or_trainer_step(device, optimizer, fused, monkeypatch):
-    """Optimizers with a multi-weight op update in one call, not through trainer.step."""
-    (net, tr), _ = _pair(_mlp, device, optimizer, {"learning_rate": 0.01})
+def test_one_call_update_or_the_updater(device, optimizer, fused, monkeypatch):
+    """On one device, optimizers with a multi-weight op update every weight in one call
+    (Trainer._gather_fused), not through the Updater's per-weight layers -- in TrainStep
+    and in the written-out step alike; the others go through the Updater."""
+    from mxcore.optimizer.optimizer import Updater
+    (net, tr), (net2, tr2) = _pair(_mlp, device, optimizer, {"learning_rate": 0.01})
     step = gluon.TrainStep(net, gluon.loss.SoftmaxCrossEntropyLoss(), tr)
     batches = _batches(device, (4, 20), n=3)
-    step(*batches[0])  # traced, through trainer.step
+    step(*batches[0])  # traced: the first step makes the optimizer's states
+    _written_out(gluon.loss.SoftmaxCrossEntropyLoss(), net2, tr2, *batches[0])
     calls = []
-    monkeypatch.setattr(tr, "step", lambda *a, **k: calls.append(a))
+    real = Updater.__call__
+    monkeypatch.setattr(Updater, "__call__",
+                        lambda self, *a: (calls.append(len(a[0])), real(self, *a))[1])
     step(*batches[1])
-    assert calls == ([] if fused else [(4,)])
-    if fused:  # it updated: every gradient taken, none left fresh for a later step
-        assert all(not p.data(device)._ag.fresh for p in net.collect_params().values())
+    _written_out(gluon.loss.SoftmaxCrossEntropyLoss(), net2, tr2, *batches[1])
+    assert calls == ([] if fused else [4, 4])
+    # it updated: every gradient taken, none left fresh for a later step
+    assert all(not p.data(device)._ag.fresh for p in net.collect_params().values())
+    _compare_params(net, net2, device)
 
 
 def test_kvstore_trainer_takes_trainer_step(device):

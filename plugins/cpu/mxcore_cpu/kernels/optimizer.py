@@ -536,15 +536,22 @@ def kernels(xp, special):
     sgd_kernel = with_blas(fused(sgd, 1), sgd_blas, sgd_small)
     sgd_mom_kernel = with_blas(fused(sgd_mom, 1), sgd_mom_blas, sgd_mom_small)
 
-    def multi(single, per, lists=("lrs", "wds")):
+    def multi(single, per, lists=("lrs", "wds"), small=None):
         """Apply ``single`` to each (weight, grad, states...) group in turn; the
-        list attributes (``lrs``...) give each call its own ``lr``...)."""
+        list attributes (``lrs``...) give each call its own ``lr``...).  ``small``:
+        ``single``'s own path for arrays below BLAS_MIN without clipping (``with_blas``),
+        called directly (a call less per weight: a model has hundreds of biases)."""
         names = [(k, k[:-1]) for k in lists]
         if tuple(lists) == ("lrs", "wds"):  # the usual lists, without the name juggling
             def kernel(*arrays, num_weights, lrs, wds, **attrs):
+                direct = small is not None and attrs["clip_gradient"] < 0
                 for i in range(num_weights):
                     j = per * i
-                    single(*arrays[j:j + per], lr=lrs[i], wd=wds[i], **attrs)
+                    group = arrays[j:j + per]
+                    if direct and group[0].size < BLAS_MIN:
+                        small(*group, lr=lrs[i], wd=wds[i], **attrs)
+                    else:
+                        single(*group, lr=lrs[i], wd=wds[i], **attrs)
                 return tuple(arrays[0::per])
             return kernel
 
@@ -561,8 +568,8 @@ def kernels(xp, special):
     return {
         "sgd_update": (sgd_kernel, FLOAT),
         "sgd_mom_update": (sgd_mom_kernel, FLOAT),
-        "multi_sgd_update": (multi(sgd_kernel, 2), FLOAT),
-        "multi_sgd_mom_update": (multi(sgd_mom_kernel, 3), FLOAT),
+        "multi_sgd_update": (multi(sgd_kernel, 2, small=sgd_small), FLOAT),
+        "multi_sgd_mom_update": (multi(sgd_mom_kernel, 3, small=sgd_mom_small), FLOAT),
         "nag_mom_update": (fused(nag_mom, 2), FLOAT),
         "adam_update": (adam_kernel, FLOAT),
         "adamw_update": (adamw_kernel, FLOAT),
