@@ -11,7 +11,7 @@ optimizer's update -- as one call that replays one traced plan.
 does, with the same kernels, gradient rules, seeds and results (bit for bit on the CPU).
 The network and the loss are traced together as one plan (``mxcore.graph.plan``), once
 per input signature, by the ordinary hybridized call; later calls run that plan's
-forward and backward lists directly (``Plan.forward_backward``): no tape node, no
+forward and backward steps as one program (``Plan.forward_backward``): no tape node, no
 autograd traversal, no per-block Python.  The gradients land in the parameters' ``.grad``
 as ``backward`` writes them (``grad_req`` 'write' or 'add', grad-ready hooks called),
 then ``trainer.step`` runs as written (on one device its optimizer's multi-weight op
@@ -20,8 +20,10 @@ takes every weight in one call: ``Trainer._gather_fused``).
 A call takes the traced path again -- the hybridized call under ``record()``, then
 ``backward`` -- while autograd is recording, when an input carries a gradient
 (``attach_grad``: backward writes it) or under ``MXCORE_GRAPH_DEBUG`` (which then checks
-the plan against eager code).  The loss returned is never recorded.  Hooks registered on the network's blocks (forward hooks, op
-hooks) run while tracing only, as for any hybridized block's children.
+the plan against eager code).  The loss returned is never recorded.  Hooks registered
+on the network's blocks (forward hooks, op hooks) run while tracing only, as for any
+hybridized block's children.  With ``static_alloc`` and ``static_shape`` on a device
+that captures, the step replays device graphs (``_DeviceGraphs``).
 """
 from __future__ import annotations
 
