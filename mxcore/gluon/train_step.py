@@ -250,6 +250,7 @@ class _DeviceGraphs:
             if replay is None:
                 self.replay = False
                 return None
+            replay()  # the capture recorded the work; this runs it
             held.update(id(vals[s]) for s, _ in step.outputs)
             # the buffers read after a replay: the capture's (a device that replays by
             # running the list again, as the interpreted one, rebinds the slots to new
@@ -300,5 +301,6 @@ class _DeviceGraphs:
             fn()
             self.optimizer_call = None
             return True
+        replay()  # the capture recorded the call; this runs it, once
         self.optimizer_call = (arrays, attrs, op, replay)
         return True

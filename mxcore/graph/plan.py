@@ -430,6 +430,7 @@ class Plan:
                 self._graph = False
                 return None
             self._graph = g = _Captured(replay, vals, buffers, datas)
+            g.replay()  # the capture recorded the work; this runs it
         else:
             for buf, x in zip(g.inputs, inputs):
                 buf[...] = x._data

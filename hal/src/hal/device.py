@@ -240,7 +240,9 @@ class DeviceType:
         """Run ``fn`` once while recording the device work it launches, and return a
         function that replays that work on the same memory (a CUDA graph), or None
         when this device cannot capture (the default: ``fn`` is not run).  ``fn`` must
-        write its results into memory that outlives it (the replays write there too)."""
+        write its results into memory that outlives it (the replays write there too).
+        The recorded work need not have run (a CUDA stream capture only records): call
+        the replay once for its results."""
         return None
 
     # randomness -------------------------------------------------------------

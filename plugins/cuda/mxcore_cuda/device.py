@@ -254,10 +254,10 @@ class InterpretedCUDADevice(hal.DeviceType):
         return np.array(array, copy=True, order="C")
 
     def capture(self, index: int, fn):
-        """Stands in for CUDA graph capture: replaying reruns ``fn``, which launches
-        the same kernels on the same memory slots, so everything around the capture
-        (static buffers, replay, copies out) is tested without a GPU."""
-        fn()
+        """Stands in for CUDA graph capture: nothing runs now (a stream capture only
+        records), and replaying runs ``fn``, which launches the same kernels on the same
+        memory slots, so everything around the capture (static buffers, the replay after
+        the capture, copies out) is tested without a GPU."""
         self.captures = getattr(self, "captures", 0) + 1
         return fn
 
