@@ -236,15 +236,8 @@ class _DeviceGraphs:
             self.calls += 1
             if self.calls < 2:
                 return None
-            vals = list(step.template)
             inputs = [x._data.copy() for x in args]
-            for slot, buf in zip(step.inputs, inputs):
-                vals[slot] = buf
-            for slot, g in zip(step.head_inputs, heads):
-                vals[slot] = g
-            for (slot, _), d in zip(prog.params, datas):
-                vals[slot] = d
-            held = {id(v) for v in vals if v is not None}
+            vals, held = step.slots(inputs, heads, datas)
             compiled = Compiled(prog, ctx, static_alloc=True, free=False)
             replay = device_type(ctx).capture(ctx.index, lambda: compiled.run(vals, {}))
             if replay is None:

@@ -244,11 +244,7 @@ class Plan:
         self._whole_consts: Optional[List[Tuple[int, Any]]] = None
         self._step: Optional[_WholeStep] = None
         sources = forward.sources()
-        outs = forward.outputs[:n_outputs]
-        # outputs that must be copied: a source (input, parameter, constant) or a slot
-        # returned twice would otherwise share memory the caller may write
-        self._copy = [s is not None and (s in sources or outs.index(s) != k)
-                      for k, s in enumerate(outs)]
+        self._copy = _copied(forward.outputs[:n_outputs], sources)
         self._op = self._tape_op() if backward is not None else None
         # tape inputs in variable order: ("input", k) -> inputs[k], ("param", p) ->
         # the k-th of the forward's parameters
@@ -382,17 +378,8 @@ class Plan:
         step = self._step
         if step is None:
             step = self._step = _WholeStep(self)
-        vals = list(step.template)  # constants filled in, every other slot empty
-        held = set(step.constant_ids)
-        for slot, x in zip(step.inputs, inputs):
-            vals[slot] = d = x._data
-            held.add(id(d))
-        for slot, g in zip(step.head_inputs, head_grads):
-            vals[slot] = g
-            held.add(id(g))
-        for slot, p in step.params:
-            vals[slot] = d = p.data(ctx)._data
-            held.add(id(d))
+        vals, held = step.slots([x._data for x in inputs], head_grads,
+                                [p.data(ctx)._data for _, p in step.params])
         step.compiled.run(vals, {})
         outs = []
         for s, copy in step.outputs:
@@ -536,6 +523,14 @@ class Plan:
                         f"{'; '.join(self.forward.notes) or 'none changed the program'}")
 
 
+def _copied(outs, sources) -> List[bool]:
+    """Which of the output slots ``outs`` must be copied: a source (input, parameter,
+    constant) or a slot returned twice would otherwise share memory the caller may
+    write."""
+    return [s is not None and (s in sources or outs.index(s) != k)
+            for k, s in enumerate(outs)]
+
+
 class _WholeStep:
     """A plan's forward and backward as one program (``Plan.forward_backward``): traced
     together, they go through the passes together -- common subexpressions, fusion
@@ -557,11 +552,22 @@ class _WholeStep:
         for slot, arr in constants:
             self.template[slot] = arr
         self.constant_ids = [id(arr) for _, arr in constants]
-        sources = prog.sources()
         outs = [s for s in prog.outputs[:plan.n_outputs] if s is not None]
-        # an output that is a source, or one slot returned twice, is copied (as ``run``)
-        self.outputs = [(s, s in sources or outs.index(s) != k) for k, s in enumerate(outs)]
+        self.outputs = list(zip(outs, _copied(outs, prog.sources())))
         self.grads = prog.outputs[plan.n_outputs:]
+
+    def slots(self, inputs, head_grads, params) -> Tuple[List[Any], set]:
+        """The program's slots before it runs -- constants, the device arrays
+        ``inputs`` and ``params`` (one per program parameter), ``head_grads`` -- and the
+        ids of those arrays (a gradient must not be taken over as one)."""
+        vals = list(self.template)  # constants filled in, every other slot empty
+        held = set(self.constant_ids)
+        for slots, arrays in ((self.inputs, inputs), (self.head_inputs, head_grads),
+                              ([s for s, _ in self.params], params)):
+            for slot, d in zip(slots, arrays):
+                vals[slot] = d
+                held.add(id(d))
+        return vals, held
 
 
 class _Captured:
