@@ -71,11 +71,14 @@ def launch(n: int, command: Sequence[str], hostfile: Optional[str] = None,
         with tempfile.TemporaryDirectory(prefix="mxcore-launch-") as ranks:
             env["MXCORE_LAUNCH_DIR"] = ranks  # each rank's pid (``ProcessGroup``)
             proc = subprocess.Popen([mpiexec(), "-n", str(n), *hosts, *program], env=env,
-                                    stdout=subprocess.PIPE, text=True, errors="replace")
-            report = _Report(proc.stdout)
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, errors="replace")
+            report, errors = _Report(proc.stdout, sys.stdout), _Report(proc.stderr, sys.stderr)
             status = _wait([proc], timeout)
             report.join()
+            errors.join()
             if status != 0:
+                _print_lost_errors(ranks, errors.raised)
                 report.name_the_rank(ranks)
             return status
     if launcher != "local":
@@ -87,26 +90,31 @@ def launch(n: int, command: Sequence[str], hostfile: Optional[str] = None,
 
 
 class _Report(threading.Thread):
-    """Copies mpiexec's output through, noting the process its launcher reports as
-    having ended the job ("BAD TERMINATION ... PID p RUNNING AT host ... EXIT CODE: c")."""
+    """Copies one of mpiexec's streams through, noting the process its launcher reports
+    as having ended the job ("BAD TERMINATION ... PID p RUNNING AT host ... EXIT CODE: c")
+    and the ranks whose uncaught exception got out ("mxcore: rank r of n raised ...")."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, to):
         super().__init__(daemon=True)
-        self.stream = stream
+        self.stream, self.to = stream, to
         self.pid: Optional[int] = None
         self.host = self.code = ""
+        self.raised: set = set()
         self.start()
 
     def run(self) -> None:
         for line in self.stream:
-            sys.stdout.write(line)
+            self.to.write(line)
+            self.to.flush()
             found = re.search(r"PID (\d+) RUNNING AT (\S+)", line)
             if found and self.pid is None:
                 self.pid, self.host = int(found.group(1)), found.group(2)
             found = re.search(r"EXIT CODE: (\d+)", line)
             if found and not self.code:
                 self.code = found.group(1)
-        sys.stdout.flush()
+            found = re.match(r"mxcore: rank (\d+) of \d+ raised an uncaught", line)
+            if found:
+                self.raised.add(int(found.group(1)))
 
     def name_the_rank(self, ranks: str) -> None:
         if self.pid is None:
@@ -119,6 +127,18 @@ class _Report(threading.Thread):
                else f"exit code {self.code or '?'}")
         sys.stderr.write(f"mxcore launch: rank {rank} (pid {self.pid} on {self.host}) ended "
                          f"the job: {how}\n")
+
+
+def _print_lost_errors(ranks: str, seen: set) -> None:
+    """The uncaught exceptions ranks left in the launch directory (``<rank>.error``,
+    see ``kvstore.group``) that did not get out through mpiexec: an MPI abort can end
+    it before it passes on what the ranks wrote."""
+    for name in sorted(os.listdir(ranks)):
+        rank, _, kind = name.partition(".")
+        if kind == "error" and rank.isdigit() and int(rank) not in seen:
+            with open(os.path.join(ranks, name)) as f:
+                sys.stderr.write(f.read().rstrip("\n") + "\n")
+    sys.stderr.flush()
 
 
 def _wait(procs: List[subprocess.Popen], timeout: Optional[float]) -> int:

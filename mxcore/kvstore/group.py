@@ -146,11 +146,29 @@ def install_abort_hook(group: ProcessGroup) -> None:
     def hook(kind, value, tb):
         # the message first, in one write: the traceback after it may not get out whole
         # once another rank's abort reaches this process
-        sys.stderr.write(f"mxcore: rank {group.rank} of {group.size} raised an uncaught "
-                         f"{kind.__name__}: {value}; aborting the job\n")
+        message = (f"mxcore: rank {group.rank} of {group.size} raised an uncaught "
+                   f"{kind.__name__}: {value}; aborting the job")
+        _leave_for_launcher(group.rank, message)
+        sys.stderr.write(message + "\n")
         sys.stderr.flush()
         previous(kind, value, tb)
         sys.stderr.flush()
         group.abort(1)
 
     sys.excepthook = hook
+
+
+def _leave_for_launcher(rank: int, message: str) -> None:
+    """Leave ``message`` in ``mxcore launch``'s directory (``<rank>.error``): MPI's abort
+    can end mpiexec before it has passed on what the ranks wrote, and the launcher then
+    prints the message itself.  Written whole or not at all (rename)."""
+    ranks = os.environ.get("MXCORE_LAUNCH_DIR")
+    if not ranks or not os.path.isdir(ranks):
+        return
+    path = os.path.join(ranks, f"{rank}.error")
+    try:
+        with open(path + ".part", "w") as f:
+            f.write(message)
+        os.replace(path + ".part", path)
+    except OSError:  # the job is failing anyway; stderr still gets the message
+        pass

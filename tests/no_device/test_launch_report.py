@@ -1,0 +1,52 @@
+"""``mxcore launch``'s account of a failed MPI job, with a stand-in for mpiexec: an
+MPI abort can end mpiexec before it passes on what the ranks wrote, so the launcher
+prints the uncaught exceptions ranks left in its directory, each once."""
+import os
+import stat
+
+import pytest
+
+import mxcore.launch as launch
+from mxcore.kvstore.group import _leave_for_launcher
+
+MESSAGE = "mxcore: rank {r} of 2 raised an uncaught ValueError: bad {r}; aborting the job"
+
+
+def _fake_mpiexec(tmp_path, body):
+    path = tmp_path / "mpiexec"
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+@pytest.mark.parametrize("printed", [(), (1,), (0, 1)])
+def test_errors_that_did_not_get_out_are_printed_once(tmp_path, monkeypatch, capfd, printed):
+    # both ranks leave their message; mpiexec passes on only those of ``printed``
+    lines = "".join(f'echo "{MESSAGE.format(r=r)}" >&2\n' for r in printed)
+    monkeypatch.setattr(launch, "mpiexec", lambda: _fake_mpiexec(tmp_path, (
+        f'MXCORE_LAUNCH_DIR="$MXCORE_LAUNCH_DIR" python3 -c "{_LEAVE}"\n{lines}'
+        "echo 'some output'\nexit 3\n")))
+    assert launch.launch(2, ["-c", "pass"]) == 3
+    out, err = capfd.readouterr()
+    assert "some output" in out
+    for r in (0, 1):
+        assert err.count(MESSAGE.format(r=r)) == 1, err
+
+
+_LEAVE = ("import os; [open(os.path.join(os.environ['MXCORE_LAUNCH_DIR'], f'{r}.error'), 'w')"
+          ".write(" + repr(MESSAGE) + ".format(r=r)) for r in (0, 1)]")
+
+
+def test_a_successful_job_prints_nothing_more(tmp_path, monkeypatch, capfd):
+    monkeypatch.setattr(launch, "mpiexec", lambda: _fake_mpiexec(tmp_path, "exit 0\n"))
+    assert launch.launch(2, ["-c", "pass"]) == 0
+    assert capfd.readouterr().err == ""
+
+
+def test_the_abort_hook_leaves_its_message_whole(tmp_path, monkeypatch):
+    monkeypatch.setenv("MXCORE_LAUNCH_DIR", str(tmp_path))
+    _leave_for_launcher(3, "the message")
+    assert sorted(os.listdir(tmp_path)) == ["3.error"]
+    assert (tmp_path / "3.error").read_text() == "the message"
+    monkeypatch.setenv("MXCORE_LAUNCH_DIR", str(tmp_path / "gone"))
+    _leave_for_launcher(3, "nowhere to go")  # outside a launch: nothing, no error
