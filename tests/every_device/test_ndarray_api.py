@@ -39,6 +39,30 @@ def test_creation_functions(device):
     assert z.dtype == np.float64 and z.shape == (2, 2)
 
 
+@pytest.mark.parametrize("start,stop,step,dtype,want", [
+    # MXNet 1.9.1's values (numpy's arange gives 1, 2, 3, 5, ... and -2, -1, -1, 0, ...):
+    # start and step are cast to the dtype first (truncated for unsigned and float16)
+    (1.3, 20, 1.3, "int32", list(range(1, 16))),
+    (1.3, 20, 1.3, "uint8", list(range(1, 16))),
+    (1.3, 20, 1.3, "float16", list(range(1, 16))),
+    (-2.5, 3, 0.7, "int32", [-2] * 8),
+    (50, -50, -2.6, "int64", list(range(50, -27, -2))),  # ceil(100 / 2.6) = 39 values
+])
+def test_arange_takes_start_and_step_in_the_dtype_as_mxnet(device, start, stop, step, dtype,
+                                                           want):
+    got = nd.arange(start, stop, step, ctx=device, dtype=dtype)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got.asnumpy(), np.array(want, dtype=dtype))
+
+
+def test_arange_of_float32_is_computed_in_float32(device):
+    # start + i * step in float32 (MXNet's kernel), not float64 rounded once
+    got = nd.arange(0.1, 100, 0.37, ctx=device).asnumpy()
+    i = np.arange(got.size, dtype=np.float32)
+    np.testing.assert_array_equal(got, i * np.float32(0.37) + np.float32(0.1))
+    assert not np.array_equal(got, np.arange(0.1, 100, 0.37).astype(np.float32))
+
+
 def test_asnumpy_is_a_copy_and_scalars(device):
     x = nd.array([[1.5, 2.0]], ctx=device)
     h = x.asnumpy()
