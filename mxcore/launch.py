@@ -71,8 +71,7 @@ def launch(n: int, command: Sequence[str], hostfile: Optional[str] = None,
         with tempfile.TemporaryDirectory(prefix="mxcore-launch-") as ranks:
             env["MXCORE_LAUNCH_DIR"] = ranks  # each rank's pid (``ProcessGroup``)
             proc = subprocess.Popen([mpiexec(), "-n", str(n), *hosts, *program], env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, errors="replace")
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             report, errors = _Report(proc.stdout, sys.stdout), _Report(proc.stderr, sys.stderr)
             status = _wait([proc], timeout)
             report.join()
@@ -90,9 +89,11 @@ def launch(n: int, command: Sequence[str], hostfile: Optional[str] = None,
 
 
 class _Report(threading.Thread):
-    """Copies one of mpiexec's streams through, noting the process its launcher reports
-    as having ended the job ("BAD TERMINATION ... PID p RUNNING AT host ... EXIT CODE: c")
-    and the ranks whose uncaught exception got out ("mxcore: rank r of n raised ...")."""
+    """Copies one of mpiexec's streams through as it comes, byte for byte (a progress
+    bar's carriage returns and partial lines stay as they are), noting from its whole
+    lines the process MPI's launcher reports as having ended the job ("BAD TERMINATION
+    ... PID p RUNNING AT host ... EXIT CODE: c") and the ranks whose uncaught exception
+    got out ("mxcore: rank r of n raised ...")."""
 
     def __init__(self, stream, to):
         super().__init__(daemon=True)
@@ -103,18 +104,35 @@ class _Report(threading.Thread):
         self.start()
 
     def run(self) -> None:
-        for line in self.stream:
-            self.to.write(line)
-            self.to.flush()
-            found = re.search(r"PID (\d+) RUNNING AT (\S+)", line)
-            if found and self.pid is None:
-                self.pid, self.host = int(found.group(1)), found.group(2)
-            found = re.search(r"EXIT CODE: (\d+)", line)
-            if found and not self.code:
-                self.code = found.group(1)
-            found = re.match(r"mxcore: rank (\d+) of \d+ raised an uncaught", line)
-            if found:
-                self.raised.add(int(found.group(1)))
+        fd, raw = self.stream.fileno(), getattr(self.to, "buffer", None)
+        pending = b""
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            if raw is not None:
+                self.to.flush()  # what this process wrote through the text layer first
+                raw.write(chunk)
+                raw.flush()
+            else:
+                self.to.write(chunk.decode(errors="replace"))
+                self.to.flush()
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                self._note(line.decode(errors="replace"))
+            pending = pending[-4096:]  # a progress bar never ends its line
+        self._note(pending.decode(errors="replace"))
+
+    def _note(self, line: str) -> None:
+        found = re.search(r"PID (\d+) RUNNING AT (\S+)", line)
+        if found and self.pid is None:
+            self.pid, self.host = int(found.group(1)), found.group(2)
+        found = re.search(r"EXIT CODE: (\d+)", line)
+        if found and not self.code:
+            self.code = found.group(1)
+        found = re.match(r"mxcore: rank (\d+) of \d+ raised an uncaught", line)
+        if found:
+            self.raised.add(int(found.group(1)))
 
     def name_the_rank(self, ranks: str) -> None:
         if self.pid is None:

@@ -50,3 +50,22 @@ def test_the_abort_hook_leaves_its_message_whole(tmp_path, monkeypatch):
     assert (tmp_path / "3.error").read_text() == "the message"
     monkeypatch.setenv("MXCORE_LAUNCH_DIR", str(tmp_path / "gone"))
     _leave_for_launcher(3, "nowhere to go")  # outside a launch: nothing, no error
+
+
+def test_output_passes_through_byte_for_byte(tmp_path, monkeypatch, capfd):
+    # a progress bar's carriage returns and an unfinished last line stay as they are
+    monkeypatch.setattr(launch, "mpiexec", lambda: _fake_mpiexec(tmp_path, (
+        "printf 'step 1\\r step 2\\r done\\n' >&2\nprintf 'partial'\nexit 0\n")))
+    assert launch.launch(2, ["-c", "pass"]) == 0
+    out, err = capfd.readouterr()
+    assert err == "step 1\r step 2\r done\n" and out == "partial"
+
+
+def test_the_rank_that_ended_the_job_is_named(tmp_path, monkeypatch, capfd):
+    # MPI's launcher reports the pid; the rank's pid file (``ProcessGroup``) names it
+    monkeypatch.setattr(launch, "mpiexec", lambda: _fake_mpiexec(tmp_path, (
+        'echo 4242 > "$MXCORE_LAUNCH_DIR/1.pid"\n'
+        "echo '=   PID 4242 RUNNING AT node7'\necho '=   EXIT CODE: 9'\nexit 9\n")))
+    assert launch.launch(2, ["-c", "pass"]) == 9
+    err = capfd.readouterr().err
+    assert "mxcore launch: rank 1 (pid 4242 on node7) ended the job: killed by signal 9" in err
