@@ -353,21 +353,30 @@ def _write_leaf_grad(arr, g, protected: Optional[set]) -> bool:
     leaf = arr._ag
     if leaf.req == "null":
         return False
+    if protected is not None and take_over_grad(leaf, g._data, protected):
+        return True
     dst = leaf.grad
     if leaf.req == "add":
         dst[:] = dst + g
     else:
-        gd, dd = g._data, dst._data
-        if (protected is not None and getattr(gd, "base", 0) is None
-                and id(gd) not in protected
-                and gd.shape == dd.shape and gd.dtype == dd.dtype):
-            # a fresh buffer that nothing else holds: take it instead of copying
-            dst._data = gd
-            protected.add(id(gd))
-        else:
-            dst[:] = g
+        dst[:] = g
     leaf.fresh = True
     return True
+
+
+def take_over_grad(leaf, gd, protected: set) -> bool:
+    """Make the device array ``gd`` ``leaf``'s 'write' gradient when it is a fresh
+    buffer that nothing else holds (not a view, not in ``protected``: ids of what
+    others hold), of the gradient's shape and dtype: no copy.  False: not taken."""
+    dst = leaf.grad
+    dd = dst._data
+    if (leaf.req == "write" and getattr(gd, "base", 0) is None and id(gd) not in protected
+            and gd.shape == dd.shape and gd.dtype == dd.dtype):
+        dst._data = gd
+        protected.add(id(gd))
+        leaf.fresh = True
+        return True
+    return False
 
 
 def _hooked_leaves(order) -> dict:

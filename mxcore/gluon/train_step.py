@@ -161,7 +161,7 @@ def _write_grads(params, grads, held, ctx) -> None:
     """Each parameter's gradient into its ``.grad`` as backward writes it (``params``:
     (position in ``grads``, Parameter)): a fresh buffer is taken over, anything the plan
     also holds (``held``: ids) is copied."""
-    write = _autograd._write_leaf_grad
+    write, take_over = _autograd._write_leaf_grad, _autograd.take_over_grad
     for k, p in params:
         g = grads[k]
         if g is None:
@@ -170,13 +170,8 @@ def _write_grads(params, grads, held, ctx) -> None:
         leaf = arr._ag
         if leaf is None:
             continue
-        dst = leaf.grad
-        if (leaf.req == "write" and getattr(g, "base", 0) is None and id(g) not in held
-                and g.shape == dst._data.shape and g.dtype == dst._data.dtype):
-            dst._data = g  # what _write_leaf_grad does with a fresh buffer, inline
-            held.add(id(g))
-            leaf.fresh = True
-        elif not write(arr, wrap(g, ctx), held):
+        # (taken over before wrapping: no NDArray for the usual case)
+        if not take_over(leaf, g, held) and not write(arr, wrap(g, ctx), held):
             continue
         if leaf.hooks:
             for fn in list(leaf.hooks):
